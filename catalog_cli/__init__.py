@@ -1,0 +1,88 @@
+"""task-catalog: versioned business methods with per-tenant pluggy plugins.
+
+Names are imported on first use, so ``catalog --help`` does not pay for the engine.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._catalog import CallOutcome, Catalog
+    from ._context import Context, Points
+    from ._declare import Policy, entrypoint, plugin_point
+    from ._interfaces import Interface, Parameter, PluginPoint, Version
+    from ._markers import PROJECT, hookimpl, hookspec
+    from ._state import VersionChoice
+    from ._tenants import HookUse
+    from ._views import CheckReport, PluginInfo, Problem, TenantInfo
+
+__all__ = [
+    "PROJECT",
+    "CallOutcome",
+    "Catalog",
+    "CheckReport",
+    "Context",
+    "HookUse",
+    "Interface",
+    "Parameter",
+    "PluginInfo",
+    "PluginPoint",
+    "Points",
+    "Policy",
+    "Problem",
+    "TenantInfo",
+    "Version",
+    "VersionChoice",
+    "__version__",
+    "entrypoint",
+    "hookimpl",
+    "hookspec",
+    "plugin_point",
+]
+
+_HOMES = {
+    "PROJECT": "._markers",
+    "CallOutcome": "._catalog",
+    "Catalog": "._catalog",
+    "CheckReport": "._views",
+    "Context": "._context",
+    "HookUse": "._tenants",
+    "Interface": "._interfaces",
+    "Parameter": "._interfaces",
+    "PluginInfo": "._views",
+    "PluginPoint": "._interfaces",
+    "Points": "._context",
+    "Policy": "._declare",
+    "Problem": "._views",
+    "TenantInfo": "._views",
+    "Version": "._interfaces",
+    "VersionChoice": "._state",
+    "entrypoint": "._declare",
+    "hookimpl": "._markers",
+    "hookspec": "._markers",
+    "plugin_point": "._declare",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        from importlib.metadata import version
+
+        return version("task-catalog")
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home, __name__), name)
+    if hasattr(value, "__module__") and isinstance(value, type):
+        try:
+            value.__module__ = __name__
+        except (AttributeError, TypeError):
+            pass
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

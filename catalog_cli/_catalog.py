@@ -1,0 +1,290 @@
+"""The public ``Catalog``: load a catalog file, run methods for tenants, describe what runs."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, final
+
+import pluggy
+
+from ._config import read_config
+from ._context import CallScope, Context, next_serial
+from ._interfaces import Interface
+from ._locate import find_catalog
+from ._state import CatalogState, VersionChoice, VersionSource
+from ._tenants import new_manager
+from ._views import CheckReport, PluginInfo, Problem, TenantInfo
+from .errors import (
+    CallTimeoutError,
+    CatalogError,
+    ConfigError,
+    PluginCallError,
+    PluginError,
+    UnknownPluginError,
+)
+
+
+@dataclass(frozen=True)
+class CallOutcome:
+    """A method's result with the facts of the call: which version ran and why."""
+
+    result: Any
+    interface: str
+    version: int
+    version_source: VersionSource
+    customer: str
+    call_id: str
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "interface": self.interface,
+            "version": self.version,
+            "version_source": self.version_source,
+            "customer": self.customer,
+            "call_id": self.call_id,
+            "seconds": self.seconds,
+            "result": self.result,
+        }
+
+
+def _blame(exc: BaseException, scope: CallScope) -> str:
+    """The plugin whose code raised: the innermost traceback frame in a registered module."""
+    culprit = scope.implementation
+    tb: TracebackType | None = exc.__traceback__
+    while tb is not None:
+        binding = scope.bindings.get(tb.tb_frame.f_globals.get("__name__", ""))
+        if binding is not None:
+            culprit = binding.name
+        tb = tb.tb_next
+    return culprit
+
+
+def _call_error(exc: Exception, ctx: Context, scope: CallScope) -> PluginCallError:
+    return PluginCallError(
+        plugin=_blame(exc, scope),
+        tenant=scope.tenant,
+        interface=scope.interface,
+        version=scope.version,
+        call_id=ctx.call_id,
+        cause=exc,
+    )
+
+
+@final
+class Catalog:
+    """A catalog of versioned methods and the per-tenant plugins that change them.
+
+    >>> catalog = Catalog.load()                       # doctest: +SKIP
+    >>> catalog.run("interface_a", customer="c1", order_id="A-1", amount=9.5)  # doctest: +SKIP
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._state = CatalogState(read_config(self.path))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str] | None = None) -> Catalog:
+        """Load ``path``, else $CATALOG_FILE, the nearest ./catalog.toml, or the shipped default."""
+        found, _why = find_catalog(path)
+        return cls(found)
+
+    # -- running ---------------------------------------------------------------------------
+
+    def run(
+        self, interface: str, /, *, customer: str, version: int | None = None, **kwargs: Any
+    ) -> Any:
+        """Run ``interface`` for ``customer`` and return its result.
+
+        The version is ``version`` if given, else the tenant's pin, the catalog's default, or
+        the latest. Raises InvalidArgumentsError before any plugin runs if ``kwargs`` do not fit
+        the version's declaration, and PluginCallError naming the plugin if one raises.
+        """
+        state = self._state
+        prepared = state.prepared.get((customer, interface, version))
+        if prepared is None:
+            prepared = state.prepare(customer, interface, version)
+        scope, declared = prepared
+        arguments = declared.bind(kwargs)
+        ctx = Context(scope, next_serial())
+        try:
+            return scope.entry(ctx=ctx, **arguments)
+        except CatalogError:
+            raise
+        except Exception as exc:
+            raise _call_error(exc, ctx, scope) from exc
+
+    def execute(
+        self,
+        interface: str,
+        *,
+        customer: str,
+        version: int | None = None,
+        arguments: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> CallOutcome:
+        """Like :meth:`run`, with the call's facts; ``timeout`` (seconds) bounds the wait.
+
+        Python cannot stop a running thread: on timeout the caller gets CallTimeoutError at the
+        deadline, and the abandoned call finishes (or hangs) in a daemon thread.
+        """
+        state = self._state
+        choice = state.resolve(interface, customer, version)
+        scope, declared = state.prepare(customer, interface, version)
+        bound = declared.bind(arguments or {})
+        ctx = Context(scope, next_serial())
+        started = time.perf_counter()
+
+        def call() -> Any:
+            try:
+                return scope.entry(ctx=ctx, **bound)
+            except CatalogError:
+                raise
+            except Exception as exc:
+                raise _call_error(exc, ctx, scope) from exc
+
+        result = call() if timeout is None else self._with_deadline(call, ctx, timeout)
+        return CallOutcome(
+            result, interface, choice.version, choice.source, customer, ctx.call_id,
+            time.perf_counter() - started,
+        )
+
+    @staticmethod
+    def _with_deadline(call: Any, ctx: Context, timeout: float) -> Any:
+        box: dict[str, Any] = {}
+
+        def target() -> None:
+            try:
+                box["result"] = call()
+            except BaseException as exc:
+                box["error"] = exc
+
+        worker = threading.Thread(target=target, name=f"catalog-call-{ctx.call_id}", daemon=True)
+        worker.start()
+        worker.join(timeout)
+        if worker.is_alive():
+            raise CallTimeoutError(
+                tenant=ctx.tenant, interface=ctx.interface, version=ctx.version,
+                call_id=ctx.call_id, seconds=timeout,
+            )
+        if "error" in box:
+            raise box["error"]
+        return box["result"]
+
+    def new_context(self, interface: str, *, customer: str, version: int | None = None) -> Context:
+        """A context for calling a tenant's hooks through pluggy directly."""
+        scope, _declared = self._state.prepare(customer, interface, version)
+        return Context(scope, next_serial())
+
+    def plugin_manager(self, customer: str) -> pluggy.PluginManager:
+        """The tenant's own PluginManager (built on first use; raises if it fails closed)."""
+        return self._state.tenant(customer).pm
+
+    # -- describing ------------------------------------------------------------------------
+
+    @property
+    def description(self) -> str:
+        return self._state.config.description
+
+    def interfaces(self) -> list[Interface]:
+        return list(self._state.interfaces.values())
+
+    def interface(self, name: str) -> Interface:
+        return self._state.interface(name)
+
+    def resolve_version(
+        self, interface: str, *, customer: str, version: int | None = None
+    ) -> VersionChoice:
+        """Which version a call would run, and which rule chose it."""
+        return self._state.resolve(interface, customer, version)
+
+    def tenant_ids(self) -> list[str]:
+        return list(self._state.config.tenants)
+
+    def tenant(self, customer: str) -> TenantInfo:
+        state = self._state
+        config = state.tenant_config(customer)
+        versions = tuple(state.resolve(name, customer) for name in state.interfaces)
+        outcome = state.tenant_outcome(customer)
+        settings = {k: dict(v) for k, v in config.settings.items()}
+        if isinstance(outcome, CatalogError):
+            return TenantInfo(
+                customer, config.description, "failed", state.selections[customer], versions,
+                settings=settings, error=str(outcome), error_type=type(outcome).__name__,
+            )
+        return TenantInfo(
+            customer, config.description, "ok", outcome.plugins, versions, dict(outcome.hooks),
+            settings,
+        )
+
+    def tenants(self) -> list[TenantInfo]:
+        return [self.tenant(t) for t in self._state.config.tenants]
+
+    def plugins(self, *, customer: str | None = None, available: bool = False) -> list[PluginInfo]:
+        """Built-in and selected plugins (with ``available``, unselected ones too), with status.
+
+        Unselected plugins are described without importing them.
+        """
+        state = self._state
+        if customer is not None:
+            state.tenant_config(customer)
+        users: dict[str, list[str]] = {}
+        for tenant, selected in state.selections.items():
+            for name in selected:
+                users.setdefault(name, []).append(tenant)
+        scratch = new_manager(state.spec_modules)
+        from ._tenants import inspect_plugin
+
+        infos = []
+        for source in state.sources.values():
+            tenants = tuple(state.config.tenants) if source.kind == "builtin" else tuple(
+                users.get(source.name, ())
+            )
+            if customer is not None and customer not in tenants:
+                continue
+            if not tenants and not available:
+                continue
+            if not tenants:
+                infos.append(PluginInfo(source.name, source.kind, source.location,
+                                        "not selected", ()))
+                continue
+            try:
+                module = state.loader.load(source)
+                hooks = tuple(inspect_plugin(
+                    source.name, module, state.hooks, scratch, builtin=source.kind == "builtin"
+                ))
+            except PluginError as exc:
+                infos.append(PluginInfo(source.name, source.kind, source.location, "failed",
+                                        tenants, error=str(exc)))
+                continue
+            infos.append(PluginInfo(source.name, source.kind, source.location, "loaded",
+                                    tenants, hooks))
+        return infos
+
+    def plugin(self, name: str) -> PluginInfo:
+        for info in self.plugins(available=True):
+            if info.name == name:
+                return info
+        raise UnknownPluginError(name, self._state.sources)
+
+    def check(self) -> CheckReport:
+        """Load every tenant and every selected plugin, run nothing, and report all problems."""
+        tenants = tuple(self.tenants())
+        plugins = tuple(self.plugins())
+        problems: list[Problem] = []
+        for plugin in plugins:
+            if plugin.status == "failed":
+                problems.append(Problem("plugin", plugin.error or "", plugin=plugin.name))
+        for tenant in tenants:
+            if tenant.status == "failed":
+                outcome = self._state.tenant_outcome(tenant.id)
+                kind = "config" if isinstance(outcome, ConfigError) else "plugin"
+                plugin = outcome.plugin if isinstance(outcome, PluginError) else None
+                problems.append(Problem(kind, tenant.error or "", tenant=tenant.id, plugin=plugin))
+        return CheckReport(str(self.path), tenants, plugins, tuple(problems))

@@ -1,0 +1,242 @@
+"""Loading and checking ``catalog.toml`` into an immutable configuration."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Final
+
+from . import _toml
+from .errors import ConfigError, ConfigProblem
+
+_TENANT_ID: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_MODULE: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_PLUGIN_NAME: Final = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+
+_CATALOG_KEYS: Final = ("description", "plugin_dirs", "modules", "versions", "hookspecs", "builtins")
+_TENANT_KEYS: Final = ("description", "plugins", "versions", "settings")
+
+
+@dataclass(frozen=True)
+class TenantConfig:
+    """One tenant's section of the catalog, as written (plugin patterns not yet expanded)."""
+
+    id: str
+    description: str = ""
+    plugins: tuple[str, ...] = ()
+    versions: Mapping[str, int] = field(default_factory=dict)
+    settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: Problems in this tenant's own section: the tenant fails closed, the others keep working.
+    problems: tuple[ConfigProblem, ...] = ()
+
+
+@dataclass(frozen=True)
+class CatalogConfig:
+    """The whole catalog file, checked for shape (names are checked against code later)."""
+
+    path: Path | None
+    description: str = ""
+    plugin_dirs: tuple[Path, ...] = ()
+    modules: Mapping[str, str] = field(default_factory=dict)
+    versions: Mapping[str, int] = field(default_factory=dict)
+    hookspecs: tuple[str, ...] = ()
+    builtins: tuple[str, ...] = ()
+    tenants: Mapping[str, TenantConfig] = field(default_factory=dict)
+    lines: _toml.LineIndex | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent if self.path is not None else Path.cwd()
+
+    def problem(self, key: tuple[str, ...], message: str, tenant: str | None = None) -> ConfigProblem:
+        """A problem at ``key``, with the line it is on."""
+        line = self.lines.line_of(key) if self.lines is not None else None
+        return ConfigProblem(_toml.format_key(key), message, line, tenant)
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, dict):
+        return MappingProxyType({k: _freeze(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+def _type_name(value: Any) -> str:
+    return {
+        str: "a string", int: "an integer", float: "a number", bool: "a boolean",
+        list: "an array", dict: "a table",
+    }.get(type(value), type(value).__name__)
+
+
+class _Checker:
+    """Collects problems while reading the parsed document."""
+
+    def __init__(self, lines: _toml.LineIndex) -> None:
+        self.lines = lines
+        self.problems: list[ConfigProblem] = []
+        self.tenant: str | None = None
+
+    def add(self, key: tuple[str, ...], message: str) -> None:
+        self.problems.append(
+            ConfigProblem(_toml.format_key(key), message, self.lines.line_of(key), self.tenant)
+        )
+
+    def table(self, value: Any, key: tuple[str, ...]) -> dict[str, Any]:
+        if isinstance(value, dict):
+            return value
+        self.add(key, f"expected a table, got {_type_name(value)}")
+        return {}
+
+    def known_keys(self, table: Mapping[str, Any], key: tuple[str, ...], allowed: tuple[str, ...]) -> None:
+        for name in table:
+            if name not in allowed:
+                close = difflib.get_close_matches(name, allowed, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                self.add((*key, name), f"unknown key (allowed: {', '.join(allowed)}){hint}")
+
+    def string(self, table: Mapping[str, Any], key: tuple[str, ...], name: str) -> str:
+        value = table.get(name, "")
+        if not isinstance(value, str):
+            self.add((*key, name), f"expected a string, got {_type_name(value)}")
+            return ""
+        return value
+
+    def strings(
+        self, table: Mapping[str, Any], key: tuple[str, ...], name: str,
+        valid: Callable[[str], str | None] | None = None,
+    ) -> tuple[str, ...]:
+        value = table.get(name, [])
+        if not isinstance(value, list):
+            self.add((*key, name), f"expected an array of strings, got {_type_name(value)}")
+            return ()
+        result = []
+        for index, item in enumerate(value):
+            if not isinstance(item, str):
+                self.add((*key, name), f"item {index}: expected a string, got {_type_name(item)}")
+                continue
+            problem = valid(item) if valid else None
+            if problem:
+                self.add((*key, name), f"item {index} ({item!r}): {problem}")
+                continue
+            if item in result:
+                self.add((*key, name), f"{item!r} is listed twice")
+                continue
+            result.append(item)
+        return tuple(result)
+
+    def versions(self, table: Mapping[str, Any], key: tuple[str, ...]) -> dict[str, int]:
+        value = self.table(table.get("versions", {}), (*key, "versions"))
+        result = {}
+        for interface, number in value.items():
+            if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+                self.add(
+                    (*key, "versions", interface),
+                    f"expected a version number (an integer >= 1), got {number!r}",
+                )
+                continue
+            result[interface] = number
+        return result
+
+
+def _module_problem(name: str) -> str | None:
+    return None if _MODULE.match(name) else "not an importable module name"
+
+
+def _plugin_pattern_problem(name: str) -> str | None:
+    return None if _PLUGIN_NAME.match(name.replace("*", "x").replace("?", "x")) else (
+        "not a plugin name (letters, digits, '_', '-', '.', with optional * and ? wildcards)"
+    )
+
+
+def parse_config(text: str, path: Path | None) -> CatalogConfig:
+    """Parse and shape-check a catalog document.
+
+    Problems in the ``[catalog]`` section raise ConfigError; problems inside one tenant's
+    section are kept on that tenant, which then fails closed while the others keep working.
+    """
+    try:
+        document = _toml.loads(text)
+    except _toml.TOMLDecodeError as exc:
+        message = str(exc)
+        raise ConfigError(
+            path, [ConfigProblem("", f"not valid TOML: {message}", _toml.decode_error_line(exc))]
+        ) from None
+    lines = _toml.LineIndex(text)
+    check = _Checker(lines)
+    check.known_keys(document, (), ("catalog", "tenants"))
+
+    section = check.table(document.get("catalog", {}), ("catalog",))
+    check.known_keys(section, ("catalog",), _CATALOG_KEYS)
+    description = check.string(section, ("catalog",), "description")
+    base = path.parent if path is not None else Path.cwd()
+    plugin_dirs = tuple(base / d for d in check.strings(section, ("catalog",), "plugin_dirs"))
+    modules: dict[str, str] = {}
+    for name, module in check.table(section.get("modules", {}), ("catalog", "modules")).items():
+        if not isinstance(module, str) or _module_problem(module):
+            check.add(("catalog", "modules", name), f"expected a module name, got {module!r}")
+        elif not _PLUGIN_NAME.match(name):
+            check.add(("catalog", "modules", name), "not a valid plugin name")
+        else:
+            modules[name] = module
+    default_versions = check.versions(section, ("catalog",))
+    hookspecs = check.strings(section, ("catalog",), "hookspecs", _module_problem)
+    builtins = check.strings(section, ("catalog",), "builtins", _module_problem)
+    if check.problems:
+        raise ConfigError(path, check.problems)
+
+    tenants: dict[str, TenantConfig] = {}
+    for tenant_id, raw in check.table(document.get("tenants", {}), ("tenants",)).items():
+        before = len(check.problems)
+        check.tenant = tenant_id
+        key = ("tenants", tenant_id)
+        if not _TENANT_ID.match(tenant_id):
+            check.add(key, "a tenant id is letters, digits, '_', '-' and '.'")
+        table = check.table(raw, key)
+        check.known_keys(table, key, _TENANT_KEYS)
+        tenant_description = check.string(table, key, "description")
+        plugins = check.strings(table, key, "plugins", _plugin_pattern_problem)
+        pins = check.versions(table, key)
+        settings: dict[str, Any] = {}
+        for plugin, values in check.table(table.get("settings", {}), (*key, "settings")).items():
+            if isinstance(values, dict):
+                settings[plugin] = _freeze(values)
+            else:
+                check.add((*key, "settings", plugin), f"expected a table, got {_type_name(values)}")
+        tenants[tenant_id] = TenantConfig(
+            tenant_id,
+            tenant_description,
+            plugins,
+            MappingProxyType(pins),
+            MappingProxyType(settings),
+            tuple(check.problems[before:]),
+        )
+    check.tenant = None
+    if check.problems and any(p.tenant is None for p in check.problems):
+        raise ConfigError(path, [p for p in check.problems if p.tenant is None])
+    return CatalogConfig(
+        path=path,
+        description=description,
+        plugin_dirs=plugin_dirs,
+        modules=MappingProxyType(modules),
+        versions=MappingProxyType(default_versions),
+        hookspecs=hookspecs,
+        builtins=builtins,
+        tenants=MappingProxyType(tenants),
+        lines=lines,
+    )
+
+
+def read_config(path: Path) -> CatalogConfig:
+    """Read and parse the catalog file at ``path``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(path, [ConfigProblem("", "catalog file not found")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, [ConfigProblem("", f"cannot read the catalog file: {exc}")]) from None
+    return parse_config(text, path)

@@ -1,0 +1,296 @@
+"""The interface model (interfaces, versions, plugin points) read from hookspec modules."""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType, ModuleType
+from typing import Any, Final
+
+from ._declare import ATTRIBUTE, EntrypointDeclaration, Policy, PointDeclaration
+from ._types import DataType, UnsupportedTypeError, compile_type, display_annotation
+from .errors import DeclarationError, InvalidArgumentsError, UnknownVersionError
+
+REQUIRED: Final[Any] = inspect.Parameter.empty
+
+
+def first_line(doc: str | None) -> str:
+    """The summary line of a docstring."""
+    return inspect.cleandoc(doc).split("\n", 1)[0] if doc else ""
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One parameter of a method or plugin point, with its compiled data type."""
+
+    name: str
+    annotation: str
+    type: DataType | None = field(repr=False, compare=False)
+    default: Any = REQUIRED
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"name": self.name, "type": self.annotation}
+        data["required"] = self.required
+        if not self.required:
+            data["default"] = self.default
+        return data
+
+
+@dataclass(frozen=True)
+class PluginPoint:
+    """A named hook inside one version where tenant plugins add or change behaviour."""
+
+    interface: str
+    version: int
+    name: str
+    hook: str
+    policy: Policy
+    parameters: tuple[Parameter, ...]
+    returns: str
+    doc: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "hook": self.hook,
+            "policy": self.policy,
+            "parameters": [p.to_dict() for p in self.parameters],
+            "returns": self.returns,
+            "doc": self.doc,
+        }
+
+
+@dataclass(frozen=True)
+class Version:
+    """One version of an interface: its entry-point hook, parameters and plugin points."""
+
+    interface: str
+    number: int
+    hook: str
+    module: str
+    parameters: tuple[Parameter, ...]
+    returns: str
+    doc: str
+    points: Mapping[str, PluginPoint]
+    _names: frozenset[str] = field(init=False, repr=False, compare=False)
+    _checks: Mapping[str, Any] = field(init=False, repr=False, compare=False)
+    _defaults: Mapping[str, Any] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_names", frozenset(p.name for p in self.parameters))
+        checks = {p.name: p.type.check for p in self.parameters if p.type is not None}
+        object.__setattr__(self, "_checks", checks)
+        defaults = {p.name: p.default for p in self.parameters if not p.required}
+        object.__setattr__(self, "_defaults", defaults)
+
+    @property
+    def summary(self) -> str:
+        return first_line(self.doc)
+
+    def bind(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        """Check ``arguments`` against the declaration and return them with defaults filled in.
+
+        Raises InvalidArgumentsError naming every missing, unknown and wrongly typed parameter.
+        """
+        checks = self._checks
+        problems: dict[str, str] | None = None
+        for name, value in arguments.items():
+            check = checks.get(name)
+            if check is None:
+                if name not in self._names:
+                    problems = problems or {}
+                    problems[name] = self._unknown(name)
+                continue
+            problem = check(value)
+            if problem is not None:
+                problems = problems or {}
+                problems[name] = problem
+        if len(arguments) != len(self._names):
+            for param in self.parameters:
+                if param.required and param.name not in arguments:
+                    problems = problems or {}
+                    problems[param.name] = f"missing (a required {param.annotation})"
+        if problems:
+            raise InvalidArgumentsError(self.interface, self.number, problems)
+        if self._defaults and len(arguments) != len(self._names):
+            return {**self._defaults, **arguments}
+        return dict(arguments)
+
+    def _unknown(self, name: str) -> str:
+        close = difflib.get_close_matches(name, sorted(self._names), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        accepted = ", ".join(p.name for p in self.parameters) or "none"
+        return f"unknown parameter (accepted: {accepted}){hint}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "interface": self.interface,
+            "version": self.number,
+            "hook": self.hook,
+            "module": self.module,
+            "doc": self.doc,
+            "parameters": [p.to_dict() for p in self.parameters],
+            "returns": self.returns,
+            "plugin_points": [pt.to_dict() for pt in self.points.values()],
+        }
+
+
+@dataclass(frozen=True)
+class Interface:
+    """A named method with one or more versions."""
+
+    name: str
+    doc: str
+    versions: Mapping[int, Version]
+
+    @property
+    def latest(self) -> int:
+        return max(self.versions)
+
+    @property
+    def summary(self) -> str:
+        return first_line(self.doc)
+
+    def version(self, number: int) -> Version:
+        try:
+            return self.versions[number]
+        except KeyError:
+            raise UnknownVersionError(self.name, number, sorted(self.versions)) from None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "doc": self.doc,
+            "latest": self.latest,
+            "versions": [v.to_dict() for v in self.versions.values()],
+        }
+
+
+def _hints(func: Any) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(func)
+    except Exception as exc:  # NameError for a missing import, TypeError for bad syntax
+        raise DeclarationError(
+            f"cannot resolve annotations: {type(exc).__name__}: {exc}",
+            module=func.__module__,
+            hook=func.__name__,
+        ) from exc
+
+
+def _parameters(
+    func: Any, defaults: Mapping[str, Any], *, checked: bool
+) -> tuple[tuple[Parameter, ...], str]:
+    hints = _hints(func)
+    names = list(inspect.signature(func).parameters)[1:]  # [0] is ctx
+    params = []
+    for name in names:
+        if name not in hints:
+            raise DeclarationError(
+                f"parameter {name!r} needs a type annotation", module=func.__module__,
+                hook=func.__name__,
+            )
+        data_type: DataType | None = None
+        if checked:
+            try:
+                data_type = compile_type(hints[name])
+            except UnsupportedTypeError as exc:
+                raise DeclarationError(
+                    f"parameter {name!r}: {exc}", module=func.__module__, hook=func.__name__
+                ) from None
+        default = defaults.get(name, REQUIRED)
+        if data_type is not None and default is not REQUIRED:
+            problem = data_type.check(default)
+            if problem is not None:
+                raise DeclarationError(
+                    f"default of parameter {name!r} does not fit its type: {problem}",
+                    module=func.__module__,
+                    hook=func.__name__,
+                )
+        params.append(Parameter(name, display_annotation(hints[name]), data_type, default))
+    if "return" not in hints:
+        raise DeclarationError(
+            "the return type needs an annotation", module=func.__module__, hook=func.__name__
+        )
+    return tuple(params), display_annotation(hints["return"])
+
+
+def declarations(module: ModuleType) -> list[tuple[str, Any]]:
+    """The (hook name, function) pairs of ``module`` that carry a catalog declaration."""
+    found = []
+    for name in dir(module):
+        func = getattr(module, name)
+        if getattr(func, ATTRIBUTE, None) is not None and getattr(func, "__module__", None) == (
+            module.__name__
+        ):
+            found.append((name, func))
+    return found
+
+
+def build_interfaces(modules: Iterable[ModuleType]) -> dict[str, Interface]:
+    """Read every declaration in ``modules`` into interfaces, checking them as a whole."""
+    entries: dict[tuple[str, int], tuple[Any, EntrypointDeclaration]] = {}
+    points: dict[tuple[str, int], list[tuple[Any, PointDeclaration]]] = {}
+    hooks: dict[str, str] = {}
+    docs: dict[str, str] = {}
+    for module in modules:
+        for hook, func in declarations(module):
+            if hook in hooks and hooks[hook] != module.__name__:
+                raise DeclarationError(
+                    f"hook {hook} is declared twice: in {hooks[hook]} and {module.__name__}",
+                    hook=hook,
+                )
+            hooks[hook] = module.__name__
+            decl = getattr(func, ATTRIBUTE)
+            key = (decl.interface, decl.version)
+            if isinstance(decl, EntrypointDeclaration):
+                entries[key] = (func, decl)
+                docs.setdefault(decl.interface, inspect.getdoc(module) or "")
+            else:
+                points.setdefault(key, []).append((func, decl))
+
+    for key, declared in points.items():
+        if key not in entries:
+            func, decl = declared[0]
+            raise DeclarationError(
+                f"plugin point of {decl.entrypoint}, which is not declared",
+                module=func.__module__,
+                hook=func.__name__,
+            )
+
+    versions: dict[str, dict[int, Version]] = {}
+    for (interface, number), (func, decl) in sorted(entries.items()):
+        params, returns = _parameters(func, decl.defaults, checked=True)
+        version_points = {}
+        for point_func, point in sorted(points.get((interface, number), []), key=lambda p: p[1].point):
+            point_params, point_returns = _parameters(point_func, {}, checked=False)
+            version_points[point.point] = PluginPoint(
+                interface,
+                number,
+                point.point,
+                point_func.__name__,
+                point.policy,
+                point_params,
+                point_returns,
+                inspect.getdoc(point_func) or "",
+            )
+        versions.setdefault(interface, {})[number] = Version(
+            interface,
+            number,
+            func.__name__,
+            func.__module__,
+            params,
+            returns,
+            inspect.getdoc(func) or "",
+            MappingProxyType(version_points),
+        )
+    return {
+        name: Interface(name, docs.get(name, ""), MappingProxyType(dict(sorted(found.items()))))
+        for name, found in sorted(versions.items())
+    }

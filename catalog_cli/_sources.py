@@ -1,0 +1,139 @@
+"""Where interface declarations and plugins come from, found without importing them."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import pkgutil
+import sys
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Final, Literal
+
+from .errors import PluginLoadError
+
+#: Entry-point groups through which installed distributions add interfaces and built-ins.
+HOOKSPECS_GROUP: Final = "catalog.hookspecs"
+BUILTINS_GROUP: Final = "catalog.builtin_plugins"
+
+#: The packages that ship with task-catalog.
+HOOKSPECS_PACKAGE: Final = "hookspecs"
+BUILTINS_PACKAGE: Final = "builtin_plugins"
+
+SourceKind = Literal["builtin", "file", "module"]
+
+
+@dataclass(frozen=True)
+class PluginSource:
+    """A plugin as found on disk or by configuration, before any import.
+
+    ``kind`` is ``builtin`` (registered for every tenant), ``file`` (a ``.py`` file below a plugin
+    directory) or ``module`` (an importable module named in ``catalog.toml``).
+    """
+
+    name: str
+    kind: SourceKind
+    #: The file path or the module name, for people.
+    location: str
+    #: The name the module is imported as.
+    module: str
+
+    def describe(self) -> str:
+        return f"{self.kind} {self.location}"
+
+
+def package_modules(package: str) -> list[str]:
+    """The public submodules of ``package``, by name, without importing them."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.submodule_search_locations is None:
+        return []
+    return sorted(
+        f"{package}.{info.name}"
+        for info in pkgutil.iter_modules(spec.submodule_search_locations)
+        if not info.name.startswith("_")
+    )
+
+
+def entry_point_modules(group: str) -> list[str]:
+    """The module names installed distributions declare under entry-point ``group``."""
+    from importlib.metadata import entry_points
+
+    return sorted({ep.value.split(":", 1)[0] for ep in entry_points(group=group)})
+
+
+def _file_module_name(directory: Path, relative: Path) -> str:
+    # Flat, unique per plugin directory: two catalogs in one process may both have a
+    # customer_1/interface_a.py, and a flat name keeps the module importable by pickle.
+    digest = hashlib.sha1(str(directory.resolve()).encode()).hexdigest()[:8]
+    stem = "__".join(relative.with_suffix("").parts)
+    return f"_catalog_plugin_{digest}__{stem}"
+
+
+def directory_plugins(directory: Path) -> list[PluginSource]:
+    """Every plugin file below ``directory``: ``a/b.py`` is the plugin named ``a.b``."""
+    found = []
+    for path in sorted(directory.rglob("*.py")):
+        relative = path.relative_to(directory)
+        if any(part.startswith(("_", ".")) for part in relative.parts):
+            continue
+        name = ".".join(relative.with_suffix("").parts)
+        found.append(PluginSource(name, "file", str(path), _file_module_name(directory, relative)))
+    return found
+
+
+def builtin_sources(modules: Iterable[str]) -> list[PluginSource]:
+    return [PluginSource(m, "builtin", m, m) for m in modules]
+
+
+class ModuleLoader:
+    """Imports plugin modules once each, remembering failures so they are reported, not retried."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+        self._loaded: dict[str, ModuleType | PluginLoadError] = {}
+
+    def load(self, source: PluginSource) -> ModuleType:
+        """The imported module of ``source``; raises PluginLoadError if it cannot be imported."""
+        outcome = self._loaded.get(source.name)
+        if outcome is None:
+            with self._lock:
+                lock = self._locks.setdefault(source.name, threading.Lock())
+            with lock:
+                outcome = self._loaded.get(source.name)
+                if outcome is None:
+                    outcome = self._import(source)
+                    self._loaded[source.name] = outcome
+        if isinstance(outcome, PluginLoadError):
+            raise outcome
+        return outcome
+
+    def status(self, name: str) -> ModuleType | PluginLoadError | None:
+        """What importing ``name`` gave, or None if it was never tried."""
+        return self._loaded.get(name)
+
+    @staticmethod
+    def _import(source: PluginSource) -> ModuleType | PluginLoadError:
+        try:
+            if source.kind != "file":
+                return importlib.import_module(source.module)
+            if source.module in sys.modules:
+                return sys.modules[source.module]
+            spec = importlib.util.spec_from_file_location(source.module, source.location)
+            if spec is None or spec.loader is None:
+                raise ImportError(f"cannot load {source.location}")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[source.module] = module
+            try:
+                spec.loader.exec_module(module)
+            except BaseException:
+                del sys.modules[source.module]
+                raise
+            return module
+        except (Exception, SystemExit) as exc:
+            # SystemExit too: a plugin calling sys.exit() at import must not end the host.
+            return PluginLoadError(source.name, source.describe(), exc)

@@ -1,0 +1,336 @@
+"""Everything loaded from one reading of a catalog file, and the tenants built from it."""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import importlib
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType, ModuleType
+from typing import Any, Literal
+
+from . import _sources
+from ._config import CatalogConfig, TenantConfig
+from ._context import CallScope
+from ._interfaces import Interface, Version, build_interfaces
+from ._sources import ModuleLoader, PluginSource
+from ._tenants import HookInfo, Tenant, build_tenant, hook_index, inspect_plugin, new_manager
+from .errors import (
+    CatalogError,
+    ConfigError,
+    ConfigProblem,
+    DeclarationError,
+    PluginError,
+    PluginLoadError,
+    UnknownInterfaceError,
+    UnknownTenantError,
+)
+
+VersionSource = Literal["requested", "tenant", "catalog", "latest"]
+
+
+@dataclass(frozen=True)
+class VersionChoice:
+    """The version a tenant gets for an interface, and which rule chose it."""
+
+    interface: str
+    version: int
+    source: VersionSource
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"interface": self.interface, "version": self.version, "source": self.source}
+
+
+def _import_declarations(module_name: str, what: str) -> ModuleType:
+    try:
+        return importlib.import_module(module_name)
+    except DeclarationError as exc:
+        if exc.module is None:
+            exc.module = module_name
+        raise
+    except Exception as exc:
+        raise DeclarationError(
+            f"{what} module failed to import: {type(exc).__name__}: {exc}", module=module_name
+        ) from exc
+
+
+class CatalogState:
+    """One consistent view of a catalog: declarations, plugin sources and per-tenant managers.
+
+    Everything but the tenant cache is fixed at construction; tenants are built on first use.
+    """
+
+    def __init__(self, config: CatalogConfig) -> None:
+        self.config = config
+        names = [
+            *_sources.package_modules(_sources.HOOKSPECS_PACKAGE),
+            *_sources.entry_point_modules(_sources.HOOKSPECS_GROUP),
+            *config.hookspecs,
+        ]
+        self.spec_modules = tuple(
+            _import_declarations(n, "hookspec") for n in dict.fromkeys(names)
+        )
+        self.interfaces: Mapping[str, Interface] = MappingProxyType(
+            build_interfaces(self.spec_modules)
+        )
+        self.hooks: Mapping[str, HookInfo] = MappingProxyType(hook_index(self.interfaces))
+        builtin_names = [
+            *_sources.package_modules(_sources.BUILTINS_PACKAGE),
+            *_sources.entry_point_modules(_sources.BUILTINS_GROUP),
+            *config.builtins,
+        ]
+        self.builtins = tuple(
+            (n, _import_declarations(n, "built-in plugin")) for n in dict.fromkeys(builtin_names)
+        )
+        self.implementations = self._check_builtins()
+
+        self.sources: Mapping[str, PluginSource] = MappingProxyType(self._find_sources())
+        self._check_default_versions()
+        selections: dict[str, tuple[str, ...]] = {}
+        problems: dict[str, tuple[ConfigProblem, ...]] = {}
+        for tenant in config.tenants.values():
+            selected, found = self._check_tenant(tenant)
+            selections[tenant.id] = selected
+            problems[tenant.id] = tenant.problems + tuple(found)
+        self.selections: Mapping[str, tuple[str, ...]] = MappingProxyType(selections)
+        self.tenant_problems: Mapping[str, tuple[ConfigProblem, ...]] = MappingProxyType(problems)
+
+        self.loader = ModuleLoader()
+        self._lock = threading.Lock()
+        self._tenant_locks: dict[str, threading.Lock] = {}
+        self._tenants: dict[str, Tenant | CatalogError] = {}
+        #: (tenant, interface, requested version) -> prepared call scope and version
+        self.prepared: dict[tuple[str, str, int | None], tuple[CallScope, Version]] = {}
+
+    # -- checks made once, at load ---------------------------------------------------------
+
+    def _check_builtins(self) -> dict[str, str]:
+        """Every version has exactly one built-in implementation; return hook -> plugin."""
+        scratch = new_manager(self.spec_modules)
+        implementations: dict[str, str] = {}
+        for name, module in self.builtins:
+            for use in inspect_plugin(name, module, self.hooks, scratch, builtin=True):
+                if use.point is None and not use.wrapper:
+                    if use.hook in implementations:
+                        raise DeclarationError(
+                            f"{use.interface} v{use.version} is implemented twice: by "
+                            f"{implementations[use.hook]} and {name}",
+                            hook=use.hook,
+                        )
+                    implementations[use.hook] = name
+        for interface in self.interfaces.values():
+            for version in interface.versions.values():
+                if version.hook not in implementations:
+                    raise DeclarationError(
+                        f"{interface.name} v{version.number} has no implementation: add "
+                        f"`@hookimpl def {version.hook}(ctx, ...)` to a built-in plugin module",
+                        module=version.module,
+                        hook=version.hook,
+                    )
+        return implementations
+
+    def _find_sources(self) -> dict[str, PluginSource]:
+        config = self.config
+        found: dict[str, PluginSource] = {}
+        problems: list[ConfigProblem] = []
+
+        def add(source: PluginSource, key: tuple[str, ...]) -> None:
+            other = found.get(source.name)
+            if other is not None:
+                problems.append(config.problem(
+                    key,
+                    f"two plugins are named {source.name!r}: {other.describe()} and "
+                    f"{source.describe()}",
+                ))
+                return
+            found[source.name] = source
+
+        for source in _sources.builtin_sources(name for name, _ in self.builtins):
+            add(source, ("catalog", "builtins"))
+        for index, directory in enumerate(config.plugin_dirs):
+            if not directory.is_dir():
+                problems.append(config.problem(
+                    ("catalog", "plugin_dirs"), f"item {index}: no such directory: {directory}"
+                ))
+                continue
+            for source in _sources.directory_plugins(directory):
+                add(source, ("catalog", "plugin_dirs"))
+        seen_modules: dict[str, str] = {}
+        for name, module in config.modules.items():
+            if module in seen_modules:
+                problems.append(config.problem(
+                    ("catalog", "modules", name),
+                    f"module {module} is already the plugin {seen_modules[module]!r}",
+                ))
+                continue
+            seen_modules[module] = name
+            add(PluginSource(name, "module", module, module), ("catalog", "modules", name))
+        if problems:
+            raise ConfigError(config.path, problems)
+        return found
+
+    def _check_default_versions(self) -> None:
+        problems = [
+            problem
+            for interface, number in self.config.versions.items()
+            if (problem := self._version_problem(("catalog", "versions", interface), interface, number))
+        ]
+        if problems:
+            raise ConfigError(self.config.path, problems)
+
+    def _version_problem(
+        self, key: tuple[str, ...], interface: str, number: int, tenant: str | None = None
+    ) -> ConfigProblem | None:
+        found = self.interfaces.get(interface)
+        if found is None:
+            known = ", ".join(self.interfaces) or "none"
+            return self.config.problem(key, f"unknown interface (known: {known})", tenant)
+        if number not in found.versions:
+            known = ", ".join(str(v) for v in found.versions)
+            return self.config.problem(
+                key, f"{interface} has no version {number} (versions: {known})", tenant
+            )
+        return None
+
+    def _check_tenant(self, tenant: TenantConfig) -> tuple[tuple[str, ...], list[ConfigProblem]]:
+        problems: list[ConfigProblem] = []
+        key = ("tenants", tenant.id)
+        selectable = [s.name for s in self.sources.values() if s.kind != "builtin"]
+        selected: list[str] = []
+        for pattern in tenant.plugins:
+            if any(ch in pattern for ch in "*?["):
+                matches = fnmatch.filter(selectable, pattern)
+                if not matches:
+                    problems.append(self.config.problem(
+                        (*key, "plugins"), f"pattern {pattern!r} matches no plugin", tenant.id
+                    ))
+            elif pattern in self.sources and self.sources[pattern].kind == "builtin":
+                problems.append(self.config.problem(
+                    (*key, "plugins"),
+                    f"{pattern!r} is a built-in plugin, registered for every tenant: "
+                    "do not list it",
+                    tenant.id,
+                ))
+                matches = []
+            elif pattern not in self.sources:
+                close = difflib.get_close_matches(pattern, selectable, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                known = ", ".join(selectable) or "none"
+                problems.append(self.config.problem(
+                    (*key, "plugins"), f"unknown plugin {pattern!r} (known: {known}){hint}",
+                    tenant.id,
+                ))
+                matches = []
+            else:
+                matches = [pattern]
+            selected.extend(m for m in matches if m not in selected)
+        for interface, number in tenant.versions.items():
+            problem = self._version_problem((*key, "versions", interface), interface, number, tenant.id)
+            if problem:
+                problems.append(problem)
+        for plugin in tenant.settings:
+            source = self.sources.get(plugin)
+            if plugin not in selected and (source is None or source.kind != "builtin"):
+                problems.append(self.config.problem(
+                    (*key, "settings", plugin),
+                    f"settings for {plugin!r}, which this tenant does not select",
+                    tenant.id,
+                ))
+        return tuple(selected), problems
+
+    # -- versions --------------------------------------------------------------------------
+
+    def interface(self, name: str) -> Interface:
+        try:
+            return self.interfaces[name]
+        except KeyError:
+            raise UnknownInterfaceError(name, self.interfaces) from None
+
+    def tenant_config(self, tenant: str) -> TenantConfig:
+        try:
+            return self.config.tenants[tenant]
+        except KeyError:
+            raise UnknownTenantError(tenant, self.config.tenants) from None
+
+    def resolve(self, interface: str, tenant: str, requested: int | None = None) -> VersionChoice:
+        """--version given > the tenant's pin > the catalog's default > the latest."""
+        found = self.interface(interface)
+        config = self.tenant_config(tenant)
+        if requested is not None:
+            found.version(requested)
+            return VersionChoice(interface, requested, "requested")
+        pinned = config.versions.get(interface)
+        if pinned is not None and pinned in found.versions:
+            return VersionChoice(interface, pinned, "tenant")
+        default = self.config.versions.get(interface)
+        if default is not None:
+            return VersionChoice(interface, default, "catalog")
+        return VersionChoice(interface, found.latest, "latest")
+
+    # -- tenants ---------------------------------------------------------------------------
+
+    def tenant(self, tenant: str) -> Tenant:
+        """The tenant's built manager; raises the error that makes it fail closed, if any."""
+        outcome = self._tenants.get(tenant)
+        if outcome is None:
+            config = self.tenant_config(tenant)
+            with self._lock:
+                lock = self._tenant_locks.setdefault(tenant, threading.Lock())
+            with lock:
+                outcome = self._tenants.get(tenant)
+                if outcome is None:
+                    outcome = self._build(config)
+                    self._tenants[tenant] = outcome
+        if isinstance(outcome, CatalogError):
+            raise outcome
+        return outcome
+
+    def tenant_outcome(self, tenant: str) -> Tenant | CatalogError:
+        try:
+            return self.tenant(tenant)
+        except (ConfigError, PluginError) as exc:
+            return exc
+
+    def _build(self, config: TenantConfig) -> Tenant | CatalogError:
+        problems = self.tenant_problems[config.id]
+        if problems:
+            return ConfigError(self.config.path, problems, tenant=config.id)
+        try:
+            plugins = []
+            for name in self.selections[config.id]:
+                try:
+                    plugins.append((name, self.loader.load(self.sources[name])))
+                except PluginLoadError as exc:
+                    return PluginLoadError(exc.plugin, exc.source, exc.cause, tenant=config.id)
+            return build_tenant(
+                config.id, self.spec_modules, self.builtins, plugins, self.hooks, config.settings
+            )
+        except PluginError as exc:
+            return exc
+
+    def prepare(
+        self, tenant: str, interface: str, requested: int | None
+    ) -> tuple[CallScope, Version]:
+        """The call scope for a (tenant, interface, version) triple, cached for later calls."""
+        key = (tenant, interface, requested)
+        prepared = self.prepared.get(key)
+        if prepared is not None:
+            return prepared
+        choice = self.resolve(interface, tenant, requested)
+        version = self.interfaces[interface].versions[choice.version]
+        built = self.tenant(tenant)
+        hook = built.pm.hook
+        scope = CallScope(
+            tenant,
+            interface,
+            version.number,
+            getattr(hook, version.hook),
+            MappingProxyType({name: getattr(hook, p.hook) for name, p in version.points.items()}),
+            built.bindings,
+            self.implementations[version.hook],
+        )
+        prepared = (scope, version)
+        self.prepared[key] = prepared
+        return prepared

@@ -1,0 +1,247 @@
+"""Building one tenant's PluginManager: hookspecs, built-ins, then only that tenant's plugins."""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType, ModuleType
+from typing import Any
+
+import pluggy
+
+from ._context import PluginBinding
+from ._declare import Policy
+from ._interfaces import Interface
+from ._markers import PROJECT
+from .errors import PluginValidationError
+
+
+@dataclass(frozen=True)
+class HookInfo:
+    """What a hook name means: an interface version's entry point or one of its plugin points."""
+
+    hook: str
+    interface: str
+    version: int
+    #: None for the entry point
+    point: str | None
+    policy: Policy
+    argnames: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        where = f"{self.interface} v{self.version}"
+        return f"{where} entry point" if self.point is None else f"{where} plugin point {self.point!r}"
+
+
+@dataclass(frozen=True)
+class HookUse:
+    """One hook implementation of a plugin."""
+
+    hook: str
+    interface: str
+    version: int
+    point: str | None
+    wrapper: bool
+    tryfirst: bool
+    trylast: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "hook": self.hook,
+            "interface": self.interface,
+            "version": self.version,
+            "plugin_point": self.point,
+            "wrapper": self.wrapper,
+            "tryfirst": self.tryfirst,
+            "trylast": self.trylast,
+        }
+
+
+def hook_index(interfaces: Mapping[str, Interface]) -> dict[str, HookInfo]:
+    """Every hook name the interfaces declare."""
+    index: dict[str, HookInfo] = {}
+    for interface in interfaces.values():
+        for version in interface.versions.values():
+            entry_args = ("ctx", *(p.name for p in version.parameters))
+            index[version.hook] = HookInfo(
+                version.hook, interface.name, version.number, None, "wrap", entry_args
+            )
+            for point in version.points.values():
+                args = ("ctx", *(p.name for p in point.parameters))
+                index[point.hook] = HookInfo(
+                    point.hook, interface.name, version.number, point.name, point.policy, args
+                )
+    return index
+
+
+def _impl_argnames(func: Any) -> tuple[list[str], list[str]]:
+    """(parameters, parameters with defaults) of an implementation, as pluggy will see them."""
+    target = func.__func__ if inspect.ismethod(func) else func
+    params = [
+        p for p in inspect.signature(target).parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    if inspect.ismethod(func) and params:
+        params = params[1:]
+    return [p.name for p in params], [p.name for p in params if p.default is not p.empty]
+
+
+def inspect_plugin(
+    name: str,
+    module: ModuleType,
+    hooks: Mapping[str, HookInfo],
+    pm: pluggy.PluginManager,
+    *,
+    builtin: bool,
+    tenant: str | None = None,
+) -> list[HookUse]:
+    """Check every hook implementation in ``module`` against its spec; return what it implements.
+
+    Raises PluginValidationError naming the plugin, the hook, and the expected and found
+    parameters. Stricter than pluggy alone: unknown hooks, parameters with defaults (which
+    pluggy would silently never pass), undecorated look-alikes and, for customer plugins,
+    replacing a step that may only be wrapped are all errors.
+    """
+    uses: list[HookUse] = []
+    for attr in sorted(dir(module)):
+        opts = pm.parse_hookimpl_opts(module, attr)
+        if opts is None:
+            value = getattr(module, attr, None)
+            if attr in hooks and inspect.isfunction(value):
+                raise PluginValidationError(
+                    name,
+                    "this function is named like a hook but has no @hookimpl decorator "
+                    "(from catalog_cli import hookimpl)",
+                    hook=attr,
+                    tenant=tenant,
+                )
+            continue
+        hook = opts.get("specname") or attr
+        info = hooks.get(hook)
+        if info is None:
+            close = difflib.get_close_matches(hook, list(hooks), n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            raise PluginValidationError(
+                name, f"implements {hook}, which no interface declares{hint}", hook=hook,
+                tenant=tenant,
+            )
+        func = getattr(module, attr)
+        argnames, defaulted = _impl_argnames(func)
+        if defaulted:
+            raise PluginValidationError(
+                name,
+                f"parameter(s) {', '.join(defaulted)} have defaults, and pluggy never passes "
+                "parameters with defaults: remove the defaults",
+                hook=hook, expected=info.argnames, found=argnames, tenant=tenant,
+            )
+        unknown = [a for a in argnames if a not in info.argnames]
+        if unknown:
+            raise PluginValidationError(
+                name,
+                f"parameter(s) {', '.join(unknown)} are not in the spec of the {info.label}",
+                hook=hook, expected=info.argnames, found=argnames, tenant=tenant,
+            )
+        wrapper = bool(opts.get("wrapper") or opts.get("hookwrapper"))
+        if wrapper and not inspect.isgeneratorfunction(func):
+            raise PluginValidationError(
+                name, "a wrapper must be a generator function (it must `yield` once)",
+                hook=hook, tenant=tenant,
+            )
+        if not builtin and not wrapper and info.policy == "wrap":
+            raise PluginValidationError(
+                name,
+                f"the {info.label} is implemented by the catalog and may only be wrapped: "
+                "use @hookimpl(wrapper=True) and `yield`",
+                hook=hook, tenant=tenant,
+            )
+        uses.append(
+            HookUse(hook, info.interface, info.version, info.point, wrapper,
+                    bool(opts.get("tryfirst")), bool(opts.get("trylast")))
+        )
+    if not uses:
+        raise PluginValidationError(
+            name, "implements no hooks (mark implementations with @hookimpl)", tenant=tenant
+        )
+    return uses
+
+
+def register(
+    pm: pluggy.PluginManager, name: str, module: ModuleType, *, tenant: str | None = None
+) -> None:
+    """Register ``module`` under ``name``, turning pluggy's validation errors into ours."""
+    try:
+        pm.register(module, name=name)
+    except pluggy.PluginValidationError as exc:
+        raise PluginValidationError(name, str(exc).replace("\n", " "), tenant=tenant) from exc
+    except ValueError as exc:  # pluggy: the same plugin or name registered twice
+        raise PluginValidationError(name, str(exc), tenant=tenant) from exc
+
+
+def new_manager(spec_modules: Iterable[ModuleType]) -> pluggy.PluginManager:
+    pm = pluggy.PluginManager(PROJECT)
+    for module in spec_modules:
+        pm.add_hookspecs(module)
+    return pm
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """A tenant whose manager was built: its PluginManager and what each plugin implements."""
+
+    id: str
+    pm: pluggy.PluginManager
+    #: Selected plugins in catalog.toml order (the order they are called in).
+    plugins: tuple[str, ...]
+    #: plugin name -> hooks it implements (built-ins included)
+    hooks: Mapping[str, tuple[HookUse, ...]]
+    #: module name -> binding, for every registered module
+    bindings: Mapping[str, PluginBinding]
+
+
+def build_tenant(
+    tenant: str,
+    spec_modules: Sequence[ModuleType],
+    builtins: Sequence[tuple[str, ModuleType]],
+    plugins: Sequence[tuple[str, ModuleType]],
+    hooks: Mapping[str, HookInfo],
+    settings: Mapping[str, Mapping[str, Any]],
+) -> Tenant:
+    """A new PluginManager holding the hookspecs, the built-ins and ``plugins`` (in that order).
+
+    Plugins are registered in reverse so pluggy (which calls the most recently registered
+    implementation first) calls them in the order the tenant lists them, before the built-ins.
+    """
+    pm = new_manager(spec_modules)
+    uses: dict[str, tuple[HookUse, ...]] = {}
+    bindings: dict[str, PluginBinding] = {}
+    empty: Mapping[str, Any] = MappingProxyType({})
+    for name, module in builtins:
+        uses[name] = tuple(inspect_plugin(name, module, hooks, pm, builtin=True, tenant=tenant))
+        register(pm, name, module, tenant=tenant)
+        bindings[module.__name__] = PluginBinding(
+            name, settings.get(name, empty), logging.getLogger(f"catalog.plugins.{name}")
+        )
+    for name, module in reversed(plugins):
+        uses[name] = tuple(inspect_plugin(name, module, hooks, pm, builtin=False, tenant=tenant))
+        if module.__name__ in bindings:
+            raise PluginValidationError(
+                name,
+                f"module {module.__name__} is already registered as plugin "
+                f"{bindings[module.__name__].name!r}",
+                tenant=tenant,
+            )
+        register(pm, name, module, tenant=tenant)
+        bindings[module.__name__] = PluginBinding(
+            name, settings.get(name, empty), logging.getLogger(f"catalog.plugins.{name}")
+        )
+    return Tenant(
+        tenant,
+        pm,
+        tuple(name for name, _ in plugins),
+        MappingProxyType(uses),
+        MappingProxyType(bindings),
+    )

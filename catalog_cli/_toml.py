@@ -1,0 +1,92 @@
+"""Reading TOML with the line of each key, so errors can say where they are."""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Sequence
+from typing import Any, Final
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+TOMLDecodeError = tomllib.TOMLDecodeError
+
+_HEADER: Final = re.compile(r"^\s*\[\[?\s*(?P<key>[^\]]+?)\s*\]\]?\s*(#.*)?$")
+_ASSIGN: Final = re.compile(r"^\s*(?P<key>(?:\"[^\"]*\"|'[^']*'|[A-Za-z0-9_\-.\s])+?)\s*=")
+_BARE: Final = re.compile(r"^[A-Za-z0-9_-]+$")
+_DECODE_LINE: Final = re.compile(r"line (\d+)")
+
+
+def loads(text: str) -> dict[str, Any]:
+    return tomllib.loads(text)
+
+
+def decode_error_line(exc: Exception) -> int | None:
+    """The line a TOMLDecodeError points at, read from its message."""
+    lineno = getattr(exc, "lineno", None)
+    if isinstance(lineno, int):
+        return lineno
+    match = _DECODE_LINE.search(str(exc))
+    return int(match.group(1)) if match else None
+
+
+def split_key(text: str) -> tuple[str, ...]:
+    """Split a dotted TOML key (with optional quoted parts) into its parts."""
+    parts: list[str] = []
+    current = ""
+    quote = ""
+    for char in text:
+        if quote:
+            if char == quote:
+                quote = ""
+            else:
+                current += char
+        elif char in "\"'":
+            quote = char
+        elif char == ".":
+            parts.append(current.strip())
+            current = ""
+        else:
+            current += char
+    parts.append(current.strip())
+    return tuple(parts)
+
+
+def format_key(path: Sequence[str]) -> str:
+    """A key path as TOML would write it: ``tenants.c1.settings."a.b".rate``."""
+    return ".".join(p if _BARE.match(p) else '"' + p.replace('"', '\\"') + '"' for p in path)
+
+
+class LineIndex:
+    """Finds the line that defines a key path in a TOML document (best effort)."""
+
+    def __init__(self, text: str) -> None:
+        self._entries: list[tuple[tuple[str, ...], int]] = []
+        table: tuple[str, ...] = ()
+        for number, line in enumerate(text.splitlines(), start=1):
+            stripped = line.strip()
+            if not stripped or stripped.startswith("#"):
+                continue
+            header = _HEADER.match(line)
+            if header and stripped.startswith("["):
+                table = split_key(header["key"])
+                self._entries.append((table, number))
+                continue
+            assign = _ASSIGN.match(line)
+            if assign:
+                self._entries.append((table + split_key(assign["key"]), number))
+
+    def line_of(self, path: Sequence[str]) -> int | None:
+        """The line of ``path``, else of its longest defined prefix (an inline table, say)."""
+        wanted = tuple(path)
+        best: tuple[int, int] | None = None
+        for key, number in self._entries:
+            if key == wanted:
+                return number
+            if len(key) < len(wanted) and wanted[: len(key)] == key and key:
+                if best is None or len(key) > best[0]:
+                    best = (len(key), number)
+        return best[1] if best else None

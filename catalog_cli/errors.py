@@ -1,0 +1,277 @@
+"""Exceptions raised by task-catalog, each carrying the context that caused it.
+
+::
+
+    CatalogError
+    ├── ConfigError (ValueError)              catalog.toml missing, malformed or invalid
+    ├── DeclarationError (TypeError)          an interface's hookspecs are invalid
+    ├── UnknownNameError (LookupError)
+    │   ├── UnknownInterfaceError
+    │   ├── UnknownVersionError
+    │   ├── UnknownTenantError
+    │   ├── UnknownPluginError
+    │   └── UnknownPluginPointError
+    ├── InvalidArgumentsError (TypeError)     a method called with bad arguments
+    ├── PluginError
+    │   ├── PluginLoadError                   a selected plugin failed to import
+    │   ├── PluginValidationError             a plugin does not match the hookspecs
+    │   └── PluginCallError                   a plugin raised during a call
+    └── CallTimeoutError (TimeoutError)       a call did not finish in time
+
+Every class has an ``exit_code``: the CLI exits with it (see the README's table).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+
+def _choices(label: str, names: Iterable[object]) -> str:
+    listed = ", ".join(str(n) for n in names)
+    return f" {label}: {listed}." if listed else f" There are no {label}."
+
+
+class CatalogError(Exception):
+    """Base class of every error task-catalog raises on purpose."""
+
+    exit_code: ClassVar[int] = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One thing wrong in a catalog file: where (key path and line) and what."""
+
+    key: str
+    message: str
+    line: int | None = None
+    tenant: str | None = None
+
+    def describe(self, path: Path | None = None) -> str:
+        where = str(path) if path is not None else "catalog"
+        if self.line is not None:
+            where += f":{self.line}"
+        key = f" {self.key}:" if self.key else ""
+        return f"{where}:{key} {self.message}"
+
+
+class ConfigError(CatalogError, ValueError):
+    """The catalog file is missing, is not valid TOML, or has invalid content."""
+
+    exit_code = 3
+
+    def __init__(
+        self,
+        path: Path | None,
+        problems: Sequence[ConfigProblem],
+        *,
+        tenant: str | None = None,
+    ) -> None:
+        self.path = path
+        self.problems = tuple(problems)
+        self.tenant = tenant
+        first = self.problems[0] if self.problems else ConfigProblem("", "invalid")
+        self.key = first.key
+        self.line = first.line
+        lines = [p.describe(path) for p in self.problems]
+        head = f"tenant {tenant!r} is unusable: " if tenant else ""
+        if len(lines) == 1:
+            super().__init__(head + lines[0])
+        else:
+            body = "\n".join(f"  - {line}" for line in lines)
+            super().__init__(f"{head}{len(lines)} problems in the catalog:\n{body}")
+
+
+class DeclarationError(CatalogError, TypeError):
+    """An interface declaration (a hookspec module) is invalid."""
+
+    exit_code = 9
+
+    def __init__(self, message: str, *, module: str | None = None, hook: str | None = None):
+        where = " ".join(
+            part for part in (f"module {module}" if module else "", f"hook {hook}" if hook else "")
+            if part
+        )
+        super().__init__(f"{where}: {message}" if where else message)
+        self.module = module
+        self.hook = hook
+
+
+class UnknownNameError(CatalogError, LookupError):
+    """A name given by the user does not exist; ``choices`` lists the ones that do."""
+
+    exit_code = 4
+    kind: ClassVar[str] = "name"
+
+    def __init__(self, name: object, choices: Iterable[object], *, context: str = "") -> None:
+        self.name = name
+        self.choices = tuple(choices)
+        where = f" {context}" if context else ""
+        super().__init__(
+            f"unknown {self.kind} {name!r}{where}." + _choices(f"known {self.kind}s", self.choices)
+        )
+
+
+class UnknownInterfaceError(UnknownNameError):
+    """No interface has this name."""
+
+    kind = "interface"
+
+
+class UnknownVersionError(UnknownNameError):
+    """The interface has no such version."""
+
+    kind = "version"
+
+    def __init__(self, interface: str, version: object, choices: Iterable[int]) -> None:
+        self.interface = interface
+        super().__init__(version, choices, context=f"of interface {interface!r}")
+
+
+class UnknownTenantError(UnknownNameError):
+    """No tenant (customer) has this id in the catalog."""
+
+    kind = "tenant"
+
+
+class UnknownPluginError(UnknownNameError):
+    """No plugin has this name in any plugin source."""
+
+    kind = "plugin"
+
+
+class UnknownPluginPointError(UnknownNameError, AttributeError):
+    """An implementation asked for a plugin point its version does not declare."""
+
+    kind = "plugin point"
+
+    def __init__(self, interface: str, version: int, point: str, choices: Iterable[str]) -> None:
+        self.interface = interface
+        self.version = version
+        super().__init__(point, choices, context=f"in {interface} v{version}")
+
+
+class InvalidArgumentsError(CatalogError, TypeError):
+    """A method was called with missing, unknown or wrongly typed arguments."""
+
+    exit_code = 5
+
+    def __init__(self, interface: str, version: int, problems: dict[str, str]) -> None:
+        self.interface = interface
+        self.version = version
+        #: parameter name -> what is wrong with it
+        self.problems = dict(problems)
+        body = "; ".join(f"{name}: {why}" for name, why in self.problems.items())
+        super().__init__(f"invalid arguments for {interface} v{version}: {body}")
+
+
+class PluginError(CatalogError):
+    """Base class of errors that a plugin causes; ``plugin`` names it."""
+
+    exit_code = 6
+
+    def __init__(self, message: str, *, plugin: str, tenant: str | None = None) -> None:
+        self.plugin = plugin
+        self.tenant = tenant
+        super().__init__(message)
+
+
+class PluginLoadError(PluginError):
+    """A selected plugin could not be imported: its tenants fail closed."""
+
+    def __init__(
+        self, plugin: str, source: str, cause: BaseException, *, tenant: str | None = None
+    ) -> None:
+        self.source = source
+        self.cause = cause
+        who = f" (selected by tenant {tenant!r}, which fails closed)" if tenant else ""
+        super().__init__(
+            f"plugin {plugin!r} from {source} failed to import{who}: "
+            f"{type(cause).__name__}: {cause}",
+            plugin=plugin,
+            tenant=tenant,
+        )
+
+
+class PluginValidationError(PluginError):
+    """A plugin's hook implementation does not fit its hookspec."""
+
+    def __init__(
+        self,
+        plugin: str,
+        problem: str,
+        *,
+        hook: str | None = None,
+        expected: Sequence[str] | None = None,
+        found: Sequence[str] | None = None,
+        tenant: str | None = None,
+    ) -> None:
+        self.hook = hook
+        self.expected = tuple(expected) if expected is not None else None
+        self.found = tuple(found) if found is not None else None
+        parts = [f"plugin {plugin!r}"]
+        if hook:
+            parts.append(f"hook {hook}")
+        text = ", ".join(parts) + f": {problem}"
+        if self.expected is not None:
+            text += f"; expected parameters ({', '.join(self.expected)})"
+        if self.found is not None:
+            text += f", found ({', '.join(self.found)})"
+        if tenant:
+            text += f" [tenant {tenant!r} fails closed]"
+        super().__init__(text, plugin=plugin, tenant=tenant)
+
+
+class PluginCallError(PluginError):
+    """A plugin raised while a method ran; the original exception is ``cause``."""
+
+    exit_code = 7
+
+    def __init__(
+        self,
+        *,
+        plugin: str,
+        tenant: str,
+        interface: str,
+        version: int,
+        call_id: str,
+        cause: BaseException,
+    ) -> None:
+        self.interface = interface
+        self.version = version
+        self.call_id = call_id
+        self.cause = cause
+        super().__init__(
+            f"plugin {plugin!r} raised {type(cause).__name__} in {interface} v{version} "
+            f"for tenant {tenant!r} (call {call_id}): {cause}",
+            plugin=plugin,
+            tenant=tenant,
+        )
+
+
+class CallTimeoutError(CatalogError, TimeoutError):
+    """A call did not finish before its deadline; the call may still be running."""
+
+    exit_code = 8
+
+    def __init__(
+        self, *, tenant: str, interface: str, version: int, call_id: str, seconds: float
+    ) -> None:
+        self.tenant = tenant
+        self.interface = interface
+        self.version = version
+        self.call_id = call_id
+        self.seconds = seconds
+        super().__init__(
+            f"{interface} v{version} for tenant {tenant!r} did not finish within "
+            f"{seconds:g} s (call {call_id}); a plugin may be hanging"
+        )

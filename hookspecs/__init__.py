@@ -1,0 +1,1 @@
+"""Interface declarations: one module per interface, one ``@entrypoint`` per version."""

@@ -1,0 +1,22 @@
+"""Customer 2 (Globex Wholesale): export without tax, totals rounded up to 5 cents, a handling fee."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Generator
+
+from catalog_cli import Context, hookimpl
+
+
+@hookimpl
+def price_quote_v1_tax_rate(ctx: Context, country: str) -> float | None:
+    if country not in ctx.settings.get("domestic", ["NL"]):
+        return 0.0  # intra-community supply: reverse-charged
+    return None
+
+
+@hookimpl(wrapper=True)
+def price_quote_v1_total(ctx: Context) -> Generator[None, float, float]:
+    total = yield
+    total += float(ctx.settings.get("handling_fee", 0.0))
+    return math.ceil(round(total * 20, 6)) / 20
