@@ -1,1 +1,1 @@
-"""The catalog's own implementations: one module per interface, using the same hooks as any plugin."""
+"""The catalog's own implementations: one module per interface, with the hooks any plugin uses."""

@@ -75,11 +75,6 @@ def __getattr__(name: str) -> Any:
     if home is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     value = getattr(importlib.import_module(home, __name__), name)
-    if hasattr(value, "__module__") and isinstance(value, type):
-        try:
-            value.__module__ = __name__
-        except (AttributeError, TypeError):
-            pass
     globals()[name] = value
     return value
 

@@ -17,6 +17,7 @@ from ._config import read_config
 from ._context import CallScope, Context, next_serial
 from ._interfaces import Interface
 from ._locate import find_catalog
+from ._plan import StepPlan, call_plan
 from ._state import CatalogState, VersionChoice, VersionSource
 from ._tenants import new_manager
 from ._views import CheckReport, PluginInfo, Problem, TenantInfo
@@ -151,7 +152,12 @@ class Catalog:
 
         result = call() if timeout is None else self._with_deadline(call, ctx, timeout)
         return CallOutcome(
-            result, interface, choice.version, choice.source, customer, ctx.call_id,
+            result,
+            interface,
+            choice.version,
+            choice.source,
+            customer,
+            ctx.call_id,
             time.perf_counter() - started,
         )
 
@@ -170,8 +176,11 @@ class Catalog:
         worker.join(timeout)
         if worker.is_alive():
             raise CallTimeoutError(
-                tenant=ctx.tenant, interface=ctx.interface, version=ctx.version,
-                call_id=ctx.call_id, seconds=timeout,
+                tenant=ctx.tenant,
+                interface=ctx.interface,
+                version=ctx.version,
+                call_id=ctx.call_id,
+                seconds=timeout,
             )
         if "error" in box:
             raise box["error"]
@@ -187,6 +196,14 @@ class Catalog:
         return self._state.tenant(customer).pm
 
     # -- describing ------------------------------------------------------------------------
+
+    def call_plan(
+        self, interface: str, *, customer: str, version: int | None = None
+    ) -> tuple[StepPlan, ...]:
+        """Who runs at each step of a call for ``customer``, in the order pluggy calls them."""
+        choice = self._state.resolve(interface, customer, version)
+        declared = self._state.interfaces[interface].versions[choice.version]
+        return call_plan(self._state.tenant(customer).pm, declared)
 
     @property
     def description(self) -> str:
@@ -215,11 +232,22 @@ class Catalog:
         settings = {k: dict(v) for k, v in config.settings.items()}
         if isinstance(outcome, CatalogError):
             return TenantInfo(
-                customer, config.description, "failed", state.selections[customer], versions,
-                settings=settings, error=str(outcome), error_type=type(outcome).__name__,
+                customer,
+                config.description,
+                "failed",
+                state.selections[customer],
+                versions,
+                settings=settings,
+                error=str(outcome),
+                error_type=type(outcome).__name__,
             )
         return TenantInfo(
-            customer, config.description, "ok", outcome.plugins, versions, dict(outcome.hooks),
+            customer,
+            config.description,
+            "ok",
+            outcome.plugins,
+            versions,
+            dict(outcome.hooks),
             settings,
         )
 
@@ -243,28 +271,37 @@ class Catalog:
 
         infos = []
         for source in state.sources.values():
-            tenants = tuple(state.config.tenants) if source.kind == "builtin" else tuple(
-                users.get(source.name, ())
+            tenants = (
+                tuple(state.config.tenants)
+                if source.kind == "builtin"
+                else tuple(users.get(source.name, ()))
             )
             if customer is not None and customer not in tenants:
                 continue
             if not tenants and not available:
                 continue
             if not tenants:
-                infos.append(PluginInfo(source.name, source.kind, source.location,
-                                        "not selected", ()))
+                infos.append(
+                    PluginInfo(source.name, source.kind, source.location, "not selected", ())
+                )
                 continue
             try:
                 module = state.loader.load(source)
-                hooks = tuple(inspect_plugin(
-                    source.name, module, state.hooks, scratch, builtin=source.kind == "builtin"
-                ))
+                hooks = tuple(
+                    inspect_plugin(
+                        source.name, module, state.hooks, scratch, builtin=source.kind == "builtin"
+                    )
+                )
             except PluginError as exc:
-                infos.append(PluginInfo(source.name, source.kind, source.location, "failed",
-                                        tenants, error=str(exc)))
+                infos.append(
+                    PluginInfo(
+                        source.name, source.kind, source.location, "failed", tenants, error=str(exc)
+                    )
+                )
                 continue
-            infos.append(PluginInfo(source.name, source.kind, source.location, "loaded",
-                                    tenants, hooks))
+            infos.append(
+                PluginInfo(source.name, source.kind, source.location, "loaded", tenants, hooks)
+            )
         return infos
 
     def plugin(self, name: str) -> PluginInfo:
@@ -285,6 +322,6 @@ class Catalog:
             if tenant.status == "failed":
                 outcome = self._state.tenant_outcome(tenant.id)
                 kind = "config" if isinstance(outcome, ConfigError) else "plugin"
-                plugin = outcome.plugin if isinstance(outcome, PluginError) else None
-                problems.append(Problem(kind, tenant.error or "", tenant=tenant.id, plugin=plugin))
+                culprit = outcome.plugin if isinstance(outcome, PluginError) else None
+                problems.append(Problem(kind, tenant.error or "", tenant=tenant.id, plugin=culprit))
         return CheckReport(str(self.path), tenants, plugins, tuple(problems))

@@ -17,7 +17,14 @@ _TENANT_ID: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _MODULE: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _PLUGIN_NAME: Final = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 
-_CATALOG_KEYS: Final = ("description", "plugin_dirs", "modules", "versions", "hookspecs", "builtins")
+_CATALOG_KEYS: Final = (
+    "description",
+    "plugin_dirs",
+    "modules",
+    "versions",
+    "hookspecs",
+    "builtins",
+)
 _TENANT_KEYS: Final = ("description", "plugins", "versions", "settings")
 
 
@@ -52,7 +59,9 @@ class CatalogConfig:
     def root(self) -> Path:
         return self.path.parent if self.path is not None else Path.cwd()
 
-    def problem(self, key: tuple[str, ...], message: str, tenant: str | None = None) -> ConfigProblem:
+    def problem(
+        self, key: tuple[str, ...], message: str, tenant: str | None = None
+    ) -> ConfigProblem:
         """A problem at ``key``, with the line it is on."""
         line = self.lines.line_of(key) if self.lines is not None else None
         return ConfigProblem(_toml.format_key(key), message, line, tenant)
@@ -68,8 +77,12 @@ def _freeze(value: Any) -> Any:
 
 def _type_name(value: Any) -> str:
     return {
-        str: "a string", int: "an integer", float: "a number", bool: "a boolean",
-        list: "an array", dict: "a table",
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+        bool: "a boolean",
+        list: "an array",
+        dict: "a table",
     }.get(type(value), type(value).__name__)
 
 
@@ -92,7 +105,9 @@ class _Checker:
         self.add(key, f"expected a table, got {_type_name(value)}")
         return {}
 
-    def known_keys(self, table: Mapping[str, Any], key: tuple[str, ...], allowed: tuple[str, ...]) -> None:
+    def known_keys(
+        self, table: Mapping[str, Any], key: tuple[str, ...], allowed: tuple[str, ...]
+    ) -> None:
         for name in table:
             if name not in allowed:
                 close = difflib.get_close_matches(name, allowed, n=1)
@@ -107,7 +122,10 @@ class _Checker:
         return value
 
     def strings(
-        self, table: Mapping[str, Any], key: tuple[str, ...], name: str,
+        self,
+        table: Mapping[str, Any],
+        key: tuple[str, ...],
+        name: str,
         valid: Callable[[str], str | None] | None = None,
     ) -> tuple[str, ...]:
         value = table.get(name, [])
@@ -148,8 +166,10 @@ def _module_problem(name: str) -> str | None:
 
 
 def _plugin_pattern_problem(name: str) -> str | None:
-    return None if _PLUGIN_NAME.match(name.replace("*", "x").replace("?", "x")) else (
-        "not a plugin name (letters, digits, '_', '-', '.', with optional * and ? wildcards)"
+    return (
+        None
+        if _PLUGIN_NAME.match(name.replace("*", "x").replace("?", "x"))
+        else ("not a plugin name (letters, digits, '_', '-', '.', with optional * and ? wildcards)")
     )
 
 
@@ -238,5 +258,7 @@ def read_config(path: Path) -> CatalogConfig:
     except FileNotFoundError:
         raise ConfigError(path, [ConfigProblem("", "catalog file not found")]) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(path, [ConfigProblem("", f"cannot read the catalog file: {exc}")]) from None
+        raise ConfigError(
+            path, [ConfigProblem("", f"cannot read the catalog file: {exc}")]
+        ) from None
     return parse_config(text, path)

@@ -1,4 +1,4 @@
-"""The context object every hook receives as ``ctx``: who is calling, and the way to plugin points."""
+"""The ``ctx`` every hook receives: who is calling, and the way to the plugin points."""
 
 from __future__ import annotations
 
@@ -37,7 +37,13 @@ class CallScope:
     """Everything a call of one version for one tenant needs, prepared once and shared."""
 
     __slots__ = (
-        "bindings", "entry", "implementation", "interface", "point_callers", "tenant", "version",
+        "bindings",
+        "entry",
+        "implementation",
+        "interface",
+        "point_callers",
+        "tenant",
+        "version",
     )
 
     def __init__(

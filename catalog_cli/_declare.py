@@ -85,7 +85,8 @@ def entrypoint(func: F) -> F:
     for param in _positional_parameters(func)[1:]:
         if param.name in RESERVED:
             raise DeclarationError(
-                f"parameter name {param.name!r} is reserved (reserved: {', '.join(sorted(RESERVED))})",
+                f"parameter name {param.name!r} is reserved "
+                f"(reserved: {', '.join(sorted(RESERVED))})",
                 module=func.__module__,
                 hook=func.__name__,
             )

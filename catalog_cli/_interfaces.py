@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType, ModuleType
 from typing import Any, Final
 
-from ._declare import ATTRIBUTE, EntrypointDeclaration, Policy, PointDeclaration
+from ._declare import ATTRIBUTE, EntrypointDeclaration, PointDeclaration, Policy
 from ._types import DataType, UnsupportedTypeError, compile_type, display_annotation
 from .errors import DeclarationError, InvalidArgumentsError, UnknownVersionError
 
@@ -193,7 +193,8 @@ def _parameters(
     for name in names:
         if name not in hints:
             raise DeclarationError(
-                f"parameter {name!r} needs a type annotation", module=func.__module__,
+                f"parameter {name!r} needs a type annotation",
+                module=func.__module__,
                 hook=func.__name__,
             )
         data_type: DataType | None = None
@@ -268,7 +269,9 @@ def build_interfaces(modules: Iterable[ModuleType]) -> dict[str, Interface]:
     for (interface, number), (func, decl) in sorted(entries.items()):
         params, returns = _parameters(func, decl.defaults, checked=True)
         version_points = {}
-        for point_func, point in sorted(points.get((interface, number), []), key=lambda p: p[1].point):
+        for point_func, point in sorted(
+            points.get((interface, number), []), key=lambda p: p[1].point
+        ):
             point_params, point_returns = _parameters(point_func, {}, checked=False)
             version_points[point.point] = PluginPoint(
                 interface,

@@ -69,9 +69,7 @@ class CatalogState:
             *_sources.entry_point_modules(_sources.HOOKSPECS_GROUP),
             *config.hookspecs,
         ]
-        self.spec_modules = tuple(
-            _import_declarations(n, "hookspec") for n in dict.fromkeys(names)
-        )
+        self.spec_modules = tuple(_import_declarations(n, "hookspec") for n in dict.fromkeys(names))
         self.interfaces: Mapping[str, Interface] = MappingProxyType(
             build_interfaces(self.spec_modules)
         )
@@ -139,11 +137,13 @@ class CatalogState:
         def add(source: PluginSource, key: tuple[str, ...]) -> None:
             other = found.get(source.name)
             if other is not None:
-                problems.append(config.problem(
-                    key,
-                    f"two plugins are named {source.name!r}: {other.describe()} and "
-                    f"{source.describe()}",
-                ))
+                problems.append(
+                    config.problem(
+                        key,
+                        f"two plugins are named {source.name!r}: {other.describe()} and "
+                        f"{source.describe()}",
+                    )
+                )
                 return
             found[source.name] = source
 
@@ -151,19 +151,23 @@ class CatalogState:
             add(source, ("catalog", "builtins"))
         for index, directory in enumerate(config.plugin_dirs):
             if not directory.is_dir():
-                problems.append(config.problem(
-                    ("catalog", "plugin_dirs"), f"item {index}: no such directory: {directory}"
-                ))
+                problems.append(
+                    config.problem(
+                        ("catalog", "plugin_dirs"), f"item {index}: no such directory: {directory}"
+                    )
+                )
                 continue
             for source in _sources.directory_plugins(directory):
                 add(source, ("catalog", "plugin_dirs"))
         seen_modules: dict[str, str] = {}
         for name, module in config.modules.items():
             if module in seen_modules:
-                problems.append(config.problem(
-                    ("catalog", "modules", name),
-                    f"module {module} is already the plugin {seen_modules[module]!r}",
-                ))
+                problems.append(
+                    config.problem(
+                        ("catalog", "modules", name),
+                        f"module {module} is already the plugin {seen_modules[module]!r}",
+                    )
+                )
                 continue
             seen_modules[module] = name
             add(PluginSource(name, "module", module, module), ("catalog", "modules", name))
@@ -175,7 +179,11 @@ class CatalogState:
         problems = [
             problem
             for interface, number in self.config.versions.items()
-            if (problem := self._version_problem(("catalog", "versions", interface), interface, number))
+            if (
+                problem := self._version_problem(
+                    ("catalog", "versions", interface), interface, number
+                )
+            )
         ]
         if problems:
             raise ConfigError(self.config.path, problems)
@@ -203,41 +211,52 @@ class CatalogState:
             if any(ch in pattern for ch in "*?["):
                 matches = fnmatch.filter(selectable, pattern)
                 if not matches:
-                    problems.append(self.config.problem(
-                        (*key, "plugins"), f"pattern {pattern!r} matches no plugin", tenant.id
-                    ))
+                    problems.append(
+                        self.config.problem(
+                            (*key, "plugins"), f"pattern {pattern!r} matches no plugin", tenant.id
+                        )
+                    )
             elif pattern in self.sources and self.sources[pattern].kind == "builtin":
-                problems.append(self.config.problem(
-                    (*key, "plugins"),
-                    f"{pattern!r} is a built-in plugin, registered for every tenant: "
-                    "do not list it",
-                    tenant.id,
-                ))
+                problems.append(
+                    self.config.problem(
+                        (*key, "plugins"),
+                        f"{pattern!r} is a built-in plugin, registered for every tenant: "
+                        "do not list it",
+                        tenant.id,
+                    )
+                )
                 matches = []
             elif pattern not in self.sources:
                 close = difflib.get_close_matches(pattern, selectable, n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
                 known = ", ".join(selectable) or "none"
-                problems.append(self.config.problem(
-                    (*key, "plugins"), f"unknown plugin {pattern!r} (known: {known}){hint}",
-                    tenant.id,
-                ))
+                problems.append(
+                    self.config.problem(
+                        (*key, "plugins"),
+                        f"unknown plugin {pattern!r} (known: {known}){hint}",
+                        tenant.id,
+                    )
+                )
                 matches = []
             else:
                 matches = [pattern]
             selected.extend(m for m in matches if m not in selected)
         for interface, number in tenant.versions.items():
-            problem = self._version_problem((*key, "versions", interface), interface, number, tenant.id)
+            problem = self._version_problem(
+                (*key, "versions", interface), interface, number, tenant.id
+            )
             if problem:
                 problems.append(problem)
         for plugin in tenant.settings:
             source = self.sources.get(plugin)
             if plugin not in selected and (source is None or source.kind != "builtin"):
-                problems.append(self.config.problem(
-                    (*key, "settings", plugin),
-                    f"settings for {plugin!r}, which this tenant does not select",
-                    tenant.id,
-                ))
+                problems.append(
+                    self.config.problem(
+                        (*key, "settings", plugin),
+                        f"settings for {plugin!r}, which this tenant does not select",
+                        tenant.id,
+                    )
+                )
         return tuple(selected), problems
 
     # -- versions --------------------------------------------------------------------------

@@ -34,7 +34,9 @@ class HookInfo:
     @property
     def label(self) -> str:
         where = f"{self.interface} v{self.version}"
-        return f"{where} entry point" if self.point is None else f"{where} plugin point {self.point!r}"
+        return (
+            f"{where} entry point" if self.point is None else f"{where} plugin point {self.point!r}"
+        )
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,8 @@ def _impl_argnames(func: Any) -> tuple[list[str], list[str]]:
     """(parameters, parameters with defaults) of an implementation, as pluggy will see them."""
     target = func.__func__ if inspect.ismethod(func) else func
     params = [
-        p for p in inspect.signature(target).parameters.values()
+        p
+        for p in inspect.signature(target).parameters.values()
         if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
     ]
     if inspect.ismethod(func) and params:
@@ -126,7 +129,9 @@ def inspect_plugin(
             close = difflib.get_close_matches(hook, list(hooks), n=1)
             hint = f"; did you mean {close[0]}?" if close else ""
             raise PluginValidationError(
-                name, f"implements {hook}, which no interface declares{hint}", hook=hook,
+                name,
+                f"implements {hook}, which no interface declares{hint}",
+                hook=hook,
                 tenant=tenant,
             )
         func = getattr(module, attr)
@@ -136,31 +141,47 @@ def inspect_plugin(
                 name,
                 f"parameter(s) {', '.join(defaulted)} have defaults, and pluggy never passes "
                 "parameters with defaults: remove the defaults",
-                hook=hook, expected=info.argnames, found=argnames, tenant=tenant,
+                hook=hook,
+                expected=info.argnames,
+                found=argnames,
+                tenant=tenant,
             )
         unknown = [a for a in argnames if a not in info.argnames]
         if unknown:
             raise PluginValidationError(
                 name,
                 f"parameter(s) {', '.join(unknown)} are not in the spec of the {info.label}",
-                hook=hook, expected=info.argnames, found=argnames, tenant=tenant,
+                hook=hook,
+                expected=info.argnames,
+                found=argnames,
+                tenant=tenant,
             )
         wrapper = bool(opts.get("wrapper") or opts.get("hookwrapper"))
         if wrapper and not inspect.isgeneratorfunction(func):
             raise PluginValidationError(
-                name, "a wrapper must be a generator function (it must `yield` once)",
-                hook=hook, tenant=tenant,
+                name,
+                "a wrapper must be a generator function (it must `yield` once)",
+                hook=hook,
+                tenant=tenant,
             )
         if not builtin and not wrapper and info.policy == "wrap":
             raise PluginValidationError(
                 name,
                 f"the {info.label} is implemented by the catalog and may only be wrapped: "
                 "use @hookimpl(wrapper=True) and `yield`",
-                hook=hook, tenant=tenant,
+                hook=hook,
+                tenant=tenant,
             )
         uses.append(
-            HookUse(hook, info.interface, info.version, info.point, wrapper,
-                    bool(opts.get("tryfirst")), bool(opts.get("trylast")))
+            HookUse(
+                hook,
+                info.interface,
+                info.version,
+                info.point,
+                wrapper,
+                bool(opts.get("tryfirst")),
+                bool(opts.get("trylast")),
+            )
         )
     if not uses:
         raise PluginValidationError(

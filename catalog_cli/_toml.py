@@ -21,7 +21,8 @@ _DECODE_LINE: Final = re.compile(r"line (\d+)")
 
 
 def loads(text: str) -> dict[str, Any]:
-    return tomllib.loads(text)
+    document: dict[str, Any] = tomllib.loads(text)
+    return document
 
 
 def decode_error_line(exc: Exception) -> int | None:
@@ -86,7 +87,7 @@ class LineIndex:
         for key, number in self._entries:
             if key == wanted:
                 return number
-            if len(key) < len(wanted) and wanted[: len(key)] == key and key:
-                if best is None or len(key) > best[0]:
-                    best = (len(key), number)
+            is_prefix = 0 < len(key) < len(wanted) and wanted[: len(key)] == key
+            if is_prefix and (best is None or len(key) > best[0]):
+                best = (len(key), number)
         return best[1] if best else None

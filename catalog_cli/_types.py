@@ -46,7 +46,9 @@ class DataType:
         try:
             return json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ValueError(f"expected JSON for {self.display}, got {text!r} ({exc.msg})") from None
+            raise ValueError(
+                f"expected JSON for {self.display}, got {text!r} ({exc.msg})"
+            ) from None
 
 
 def _describe(value: Any) -> str:

@@ -76,8 +76,12 @@ class Problem:
     plugin: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "message": self.message, "tenant": self.tenant,
-                "plugin": self.plugin}
+        return {
+            "kind": self.kind,
+            "message": self.message,
+            "tenant": self.tenant,
+            "plugin": self.plugin,
+        }
 
 
 @dataclass(frozen=True)
@@ -99,5 +103,7 @@ class CheckReport:
             "ok": self.ok,
             "problems": [p.to_dict() for p in self.problems],
             "tenants": [{"id": t.id, "status": t.status, "error": t.error} for t in self.tenants],
-            "plugins": [{"name": p.name, "status": p.status, "error": p.error} for p in self.plugins],
+            "plugins": [
+                {"name": p.name, "status": p.status, "error": p.error} for p in self.plugins
+            ],
         }

@@ -31,7 +31,7 @@ from typing import ClassVar
 
 def _choices(label: str, names: Iterable[object]) -> str:
     listed = ", ".join(str(n) for n in names)
-    return f" {label}: {listed}." if listed else f" There are no {label}."
+    return f" {label[0].upper()}{label[1:]}: {listed}." if listed else f" There are no {label}."
 
 
 class CatalogError(Exception):
@@ -98,7 +98,8 @@ class DeclarationError(CatalogError, TypeError):
 
     def __init__(self, message: str, *, module: str | None = None, hook: str | None = None):
         where = " ".join(
-            part for part in (f"module {module}" if module else "", f"hook {hook}" if hook else "")
+            part
+            for part in (f"module {module}" if module else "", f"hook {hook}" if hook else "")
             if part
         )
         super().__init__(f"{where}: {message}" if where else message)
@@ -149,7 +150,7 @@ class UnknownPluginError(UnknownNameError):
     kind = "plugin"
 
 
-class UnknownPluginPointError(UnknownNameError, AttributeError):
+class UnknownPluginPointError(UnknownNameError, AttributeError):  # type: ignore[misc]
     """An implementation asked for a plugin point its version does not declare."""
 
     kind = "plugin point"

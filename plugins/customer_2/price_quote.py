@@ -1,4 +1,4 @@
-"""Customer 2 (Globex Wholesale): export without tax, totals rounded up to 5 cents, a handling fee."""
+"""Customer 2 (Globex Wholesale): untaxed exports, a handling fee, totals rounded up to 5 cents."""
 
 from __future__ import annotations
 

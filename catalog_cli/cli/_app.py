@@ -1,0 +1,128 @@
+"""The root ``catalog`` app: global options, sub-apps, and where errors become exit codes."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from . import check, interfaces, plugins, run, tenants
+from ._session import Session, session
+
+#: Documented in the README ("Exit codes"); CatalogError subclasses carry theirs.
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class CatalogGroup(TyperGroup):
+    """Turns every CatalogError into a one-paragraph message on stderr and its exit code."""
+
+    def invoke(self, ctx: Any) -> Any:
+        from ..errors import CatalogError
+
+        try:
+            return super().invoke(ctx)
+        except CatalogError as exc:
+            current = ctx.find_object(Session) or Session(None, False)
+            if current.debug:
+                raise
+            current.abort(str(exc), exc.exit_code)
+        except (typer.Exit, typer.Abort):
+            raise
+        except KeyboardInterrupt:
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except Exception as exc:
+            if _is_usage_error(exc):
+                raise
+            current = ctx.find_object(Session) or Session(None, False)
+            if current.debug:
+                raise
+            current.abort(
+                f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the "
+                "traceback, and please report it)",
+                EXIT_INTERNAL,
+            )
+
+
+def _is_usage_error(exc: Exception) -> bool:
+    # Typer's own usage errors (bad option, missing argument) keep Typer's message and exit 2.
+    return type(exc).__module__.startswith("typer")
+
+
+class _CallFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        tenant = getattr(record, "catalog_tenant", None)
+        if tenant is not None:
+            text += f"  [tenant={tenant} call={getattr(record, 'catalog_call_id', '?')}]"
+        return text
+
+
+def _setup_logging(verbose: int) -> None:
+    if not verbose:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_CallFormatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("catalog")
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
+
+
+app = typer.Typer(
+    cls=CatalogGroup,
+    name="catalog",
+    help="Inspect and run the versioned methods of a task catalog, per customer (tenant).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    catalog: Annotated[
+        Path | None,
+        typer.Option(
+            "--catalog",
+            "-c",
+            help="The catalog file. Default: $CATALOG_FILE, else the nearest ./catalog.toml "
+            "(this folder or a parent), else the catalog shipped with task-catalog.",
+            show_default=False,
+        ),
+    ] = None,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show Python tracebacks for errors.")
+    ] = False,
+    verbose: Annotated[
+        int,
+        typer.Option(
+            "--verbose", "-v", count=True, help="Show plugin logs on stderr (-vv: debug)."
+        ),
+    ] = 0,
+) -> None:
+    ctx.obj = Session(catalog, debug or bool(os.environ.get("CATALOG_DEBUG")))
+    _setup_logging(verbose)
+
+
+app.command("run", no_args_is_help=True)(run.run)
+app.command("check")(check.check)
+app.add_typer(interfaces.app, name="interfaces")
+app.add_typer(plugins.app, name="plugins")
+app.add_typer(tenants.app, name="tenants")
+
+__all__ = ["app", "main", "session"]
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="catalog")

@@ -1,0 +1,59 @@
+"""Small rich helpers shared by the commands (rich is imported only when people read output)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+
+def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
+    """A rich table whose cells are shown as text, never as markup."""
+    from rich.table import Table
+    from rich.text import Text
+
+    result = Table(title=title, title_justify="left", show_lines=False)
+    for column in columns:
+        result.add_column(column, overflow="fold")
+    for row in rows:
+        result.add_row(
+            *(
+                cell
+                if hasattr(cell, "__rich__") or hasattr(cell, "__rich_console__")
+                else Text(str(cell))
+                for cell in row
+            )
+        )
+    return result
+
+
+def status(value: str) -> Any:
+    from rich.text import Text
+
+    style = {"ok": "green", "loaded": "green", "failed": "bold red"}.get(value, "yellow")
+    return Text(value, style=style)
+
+
+def short_path(location: str) -> str:
+    """A path relative to the working directory when it is below it."""
+    try:
+        return str(Path(location).resolve().relative_to(Path.cwd()))
+    except (ValueError, OSError):
+        return location
+
+
+def print_value(console: Console, value: Any) -> None:
+    """Show a method's result: text as is, a mapping as a table, anything else pretty-printed."""
+    from rich.pretty import Pretty
+    from rich.text import Text
+
+    if isinstance(value, str):
+        console.print(Text(value))
+    elif isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        console.print(table(None, ("key", "value"), ((k, v) for k, v in value.items())))
+    else:
+        console.print(Pretty(value))

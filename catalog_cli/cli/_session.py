@@ -1,0 +1,86 @@
+"""The object every command receives: global options, the catalog, and output helpers."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from .._catalog import Catalog
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=repr)
+    if isinstance(value, Path):
+        return str(value)
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict):
+        return to_dict()
+    return repr(value)
+
+
+class Session:
+    """Global options and lazily created resources, shared by all commands of one run."""
+
+    def __init__(self, catalog_path: Path | None, debug: bool) -> None:
+        self.catalog_path = catalog_path
+        self.debug = debug
+        #: Set by commands given --json, so errors are reported as JSON too.
+        self.as_json = False
+        self._catalog: Catalog | None = None
+        self._out: Console | None = None
+        self._err: Console | None = None
+
+    @property
+    def catalog(self) -> Catalog:
+        if self._catalog is None:
+            from .._catalog import Catalog
+
+            self._catalog = Catalog.load(self.catalog_path)
+        return self._catalog
+
+    @property
+    def out(self) -> Console:
+        if self._out is None:
+            from rich.console import Console
+
+            self._out = Console(highlight=False)
+        return self._out
+
+    @property
+    def err(self) -> Console:
+        if self._err is None:
+            from rich.console import Console
+
+            self._err = Console(stderr=True, highlight=False)
+        return self._err
+
+    def json(self, data: Any) -> None:
+        """Print ``data`` as JSON on stdout (no rich involved)."""
+        sys.stdout.write(json.dumps(data, indent=2, default=_jsonable, ensure_ascii=False) + "\n")
+
+    def abort(self, message: str, code: int) -> NoReturn:
+        """Report ``message`` on stderr and exit with ``code``."""
+        if self.as_json:
+            sys.stderr.write(json.dumps({"error": {"message": message, "exit_code": code}}) + "\n")
+        else:
+            from rich.markup import escape
+
+            self.err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+        raise typer.Exit(code)
+
+
+def session(ctx: typer.Context) -> Session:
+    """The Session of the running command."""
+    found = ctx.find_object(Session)
+    if found is None:  # a sub-app invoked on its own, as in some tests
+        found = Session(None, False)
+        ctx.obj = found
+    return found

@@ -1,0 +1,79 @@
+"""``catalog check``: validate the catalog and every selected plugin without running anything."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ._session import session
+
+#: Exit code when the catalog loads but a tenant or plugin has a problem.
+EXIT_PROBLEMS = 10
+
+
+def check(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Load the catalog, every tenant and every selected plugin; report all problems.
+
+    Exit 0 when clean, 10 when a tenant or plugin has a problem, or the error's own code when
+    the catalog itself cannot load.
+    """
+    from ..errors import CatalogError
+
+    current = session(ctx)
+    current.as_json = as_json
+    try:
+        catalog = current.catalog
+    except CatalogError as exc:
+        if as_json:
+            current.json(
+                {
+                    "catalog": str(current.catalog_path or ""),
+                    "ok": False,
+                    "problems": [
+                        {
+                            "kind": type(exc).__name__,
+                            "message": str(exc),
+                            "tenant": None,
+                            "plugin": None,
+                        }
+                    ],
+                }
+            )
+            raise typer.Exit(exc.exit_code) from None
+        raise
+    report = catalog.check()
+    if as_json:
+        current.json(report.to_dict())
+    else:
+        from rich.text import Text
+
+        from ._render import status, table
+
+        out = current.out
+        out.print(Text(f"catalog {report.catalog}", style="bold"))
+        out.print(
+            table(
+                "Tenants",
+                ("tenant", "status", "plugins"),
+                ((t.id, status(t.status), ", ".join(t.plugins) or "-") for t in report.tenants),
+            )
+        )
+        out.print(
+            table(
+                "Plugins",
+                ("plugin", "status", "tenants"),
+                ((p.name, status(p.status), ", ".join(p.tenants) or "-") for p in report.plugins),
+            )
+        )
+        if report.ok:
+            out.print(Text("OK: no problems found.", style="green"))
+        else:
+            current.err.print(Text(f"{len(report.problems)} problem(s):", style="bold red"))
+            for problem in report.problems:
+                current.err.print(Text(f"- [{problem.kind}] {problem.message}"), soft_wrap=True)
+    if not report.ok:
+        raise typer.Exit(EXIT_PROBLEMS)

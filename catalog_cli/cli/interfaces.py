@@ -1,0 +1,138 @@
+"""``catalog interfaces``: the methods, their versions, parameters and plugin points."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from ._session import session
+
+if TYPE_CHECKING:
+    from .._interfaces import PluginPoint
+
+app = typer.Typer(
+    help="List and describe interfaces (methods) and their versions.", no_args_is_help=True
+)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+
+
+def _pins(ctx: typer.Context, name: str) -> dict[int, list[dict[str, str]]]:
+    catalog = session(ctx).catalog
+    pins: dict[int, list[dict[str, str]]] = {}
+    for tenant in catalog.tenant_ids():
+        choice = catalog.resolve_version(name, customer=tenant)
+        pins.setdefault(choice.version, []).append({"tenant": tenant, "source": choice.source})
+    return pins
+
+
+def _signature(point: PluginPoint) -> str:
+    params = ", ".join(f"{a.name}: {a.annotation}" for a in point.parameters)
+    return f"{point.hook}(ctx, {params}) -> {point.returns}"
+
+
+@app.command("list")
+def list_interfaces(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """List every interface with its versions and the catalog's default version."""
+    current = session(ctx)
+    current.as_json = as_json
+    catalog = current.catalog
+    rows: list[dict[str, Any]] = []
+    for interface in catalog.interfaces():
+        default = catalog._state.config.versions.get(interface.name)
+        rows.append(
+            {
+                "name": interface.name,
+                "summary": interface.summary,
+                "versions": list(interface.versions),
+                "latest": interface.latest,
+                "default": default if default is not None else interface.latest,
+            }
+        )
+    if as_json:
+        current.json(rows)
+        return
+    from ._render import table
+
+    current.out.print(
+        table(
+            "Interfaces",
+            ("interface", "versions", "default", "summary"),
+            (
+                (
+                    r["name"],
+                    ", ".join(f"v{v}" for v in r["versions"]),
+                    f"v{r['default']}",
+                    r["summary"],
+                )
+                for r in rows
+            ),
+        )
+    )
+
+
+@app.command("show")
+def show_interface(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The interface name.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Describe every version: parameters, plugin points and which tenants run it."""
+    current = session(ctx)
+    current.as_json = as_json
+    interface = current.catalog.interface(name)
+    pins = _pins(ctx, name)
+    if as_json:
+        data = interface.to_dict()
+        for version in data["versions"]:
+            version["tenants"] = pins.get(version["version"], [])
+        current.json(data)
+        return
+    from rich.text import Text
+
+    from ._render import table
+
+    out = current.out
+    out.print(Text(f"{interface.name}", style="bold"), Text(f"— {interface.summary}"))
+    for version in interface.versions.values():
+        latest = " (latest)" if version.number == interface.latest else ""
+        out.print()
+        out.print(
+            Text(
+                f"v{version.number}{latest}  hook {version.hook} -> {version.returns}",
+                style="bold cyan",
+            )
+        )
+        out.print(Text(version.doc))
+        out.print(
+            table(
+                "Parameters",
+                ("name", "type", "default"),
+                (
+                    (p.name, p.annotation, "required" if p.required else repr(p.default))
+                    for p in version.parameters
+                ),
+            )
+        )
+        if version.points:
+            out.print(
+                table(
+                    "Plugin points",
+                    ("point", "policy", "signature", "contract"),
+                    (
+                        (
+                            p.name,
+                            p.policy,
+                            _signature(p),
+                            p.doc,
+                        )
+                        for p in version.points.values()
+                    ),
+                )
+            )
+        else:
+            out.print(Text("No plugin points.", style="dim"))
+        users = pins.get(version.number, [])
+        who = ", ".join(f"{u['tenant']} ({u['source']})" for u in users) or "none"
+        out.print(Text(f"Tenants on v{version.number}: {who}"))

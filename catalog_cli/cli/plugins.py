@@ -1,0 +1,67 @@
+"""``catalog plugins``: where plugins come from, what they implement, who uses them."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from ._session import session
+
+if TYPE_CHECKING:
+    from .._tenants import HookUse
+
+app = typer.Typer(help="List plugins and their load status.", no_args_is_help=True)
+
+
+def hook_label(use: HookUse) -> str:
+    where = f"{use.interface} v{use.version} " + (use.point or "entry point")
+    return where + (" (wrapper)" if use.wrapper else "")
+
+
+def _where(kind: str, location: str) -> str:
+    from ._render import short_path
+
+    return short_path(location) if kind == "file" else location
+
+
+@app.command("list")
+def list_plugins(
+    ctx: typer.Context,
+    customer: Annotated[
+        str | None, typer.Option("--customer", "-C", help="Only plugins this tenant runs.")
+    ] = None,
+    available: Annotated[
+        bool,
+        typer.Option("--available", help="Also list plugins no tenant selects (not imported)."),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """List built-in and selected plugins: source, hooks, tenants and load status."""
+    current = session(ctx)
+    current.as_json = as_json
+    infos = current.catalog.plugins(customer=customer, available=available)
+    if as_json:
+        current.json([info.to_dict() for info in infos])
+        return
+    from ._render import status, table
+
+    title = "Plugins" + (f" for tenant {customer}" if customer else "")
+    current.out.print(
+        table(
+            title,
+            ("plugin", "source", "status", "hooks", "tenants"),
+            (
+                (
+                    info.name,
+                    f"{info.kind}: {_where(info.kind, info.location)}",
+                    status(info.status),
+                    info.error
+                    if info.error
+                    else "\n".join(hook_label(u) for u in info.hooks) or "-",
+                    ", ".join(info.tenants) or "-",
+                )
+                for info in infos
+            ),
+        )
+    )

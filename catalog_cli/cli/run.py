@@ -1,0 +1,137 @@
+"""``catalog run``: invoke a method for a customer."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from ._session import session
+
+if TYPE_CHECKING:
+    from .._interfaces import Version
+
+
+def _parse_json_arguments(text: str) -> dict[str, Any]:
+    if text == "-":
+        text = sys.stdin.read()
+    elif text.startswith("@"):
+        try:
+            with open(text[1:], encoding="utf-8") as handle:
+                text = handle.read()
+        except OSError as exc:
+            raise typer.BadParameter(
+                f"cannot read {text[1:]}: {exc}", param_hint="--args"
+            ) from None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise typer.BadParameter(f"not valid JSON: {exc}", param_hint="--args") from None
+    if not isinstance(value, dict):
+        raise typer.BadParameter('expected a JSON object {"name": value, ...}', param_hint="--args")
+    return value
+
+
+def parse_arguments(declared: Version, pairs: list[str], json_text: str | None) -> dict[str, Any]:
+    """Method arguments from ``--args`` JSON and ``--arg name=value`` pairs (which win).
+
+    Each ``--arg`` value is parsed by its parameter's declared type. Values that do not parse
+    are reported together with every other problem the declaration check finds.
+    """
+    from ..errors import InvalidArgumentsError
+
+    arguments = _parse_json_arguments(json_text) if json_text is not None else {}
+    types = {p.name: p.type for p in declared.parameters}
+    problems: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise typer.BadParameter(f"expected NAME=VALUE, got {pair!r}", param_hint="--arg")
+        data_type = types.get(name)
+        if data_type is None:
+            arguments[name] = text  # unknown: the declaration check names it
+            continue
+        try:
+            arguments[name] = data_type.parse(text)
+        except ValueError as exc:
+            problems[name] = str(exc)
+            arguments.pop(name, None)
+    if problems:
+        try:
+            declared.bind(arguments)
+        except InvalidArgumentsError as exc:
+            for name, why in exc.problems.items():
+                problems.setdefault(name, why)  # an unparsable value is not also "missing"
+        raise InvalidArgumentsError(declared.interface, declared.number, problems)
+    return arguments
+
+
+def run(
+    ctx: typer.Context,
+    interface: Annotated[
+        str, typer.Argument(help="The interface (method) to run.", metavar="INTERFACE")
+    ],
+    customer: Annotated[
+        str, typer.Option("--customer", "-C", help="The tenant (customer) id to run for.")
+    ],
+    version: Annotated[
+        int | None,
+        typer.Option(
+            "--version",
+            help="The version to run. Default: the tenant's pin, the catalog's default, "
+            "else the latest.",
+            min=1,
+            show_default=False,
+        ),
+    ] = None,
+    arg: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--arg",
+            "-a",
+            help="A method argument as NAME=VALUE, parsed by the declared type (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+    args: Annotated[
+        str | None,
+        typer.Option(
+            "--args",
+            help="Method arguments as a JSON object; @FILE reads a file, - reads stdin.",
+            show_default=False,
+        ),
+    ] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option("--timeout", help="Give up after this many seconds (exit code 8).", min=0),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the result and call facts as JSON.")
+    ] = False,
+) -> None:
+    """Run INTERFACE for a customer and print its result.
+
+    Example: catalog run interface_a --version 2 --customer c1 --arg name=Ada
+    """
+    current = session(ctx)
+    current.as_json = as_json
+    catalog = current.catalog
+    choice = catalog.resolve_version(interface, customer=customer, version=version)
+    declared = catalog.interface(interface).version(choice.version)
+    arguments = parse_arguments(declared, arg or [], args)
+    outcome = catalog.execute(
+        interface, customer=customer, version=version, arguments=arguments, timeout=timeout
+    )
+    if as_json:
+        current.json(outcome.to_dict())
+        return
+    from ._render import print_value
+
+    print_value(current.out, outcome.result)
+    current.err.print(
+        f"[dim]{interface} v{outcome.version} ({outcome.version_source}) for {customer} · "
+        f"call {outcome.call_id} · {outcome.seconds * 1000:.1f} ms[/]"
+    )

@@ -1,0 +1,116 @@
+"""``catalog tenants``: what runs for each customer, and why."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from ._session import session
+
+app = typer.Typer(help="List tenants (customers) and show what runs for one.", no_args_is_help=True)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+
+
+@app.command("list")
+def list_tenants(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """List tenants with their status, plugins and resolved versions."""
+    current = session(ctx)
+    current.as_json = as_json
+    infos = current.catalog.tenants()
+    if as_json:
+        current.json([info.to_dict() for info in infos])
+        return
+    from ._render import status, table
+
+    current.out.print(
+        table(
+            "Tenants",
+            ("tenant", "description", "status", "plugins", "versions"),
+            (
+                (
+                    info.id,
+                    info.description,
+                    status(info.status),
+                    "\n".join(info.plugins) or "-",
+                    "\n".join(f"{v.interface} v{v.version} ({v.source})" for v in info.versions),
+                )
+                for info in infos
+            ),
+        )
+    )
+
+
+@app.command("show")
+def show_tenant(
+    ctx: typer.Context,
+    tenant: Annotated[str, typer.Argument(help="The tenant (customer) id.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Show, per interface, the version a tenant runs (and why) and who runs at each step."""
+    current = session(ctx)
+    current.as_json = as_json
+    catalog = current.catalog
+    info = catalog.tenant(tenant)
+    plans: dict[str, Any] = {}
+    if info.status == "ok":
+        for choice in info.versions:
+            plans[choice.interface] = catalog.call_plan(choice.interface, customer=tenant)
+    if as_json:
+        data = info.to_dict()
+        data["plans"] = {name: [step.to_dict() for step in steps] for name, steps in plans.items()}
+        current.json(data)
+        return
+    from rich.text import Text
+
+    from ._render import status, table
+
+    out = current.out
+    out.print(Text(f"{info.id}", style="bold"), Text(f"— {info.description}"), status(info.status))
+    if info.error:
+        out.print(Text(info.error, style="red"))
+    out.print(Text("plugins (call order): " + (", ".join(info.plugins) or "none")))
+    for choice in info.versions:
+        steps = plans.get(choice.interface, ())
+        out.print()
+        out.print(
+            Text(
+                f"{choice.interface} v{choice.version}  (version from: {choice.source})",
+                style="bold cyan",
+            )
+        )
+        if steps:
+            out.print(
+                table(
+                    None,
+                    (
+                        "step",
+                        "policy",
+                        "wrappers (outermost first)",
+                        "implementations (call order)",
+                    ),
+                    (
+                        (
+                            step.point or "entry point",
+                            step.policy,
+                            ", ".join(step.wrappers) or "-",
+                            ", ".join(step.implementations) or "-",
+                        )
+                        for step in steps
+                    ),
+                )
+            )
+    if info.settings:
+        out.print()
+        out.print(
+            table(
+                "Settings",
+                ("plugin", "key", "value"),
+                (
+                    (plugin, key, repr(value))
+                    for plugin, values in info.settings.items()
+                    for key, value in values.items()
+                ),
+            )
+        )
