@@ -1,0 +1,75 @@
+"""Shared fixtures: a fresh catalog per test, built from a temporary catalog.toml."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from catalog_cli import Catalog
+from catalog_cli.cli import app
+
+REPO = Path(__file__).resolve().parent.parent
+SHIPPED = REPO / "catalog.toml"
+
+WriteCatalog = Callable[..., Path]
+MakeCatalog = Callable[..., Catalog]
+Invoke = Callable[..., Result]
+
+
+@pytest.fixture(autouse=True)
+def _no_catalog_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A CATALOG_FILE in the developer's shell must not change what the tests load.
+    monkeypatch.delenv("CATALOG_FILE", raising=False)
+    monkeypatch.delenv("CATALOG_DEBUG", raising=False)
+
+
+@pytest.fixture
+def shipped() -> Catalog:
+    """The catalog that ships at the top of the repository."""
+    return Catalog(SHIPPED)
+
+
+@pytest.fixture
+def write_catalog(tmp_path: Path) -> WriteCatalog:
+    """Write ``catalog.toml`` (and plugin files, by path relative to it) into a temp folder.
+
+    ``files`` maps a relative path such as ``plugins/acme/a.py`` to its source; both the TOML
+    and the sources are dedented.
+    """
+
+    def write(toml: str, files: Mapping[str, str] | None = None) -> Path:
+        for relative, source in (files or {}).items():
+            target = tmp_path / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(textwrap.dedent(source), encoding="utf-8")
+        path = tmp_path / "catalog.toml"
+        path.write_text(textwrap.dedent(toml), encoding="utf-8")
+        return path
+
+    return write
+
+
+@pytest.fixture
+def make_catalog(write_catalog: WriteCatalog) -> MakeCatalog:
+    """Like ``write_catalog``, then load it as a Catalog."""
+
+    def make(toml: str, files: Mapping[str, str] | None = None) -> Catalog:
+        return Catalog(write_catalog(toml, files))
+
+    return make
+
+
+@pytest.fixture
+def invoke() -> Invoke:
+    """Run the CLI in-process: ``invoke("run", "interface_a", "-C", "c1", catalog=path)``."""
+    runner = CliRunner()
+
+    def run(*args: str, catalog: Path | None = SHIPPED, input: str | None = None) -> Result:
+        prefix = ["--catalog", str(catalog)] if catalog is not None else []
+        return runner.invoke(app, [*prefix, *args], input=input)
+
+    return run
