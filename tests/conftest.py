@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 import textwrap
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,17 @@ def _no_catalog_env(monkeypatch: pytest.MonkeyPatch) -> None:
     # A CATALOG_FILE in the developer's shell must not change what the tests load.
     monkeypatch.delenv("CATALOG_FILE", raising=False)
     monkeypatch.delenv("CATALOG_DEBUG", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _forget_plugin_files() -> Iterator[None]:
+    # Plugin files are imported under names unique to their folder; drop the ones a test
+    # loaded so sys.modules does not grow across the suite.
+    before = set(sys.modules)
+    yield
+    for name in set(sys.modules) - before:
+        if name.startswith("_catalog_plugin_"):
+            del sys.modules[name]
 
 
 @pytest.fixture

@@ -1,0 +1,405 @@
+"""Running methods: version resolution, plugin points, the context, errors from plugins."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from types import ModuleType
+
+import pluggy
+import pytest
+
+from catalog_cli import Catalog, Context
+from catalog_cli.errors import (
+    CallTimeoutError,
+    InvalidArgumentsError,
+    PluginCallError,
+    UnknownInterfaceError,
+    UnknownPluginPointError,
+    UnknownTenantError,
+    UnknownVersionError,
+)
+from tests.conftest import MakeCatalog
+
+
+def _plugin_module(name: str) -> ModuleType:
+    """The most recently loaded plugin file module named ``name``."""
+    return [m for n, m in sys.modules.items() if n.endswith(f"__{name}")][-1]
+
+
+# -- the shipped catalog --------------------------------------------------------------------
+
+
+def test_versions_and_customers_give_different_results(shipped: Catalog) -> None:
+    c1_v1 = shipped.run("interface_a", customer="c1", version=1, name="Ada")
+    c1_v2 = shipped.run("interface_a", customer="c1", version=2, name="Ada")
+    c2_v2 = shipped.run("interface_a", customer="c2", version=2, name="Ada")
+    c3_v2 = shipped.run("interface_a", customer="c3", version=2, name="Ada")
+    assert c1_v1 == "Hello Ada!\n-- The Acme Retail team"
+    assert c1_v2 == "Hi Ada, welcome back!\n-- The Acme Retail team"
+    assert c2_v2 == "Dear Ada,\nGlobex Wholesale B.V., Chamber of Commerce 12345678."
+    assert c3_v2 == "Hello, Ada!"
+
+
+def test_price_quote_policies_per_customer(shipped: Catalog) -> None:
+    c1 = shipped.run("price_quote", customer="c1", unit_price=10.0, quantity=10)
+    # collect: loyalty 5 % + bulk 10 % add up
+    assert c1["discount"] == 15.0
+    assert c1["total"] == round(100 * 0.85 * 1.21, 2)
+    c2 = shipped.run("price_quote", customer="c2", unit_price=10.0, quantity=10, country="DE")
+    # first: c2's tax rate answers for DE; wrap: handling fee, then rounded up to 5 cents
+    assert c2["tax_rate"] == 0.0
+    assert c2["total"] == 102.5
+    c2_domestic = shipped.run("price_quote", customer="c2", unit_price=1.01, quantity=1)
+    assert c2_domestic["tax_rate"] == 0.21  # c2 returns None for NL: the built-in answers
+    assert c2_domestic["total"] == 3.75  # 1.01 * 1.21 + 2.5 = 3.7221 -> 3.75
+
+
+@pytest.mark.parametrize(
+    ("customer", "requested", "expected"),
+    [
+        ("c1", None, (1, "catalog")),  # no pin: the catalog's default
+        ("c2", None, (2, "tenant")),  # the tenant's pin beats the catalog's default
+        ("c2", 1, (1, "requested")),  # --version beats everything
+        ("c1", 2, (2, "requested")),
+    ],
+)
+def test_version_resolution_order(
+    shipped: Catalog, customer: str, requested: int | None, expected: tuple[int, str]
+) -> None:
+    choice = shipped.resolve_version("interface_a", customer=customer, version=requested)
+    assert (choice.version, choice.source) == expected
+
+
+def test_latest_when_nothing_pins(shipped: Catalog) -> None:
+    choice = shipped.resolve_version("price_quote", customer="c1")
+    assert (choice.version, choice.source) == (1, "latest")
+
+
+def test_unknown_names_list_the_choices(shipped: Catalog) -> None:
+    with pytest.raises(UnknownInterfaceError, match=r"interface_a, price_quote"):
+        shipped.run("nope", customer="c1")
+    with pytest.raises(UnknownTenantError, match=r"c1, c2, c3"):
+        shipped.run("interface_a", customer="c9")
+    with pytest.raises(UnknownVersionError, match=r"Known versions: 1, 2") as info:
+        shipped.run("interface_a", customer="c1", version=3)
+    assert info.value.interface == "interface_a"
+
+
+def test_arguments_checked_before_any_plugin_runs(make_catalog: MakeCatalog) -> None:
+    catalog = make_catalog(
+        """
+        [catalog]
+        plugin_dirs = ["plugins"]
+        [tenants.t]
+        plugins = ["spy"]
+        """,
+        {
+            "plugins/spy.py": """
+            from catalog_cli import hookimpl
+            CALLS = []
+            @hookimpl
+            def interface_a_v2_greeting(ctx, name, language):
+                CALLS.append(name)
+            """
+        },
+    )
+    with pytest.raises(InvalidArgumentsError) as info:
+        catalog.run("interface_a", customer="t", version=2, name=3, vip="yes", colour="red")
+    assert set(info.value.problems) == {"name", "vip", "colour"}
+    assert "expected str, got int 3" in info.value.problems["name"]
+    assert "unknown parameter" in info.value.problems["colour"]
+    assert _plugin_module("spy").CALLS == []
+
+
+# -- plugin points, order and the context ---------------------------------------------------
+
+ORDER_TOML = """
+[catalog]
+plugin_dirs = ["plugins"]
+versions = { interface_a = 1 }
+[tenants.t]
+plugins = ["second", "first", "third"]
+[tenants.t.settings.first]
+word = "one"
+[tenants.t.settings.second]
+word = "two"
+"""
+
+ORDER_FILES = {
+    "plugins/first.py": """
+    from catalog_cli import hookimpl
+    @hookimpl
+    def interface_a_v1_signature(ctx, name):
+        return f"first:{ctx.settings['word']}:{ctx.plugin}"
+    """,
+    "plugins/second.py": """
+    from catalog_cli import hookimpl
+    @hookimpl
+    def interface_a_v1_signature(ctx, name):
+        return f"second:{ctx.settings['word']}:{ctx.plugin}"
+    """,
+    "plugins/third.py": """
+    from catalog_cli import hookimpl
+    @hookimpl
+    def interface_a_v1_signature(ctx, name):
+        return f"third:{dict(ctx.settings)}:{ctx.plugin}"
+    """,
+}
+
+
+def test_collect_runs_plugins_in_catalog_order_with_their_own_settings(
+    make_catalog: MakeCatalog,
+) -> None:
+    catalog = make_catalog(ORDER_TOML, ORDER_FILES)
+    result = catalog.run("interface_a", customer="t", name="x")
+    assert result.splitlines() == [
+        "Hello x!",
+        "second:two:second",
+        "first:one:first",
+        "third:{}:third",
+    ]
+
+
+def test_call_plan_reports_pluggy_call_order(make_catalog: MakeCatalog) -> None:
+    catalog = make_catalog(ORDER_TOML, ORDER_FILES)
+    steps = {s.point: s for s in catalog.call_plan("interface_a", customer="t")}
+    assert steps["signature"].implementations == ("second", "first", "third")
+    assert steps[None].implementations == ("builtin_plugins.interface_a",)
+
+
+def test_first_result_wins_and_builtin_is_the_fallback(make_catalog: MakeCatalog) -> None:
+    catalog = make_catalog(
+        """
+        [catalog]
+        plugin_dirs = ["plugins"]
+        [tenants.t]
+        plugins = ["quiet", "loud"]
+        """,
+        {
+            "plugins/quiet.py": """
+            from catalog_cli import hookimpl
+            @hookimpl
+            def interface_a_v2_greeting(ctx, name, language):
+                return None
+            """,
+            "plugins/loud.py": """
+            from catalog_cli import hookimpl
+            @hookimpl
+            def interface_a_v2_greeting(ctx, name, language):
+                return "HEY" if language == "en" else None
+            """,
+        },
+    )
+    assert catalog.run("interface_a", customer="t", version=2) == "HEY"
+    assert catalog.run("interface_a", customer="t", version=2, language="es") == "Hola, there!"
+
+
+def test_wrapper_around_a_wrap_point(make_catalog: MakeCatalog) -> None:
+    catalog = make_catalog(
+        """
+        [catalog]
+        plugin_dirs = ["plugins"]
+        [tenants.t]
+        plugins = ["double"]
+        """,
+        {
+            "plugins/double.py": """
+            from catalog_cli import hookimpl
+            @hookimpl(wrapper=True)
+            def price_quote_v1_total(subtotal):
+                total = yield
+                return total * 2
+            """
+        },
+    )
+    result = catalog.run("price_quote", customer="t", unit_price=1.0, quantity=1, country="NL")
+    assert result["total"] == round(2 * 1.21, 2)
+
+
+def test_context_carries_the_call(make_catalog: MakeCatalog) -> None:
+    catalog = make_catalog(
+        """
+        [catalog]
+        plugin_dirs = ["plugins"]
+        [tenants.acme]
+        plugins = ["probe"]
+        """,
+        {
+            "plugins/probe.py": """
+            from catalog_cli import hookimpl
+            SEEN = []
+            @hookimpl
+            def interface_a_v1_signature(ctx, name):
+                SEEN.append((ctx.tenant, ctx.interface, ctx.version, ctx.call_id, ctx.plugin))
+                ctx.log.info("signing for %s", name)
+            """
+        },
+    )
+    catalog.run("interface_a", customer="acme", version=1, name="a")
+    catalog.run("interface_a", customer="acme", version=1, name="b")
+    probe = _plugin_module("probe")
+    (t1, i1, v1, id1, p1), (_, _, _, id2, _) = probe.SEEN
+    assert (t1, i1, v1, p1) == ("acme", "interface_a", 1, "probe")
+    assert id1 != id2
+
+
+def test_plugin_log_records_carry_tenant_and_call(
+    make_catalog: MakeCatalog, caplog: pytest.LogCaptureFixture
+) -> None:
+    catalog = make_catalog(
+        """
+        [catalog]
+        plugin_dirs = ["plugins"]
+        [tenants.acme]
+        plugins = ["talker"]
+        """,
+        {
+            "plugins/talker.py": """
+            from catalog_cli import hookimpl
+            @hookimpl
+            def interface_a_v1_signature(ctx, name):
+                ctx.log.warning("hello from %s", name)
+            """
+        },
+    )
+    with caplog.at_level(logging.INFO, logger="catalog"):
+        catalog.run("interface_a", customer="acme", version=1, name="z")
+    (record,) = [r for r in caplog.records if r.name == "catalog.plugins.talker"]
+    assert record.getMessage() == "hello from z"
+    assert record.catalog_tenant == "acme"  # type: ignore[attr-defined]
+    assert record.catalog_plugin == "talker"  # type: ignore[attr-defined]
+
+
+def test_settings_outside_a_plugin_are_refused(shipped: Catalog) -> None:
+    ctx = shipped.new_context("interface_a", customer="c1")
+    with pytest.raises(Exception, match="only available inside the code of a plugin"):
+        _ = ctx.settings
+
+
+def test_unknown_plugin_point_names_the_known_ones(shipped: Catalog) -> None:
+    ctx = shipped.new_context("interface_a", customer="c1", version=1)
+    with pytest.raises(UnknownPluginPointError, match="Known plugin points: signature"):
+        ctx.points.greeting
+    assert dir(ctx.points) == ["signature"]
+
+
+def test_raw_pluggy_call_gives_the_same_result(shipped: Catalog) -> None:
+    pm = shipped.plugin_manager("c2")
+    assert isinstance(pm, pluggy.PluginManager)
+    ctx = shipped.new_context("interface_a", customer="c2", version=2)
+    raw = pm.hook.interface_a_v2(ctx=ctx, name="Ada", language="en", vip=True)
+    assert isinstance(ctx, Context)
+    assert raw == shipped.run("interface_a", customer="c2", version=2, name="Ada", vip=True)
+
+
+def test_execute_reports_the_facts(shipped: Catalog) -> None:
+    outcome = shipped.execute("interface_a", customer="c2", arguments={"name": "Bo"})
+    assert (outcome.version, outcome.version_source, outcome.customer) == (2, "tenant", "c2")
+    assert outcome.result.startswith("Dear Bo,")
+    assert outcome.call_id and outcome.seconds >= 0
+
+
+# -- plugins that fail during a call --------------------------------------------------------
+
+RAISING = """
+[catalog]
+plugin_dirs = ["plugins"]
+[tenants.bad]
+plugins = ["ok", "boom"]
+[tenants.good]
+plugins = ["ok"]
+"""
+
+
+def _raising_files(where: str) -> dict[str, str]:
+    return {
+        "plugins/ok.py": """
+        from catalog_cli import hookimpl
+        @hookimpl
+        def interface_a_v2_extra_lines(ctx, name, vip):
+            return "ok"
+        """,
+        "plugins/boom.py": f"""
+        from catalog_cli import hookimpl
+        def helper():
+            raise ValueError("bad data")
+        @hookimpl{"(wrapper=True)" if where == "wrapper" else ""}
+        def interface_a_v2_{"greeting" if where == "wrapper" else "extra_lines"}(ctx, name):
+            {"yield" if where == "wrapper" else "pass"}
+            helper()
+        """,
+    }
+
+
+@pytest.mark.parametrize("where", ["point", "wrapper"])
+def test_plugin_exception_names_the_plugin_and_tenant(
+    make_catalog: MakeCatalog, where: str
+) -> None:
+    catalog = make_catalog(RAISING, _raising_files(where))
+    with pytest.raises(PluginCallError) as info:
+        catalog.run("interface_a", customer="bad", version=2)
+    error = info.value
+    assert (error.plugin, error.tenant, error.interface, error.version) == (
+        "boom",
+        "bad",
+        "interface_a",
+        2,
+    )
+    assert isinstance(error.cause, ValueError)
+    assert "plugin 'boom' raised ValueError" in str(error)
+    # The other tenant, which does not select the plugin, is unaffected.
+    assert catalog.run("interface_a", customer="good", version=2) == "Hello, there!\nok"
+
+
+def test_error_in_builtin_is_blamed_on_builtin(make_catalog: MakeCatalog) -> None:
+    catalog = make_catalog(
+        """
+        [catalog]
+        plugin_dirs = ["plugins"]
+        [tenants.t]
+        plugins = ["weird"]
+        """,
+        {
+            "plugins/weird.py": """
+            from catalog_cli import hookimpl
+            @hookimpl
+            def price_quote_v1_tax_rate(ctx, country):
+                return "not a number"
+            """
+        },
+    )
+    with pytest.raises(PluginCallError) as info:
+        catalog.run("price_quote", customer="t", unit_price=1.0, quantity=1)
+    assert info.value.plugin == "builtin_plugins.price_quote"
+
+
+def test_timeout_returns_at_the_deadline(make_catalog: MakeCatalog) -> None:
+    catalog = make_catalog(
+        """
+        [catalog]
+        plugin_dirs = ["plugins"]
+        [tenants.t]
+        plugins = ["slow"]
+        """,
+        {
+            "plugins/slow.py": """
+            import threading
+            from catalog_cli import hookimpl
+            RELEASE = threading.Event()
+            @hookimpl
+            def interface_a_v1_signature(ctx, name):
+                RELEASE.wait(30)
+            """
+        },
+    )
+    catalog.plugin_manager("t")  # imports the plugin
+    slow = _plugin_module("slow")
+    try:
+        with pytest.raises(CallTimeoutError, match=r"did not finish within 0.2 s") as info:
+            catalog.execute("interface_a", customer="t", version=1, timeout=0.2)
+        assert info.value.tenant == "t"
+        assert any(t.name.startswith("catalog-call-") for t in threading.enumerate())
+    finally:
+        slow.RELEASE.set()
