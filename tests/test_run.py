@@ -281,7 +281,7 @@ def test_settings_outside_a_plugin_are_refused(shipped: Catalog) -> None:
 def test_unknown_plugin_point_names_the_known_ones(shipped: Catalog) -> None:
     ctx = shipped.new_context("interface_a", customer="c1", version=1)
     with pytest.raises(UnknownPluginPointError, match="Known plugin points: signature"):
-        ctx.points.greeting
+        _ = ctx.points.greeting
     assert dir(ctx.points) == ["signature"]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -20,6 +21,8 @@ def _jsonable(value: Any) -> Any:
         return sorted(value, key=repr)
     if isinstance(value, Path):
         return str(value)
+    if isinstance(value, Mapping):  # settings tables are read-only mappingproxy objects
+        return dict(value)
     to_dict = getattr(value, "to_dict", None)
     if callable(to_dict):
         return to_dict()

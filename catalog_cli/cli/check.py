@@ -31,7 +31,7 @@ def check(
         if as_json:
             current.json(
                 {
-                    "catalog": str(current.catalog_path or ""),
+                    "catalog": str(getattr(exc, "path", None) or current.catalog_path or ""),
                     "ok": False,
                     "problems": [
                         {
