@@ -27,8 +27,13 @@ REPO = Path(__file__).resolve().parent.parent
 CASES: list[tuple[str, str, str, int, dict[str, Any]]] = [
     ("interface_a v2, c1", "c1", "interface_a", 2, {"name": "Ada", "language": "en", "vip": True}),
     ("interface_a v1, c3 (no plugins)", "c3", "interface_a", 1, {"name": "Ada"}),
-    ("price_quote v1, c2", "c2", "price_quote", 1,
-     {"unit_price": 9.99, "quantity": 12, "country": "DE"}),
+    (
+        "price_quote v1, c2",
+        "c2",
+        "price_quote",
+        1,
+        {"unit_price": 9.99, "quantity": 12, "country": "DE"},
+    ),
 ]
 
 
@@ -53,7 +58,9 @@ def measure(catalog: Catalog, rounds: int, calls: int) -> list[dict[str, Any]]:
             return hook(ctx=ctx, **full)
 
         def ours(
-            interface: str = interface, customer: str = customer, version: int = version,
+            interface: str = interface,
+            customer: str = customer,
+            version: int = version,
             arguments: dict[str, Any] = arguments,
         ) -> Any:
             return catalog.run(interface, customer=customer, version=version, **arguments)
@@ -64,12 +71,14 @@ def measure(catalog: Catalog, rounds: int, calls: int) -> list[dict[str, Any]]:
             raw_times.append(_per_call(raw, calls))
             our_times.append(_per_call(ours, calls))
         raw_median, our_median = statistics.median(raw_times), statistics.median(our_times)
-        rows.append({
-            "case": label,
-            "raw_pluggy_us": round(raw_median * 1e6, 3),
-            "catalog_run_us": round(our_median * 1e6, 3),
-            "ratio": round(our_median / raw_median, 3),
-        })
+        rows.append(
+            {
+                "case": label,
+                "raw_pluggy_us": round(raw_median * 1e6, 3),
+                "catalog_run_us": round(our_median * 1e6, 3),
+                "ratio": round(our_median / raw_median, 3),
+            }
+        )
     return rows
 
 
@@ -85,8 +94,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"Catalog.run vs raw pluggy ({options.rounds} rounds x {options.calls} calls, medians)")
     for row in rows:
-        print(f"  {row['case']:<34} raw {row['raw_pluggy_us']:7.2f} us   "
-              f"run {row['catalog_run_us']:7.2f} us   ratio {row['ratio']:.3f}")
+        print(
+            f"  {row['case']:<34} raw {row['raw_pluggy_us']:7.2f} us   "
+            f"run {row['catalog_run_us']:7.2f} us   ratio {row['ratio']:.3f}"
+        )
     return 0
 
 

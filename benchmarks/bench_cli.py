@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -50,7 +51,11 @@ def _catalog_command() -> list[str]:
 def _time(command: list[str]) -> float:
     start = time.perf_counter()
     subprocess.run(
-        command, cwd=REPO, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        command,
+        cwd=REPO,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         env={**os.environ, "COLUMNS": "100"},
     )
     return time.perf_counter() - start
@@ -83,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     options = parser.parse_args(argv)
     medians = measure(options.runs)
     floor = medians["floor: minimal typer + rich table"]
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"command": name, "median_s": round(value, 4), "ratio_to_floor": round(value / floor, 3)}
         for name, value in medians.items()
     ]
@@ -92,8 +97,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"CLI wall time, median of {options.runs} runs")
     for row in rows:
-        print(f"  {row['command']:<36} {row['median_s'] * 1000:7.1f} ms   "
-              f"ratio {row['ratio_to_floor']:.2f}")
+        print(
+            f"  {row['command']:<36} {row['median_s'] * 1000:7.1f} ms   "
+            f"ratio {row['ratio_to_floor']:.2f}"
+        )
     return 0
 
 

@@ -13,8 +13,8 @@ from typing import Any, final
 
 import pluggy
 
-from ._config import read_config
-from ._context import CallScope, Context, next_serial
+from ._config import read_config, thaw
+from ._context import CallScope, Context
 from ._interfaces import Interface
 from ._locate import find_catalog
 from ._plan import StepPlan, call_plan
@@ -113,7 +113,7 @@ class Catalog:
             prepared = state.prepare(customer, interface, version)
         scope, declared = prepared
         arguments = declared.bind(kwargs)
-        ctx = Context(scope, next_serial())
+        ctx = Context(scope)
         try:
             return scope.entry(ctx=ctx, **arguments)
         except CatalogError:
@@ -138,8 +138,8 @@ class Catalog:
         state = self._state
         choice = state.resolve(interface, customer, version)
         scope, declared = state.prepare(customer, interface, version)
-        bound = declared.bind(arguments or {})
-        ctx = Context(scope, next_serial())
+        bound = declared.bind(dict(arguments or {}))
+        ctx = Context(scope)
         started = time.perf_counter()
 
         def call() -> Any:
@@ -189,7 +189,7 @@ class Catalog:
     def new_context(self, interface: str, *, customer: str, version: int | None = None) -> Context:
         """A context for calling a tenant's hooks through pluggy directly."""
         scope, _declared = self._state.prepare(customer, interface, version)
-        return Context(scope, next_serial())
+        return Context(scope)
 
     def plugin_manager(self, customer: str) -> pluggy.PluginManager:
         """The tenant's own PluginManager (built on first use; raises if it fails closed)."""
@@ -229,7 +229,7 @@ class Catalog:
         config = state.tenant_config(customer)
         versions = tuple(state.resolve(name, customer) for name in state.interfaces)
         outcome = state.tenant_outcome(customer)
-        settings = {k: dict(v) for k, v in config.settings.items()}
+        settings = thaw(config.settings)
         if isinstance(outcome, CatalogError):
             return TenantInfo(
                 customer,

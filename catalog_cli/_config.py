@@ -16,6 +16,7 @@ from .errors import ConfigError, ConfigProblem
 _TENANT_ID: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _MODULE: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _PLUGIN_NAME: Final = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+_WILDCARDS: Final = str.maketrans("*?[]!", "xxxxx")
 
 _CATALOG_KEYS: Final = (
     "description",
@@ -72,6 +73,15 @@ def _freeze(value: Any) -> Any:
         return MappingProxyType({k: _freeze(v) for k, v in value.items()})
     if isinstance(value, list):
         return tuple(_freeze(v) for v in value)
+    return value
+
+
+def thaw(value: Any) -> Any:
+    """Plain dicts and lists again, for JSON and for people."""
+    if isinstance(value, Mapping):
+        return {k: thaw(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return [thaw(v) for v in value]
     return value
 
 
@@ -166,11 +176,9 @@ def _module_problem(name: str) -> str | None:
 
 
 def _plugin_pattern_problem(name: str) -> str | None:
-    return (
-        None
-        if _PLUGIN_NAME.match(name.replace("*", "x").replace("?", "x"))
-        else ("not a plugin name (letters, digits, '_', '-', '.', with optional * and ? wildcards)")
-    )
+    if _PLUGIN_NAME.match(name.translate(_WILDCARDS)):
+        return None
+    return "not a plugin name (letters, digits, '_', '-', '.'; wildcards *, ? and [...])"
 
 
 def parse_config(text: str, path: Path | None) -> CatalogConfig:
@@ -184,7 +192,8 @@ def parse_config(text: str, path: Path | None) -> CatalogConfig:
     except _toml.TOMLDecodeError as exc:
         message = str(exc)
         raise ConfigError(
-            path, [ConfigProblem("", f"not valid TOML: {message}", _toml.decode_error_line(exc))]
+            path,
+            [ConfigProblem("", f"not valid TOML: {message}", _toml.decode_error_line(exc, text))],
         ) from None
     lines = _toml.LineIndex(text)
     check = _Checker(lines)

@@ -96,11 +96,10 @@ class Context:
     finds the calling plugin from the call stack, so one context serves every plugin in a call.
     """
 
-    __slots__ = ("_call_id", "_scope", "_serial")
+    __slots__ = ("_call_id", "_scope")
 
-    def __init__(self, scope: CallScope, serial: int, call_id: str | None = None) -> None:
+    def __init__(self, scope: CallScope, call_id: str | None = None) -> None:
         self._scope = scope
-        self._serial = serial
         self._call_id = call_id
 
     @property
@@ -119,8 +118,9 @@ class Context:
     @property
     def call_id(self) -> str:
         """A unique id for this call, for logs and error reports."""
+        # Numbered on first use: most calls never ask, and the serial alone keeps ids unique.
         if self._call_id is None:
-            self._call_id = f"{_PREFIX}-{self._serial:06x}"
+            self._call_id = f"{_PREFIX}-{next_serial():06x}"
         return self._call_id
 
     @property

@@ -81,12 +81,21 @@ class Version:
     points: Mapping[str, PluginPoint]
     _names: frozenset[str] = field(init=False, repr=False, compare=False)
     _checks: Mapping[str, Any] = field(init=False, repr=False, compare=False)
+    _exact: Mapping[str, type] = field(init=False, repr=False, compare=False)
     _defaults: Mapping[str, Any] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_names", frozenset(p.name for p in self.parameters))
         checks = {p.name: p.type.check for p in self.parameters if p.type is not None}
         object.__setattr__(self, "_checks", checks)
+        # Values of exactly these types pass without calling their check: the common case.
+        exact = {
+            p.name: kind
+            for p in self.parameters
+            for kind in (str, int, float, bool)
+            if p.type is not None and p.type.display == kind.__name__
+        }
+        object.__setattr__(self, "_exact", exact)
         defaults = {p.name: p.default for p in self.parameters if not p.required}
         object.__setattr__(self, "_defaults", defaults)
 
@@ -94,34 +103,39 @@ class Version:
     def summary(self) -> str:
         return first_line(self.doc)
 
-    def bind(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
+    def bind(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """Check ``arguments`` against the declaration and return them with defaults filled in.
 
         Raises InvalidArgumentsError naming every missing, unknown and wrongly typed parameter.
+        ``arguments`` may be returned itself: pass a dict the caller does not keep using.
         """
+        # The fast path runs on every call: only a failure pays for the full report.
+        exact = self._exact
         checks = self._checks
-        problems: dict[str, str] | None = None
         for name, value in arguments.items():
-            check = checks.get(name)
+            if type(value) is not exact.get(name):
+                check = checks.get(name)
+                if check is None or check(value) is not None:
+                    raise self._invalid(arguments)
+        if len(arguments) == len(self._names):
+            return arguments
+        complete = {**self._defaults, **arguments}
+        if len(complete) != len(self._names):
+            raise self._invalid(arguments)
+        return complete
+
+    def _invalid(self, arguments: Mapping[str, Any]) -> InvalidArgumentsError:
+        problems: dict[str, str] = {}
+        for name, value in arguments.items():
+            check = self._checks.get(name)
             if check is None:
-                if name not in self._names:
-                    problems = problems or {}
-                    problems[name] = self._unknown(name)
-                continue
-            problem = check(value)
-            if problem is not None:
-                problems = problems or {}
+                problems[name] = self._unknown(name)
+            elif (problem := check(value)) is not None:
                 problems[name] = problem
-        if len(arguments) != len(self._names):
-            for param in self.parameters:
-                if param.required and param.name not in arguments:
-                    problems = problems or {}
-                    problems[param.name] = f"missing (a required {param.annotation})"
-        if problems:
-            raise InvalidArgumentsError(self.interface, self.number, problems)
-        if self._defaults and len(arguments) != len(self._names):
-            return {**self._defaults, **arguments}
-        return dict(arguments)
+        for param in self.parameters:
+            if param.required and param.name not in arguments:
+                problems[param.name] = f"missing (a required {param.annotation})"
+        return InvalidArgumentsError(self.interface, self.number, problems)
 
     def _unknown(self, name: str) -> str:
         close = difflib.get_close_matches(name, sorted(self._names), n=1)

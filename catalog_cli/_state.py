@@ -194,7 +194,9 @@ class CatalogState:
         found = self.interfaces.get(interface)
         if found is None:
             known = ", ".join(self.interfaces) or "none"
-            return self.config.problem(key, f"unknown interface (known: {known})", tenant)
+            close = difflib.get_close_matches(interface, list(self.interfaces), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            return self.config.problem(key, f"unknown interface (known: {known}){hint}", tenant)
         if number not in found.versions:
             known = ", ".join(str(v) for v in found.versions)
             return self.config.problem(

@@ -25,13 +25,21 @@ def loads(text: str) -> dict[str, Any]:
     return document
 
 
-def decode_error_line(exc: Exception) -> int | None:
-    """The line a TOMLDecodeError points at, read from its message."""
+def decode_error_line(exc: Exception, text: str | None = None) -> int | None:
+    """The line a TOMLDecodeError points at, read from its message.
+
+    An error "at end of document" (an unclosed array or table) names no line: with ``text``,
+    that is its last line.
+    """
     lineno = getattr(exc, "lineno", None)
     if isinstance(lineno, int):
         return lineno
     match = _DECODE_LINE.search(str(exc))
-    return int(match.group(1)) if match else None
+    if match:
+        return int(match.group(1))
+    if text is not None and "end of document" in str(exc):
+        return max(len(text.splitlines()), 1)
+    return None
 
 
 def split_key(text: str) -> tuple[str, ...]:
@@ -67,8 +75,17 @@ class LineIndex:
     def __init__(self, text: str) -> None:
         self._entries: list[tuple[tuple[str, ...], int]] = []
         table: tuple[str, ...] = ()
+        in_string = ""
         for number, line in enumerate(text.splitlines(), start=1):
             stripped = line.strip()
+            if in_string:
+                # Inside a multi-line string: its lines are text, never keys.
+                if line.count(in_string) % 2 == 1:
+                    in_string = ""
+                continue
+            for quote in ('"""', "'''"):
+                if line.count(quote) % 2 == 1:
+                    in_string = quote
             if not stripped or stripped.startswith("#"):
                 continue
             header = _HEADER.match(line)

@@ -197,6 +197,15 @@ def _union(options: list[DataType]) -> DataType:
                 return None
             return only.parse(text)
 
+    elif any(o.textual for o in options):
+        # `int | str`: text that reads as JSON of a fitting type is that value, else the text.
+        def parse_scalar(text: str) -> Any:
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError:
+                return text
+            return value if check(value) is None else text
+
     return DataType(shown, check, parse_scalar=parse_scalar)
 
 
@@ -204,8 +213,12 @@ def compile_type(annotation: Any) -> DataType:
     """Compile a resolved annotation; raise UnsupportedTypeError for anything else."""
     if annotation is None:
         annotation = type(None)
-    if annotation in _SCALARS:
-        return _SCALARS[annotation]
+    try:
+        scalar = _SCALARS.get(annotation)
+    except TypeError:  # unhashable, such as `x: [int]`: not an annotation at all
+        scalar = None
+    if scalar is not None:
+        return scalar
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
     if origin in (list, tuple) or annotation in (list, tuple):

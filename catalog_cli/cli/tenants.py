@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 import typer
@@ -108,7 +109,7 @@ def show_tenant(
                 "Settings",
                 ("plugin", "key", "value"),
                 (
-                    (plugin, key, repr(value))
+                    (plugin, key, json.dumps(value))
                     for plugin, values in info.settings.items()
                     for key, value in values.items()
                 ),

@@ -1,0 +1,126 @@
+"""Light commands must not import what they do not need (startup time is a feature).
+
+Each command runs in a fresh interpreter that records ``sys.modules`` at exit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHIPPED = REPO / "catalog.toml"
+
+# Runs the console-script entry point with the given argv, then dumps the imported modules.
+PROBE = """\
+import atexit, json, sys
+
+out, args = sys.argv[1], sys.argv[2:]
+
+
+def _dump():
+    with open(out, "w", encoding="utf-8") as handle:
+        json.dump(sorted(sys.modules), handle)
+
+
+atexit.register(_dump)
+sys.argv = ["catalog", *args]
+from catalog_cli.cli import main
+
+main()
+"""
+
+ENGINE = ("pluggy", "hookspecs", "builtin_plugins", "catalog_cli._catalog", "tomllib", "tomli")
+TEST_TOOLS = ("hypothesis", "pytest", "_pytest", "tests")
+
+
+def imported(tmp_path: Path, *args: str) -> tuple[int, set[str], str]:
+    """(exit code, imported module names, stderr) of ``catalog *args`` in a fresh interpreter."""
+    out = tmp_path / "modules.json"
+    env = {k: v for k, v in os.environ.items() if k not in ("CATALOG_FILE", "CATALOG_DEBUG")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, str(out), *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert out.is_file(), f"the probe wrote no module list; stderr:\n{done.stderr}"
+    modules = set(json.loads(out.read_text(encoding="utf-8")))
+    assert "catalog_cli.cli._app" in modules  # the probe really ran the CLI
+    return done.returncode, modules, done.stderr
+
+
+def loaded(modules: set[str], *packages: str) -> list[str]:
+    """The modules in ``modules`` that are ``packages`` or inside them."""
+    return sorted(m for m in modules for p in packages if m == p or m.startswith(p + "."))
+
+
+def test_help_imports_no_engine(tmp_path: Path) -> None:
+    code, modules, stderr = imported(tmp_path, "--help")
+    assert code == 0, stderr
+    assert loaded(modules, *ENGINE) == []
+    # Entry-point scanning (importlib.metadata) lives in _sources: not even imported.
+    assert "catalog_cli._sources" not in modules
+    assert "catalog_cli._state" not in modules
+    assert loaded(modules, *TEST_TOOLS) == []
+
+
+@pytest.mark.parametrize("command", [("run", "-h"), ("tenants", "--help"), ("check", "--help")])
+def test_subcommand_help_imports_no_engine(tmp_path: Path, command: tuple[str, ...]) -> None:
+    code, modules, stderr = imported(tmp_path, *command)
+    assert code == 0, stderr
+    assert loaded(modules, *ENGINE) == []
+    assert "catalog_cli._sources" not in modules
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("plugins", "list", "--json"),
+        ("interfaces", "list", "--json"),
+        ("tenants", "list", "--json"),
+        ("run", "interface_a", "-C", "c1", "--json"),
+    ],
+)
+def test_json_commands_do_not_import_rich(tmp_path: Path, command: tuple[str, ...]) -> None:
+    code, modules, stderr = imported(tmp_path, "--catalog", str(SHIPPED), *command)
+    assert code == 0, stderr
+    assert loaded(modules, "rich") == []
+    # They did load the catalog: the check above is not vacuous.
+    assert "catalog_cli._catalog" in modules
+
+
+def test_json_error_does_not_import_rich(tmp_path: Path) -> None:
+    code, modules, _stderr = imported(
+        tmp_path, "--catalog", str(SHIPPED), "tenants", "show", "nope", "--json"
+    )
+    assert code == 4
+    assert loaded(modules, "rich") == []
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("--help",),
+        ("run", "interface_a", "--version", "2", "-C", "c1"),
+        ("run", "interface_a", "-C", "nope"),
+        ("interfaces", "show", "interface_a"),
+        ("plugins", "list", "--available"),
+        ("tenants", "show", "c2"),
+        ("check",),
+        ("check", "--json"),
+    ],
+)
+def test_no_command_imports_test_tools(tmp_path: Path, command: tuple[str, ...]) -> None:
+    code, modules, stderr = imported(tmp_path, "--catalog", str(SHIPPED), *command)
+    assert code in (0, 4), stderr
+    assert loaded(modules, *TEST_TOOLS) == []
