@@ -2,10 +2,12 @@
 
 Both sides use the same PluginManager (the tenant's: same hookspecs, same built-in and customer
 plugins) and the same arguments; the raw side calls the entry-point hook directly, as a pluggy
-user would, with a context built once. Rounds alternate between the two sides so machine noise
-hits both alike; the figure is the ratio of the medians measured in this one run.
+user would. Two raw baselines: one context built once and reused (the strictest), and a new
+context per call (what a caller needs for per-call ids). Each round times the sides back to
+back, and the reported ratio is the median of the per-round ratios: on a noisy machine, speed
+drifts between rounds far more than within one, and pairing cancels the drift.
 
-    python benchmarks/bench_call.py [--rounds 15] [--calls 20000] [--json]
+    python benchmarks/bench_call.py [--rounds 101] [--calls 2000] [--json]
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from catalog_cli import Catalog
+from catalog_cli import Catalog, Context
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -57,6 +59,11 @@ def measure(catalog: Catalog, rounds: int, calls: int) -> list[dict[str, Any]]:
         def raw(hook: Any = hook, ctx: Any = ctx, full: dict[str, Any] = full) -> Any:
             return hook(ctx=ctx, **full)
 
+        def raw_fresh(
+            hook: Any = hook, scope: Any = ctx._scope, full: dict[str, Any] = full
+        ) -> Any:
+            return hook(ctx=Context(scope), **full)
+
         def ours(
             interface: str = interface,
             customer: str = customer,
@@ -65,18 +72,25 @@ def measure(catalog: Catalog, rounds: int, calls: int) -> list[dict[str, Any]]:
         ) -> Any:
             return catalog.run(interface, customer=customer, version=version, **arguments)
 
-        assert raw() == ours(), f"{label}: the two sides disagree"
-        raw_times, our_times = [], []
+        assert raw() == raw_fresh() == ours(), f"{label}: the sides disagree"
+        times: dict[str, list[float]] = {"raw": [], "raw_fresh": [], "run": []}
         for _ in range(rounds):
-            raw_times.append(_per_call(raw, calls))
-            our_times.append(_per_call(ours, calls))
-        raw_median, our_median = statistics.median(raw_times), statistics.median(our_times)
+            times["raw"].append(_per_call(raw, calls))
+            times["raw_fresh"].append(_per_call(raw_fresh, calls))
+            times["run"].append(_per_call(ours, calls))
+        med = {side: statistics.median(values) for side, values in times.items()}
+        ratio = statistics.median(r / b for r, b in zip(times["run"], times["raw"], strict=True))
+        ratio_new_ctx = statistics.median(
+            r / b for r, b in zip(times["run"], times["raw_fresh"], strict=True)
+        )
         rows.append(
             {
                 "case": label,
-                "raw_pluggy_us": round(raw_median * 1e6, 3),
-                "catalog_run_us": round(our_median * 1e6, 3),
-                "ratio": round(our_median / raw_median, 3),
+                "raw_pluggy_us": round(med["raw"] * 1e6, 3),
+                "raw_pluggy_new_ctx_us": round(med["raw_fresh"] * 1e6, 3),
+                "catalog_run_us": round(med["run"] * 1e6, 3),
+                "ratio": round(ratio, 3),
+                "ratio_new_ctx": round(ratio_new_ctx, 3),
             }
         )
     return rows
@@ -84,19 +98,23 @@ def measure(catalog: Catalog, rounds: int, calls: int) -> list[dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--calls", type=int, default=20000)
+    parser.add_argument("--rounds", type=int, default=101)
+    parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--json", action="store_true")
     options = parser.parse_args(argv)
     rows = measure(Catalog(REPO / "catalog.toml"), options.rounds, options.calls)
     if options.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"Catalog.run vs raw pluggy ({options.rounds} rounds x {options.calls} calls, medians)")
+    print(
+        f"Catalog.run vs raw pluggy ({options.rounds} rounds x {options.calls} calls; "
+        "times are medians, ratios medians of per-round ratios)"
+    )
     for row in rows:
         print(
-            f"  {row['case']:<34} raw {row['raw_pluggy_us']:7.2f} us   "
-            f"run {row['catalog_run_us']:7.2f} us   ratio {row['ratio']:.3f}"
+            f"  {row['case']:<32} raw {row['raw_pluggy_us']:6.2f} us "
+            f"(new ctx {row['raw_pluggy_new_ctx_us']:6.2f})  run {row['catalog_run_us']:6.2f} us"
+            f"  ratio {row['ratio']:.3f} (vs new ctx {row['ratio_new_ctx']:.3f})"
         )
     return 0
 

@@ -6,10 +6,9 @@ import os
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, final
+from typing import Any, NamedTuple, final
 
 import pluggy
 
@@ -31,8 +30,7 @@ from .errors import (
 )
 
 
-@dataclass(frozen=True)
-class CallOutcome:
+class CallOutcome(NamedTuple):
     """A method's result with the facts of the call: which version ran and why."""
 
     result: Any

@@ -7,9 +7,8 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any, Final, final
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, final
 
 from .errors import CatalogError, UnknownPluginPointError
 
@@ -22,9 +21,7 @@ _serials = itertools.count(1)
 next_serial: Final = _serials.__next__
 
 
-@final
-@dataclass(frozen=True)
-class PluginBinding:
+class PluginBinding(NamedTuple):
     """What one plugin is, for one tenant: its name and its settings from ``catalog.toml``."""
 
     name: str

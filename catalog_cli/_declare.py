@@ -10,8 +10,7 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Final, Literal, TypeVar, get_args
+from typing import Any, Final, Literal, NamedTuple, TypeVar, get_args
 
 from ._markers import hookspec
 from .errors import DeclarationError
@@ -35,8 +34,7 @@ _ENTRYPOINT_NAME: Final = re.compile(r"^(?P<interface>[a-z][a-z0-9_]*?)_v(?P<ver
 _POINT_NAME: Final = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
-@dataclass(frozen=True)
-class EntrypointDeclaration:
+class EntrypointDeclaration(NamedTuple):
     """The hookspec is version ``version`` of ``interface``; ``defaults`` were stripped from it."""
 
     interface: str
@@ -44,8 +42,7 @@ class EntrypointDeclaration:
     defaults: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class PointDeclaration:
+class PointDeclaration(NamedTuple):
     """The hookspec is plugin point ``point`` of ``interface`` version ``version``."""
 
     interface: str

@@ -8,7 +8,7 @@ import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType, ModuleType
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from ._declare import ATTRIBUTE, EntrypointDeclaration, PointDeclaration, Policy
 from ._types import DataType, UnsupportedTypeError, compile_type, display_annotation
@@ -22,13 +22,12 @@ def first_line(doc: str | None) -> str:
     return inspect.cleandoc(doc).split("\n", 1)[0] if doc else ""
 
 
-@dataclass(frozen=True)
-class Parameter:
+class Parameter(NamedTuple):
     """One parameter of a method or plugin point, with its compiled data type."""
 
     name: str
     annotation: str
-    type: DataType | None = field(repr=False, compare=False)
+    type: DataType | None
     default: Any = REQUIRED
 
     @property
@@ -43,8 +42,7 @@ class Parameter:
         return data
 
 
-@dataclass(frozen=True)
-class PluginPoint:
+class PluginPoint(NamedTuple):
     """A named hook inside one version where tenant plugins add or change behaviour."""
 
     interface: str

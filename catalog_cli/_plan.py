@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import pluggy
 
@@ -11,8 +10,7 @@ from ._declare import Policy
 from ._interfaces import Version
 
 
-@dataclass(frozen=True)
-class StepPlan:
+class StepPlan(NamedTuple):
     """One hook of a call (the entry point or a plugin point) and who runs there, in order."""
 
     hook: str

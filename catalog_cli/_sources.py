@@ -9,10 +9,9 @@ import pkgutil
 import sys
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Final, Literal
+from typing import Final, Literal, NamedTuple
 
 from .errors import PluginLoadError
 
@@ -27,8 +26,7 @@ BUILTINS_PACKAGE: Final = "builtin_plugins"
 SourceKind = Literal["builtin", "file", "module"]
 
 
-@dataclass(frozen=True)
-class PluginSource:
+class PluginSource(NamedTuple):
     """A plugin as found on disk or by configuration, before any import.
 
     ``kind`` is ``builtin`` (registered for every tenant), ``file`` (a ``.py`` file below a plugin
@@ -60,9 +58,9 @@ def package_modules(package: str) -> list[str]:
 
 def entry_point_modules(group: str) -> list[str]:
     """The module names installed distributions declare under entry-point ``group``."""
-    from importlib.metadata import entry_points
+    from . import _entrypoints
 
-    return sorted({ep.value.split(":", 1)[0] for ep in entry_points(group=group)})
+    return _entrypoints.modules(group)
 
 
 def _file_module_name(directory: Path, relative: Path) -> str:

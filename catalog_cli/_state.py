@@ -7,9 +7,8 @@ import fnmatch
 import importlib
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
 from types import MappingProxyType, ModuleType
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from . import _sources
 from ._config import CatalogConfig, TenantConfig
@@ -31,8 +30,7 @@ from .errors import (
 VersionSource = Literal["requested", "tenant", "catalog", "latest"]
 
 
-@dataclass(frozen=True)
-class VersionChoice:
+class VersionChoice(NamedTuple):
     """The version a tenant gets for an interface, and which rule chose it."""
 
     interface: str

@@ -6,9 +6,8 @@ import difflib
 import inspect
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from types import MappingProxyType, ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 import pluggy
 
@@ -19,8 +18,7 @@ from ._markers import PROJECT
 from .errors import PluginValidationError
 
 
-@dataclass(frozen=True)
-class HookInfo:
+class HookInfo(NamedTuple):
     """What a hook name means: an interface version's entry point or one of its plugin points."""
 
     hook: str
@@ -39,8 +37,7 @@ class HookInfo:
         )
 
 
-@dataclass(frozen=True)
-class HookUse:
+class HookUse(NamedTuple):
     """One hook implementation of a plugin."""
 
     hook: str
@@ -209,8 +206,7 @@ def new_manager(spec_modules: Iterable[ModuleType]) -> pluggy.PluginManager:
     return pm
 
 
-@dataclass(frozen=True)
-class Tenant:
+class Tenant(NamedTuple):
     """A tenant whose manager was built: its PluginManager and what each plugin implements."""
 
     id: str

@@ -12,8 +12,7 @@ import json
 import types
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 #: A check returns None when the value fits, else a short description of what is wrong.
 Check = Callable[[Any], "str | None"]
@@ -26,8 +25,7 @@ class UnsupportedTypeError(TypeError):
     """The annotation is not one of the data types a method parameter may use."""
 
 
-@dataclass(frozen=True)
-class DataType:
+class DataType(NamedTuple):
     """A compiled annotation: its display name, a fast check and a parser for CLI text."""
 
     display: str

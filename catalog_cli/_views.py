@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from ._state import VersionChoice
 from ._tenants import HookUse
@@ -42,8 +42,7 @@ class TenantInfo:
         }
 
 
-@dataclass(frozen=True)
-class PluginInfo:
+class PluginInfo(NamedTuple):
     """One plugin: where it comes from, what it implements, who uses it, whether it loads."""
 
     name: str
@@ -66,8 +65,7 @@ class PluginInfo:
         }
 
 
-@dataclass(frozen=True)
-class Problem:
+class Problem(NamedTuple):
     """One thing ``catalog check`` found wrong."""
 
     kind: str

@@ -24,9 +24,8 @@ Every class has an ``exit_code``: the CLI exits with it (see the README's table)
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 
 def _choices(label: str, names: Iterable[object]) -> str:
@@ -47,8 +46,7 @@ class CatalogError(Exception):
         return self.message
 
 
-@dataclass(frozen=True)
-class ConfigProblem:
+class ConfigProblem(NamedTuple):
     """One thing wrong in a catalog file: where (key path and line) and what."""
 
     key: str

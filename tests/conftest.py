@@ -22,10 +22,15 @@ Invoke = Callable[..., Result]
 
 
 @pytest.fixture(autouse=True)
-def _no_catalog_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    # A CATALOG_FILE in the developer's shell must not change what the tests load.
+def _no_catalog_env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # A CATALOG_FILE in the developer's shell must not change what the tests load, and each
+    # test starts with an empty entry-point cache of its own.
     monkeypatch.delenv("CATALOG_FILE", raising=False)
     monkeypatch.delenv("CATALOG_DEBUG", raising=False)
+    monkeypatch.delenv("CATALOG_NO_CACHE", raising=False)
+    monkeypatch.setenv("CATALOG_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
 
 
 @pytest.fixture(autouse=True)

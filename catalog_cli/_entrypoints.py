@@ -1,0 +1,75 @@
+"""Entry points of installed distributions, cached on disk between runs.
+
+Scanning every installed distribution (and importing ``importlib.metadata``, which pulls in the
+email parser) costs tens of milliseconds on each CLI start. The result only changes when
+distributions are installed or removed, which changes the modification time of the folder they
+are installed in, so the scan is cached under a key made of every ``sys.path`` entry and its
+modification time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Final
+
+#: Every group the catalog reads; one scan fills them all.
+GROUPS: Final = ("catalog.hookspecs", "catalog.builtin_plugins")
+
+#: Set to a folder to keep the cache there; set CATALOG_NO_CACHE=1 to scan on every start.
+CACHE_DIR_VAR: Final = "CATALOG_CACHE_DIR"
+NO_CACHE_VAR: Final = "CATALOG_NO_CACHE"
+_FORMAT: Final = 1
+
+
+def cache_dir() -> Path:
+    configured = os.environ.get(CACHE_DIR_VAR)
+    if configured:
+        return Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "task-catalog"
+
+
+def _fingerprint() -> str:
+    parts = [f"{_FORMAT}", sys.version, sys.prefix]
+    for entry in sys.path:
+        try:
+            parts.append(f"{entry}\0{os.stat(entry or '.').st_mtime_ns}")
+        except OSError:
+            parts.append(f"{entry}\0-")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
+
+
+def scan() -> dict[str, list[str]]:
+    """Group -> sorted module names, read from the installed distributions' metadata."""
+    from importlib.metadata import entry_points
+
+    return {
+        group: sorted({ep.value.split(":", 1)[0].strip() for ep in entry_points(group=group)})
+        for group in GROUPS
+    }
+
+
+def modules(group: str) -> list[str]:
+    """The modules installed distributions declare under ``group`` (cached, see module doc)."""
+    if os.environ.get(NO_CACHE_VAR):
+        return scan()[group]
+    path = cache_dir() / f"entry-points-{_fingerprint()}.json"
+    try:
+        cached = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(cached, dict) and isinstance(cached.get(group), list):
+            return [str(name) for name in cached[group]]
+    except (OSError, ValueError):
+        pass
+    found = scan()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(f".{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(found), encoding="utf-8")
+        os.replace(temporary, path)  # atomic: a concurrent reader sees all of it or none
+    except OSError:
+        pass  # a read-only home only costs the next start another scan
+    return found[group]
