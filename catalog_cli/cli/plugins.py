@@ -29,7 +29,8 @@ def _where(kind: str, location: str) -> str:
 def list_plugins(
     ctx: typer.Context,
     customer: Annotated[
-        str | None, typer.Option("--customer", "-C", help="Only plugins this tenant runs.")
+        str | None,
+        typer.Option("--customer", "-C", help="Only plugins this tenant runs.", metavar="ID"),
     ] = None,
     available: Annotated[
         bool,

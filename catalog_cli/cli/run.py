@@ -75,12 +75,14 @@ def run(
         str, typer.Argument(help="The interface (method) to run.", metavar="INTERFACE")
     ],
     customer: Annotated[
-        str, typer.Option("--customer", "-C", help="The tenant (customer) id to run for.")
+        str,
+        typer.Option("--customer", "-C", help="The tenant (customer) id to run for.", metavar="ID"),
     ],
     version: Annotated[
         int | None,
         typer.Option(
             "--version",
+            metavar="N",
             help="The version to run. Default: the tenant's pin, the catalog's default, "
             "else the latest.",
             min=1,
@@ -92,6 +94,7 @@ def run(
         typer.Option(
             "--arg",
             "-a",
+            metavar="NAME=VALUE",
             help="A method argument as NAME=VALUE, parsed by the declared type (repeatable).",
             show_default=False,
         ),
@@ -100,13 +103,19 @@ def run(
         str | None,
         typer.Option(
             "--args",
+            metavar="JSON",
             help="Method arguments as a JSON object; @FILE reads a file, - reads stdin.",
             show_default=False,
         ),
     ] = None,
     timeout: Annotated[
         float | None,
-        typer.Option("--timeout", help="Give up after this many seconds (exit code 8).", min=0),
+        typer.Option(
+            "--timeout",
+            metavar="SECONDS",
+            help="Give up after this many seconds (exit code 8).",
+            min=0,
+        ),
     ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the result and call facts as JSON.")
@@ -133,5 +142,5 @@ def run(
     print_value(current.out, outcome.result)
     current.err.print(
         f"[dim]{interface} v{outcome.version} ({outcome.version_source}) for {customer} · "
-        f"call {outcome.call_id} · {outcome.seconds * 1000:.1f} ms[/]"
+        f"call {outcome.call_id} · {outcome.seconds * 1000:.2f} ms[/]"
     )
