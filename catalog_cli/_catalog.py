@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, NamedTuple, final
@@ -13,7 +13,7 @@ from typing import Any, NamedTuple, final
 import pluggy
 
 from ._config import read_config, thaw
-from ._context import CallScope, Context
+from ._context import CallScope, Context, new_call_id
 from ._interfaces import Interface
 from ._locate import find_catalog
 from ._plan import StepPlan, call_plan
@@ -135,12 +135,14 @@ class Catalog:
         """
         state = self._state
         choice = state.resolve(interface, customer, version)
-        scope, declared = state.prepare(customer, interface, version)
-        bound = declared.bind(dict(arguments or {}))
-        ctx = Context(scope)
+        call_id = new_call_id()
         started = time.perf_counter()
 
         def call() -> Any:
+            # Inside the deadline: building the tenant imports its plugins, which may hang too.
+            scope, declared = state.prepare(customer, interface, version)
+            bound = declared.bind(dict(arguments or {}))
+            ctx = Context(scope, call_id)
             try:
                 return scope.entry(ctx=ctx, **bound)
             except CatalogError:
@@ -148,19 +150,29 @@ class Catalog:
             except Exception as exc:
                 raise _call_error(exc, ctx, scope) from exc
 
-        result = call() if timeout is None else self._with_deadline(call, ctx, timeout)
+        if timeout is None:
+            result = call()
+        else:
+            late = CallTimeoutError(
+                tenant=customer,
+                interface=interface,
+                version=choice.version,
+                call_id=call_id,
+                seconds=timeout,
+            )
+            result = self._with_deadline(call, late, timeout)
         return CallOutcome(
             result,
             interface,
             choice.version,
             choice.source,
             customer,
-            ctx.call_id,
+            call_id,
             time.perf_counter() - started,
         )
 
     @staticmethod
-    def _with_deadline(call: Any, ctx: Context, timeout: float) -> Any:
+    def _with_deadline(call: Callable[[], Any], late: CallTimeoutError, timeout: float) -> Any:
         box: dict[str, Any] = {}
 
         def target() -> None:
@@ -169,17 +181,11 @@ class Catalog:
             except BaseException as exc:
                 box["error"] = exc
 
-        worker = threading.Thread(target=target, name=f"catalog-call-{ctx.call_id}", daemon=True)
+        worker = threading.Thread(target=target, name=f"catalog-call-{late.call_id}", daemon=True)
         worker.start()
         worker.join(timeout)
         if worker.is_alive():
-            raise CallTimeoutError(
-                tenant=ctx.tenant,
-                interface=ctx.interface,
-                version=ctx.version,
-                call_id=ctx.call_id,
-                seconds=timeout,
-            )
+            raise late
         if "error" in box:
             raise box["error"]
         return box["result"]

@@ -21,6 +21,11 @@ _serials = itertools.count(1)
 next_serial: Final = _serials.__next__
 
 
+def new_call_id() -> str:
+    """A call id unique across processes: this process's prefix and a serial number."""
+    return f"{_PREFIX}-{next_serial():06x}"
+
+
 class PluginBinding(NamedTuple):
     """What one plugin is, for one tenant: its name and its settings from ``catalog.toml``."""
 
@@ -117,7 +122,7 @@ class Context:
         """A unique id for this call, for logs and error reports."""
         # Numbered on first use: most calls never ask, and the serial alone keeps ids unique.
         if self._call_id is None:
-            self._call_id = f"{_PREFIX}-{next_serial():06x}"
+            self._call_id = new_call_id()
         return self._call_id
 
     @property

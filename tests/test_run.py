@@ -403,3 +403,20 @@ def test_timeout_returns_at_the_deadline(make_catalog: MakeCatalog) -> None:
         assert any(t.name.startswith("catalog-call-") for t in threading.enumerate())
     finally:
         slow.RELEASE.set()
+
+
+def test_timeout_also_bounds_a_plugin_that_hangs_at_import(make_catalog: MakeCatalog) -> None:
+    catalog = make_catalog(
+        """
+        [catalog]
+        plugin_dirs = ["plugins"]
+        [tenants.t]
+        plugins = ["stuck"]
+        [tenants.other]
+        """,
+        {"plugins/stuck.py": "import time\ntime.sleep(2)\n"},
+    )
+    with pytest.raises(CallTimeoutError) as info:
+        catalog.execute("interface_a", customer="t", timeout=0.2)
+    assert (info.value.tenant, info.value.interface) == ("t", "interface_a")
+    assert catalog.execute("interface_a", customer="other", timeout=5).result == "Hello, there!"
