@@ -18,7 +18,6 @@ from ._interfaces import Interface
 from ._locate import find_catalog
 from ._plan import StepPlan, call_plan
 from ._state import CatalogState, VersionChoice, VersionSource
-from ._tenants import new_manager
 from ._views import CheckReport, PluginInfo, Problem, TenantInfo
 from .errors import (
     CallTimeoutError,
@@ -65,7 +64,7 @@ def _blame(exc: BaseException, scope: CallScope) -> str:
     return culprit
 
 
-def _call_error(exc: Exception, ctx: Context, scope: CallScope) -> PluginCallError:
+def _call_error(exc: BaseException, ctx: Context, scope: CallScope) -> PluginCallError:
     return PluginCallError(
         plugin=_blame(exc, scope),
         tenant=scope.tenant,
@@ -80,8 +79,9 @@ def _call_error(exc: Exception, ctx: Context, scope: CallScope) -> PluginCallErr
 class Catalog:
     """A catalog of versioned methods and the per-tenant plugins that change them.
 
-    >>> catalog = Catalog.load()                       # doctest: +SKIP
-    >>> catalog.run("interface_a", customer="c1", order_id="A-1", amount=9.5)  # doctest: +SKIP
+    >>> catalog = Catalog.load()  # doctest: +SKIP
+    >>> catalog.run("interface_a", customer="c1", version=2, name="Ada")  # doctest: +SKIP
+    'Hi Ada, welcome back!\n-- The Acme Retail team'
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
@@ -116,7 +116,7 @@ class Catalog:
             return scope.entry(ctx=ctx, **arguments)
         except CatalogError:
             raise
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # a plugin's sys.exit() must not end the host
             raise _call_error(exc, ctx, scope) from exc
 
     def execute(
@@ -147,7 +147,7 @@ class Catalog:
                 return scope.entry(ctx=ctx, **bound)
             except CatalogError:
                 raise
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:
                 raise _call_error(exc, ctx, scope) from exc
 
         if timeout is None:
@@ -270,9 +270,6 @@ class Catalog:
         for tenant, selected in state.selections.items():
             for name in selected:
                 users.setdefault(name, []).append(tenant)
-        scratch = new_manager(state.spec_modules)
-        from ._tenants import inspect_plugin
-
         infos = []
         for source in state.sources.values():
             tenants = (
@@ -291,11 +288,7 @@ class Catalog:
                 continue
             try:
                 module = state.loader.load(source)
-                hooks = tuple(
-                    inspect_plugin(
-                        source.name, module, state.hooks, scratch, builtin=source.kind == "builtin"
-                    )
-                )
+                hooks = state.hook_uses(source.name, module, builtin=source.kind == "builtin")
             except PluginError as exc:
                 infos.append(
                     PluginInfo(
@@ -319,6 +312,7 @@ class Catalog:
         tenants = tuple(self.tenants())
         plugins = tuple(self.plugins())
         problems: list[Problem] = []
+        failed = {p.name for p in plugins if p.status == "failed"}
         for plugin in plugins:
             if plugin.status == "failed":
                 problems.append(Problem("plugin", plugin.error or "", plugin=plugin.name))
@@ -327,5 +321,8 @@ class Catalog:
                 outcome = self._state.tenant_outcome(tenant.id)
                 kind = "config" if isinstance(outcome, ConfigError) else "plugin"
                 culprit = outcome.plugin if isinstance(outcome, PluginError) else None
-                problems.append(Problem(kind, tenant.error or "", tenant=tenant.id, plugin=culprit))
+                message = tenant.error or ""
+                if culprit in failed:  # the plugin's own problem is already listed
+                    message = f"tenant {tenant.id!r} fails closed: plugin {culprit!r} failed"
+                problems.append(Problem(kind, message, tenant=tenant.id, plugin=culprit))
         return CheckReport(str(self.path), tenants, plugins, tuple(problems))

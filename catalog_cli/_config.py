@@ -25,6 +25,7 @@ _CATALOG_KEYS: Final = (
     "versions",
     "hookspecs",
     "builtins",
+    "import_timeout",
 )
 _TENANT_KEYS: Final = ("description", "plugins", "versions", "settings")
 
@@ -53,6 +54,8 @@ class CatalogConfig:
     versions: Mapping[str, int] = field(default_factory=dict)
     hookspecs: tuple[str, ...] = ()
     builtins: tuple[str, ...] = ()
+    #: Seconds a plugin import may take before the plugin counts as failed.
+    import_timeout: float = 30.0
     tenants: Mapping[str, TenantConfig] = field(default_factory=dict)
     lines: _toml.LineIndex | None = field(default=None, repr=False, compare=False)
 
@@ -215,6 +218,17 @@ def parse_config(text: str, path: Path | None) -> CatalogConfig:
     default_versions = check.versions(section, ("catalog",))
     hookspecs = check.strings(section, ("catalog",), "hookspecs", _module_problem)
     builtins = check.strings(section, ("catalog",), "builtins", _module_problem)
+    import_timeout = section.get("import_timeout", 30.0)
+    if (
+        isinstance(import_timeout, bool)
+        or not isinstance(import_timeout, (int, float))
+        or not 0 < import_timeout <= 3600
+    ):
+        check.add(
+            ("catalog", "import_timeout"),
+            f"expected a number of seconds above 0 and at most 3600, got {import_timeout!r}",
+        )
+        import_timeout = 30.0
     if check.problems:
         raise ConfigError(path, check.problems)
 
@@ -255,6 +269,7 @@ def parse_config(text: str, path: Path | None) -> CatalogConfig:
         versions=MappingProxyType(default_versions),
         hookspecs=hookspecs,
         builtins=builtins,
+        import_timeout=float(import_timeout),
         tenants=MappingProxyType(tenants),
         lines=lines,
     )

@@ -64,11 +64,12 @@ def entry_point_modules(group: str) -> list[str]:
 
 
 def _file_module_name(directory: Path, relative: Path) -> str:
-    # Flat, unique per plugin directory: two catalogs in one process may both have a
-    # customer_1/interface_a.py, and a flat name keeps the module importable by pickle.
-    digest = hashlib.sha1(str(directory.resolve()).encode()).hexdigest()[:8]
+    # Flat (so pickle can import it) and unique per file: two catalogs in one process may both
+    # have a customer_1/interface_a.py, and a/b__c.py must not meet a__b/c.py. The readable
+    # stem is for tracebacks; the digest of the full path is what keeps names apart.
+    digest = hashlib.sha1(f"{directory.resolve()}\0{relative.as_posix()}".encode()).hexdigest()
     stem = "__".join(relative.with_suffix("").parts)
-    return f"_catalog_plugin_{digest}__{stem}"
+    return f"_catalog_plugin_{digest[:12]}__{stem}"
 
 
 def directory_plugins(directory: Path) -> list[PluginSource]:
@@ -90,7 +91,9 @@ def builtin_sources(modules: Iterable[str]) -> list[PluginSource]:
 class ModuleLoader:
     """Imports plugin modules once each, remembering failures so they are reported, not retried."""
 
-    def __init__(self) -> None:
+    def __init__(self, timeout: float = 30.0) -> None:
+        #: Seconds an import may take; a plugin still importing then counts as failed.
+        self.timeout = timeout
         self._lock = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
         self._loaded: dict[str, ModuleType | PluginLoadError] = {}
@@ -104,7 +107,7 @@ class ModuleLoader:
             with lock:
                 outcome = self._loaded.get(source.name)
                 if outcome is None:
-                    outcome = self._import(source)
+                    outcome = self._import_with_deadline(source)
                     self._loaded[source.name] = outcome
         if isinstance(outcome, PluginLoadError):
             raise outcome
@@ -114,13 +117,30 @@ class ModuleLoader:
         """What importing ``name`` gave, or None if it was never tried."""
         return self._loaded.get(name)
 
+    def _import_with_deadline(self, source: PluginSource) -> ModuleType | PluginLoadError:
+        # A plugin that hangs at import must fail its tenants, not freeze every listing and
+        # every later call: the import runs in a daemon thread that may be abandoned.
+        box: list[ModuleType | PluginLoadError] = []
+        worker = threading.Thread(
+            target=lambda: box.append(self._import(source)),
+            name=f"catalog-import-{source.name}",
+            daemon=True,
+        )
+        worker.start()
+        worker.join(self.timeout)
+        if not box:
+            cause = TimeoutError(f"the import did not finish within {self.timeout:g} s")
+            return PluginLoadError(source.name, source.describe(), cause)
+        return box[0]
+
     @staticmethod
     def _import(source: PluginSource) -> ModuleType | PluginLoadError:
         try:
             if source.kind != "file":
                 return importlib.import_module(source.module)
-            if source.module in sys.modules:
-                return sys.modules[source.module]
+            loaded = sys.modules.get(source.module)
+            if loaded is not None and getattr(loaded, "__file__", None) == source.location:
+                return loaded
             spec = importlib.util.spec_from_file_location(source.module, source.location)
             if spec is None or spec.loader is None:
                 raise ImportError(f"cannot load {source.location}")

@@ -10,12 +10,23 @@ from collections.abc import Mapping
 from types import MappingProxyType, ModuleType
 from typing import Any, Literal, NamedTuple
 
+import pluggy
+
 from . import _sources
 from ._config import CatalogConfig, TenantConfig
 from ._context import CallScope
 from ._interfaces import Interface, Version, build_interfaces
 from ._sources import ModuleLoader, PluginSource
-from ._tenants import HookInfo, Tenant, build_tenant, hook_index, inspect_plugin, new_manager
+from ._tenants import (
+    HookInfo,
+    HookUse,
+    Tenant,
+    build_tenant,
+    hook_index,
+    inspect_plugin,
+    new_manager,
+    register,
+)
 from .errors import (
     CatalogError,
     ConfigError,
@@ -23,6 +34,7 @@ from .errors import (
     DeclarationError,
     PluginError,
     PluginLoadError,
+    PluginValidationError,
     UnknownInterfaceError,
     UnknownTenantError,
 )
@@ -72,6 +84,7 @@ class CatalogState:
             build_interfaces(self.spec_modules)
         )
         self.hooks: Mapping[str, HookInfo] = MappingProxyType(hook_index(self.interfaces))
+        self._uses: dict[str, tuple[HookUse, ...] | PluginValidationError] = {}
         builtin_names = [
             *_sources.package_modules(_sources.BUILTINS_PACKAGE),
             *_sources.entry_point_modules(_sources.BUILTINS_GROUP),
@@ -93,7 +106,7 @@ class CatalogState:
         self.selections: Mapping[str, tuple[str, ...]] = MappingProxyType(selections)
         self.tenant_problems: Mapping[str, tuple[ConfigProblem, ...]] = MappingProxyType(problems)
 
-        self.loader = ModuleLoader()
+        self.loader = ModuleLoader(config.import_timeout)
         self._lock = threading.Lock()
         self._tenant_locks: dict[str, threading.Lock] = {}
         self._tenants: dict[str, Tenant | CatalogError] = {}
@@ -103,29 +116,57 @@ class CatalogState:
     # -- checks made once, at load ---------------------------------------------------------
 
     def _check_builtins(self) -> dict[str, str]:
-        """Every version has exactly one built-in implementation; return hook -> plugin."""
+        """Every entry point and ``wrap`` point has exactly one built-in implementation.
+
+        Returns hook -> the built-in plugin implementing it.
+        """
         scratch = new_manager(self.spec_modules)
         implementations: dict[str, str] = {}
         for name, module in self.builtins:
-            for use in inspect_plugin(name, module, self.hooks, scratch, builtin=True):
-                if use.point is None and not use.wrapper:
-                    if use.hook in implementations:
-                        raise DeclarationError(
-                            f"{use.interface} v{use.version} is implemented twice: by "
-                            f"{implementations[use.hook]} and {name}",
-                            hook=use.hook,
-                        )
-                    implementations[use.hook] = name
-        for interface in self.interfaces.values():
-            for version in interface.versions.values():
-                if version.hook not in implementations:
+            uses = self.hook_uses(name, module, scratch, builtin=True)
+            for use in uses:
+                if use.wrapper or self.hooks[use.hook].policy != "wrap":
+                    continue
+                if use.hook in implementations:
                     raise DeclarationError(
-                        f"{interface.name} v{version.number} has no implementation: add "
-                        f"`@hookimpl def {version.hook}(ctx, ...)` to a built-in plugin module",
-                        module=version.module,
-                        hook=version.hook,
+                        f"{self.hooks[use.hook].label} is implemented twice: by "
+                        f"{implementations[use.hook]} and {name}",
+                        hook=use.hook,
                     )
+                implementations[use.hook] = name
+        for info in self.hooks.values():
+            if info.policy == "wrap" and info.hook not in implementations:
+                params = ", ".join(info.argnames)
+                raise DeclarationError(
+                    f"the {info.label} has no implementation: add "
+                    f"`@hookimpl def {info.hook}({params})` to a built-in plugin module",
+                    module=self.interfaces[info.interface].versions[info.version].module,
+                    hook=info.hook,
+                )
         return implementations
+
+    def hook_uses(
+        self,
+        name: str,
+        module: ModuleType,
+        pm: pluggy.PluginManager | None = None,
+        *,
+        builtin: bool,
+    ) -> tuple[HookUse, ...]:
+        """What ``module`` implements, checked once per catalog (raises PluginValidationError)."""
+        cached = self._uses.get(name)
+        if cached is None:
+            scratch = pm if pm is not None else new_manager(self.spec_modules)
+            try:
+                cached = tuple(inspect_plugin(name, module, self.hooks, scratch, builtin=builtin))
+                # pluggy's own checks too (e.g. wrapper and hookwrapper together)
+                register(new_manager(self.spec_modules), name, module)
+            except PluginValidationError as exc:
+                cached = exc
+            self._uses[name] = cached
+        if isinstance(cached, PluginValidationError):
+            raise cached
+        return cached
 
     def _find_sources(self) -> dict[str, PluginSource]:
         config = self.config
@@ -324,8 +365,15 @@ class CatalogState:
                 except PluginLoadError as exc:
                     return PluginLoadError(exc.plugin, exc.source, exc.cause, tenant=config.id)
             return build_tenant(
-                config.id, self.spec_modules, self.builtins, plugins, self.hooks, config.settings
+                config.id,
+                self.spec_modules,
+                self.builtins,
+                plugins,
+                lambda name, module, builtin: self.hook_uses(name, module, builtin=builtin),
+                config.settings,
             )
+        except PluginValidationError as exc:
+            return exc.for_tenant(config.id)
         except PluginError as exc:
             return exc
 

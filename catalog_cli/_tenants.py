@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType, ModuleType
 from typing import Any, NamedTuple
 
@@ -77,17 +77,19 @@ def hook_index(interfaces: Mapping[str, Interface]) -> dict[str, HookInfo]:
     return index
 
 
-def _impl_argnames(func: Any) -> tuple[list[str], list[str]]:
-    """(parameters, parameters with defaults) of an implementation, as pluggy will see them."""
+def _impl_argnames(func: Any) -> tuple[list[str], list[str], list[str]]:
+    """(parameters, those with defaults, those pluggy cannot pass) of an implementation."""
     target = func.__func__ if inspect.ismethod(func) else func
-    params = [
-        p
-        for p in inspect.signature(target).parameters.values()
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-    ]
+    params = list(inspect.signature(target).parameters.values())
     if inspect.ismethod(func) and params:
         params = params[1:]
-    return [p.name for p in params], [p.name for p in params if p.default is not p.empty]
+    plain = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    odd = [p.name for p in params if p not in plain]
+    return (
+        [p.name for p in plain],
+        [p.name for p in plain if p.default is not p.empty],
+        odd,
+    )
 
 
 def inspect_plugin(
@@ -132,7 +134,26 @@ def inspect_plugin(
                 tenant=tenant,
             )
         func = getattr(module, attr)
-        argnames, defaulted = _impl_argnames(func)
+        if getattr(func, "__module__", module.__name__) != module.__name__:
+            # ctx.settings and the blame for errors find a plugin by the module its code is in.
+            raise PluginValidationError(
+                name,
+                f"the implementation is defined in module {func.__module__}, not in the plugin: "
+                "define the hook function in the plugin (it may call shared code)",
+                hook=hook,
+                tenant=tenant,
+            )
+        argnames, defaulted, odd = _impl_argnames(func)
+        if odd:
+            raise PluginValidationError(
+                name,
+                f"parameter(s) {', '.join(odd)} are keyword-only or variadic; pluggy passes "
+                "arguments by position, so use plain parameters",
+                hook=hook,
+                expected=info.argnames,
+                found=argnames + odd,
+                tenant=tenant,
+            )
         if defaulted:
             raise PluginValidationError(
                 name,
@@ -219,12 +240,16 @@ class Tenant(NamedTuple):
     bindings: Mapping[str, PluginBinding]
 
 
+#: Checks a plugin module (name, module, is built-in) and returns what it implements.
+PluginCheck = Callable[[str, ModuleType, bool], tuple[HookUse, ...]]
+
+
 def build_tenant(
     tenant: str,
     spec_modules: Sequence[ModuleType],
     builtins: Sequence[tuple[str, ModuleType]],
     plugins: Sequence[tuple[str, ModuleType]],
-    hooks: Mapping[str, HookInfo],
+    check: PluginCheck,
     settings: Mapping[str, Mapping[str, Any]],
 ) -> Tenant:
     """A new PluginManager holding the hookspecs, the built-ins and ``plugins`` (in that order).
@@ -236,14 +261,9 @@ def build_tenant(
     uses: dict[str, tuple[HookUse, ...]] = {}
     bindings: dict[str, PluginBinding] = {}
     empty: Mapping[str, Any] = MappingProxyType({})
-    for name, module in builtins:
-        uses[name] = tuple(inspect_plugin(name, module, hooks, pm, builtin=True, tenant=tenant))
-        register(pm, name, module, tenant=tenant)
-        bindings[module.__name__] = PluginBinding(
-            name, settings.get(name, empty), logging.getLogger(f"catalog.plugins.{name}")
-        )
-    for name, module in reversed(plugins):
-        uses[name] = tuple(inspect_plugin(name, module, hooks, pm, builtin=False, tenant=tenant))
+    order = [(n, m, True) for n, m in builtins] + [(n, m, False) for n, m in reversed(plugins)]
+    for name, module, builtin in order:
+        uses[name] = check(name, module, builtin)
         if module.__name__ in bindings:
             raise PluginValidationError(
                 name,

@@ -214,6 +214,7 @@ class PluginValidationError(PluginError):
         found: Sequence[str] | None = None,
         tenant: str | None = None,
     ) -> None:
+        self.problem = problem
         self.hook = hook
         self.expected = tuple(expected) if expected is not None else None
         self.found = tuple(found) if found is not None else None
@@ -228,6 +229,19 @@ class PluginValidationError(PluginError):
         if tenant:
             text += f" [tenant {tenant!r} fails closed]"
         super().__init__(text, plugin=plugin, tenant=tenant)
+
+    def for_tenant(self, tenant: str) -> PluginValidationError:
+        """The same error, as the reason ``tenant`` fails closed."""
+        if self.tenant == tenant:
+            return self
+        return PluginValidationError(
+            self.plugin,
+            self.problem,
+            hook=self.hook,
+            expected=self.expected,
+            found=self.found,
+            tenant=tenant,
+        )
 
 
 class PluginCallError(PluginError):

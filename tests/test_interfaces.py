@@ -555,7 +555,9 @@ def test_version_without_a_builtin_implementation_is_an_error(
     make_catalog: MakeCatalog, new_module
 ):
     spec = new_module("spec", SPEC_SOURCE)
-    with pytest.raises(DeclarationError, match="farewell v1 has no implementation") as info:
+    with pytest.raises(
+        DeclarationError, match="farewell v1 entry point has no implementation"
+    ) as info:
         make_catalog(third_party_toml([spec], []), PLUGIN_FILES)
     assert info.value.hook == "farewell_v1"
     assert info.value.module == spec
@@ -568,7 +570,8 @@ def test_two_builtin_implementations_of_one_version_is_an_error(
     first = new_module("builtin", BUILTIN_SOURCE)
     second = new_module("builtin", BUILTIN_SOURCE)
     with pytest.raises(
-        DeclarationError, match=f"farewell v1 is implemented twice: by {first} and {second}"
+        DeclarationError,
+        match=f"entry point is implemented twice: by {first} and {second}",
     ):
         make_catalog(third_party_toml([spec], [first, second]), PLUGIN_FILES)
 

@@ -129,14 +129,11 @@ def test_problems_exit_10_with_full_report(invoke: Invoke, broken: Path) -> None
     assert "5 problem(s):" in err
     problem_lines = [line for line in err.splitlines() if line.startswith("- [")]
     assert len(problem_lines) == 5
-    assert any(
-        "acme.boom" in line and "kaboom while importing" in line and "importfail" in line
-        for line in problem_lines
-    )
-    assert any(
-        "acme.badsig" in line and "parameter(s) extra" in line and "'invalid'" in line
-        for line in problem_lines
-    )
+    # Each broken plugin is reported once, with its error; each tenant it breaks points at it.
+    assert any("acme.boom" in line and "kaboom while importing" in line for line in problem_lines)
+    assert any("acme.badsig" in line and "parameter(s) extra" in line for line in problem_lines)
+    assert "- [plugin] tenant 'importfail' fails closed: plugin 'acme.boom' failed" in err
+    assert "- [plugin] tenant 'invalid' fails closed: plugin 'acme.badsig' failed" in err
     assert any(
         line.startswith("- [config]")
         and "tenant 'misconfigured' is unusable" in line
@@ -155,12 +152,14 @@ def test_problems_json(invoke: Invoke, broken: Path) -> None:
     assert set(by_tenant) == {"importfail", "invalid", "misconfigured"}
     assert by_tenant["importfail"]["kind"] == "plugin"
     assert by_tenant["importfail"]["plugin"] == "acme.boom"
-    assert "RuntimeError: kaboom while importing" in by_tenant["importfail"]["message"]
+    assert "fails closed: plugin 'acme.boom' failed" in by_tenant["importfail"]["message"]
     assert by_tenant["invalid"]["kind"] == "plugin"
     assert by_tenant["invalid"]["plugin"] == "acme.badsig"
+    by_plugin = {p["plugin"]: p for p in report["problems"] if p["tenant"] is None}
+    assert "RuntimeError: kaboom while importing" in by_plugin["acme.boom"]["message"]
     assert (
         "expected parameters (ctx, name), found (ctx, name, extra)"
-        in (by_tenant["invalid"]["message"])
+        in by_plugin["acme.badsig"]["message"]
     )
     assert by_tenant["misconfigured"]["kind"] == "config"
     assert by_tenant["misconfigured"]["plugin"] is None
