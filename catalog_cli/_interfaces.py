@@ -90,7 +90,7 @@ class Version:
         exact = {
             p.name: kind
             for p in self.parameters
-            for kind in (str, int, float, bool)
+            for kind in (str, int, bool)  # not float: a float must also be finite
             if p.type is not None and p.type.display == kind.__name__
         }
         object.__setattr__(self, "_exact", exact)

@@ -9,6 +9,7 @@ annotated with ``str``, ``int``, ``float``, ``bool``, ``None``, ``Any``, ``list[
 from __future__ import annotations
 
 import json
+import math
 import types
 import typing
 from collections.abc import Callable
@@ -74,9 +75,12 @@ def _parse_int(text: str) -> int:
 
 def _parse_float(text: str) -> float:
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         raise ValueError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise ValueError(f"expected a finite number, got {text!r}")
+    return value
 
 
 def _parse_none(text: str) -> None:
@@ -97,7 +101,8 @@ def _exact(kind: type, name: str) -> Check:
 
 def _check_float(value: Any) -> str | None:
     if type(value) is float or (isinstance(value, (int, float)) and not isinstance(value, bool)):
-        return None
+        # NaN and infinities are no JSON numbers, and no business quantity either.
+        return None if math.isfinite(value) else f"expected a finite number, got {value!r}"
     return f"expected float, got {_describe(value)}"
 
 

@@ -420,3 +420,34 @@ def test_timeout_also_bounds_a_plugin_that_hangs_at_import(make_catalog: MakeCat
         catalog.execute("interface_a", customer="t", timeout=0.2)
     assert (info.value.tenant, info.value.interface) == ("t", "interface_a")
     assert catalog.execute("interface_a", customer="other", timeout=5).result == "Hello, there!"
+
+
+def test_sys_exit_in_a_plugin_becomes_a_plugin_call_error(make_catalog: MakeCatalog) -> None:
+    catalog = make_catalog(
+        """
+        [catalog]
+        plugin_dirs = ["plugins"]
+        [tenants.t]
+        plugins = ["quitter"]
+        """,
+        {
+            "plugins/quitter.py": """
+            import sys
+            from catalog_cli import hookimpl
+            @hookimpl
+            def interface_a_v1_signature(ctx, name):
+                sys.exit(42)
+            """
+        },
+    )
+    with pytest.raises(PluginCallError) as info:
+        catalog.run("interface_a", customer="t", version=1)
+    assert info.value.plugin == "quitter"
+    assert isinstance(info.value.cause, SystemExit)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_numbers_are_invalid_arguments(shipped: Catalog, value: float) -> None:
+    with pytest.raises(InvalidArgumentsError, match="expected a finite number") as info:
+        shipped.run("price_quote", customer="c1", unit_price=value, quantity=1)
+    assert set(info.value.problems) == {"unit_price"}

@@ -272,3 +272,86 @@ def test_module_plugins_by_name(
         "loaded",
         ("t",),
     )
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        (
+            """
+from catalog_cli import hookimpl
+@hookimpl
+def interface_a_v1_signature(ctx, *, name):
+    return 1
+""",
+            r"parameter\(s\) name are keyword-only or variadic",
+        ),
+        (
+            """
+from catalog_cli import hookimpl
+from builtin_plugins.interface_a import interface_a_v2_greeting as interface_a_v2_greeting
+""",
+            r"defined in module builtin_plugins.interface_a, not in the plugin",
+        ),
+        (
+            """
+from catalog_cli import hookimpl
+@hookimpl(wrapper=True, hookwrapper=True)
+def interface_a_v1_signature(ctx, name):
+    yield
+""",
+            r"plugin 'bad'",
+        ),
+    ],
+    ids=["keyword-only", "foreign-function", "pluggy-rejects"],
+)
+def test_more_invalid_plugins(make_catalog: MakeCatalog, source: str, expected: str) -> None:
+    catalog = _catalog_with_bad(make_catalog, source)
+    with pytest.raises(PluginValidationError, match=expected):
+        catalog.run("interface_a", customer="broken")
+    (info,) = [p for p in catalog.plugins() if p.name == "bad"]
+    assert info.status == "failed"
+
+
+def test_file_plugins_with_similar_paths_stay_apart(make_catalog: MakeCatalog) -> None:
+    files = {
+        "plugins/a/b__c.py": GOOD.replace('"good"', '"from a/b__c"'),
+        "plugins/a__b/c.py": GOOD.replace('"good"', '"from a__b/c"'),
+    }
+    catalog = make_catalog(
+        """
+        [catalog]
+        plugin_dirs = ["plugins"]
+        versions = { interface_a = 1 }
+        [tenants.one]
+        plugins = ["a.b__c"]
+        [tenants.two]
+        plugins = ["a__b.c"]
+        """,
+        files,
+    )
+    assert catalog.run("interface_a", customer="one").endswith("from a/b__c")
+    assert catalog.run("interface_a", customer="two").endswith("from a__b/c")
+
+
+def test_plugin_hanging_at_import_fails_after_the_import_timeout(
+    make_catalog: MakeCatalog,
+) -> None:
+    catalog = make_catalog(
+        """
+        [catalog]
+        plugin_dirs = ["plugins"]
+        import_timeout = 0.3
+        [tenants.stuck]
+        plugins = ["slow"]
+        [tenants.fine]
+        """,
+        {"plugins/slow.py": "import time\ntime.sleep(3)\n"},
+    )
+    with pytest.raises(
+        PluginLoadError, match=r"TimeoutError: the import did not finish within 0.3 s"
+    ):
+        catalog.plugin_manager("stuck")
+    report = catalog.check()  # returns instead of hanging
+    assert [p.plugin for p in report.problems if p.tenant is None] == ["slow"]
+    assert catalog.tenant("fine").status == "ok"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import traceback
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -32,7 +33,7 @@ class CatalogGroup(TyperGroup):
         except CatalogError as exc:
             current = ctx.find_object(Session) or Session(None, False)
             if current.debug:
-                raise
+                traceback.print_exc()  # and still the documented exit code
             current.abort(str(exc), exc.exit_code)
         except (typer.Exit, typer.Abort):
             raise
@@ -43,7 +44,7 @@ class CatalogGroup(TyperGroup):
                 raise
             current = ctx.find_object(Session) or Session(None, False)
             if current.debug:
-                raise
+                traceback.print_exc()
             current.abort(
                 f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the "
                 "traceback, and please report it)",
@@ -110,7 +111,8 @@ def _root(
         ),
     ] = 0,
 ) -> None:
-    ctx.obj = Session(catalog, debug or bool(os.environ.get("CATALOG_DEBUG")))
+    from_env = os.environ.get("CATALOG_DEBUG", "").strip().lower() in {"1", "true", "yes", "on"}
+    ctx.obj = Session(catalog, debug or from_env)
     _setup_logging(verbose)
 
 

@@ -52,7 +52,7 @@ def print_value(console: Console, value: Any) -> None:
     from rich.text import Text
 
     if isinstance(value, str):
-        console.print(Text(value))
+        console.print(Text(value), soft_wrap=True)  # the text as the method made it
     elif isinstance(value, dict) and all(isinstance(k, str) for k in value):
         console.print(table(None, ("key", "value"), ((k, v) for k, v in value.items())))
     else:

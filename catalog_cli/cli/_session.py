@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
 import json
+import math
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,6 +19,8 @@ if TYPE_CHECKING:
 
 
 def _jsonable(value: Any) -> Any:
+    if isinstance(value, (datetime.date, datetime.time)):  # TOML has dates and times
+        return value.isoformat()
     if isinstance(value, (set, frozenset)):
         return sorted(value, key=repr)
     if isinstance(value, Path):
@@ -27,6 +31,30 @@ def _jsonable(value: Any) -> Any:
     if callable(to_dict):
         return to_dict()
     return repr(value)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # "nan", "inf": JSON has no such numbers
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def dumps(data: Any, indent: int | None = None) -> str:
+    """Strict JSON: dates as ISO text, non-finite floats as strings, other objects by repr."""
+    try:
+        return json.dumps(
+            data, indent=indent, default=_jsonable, ensure_ascii=False, allow_nan=False
+        )
+    except ValueError:
+        return json.dumps(
+            _finite(json.loads(json.dumps(data, default=_jsonable))),
+            indent=indent,
+            ensure_ascii=False,
+        )
 
 
 class Session:
@@ -67,7 +95,7 @@ class Session:
 
     def json(self, data: Any) -> None:
         """Print ``data`` as JSON on stdout (no rich involved)."""
-        sys.stdout.write(json.dumps(data, indent=2, default=_jsonable, ensure_ascii=False) + "\n")
+        sys.stdout.write(dumps(data, indent=2) + "\n")
 
     def abort(self, message: str, code: int) -> NoReturn:
         """Report ``message`` on stderr and exit with ``code``."""

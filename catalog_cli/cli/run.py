@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -21,7 +22,7 @@ def _parse_json_arguments(text: str) -> dict[str, Any]:
         try:
             with open(text[1:], encoding="utf-8") as handle:
                 text = handle.read()
-        except OSError as exc:
+        except (OSError, UnicodeDecodeError) as exc:
             raise typer.BadParameter(
                 f"cannot read {text[1:]}: {exc}", param_hint="--args"
             ) from None
@@ -31,6 +32,12 @@ def _parse_json_arguments(text: str) -> dict[str, Any]:
         raise typer.BadParameter(f"not valid JSON: {exc}", param_hint="--args") from None
     if not isinstance(value, dict):
         raise typer.BadParameter('expected a JSON object {"name": value, ...}', param_hint="--args")
+    return value
+
+
+def _positive_seconds(value: float | None) -> float | None:
+    if value is not None and not (math.isfinite(value) and 0 < value <= 86400):
+        raise typer.BadParameter(f"expected seconds above 0 and at most 86400, got {value}")
     return value
 
 
@@ -114,7 +121,7 @@ def run(
             "--timeout",
             metavar="SECONDS",
             help="Give up after this many seconds (exit code 8).",
-            min=0,
+            callback=_positive_seconds,
         ),
     ] = None,
     as_json: Annotated[

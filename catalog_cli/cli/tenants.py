@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 import typer
 
-from ._session import session
+from ._session import dumps, session
 
 app = typer.Typer(help="List tenants (customers) and show what runs for one.", no_args_is_help=True)
 
@@ -109,7 +108,7 @@ def show_tenant(
                 "Settings",
                 ("plugin", "key", "value"),
                 (
-                    (plugin, key, json.dumps(value))
+                    (plugin, key, dumps(value))
                     for plugin, values in info.settings.items()
                     for key, value in values.items()
                 ),
