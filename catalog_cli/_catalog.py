@@ -225,6 +225,19 @@ class Catalog:
         """Which version a call would run, and which rule chose it."""
         return self._state.resolve(interface, customer, version)
 
+    def default_version(self, interface: str) -> int:
+        """The version a tenant without a pin runs: the catalog's default, else the latest."""
+        found = self._state.interface(interface)
+        return self._state.config.versions.get(interface, found.latest)
+
+    def version_users(self, interface: str) -> dict[int, list[tuple[str, VersionSource]]]:
+        """version -> the tenants that run it (without --version), with the rule that chose it."""
+        users: dict[int, list[tuple[str, VersionSource]]] = {}
+        for tenant in self._state.config.tenants:
+            choice = self._state.resolve(interface, tenant)
+            users.setdefault(choice.version, []).append((tenant, choice.source))
+        return users
+
     def tenant_ids(self) -> list[str]:
         return list(self._state.config.tenants)
 

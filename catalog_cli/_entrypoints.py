@@ -36,6 +36,8 @@ def cache_dir() -> Path:
 def _fingerprint() -> str:
     parts = [f"{_FORMAT}", sys.version, sys.prefix]
     for entry in sys.path:
+        if not entry:
+            continue  # the working directory (python -c, the REPL): it holds no installs
         try:
             parts.append(f"{entry}\0{os.stat(entry or '.').st_mtime_ns}")
         except OSError:
@@ -70,6 +72,14 @@ def modules(group: str) -> list[str]:
         temporary = path.with_suffix(f".{os.getpid()}.tmp")
         temporary.write_text(json.dumps(found), encoding="utf-8")
         os.replace(temporary, path)  # atomic: a concurrent reader sees all of it or none
+        _prune(path.parent)
     except OSError:
         pass  # a read-only home only costs the next start another scan
     return found[group]
+
+
+def _prune(folder: Path, keep: int = 8) -> None:
+    """Keep the newest few caches: each environment (and each script folder) has its own."""
+    caches = sorted(folder.glob("entry-points-*.json"), key=lambda p: p.stat().st_mtime)
+    for stale in caches[:-keep]:
+        stale.unlink(missing_ok=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import importlib
+import importlib.util
 import threading
 from collections.abc import Mapping
 from types import MappingProxyType, ModuleType
@@ -79,6 +80,7 @@ class CatalogState:
             *_sources.entry_point_modules(_sources.HOOKSPECS_GROUP),
             *config.hookspecs,
         ]
+        self._check_listed_modules("hookspecs", config.hookspecs)
         self.spec_modules = tuple(_import_declarations(n, "hookspec") for n in dict.fromkeys(names))
         self.interfaces: Mapping[str, Interface] = MappingProxyType(
             build_interfaces(self.spec_modules)
@@ -90,6 +92,7 @@ class CatalogState:
             *_sources.entry_point_modules(_sources.BUILTINS_GROUP),
             *config.builtins,
         ]
+        self._check_listed_modules("builtins", config.builtins)
         self.builtins = tuple(
             (n, _import_declarations(n, "built-in plugin")) for n in dict.fromkeys(builtin_names)
         )
@@ -114,6 +117,23 @@ class CatalogState:
         self.prepared: dict[tuple[str, str, int | None], tuple[CallScope, Version]] = {}
 
     # -- checks made once, at load ---------------------------------------------------------
+
+    def _check_listed_modules(self, key: str, names: tuple[str, ...]) -> None:
+        """A module named in ``[catalog]`` that does not exist is a configuration error."""
+        problems = []
+        for index, name in enumerate(names):
+            try:
+                found = importlib.util.find_spec(name)
+            except (ImportError, ValueError):
+                found = None
+            if found is None:
+                problems.append(
+                    self.config.problem(
+                        ("catalog", key), f"item {index}: no importable module named {name!r}"
+                    )
+                )
+        if problems:
+            raise ConfigError(self.config.path, problems)
 
     def _check_builtins(self) -> dict[str, str]:
         """Every entry point and ``wrap`` point has exactly one built-in implementation.

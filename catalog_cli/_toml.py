@@ -83,9 +83,6 @@ class LineIndex:
                 if line.count(in_string) % 2 == 1:
                     in_string = ""
                 continue
-            for quote in ('"""', "'''"):
-                if line.count(quote) % 2 == 1:
-                    in_string = quote
             if not stripped or stripped.startswith("#"):
                 continue
             header = _HEADER.match(line)
@@ -96,6 +93,11 @@ class LineIndex:
             assign = _ASSIGN.match(line)
             if assign:
                 self._entries.append((table + split_key(assign["key"]), number))
+                value = line[assign.end() :].lstrip()
+                for quote in ('"""', "'''"):
+                    # A value opening a multi-line string it does not close on this line.
+                    if value.startswith(quote) and value.count(quote) == 1:
+                        in_string = quote
 
     def line_of(self, path: Sequence[str]) -> int | None:
         """The line of ``path``, else of its longest defined prefix (an inline table, say)."""

@@ -737,3 +737,18 @@ def test_catalog_load_uses_the_environment_variable(
 def test_line_index_skips_multiline_strings():
     index = LineIndex('[tenants.t]\nnote = """\nplugins = fake\n"""\nplugins = []\n')
     assert index.line_of(("tenants", "t", "plugins")) == 5
+
+
+def test_line_index_ignores_triple_quotes_inside_single_line_strings():
+    index = LineIndex('description = \'a """ b\'\n[tenants.t]\nplugins = []\n')
+    assert index.line_of(("tenants", "t", "plugins")) == 3
+
+
+@pytest.mark.parametrize("key", ["hookspecs", "builtins"])
+def test_missing_listed_module_is_a_config_error(write_catalog: WriteCatalog, key: str):
+    error, path = load_error(write_catalog, f'[catalog]\n{key} = ["no_such_module_here"]\n')
+    assert error.key == f"catalog.{key}"
+    assert error.line == 2
+    assert str(error) == (
+        f"{path}:2: catalog.{key}: item 0: no importable module named 'no_such_module_here'"
+    )

@@ -8,7 +8,7 @@ import math
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -16,6 +16,10 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from .._catalog import Catalog
+
+
+#: The ``--json`` option every listing command takes.
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
 
 def _jsonable(value: Any) -> Any:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ._session import session
+from ._session import JsonOption, session
 
 if TYPE_CHECKING:
     from .._interfaces import PluginPoint
@@ -15,16 +15,10 @@ app = typer.Typer(
     help="List and describe interfaces (methods) and their versions.", no_args_is_help=True
 )
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
-
 
 def _pins(ctx: typer.Context, name: str) -> dict[int, list[dict[str, str]]]:
-    catalog = session(ctx).catalog
-    pins: dict[int, list[dict[str, str]]] = {}
-    for tenant in catalog.tenant_ids():
-        choice = catalog.resolve_version(name, customer=tenant)
-        pins.setdefault(choice.version, []).append({"tenant": tenant, "source": choice.source})
-    return pins
+    users = session(ctx).catalog.version_users(name)
+    return {n: [{"tenant": t, "source": s} for t, s in found] for n, found in users.items()}
 
 
 def _signature(point: PluginPoint) -> str:
@@ -40,14 +34,13 @@ def list_interfaces(ctx: typer.Context, as_json: JsonOption = False) -> None:
     catalog = current.catalog
     rows: list[dict[str, Any]] = []
     for interface in catalog.interfaces():
-        default = catalog._state.config.versions.get(interface.name)
         rows.append(
             {
                 "name": interface.name,
                 "summary": interface.summary,
                 "versions": list(interface.versions),
                 "latest": interface.latest,
-                "default": default if default is not None else interface.latest,
+                "default": catalog.default_version(interface.name),
             }
         )
     if as_json:

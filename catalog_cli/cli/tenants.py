@@ -6,11 +6,9 @@ from typing import Annotated, Any
 
 import typer
 
-from ._session import dumps, session
+from ._session import JsonOption, dumps, session
 
 app = typer.Typer(help="List tenants (customers) and show what runs for one.", no_args_is_help=True)
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
 
 @app.command("list")

@@ -332,7 +332,9 @@ def test_failed_tenant_exit_6(invoke: Invoke, write_catalog: WriteCatalog) -> No
     assert "ModuleNotFoundError" in err
 
 
-def test_declaration_error_exit_9(invoke: Invoke, write_catalog: WriteCatalog) -> None:
+def test_missing_hookspec_module_is_a_config_error(
+    invoke: Invoke, write_catalog: WriteCatalog
+) -> None:
     path = write_catalog(
         """\
         [catalog]
@@ -340,7 +342,28 @@ def test_declaration_error_exit_9(invoke: Invoke, write_catalog: WriteCatalog) -
         """
     )
     result = invoke("interfaces", "list", catalog=path)
+    assert result.exit_code == 3
+    assert_no_traceback(result)
+    assert "catalog.hookspecs: item 0: no importable module named" in result.stderr
+
+
+def test_declaration_error_exit_9(
+    invoke: Invoke, write_catalog: WriteCatalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "bad_specs_5678.py").write_text(
+        "from catalog_cli import entrypoint\n"
+        "@entrypoint\n"
+        "def shipping_v1(ctx, weight) -> float: ...\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    path = write_catalog(
+        """\
+        [catalog]
+        hookspecs = ["bad_specs_5678"]
+        """
+    )
+    result = invoke("interfaces", "list", catalog=path)
     assert result.exit_code == 9
     assert_no_traceback(result)
-    assert "not_a_module_anywhere_5678" in result.stderr
-    assert "failed to import" in result.stderr
+    assert "module bad_specs_5678 hook shipping_v1" in result.stderr
+    assert "parameter 'weight' needs a type annotation" in result.stderr
