@@ -9,7 +9,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._catalog import CallOutcome, Catalog
+    from ._catalog import CallOutcome, Catalog, Method
     from ._context import Context, Points
     from ._declare import Policy, entrypoint, plugin_point
     from ._interfaces import Interface, Parameter, PluginPoint, Version
@@ -26,6 +26,7 @@ __all__ = [
     "Context",
     "HookUse",
     "Interface",
+    "Method",
     "Parameter",
     "PluginInfo",
     "PluginPoint",
@@ -50,6 +51,7 @@ _HOMES = {
     "Context": "._context",
     "HookUse": "._tenants",
     "Interface": "._interfaces",
+    "Method": "._catalog",
     "Parameter": "._interfaces",
     "PluginInfo": "._views",
     "PluginPoint": "._interfaces",

@@ -14,7 +14,7 @@ import pluggy
 
 from ._config import read_config, thaw
 from ._context import CallScope, Context, new_call_id
-from ._interfaces import Interface
+from ._interfaces import Interface, Version
 from ._locate import find_catalog
 from ._plan import StepPlan, call_plan
 from ._state import CatalogState, VersionChoice, VersionSource
@@ -73,6 +73,36 @@ def _call_error(exc: BaseException, ctx: Context, scope: CallScope) -> PluginCal
         call_id=ctx.call_id,
         cause=exc,
     )
+
+
+@final
+class Method:
+    """One interface version for one tenant, ready to call: see :meth:`Catalog.method`."""
+
+    __slots__ = ("_bind", "_entry", "_scope", "version")
+
+    def __init__(self, scope: CallScope, declared: Version) -> None:
+        self._scope = scope
+        self._bind = declared.bind
+        self._entry = scope.entry
+        self.version = declared
+
+    def __call__(self, **kwargs: Any) -> Any:
+        """Check the arguments, then run the method (errors as for :meth:`Catalog.run`)."""
+        scope = self._scope
+        ctx = Context(scope)
+        try:
+            return self._entry(ctx=ctx, **self._bind(kwargs))
+        except CatalogError:
+            raise
+        except (Exception, SystemExit) as exc:
+            raise _call_error(exc, ctx, scope) from exc
+
+    def __repr__(self) -> str:
+        return (
+            f"<Method {self._scope.interface} v{self._scope.version} "
+            f"for tenant {self._scope.tenant!r}>"
+        )
 
 
 @final
@@ -189,6 +219,16 @@ class Catalog:
         if "error" in box:
             raise box["error"]
         return box["result"]
+
+    def method(self, interface: str, *, customer: str, version: int | None = None) -> Method:
+        """The method as a callable for one tenant and version, resolved once.
+
+        For callers that call the same method many times: ``quote = catalog.method(
+        "price_quote", customer="c1")`` then ``quote(unit_price=1.0, quantity=2)``. It keeps
+        the tenant's manager and version of the moment it was made (a reload does not move it).
+        """
+        scope, declared = self._state.prepare(customer, interface, version)
+        return Method(scope, declared)
 
     def new_context(self, interface: str, *, customer: str, version: int | None = None) -> Context:
         """A context for calling a tenant's hooks through pluggy directly."""

@@ -451,3 +451,21 @@ def test_non_finite_numbers_are_invalid_arguments(shipped: Catalog, value: float
     with pytest.raises(InvalidArgumentsError, match="expected a finite number") as info:
         shipped.run("price_quote", customer="c1", unit_price=value, quantity=1)
     assert set(info.value.problems) == {"unit_price"}
+
+
+def test_prepared_method_runs_like_run(shipped: Catalog) -> None:
+    quote = shipped.method("price_quote", customer="c2")
+    assert quote.version.number == 1
+    args = {"unit_price": 10.0, "quantity": 3, "country": "DE"}
+    assert quote(**args) == shipped.run("price_quote", customer="c2", **args)
+    with pytest.raises(InvalidArgumentsError, match="quantity: missing"):
+        quote(unit_price=1.0)
+    assert repr(quote) == "<Method price_quote v1 for tenant 'c2'>"
+
+
+def test_prepared_method_blames_the_plugin(make_catalog: MakeCatalog) -> None:
+    catalog = make_catalog(RAISING, _raising_files("point"))
+    greet = catalog.method("interface_a", customer="bad", version=2)
+    with pytest.raises(PluginCallError) as info:
+        greet(name="x")
+    assert (info.value.plugin, info.value.tenant) == ("boom", "bad")
