@@ -112,10 +112,11 @@ class Session:
         raise typer.Exit(code)
 
 
-def session(ctx: typer.Context) -> Session:
-    """The Session of the running command."""
+def session(ctx: typer.Context, *, as_json: bool = False) -> Session:
+    """The Session of the running command; ``as_json`` makes its errors JSON too."""
     found = ctx.find_object(Session)
     if found is None:  # a sub-app invoked on its own, as in some tests
         found = Session(None, False)
         ctx.obj = found
+    found.as_json = found.as_json or as_json
     return found

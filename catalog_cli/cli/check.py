@@ -23,8 +23,7 @@ def check(
     """
     from ..errors import CatalogError
 
-    current = session(ctx)
-    current.as_json = as_json
+    current = session(ctx, as_json=as_json)
     try:
         catalog = current.catalog
     except CatalogError as exc:

@@ -29,8 +29,7 @@ def _signature(point: PluginPoint) -> str:
 @app.command("list")
 def list_interfaces(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """List every interface with its versions and the catalog's default version."""
-    current = session(ctx)
-    current.as_json = as_json
+    current = session(ctx, as_json=as_json)
     catalog = current.catalog
     rows: list[dict[str, Any]] = []
     for interface in catalog.interfaces():
@@ -72,8 +71,7 @@ def show_interface(
     as_json: JsonOption = False,
 ) -> None:
     """Describe every version: parameters, plugin points and which tenants run it."""
-    current = session(ctx)
-    current.as_json = as_json
+    current = session(ctx, as_json=as_json)
     interface = current.catalog.interface(name)
     pins = _pins(ctx, name)
     if as_json:

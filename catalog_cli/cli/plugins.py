@@ -39,8 +39,7 @@ def list_plugins(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """List built-in and selected plugins: source, hooks, tenants and load status."""
-    current = session(ctx)
-    current.as_json = as_json
+    current = session(ctx, as_json=as_json)
     infos = current.catalog.plugins(customer=customer, available=available)
     if as_json:
         current.json([info.to_dict() for info in infos])

@@ -132,8 +132,7 @@ def run(
 
     Example: catalog run interface_a --version 2 --customer c1 --arg name=Ada
     """
-    current = session(ctx)
-    current.as_json = as_json
+    current = session(ctx, as_json=as_json)
     catalog = current.catalog
     choice = catalog.resolve_version(interface, customer=customer, version=version)
     declared = catalog.interface(interface).version(choice.version)

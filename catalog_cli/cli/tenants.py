@@ -14,8 +14,7 @@ app = typer.Typer(help="List tenants (customers) and show what runs for one.", n
 @app.command("list")
 def list_tenants(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """List tenants with their status, plugins and resolved versions."""
-    current = session(ctx)
-    current.as_json = as_json
+    current = session(ctx, as_json=as_json)
     infos = current.catalog.tenants()
     if as_json:
         current.json([info.to_dict() for info in infos])
@@ -47,8 +46,7 @@ def show_tenant(
     as_json: JsonOption = False,
 ) -> None:
     """Show, per interface, the version a tenant runs (and why) and who runs at each step."""
-    current = session(ctx)
-    current.as_json = as_json
+    current = session(ctx, as_json=as_json)
     catalog = current.catalog
     info = catalog.tenant(tenant)
     plans: dict[str, Any] = {}
