@@ -64,6 +64,16 @@ def _blame(exc: BaseException, scope: CallScope) -> str:
     return culprit
 
 
+def _invoke(scope: CallScope, ctx: Context, arguments: dict[str, Any]) -> Any:
+    """Call the entry point, turning what a plugin raises into PluginCallError."""
+    try:
+        return scope.entry(ctx=ctx, **arguments)
+    except CatalogError:
+        raise
+    except (Exception, SystemExit) as exc:  # a plugin's sys.exit() must not end the host
+        raise _call_error(exc, ctx, scope) from exc
+
+
 def _call_error(exc: BaseException, ctx: Context, scope: CallScope) -> PluginCallError:
     return PluginCallError(
         plugin=_blame(exc, scope),
@@ -79,24 +89,16 @@ def _call_error(exc: BaseException, ctx: Context, scope: CallScope) -> PluginCal
 class Method:
     """One interface version for one tenant, ready to call: see :meth:`Catalog.method`."""
 
-    __slots__ = ("_bind", "_entry", "_scope", "version")
+    __slots__ = ("_bind", "_scope", "version")
 
     def __init__(self, scope: CallScope, declared: Version) -> None:
         self._scope = scope
         self._bind = declared.bind
-        self._entry = scope.entry
         self.version = declared
 
     def __call__(self, **kwargs: Any) -> Any:
         """Check the arguments, then run the method (errors as for :meth:`Catalog.run`)."""
-        scope = self._scope
-        ctx = Context(scope)
-        try:
-            return self._entry(ctx=ctx, **self._bind(kwargs))
-        except CatalogError:
-            raise
-        except (Exception, SystemExit) as exc:
-            raise _call_error(exc, ctx, scope) from exc
+        return _invoke(self._scope, Context(self._scope), self._bind(kwargs))
 
     def __repr__(self) -> str:
         return (
@@ -141,12 +143,13 @@ class Catalog:
             prepared = state.prepare(customer, interface, version)
         scope, declared = prepared
         arguments = declared.bind(kwargs)
+        # _invoke, inlined: this is the hot path (see benchmarks/bench_call.py).
         ctx = Context(scope)
         try:
             return scope.entry(ctx=ctx, **arguments)
         except CatalogError:
             raise
-        except (Exception, SystemExit) as exc:  # a plugin's sys.exit() must not end the host
+        except (Exception, SystemExit) as exc:
             raise _call_error(exc, ctx, scope) from exc
 
     def execute(
@@ -171,14 +174,7 @@ class Catalog:
         def call() -> Any:
             # Inside the deadline: building the tenant imports its plugins, which may hang too.
             scope, declared = state.prepare(customer, interface, version)
-            bound = declared.bind(dict(arguments or {}))
-            ctx = Context(scope, call_id)
-            try:
-                return scope.entry(ctx=ctx, **bound)
-            except CatalogError:
-                raise
-            except (Exception, SystemExit) as exc:
-                raise _call_error(exc, ctx, scope) from exc
+            return _invoke(scope, Context(scope, call_id), declared.bind(dict(arguments or {})))
 
         if timeout is None:
             result = call()
