@@ -14,11 +14,13 @@ if TYPE_CHECKING:
     from ._declare import Policy, entrypoint, plugin_point
     from ._interfaces import Interface, Parameter, PluginPoint, Version
     from ._markers import PROJECT, hookimpl, hookspec
+    from ._meta import PLUGIN_API_VERSION, PluginMeta
     from ._state import VersionChoice
     from ._tenants import HookUse
     from ._views import CheckReport, PluginInfo, Problem, TenantInfo
 
 __all__ = [
+    "PLUGIN_API_VERSION",
     "PROJECT",
     "CallOutcome",
     "Catalog",
@@ -29,6 +31,7 @@ __all__ = [
     "Method",
     "Parameter",
     "PluginInfo",
+    "PluginMeta",
     "PluginPoint",
     "Points",
     "Policy",
@@ -44,6 +47,7 @@ __all__ = [
 ]
 
 _HOMES = {
+    "PLUGIN_API_VERSION": "._meta",
     "PROJECT": "._markers",
     "CallOutcome": "._catalog",
     "Catalog": "._catalog",
@@ -54,6 +58,7 @@ _HOMES = {
     "Method": "._catalog",
     "Parameter": "._interfaces",
     "PluginInfo": "._views",
+    "PluginMeta": "._meta",
     "PluginPoint": "._interfaces",
     "Points": "._context",
     "Policy": "._declare",

@@ -14,15 +14,31 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Final
+from typing import Any, Final, NamedTuple
 
 #: Every group the catalog reads; one scan fills them all.
-GROUPS: Final = ("catalog.hookspecs", "catalog.builtin_plugins")
+GROUPS: Final = ("catalog.hookspecs", "catalog.builtin_plugins", "catalog.plugins")
 
 #: Set to a folder to keep the cache there; set CATALOG_NO_CACHE=1 to scan on every start.
 CACHE_DIR_VAR: Final = "CATALOG_CACHE_DIR"
 NO_CACHE_VAR: Final = "CATALOG_NO_CACHE"
-_FORMAT: Final = 1
+_FORMAT: Final = 2
+
+
+class EntryPoint(NamedTuple):
+    """One entry point, with what its distribution says about itself (no import needed)."""
+
+    name: str
+    #: ``module`` or ``module:attribute`` as declared
+    value: str
+    distribution: str = ""
+    version: str = ""
+    summary: str = ""
+    author: str = ""
+
+    @property
+    def module(self) -> str:
+        return self.value.split(":", 1)[0].strip()
 
 
 def cache_dir() -> Path:
@@ -45,26 +61,42 @@ def _fingerprint() -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
 
 
-def scan() -> dict[str, list[str]]:
-    """Group -> sorted module names, read from the installed distributions' metadata."""
+def _record(ep: Any) -> EntryPoint:
+    dist = getattr(ep, "dist", None)
+    if dist is None:
+        return EntryPoint(ep.name, ep.value)
+    meta = dist.metadata
+    author = meta.get("Author") or meta.get("Author-email") or ""
+    return EntryPoint(
+        ep.name,
+        ep.value,
+        meta.get("Name") or "",
+        dist.version or "",
+        meta.get("Summary") or "",
+        author,
+    )
+
+
+def scan() -> dict[str, list[EntryPoint]]:
+    """Group -> entry points, read from the installed distributions' metadata."""
     from importlib.metadata import entry_points
 
-    return {
-        group: sorted({ep.value.split(":", 1)[0].strip() for ep in entry_points(group=group)})
-        for group in GROUPS
-    }
+    found: dict[str, list[EntryPoint]] = {}
+    for group in GROUPS:
+        records = {(r.name, r.value): r for r in map(_record, entry_points(group=group))}
+        found[group] = sorted(records.values())
+    return found
 
 
-def modules(group: str) -> list[str]:
-    """The modules installed distributions declare under ``group`` (cached, see module doc)."""
+def entries(group: str) -> list[EntryPoint]:
+    """The entry points installed distributions declare under ``group`` (cached, see above)."""
     if os.environ.get(NO_CACHE_VAR):
         return scan()[group]
     path = cache_dir() / f"entry-points-{_fingerprint()}.json"
     try:
         cached = json.loads(path.read_text(encoding="utf-8"))
-        if isinstance(cached, dict) and isinstance(cached.get(group), list):
-            return [str(name) for name in cached[group]]
-    except (OSError, ValueError):
+        return [EntryPoint(*record) for record in cached[group]]
+    except (OSError, ValueError, KeyError, TypeError):
         pass
     found = scan()
     try:
@@ -76,6 +108,11 @@ def modules(group: str) -> list[str]:
     except OSError:
         pass  # a read-only home only costs the next start another scan
     return found[group]
+
+
+def modules(group: str) -> list[str]:
+    """The distinct modules declared under ``group``."""
+    return sorted({ep.module for ep in entries(group)})
 
 
 def _prune(folder: Path, keep: int = 8) -> None:

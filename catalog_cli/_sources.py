@@ -23,14 +23,17 @@ BUILTINS_GROUP: Final = "catalog.builtin_plugins"
 HOOKSPECS_PACKAGE: Final = "hookspecs"
 BUILTINS_PACKAGE: Final = "builtin_plugins"
 
-SourceKind = Literal["builtin", "file", "module"]
+PLUGINS_GROUP: Final = "catalog.plugins"
+
+SourceKind = Literal["builtin", "file", "module", "package"]
 
 
 class PluginSource(NamedTuple):
     """A plugin as found on disk or by configuration, before any import.
 
     ``kind`` is ``builtin`` (registered for every tenant), ``file`` (a ``.py`` file below a plugin
-    directory) or ``module`` (an importable module named in ``catalog.toml``).
+    directory), ``module`` (an importable module named in ``catalog.toml``) or ``package`` (an
+    installed distribution's entry point in the group ``catalog.plugins``).
     """
 
     name: str
@@ -39,9 +42,37 @@ class PluginSource(NamedTuple):
     location: str
     #: The name the module is imported as.
     module: str
+    #: For packages: the distribution, its version, summary and author (from its metadata).
+    distribution: str = ""
+    version: str = ""
+    summary: str = ""
+    author: str = ""
 
     def describe(self) -> str:
+        if self.kind == "package":
+            return f"package {self.distribution or '?'} {self.version} ({self.location})".replace(
+                "  ", " "
+            )
         return f"{self.kind} {self.location}"
+
+
+def package_plugins() -> list[PluginSource]:
+    """Plugins that installed distributions declare in the entry-point group ``catalog.plugins``."""
+    from . import _entrypoints
+
+    return [
+        PluginSource(
+            ep.name,
+            "package",
+            ep.value,
+            ep.module,
+            ep.distribution,
+            ep.version,
+            ep.summary,
+            ep.author,
+        )
+        for ep in _entrypoints.entries(PLUGINS_GROUP)
+    ]
 
 
 def package_modules(package: str) -> list[str]:

@@ -17,6 +17,7 @@ from . import _sources
 from ._config import CatalogConfig, TenantConfig
 from ._context import CallScope
 from ._interfaces import Interface, Version, build_interfaces
+from ._meta import PluginMeta, check_compatible, declared_meta
 from ._sources import ModuleLoader, PluginSource
 from ._tenants import (
     HookInfo,
@@ -67,6 +68,20 @@ def _import_declarations(module_name: str, what: str) -> ModuleType:
         ) from exc
 
 
+def _check_targets(name: str, meta: PluginMeta, uses: tuple[HookUse, ...]) -> None:
+    """A plugin that names the interface versions it targets implements no others."""
+    if not meta.interfaces:
+        return
+    for use in uses:
+        if use.version not in meta.interfaces.get(use.interface, ()):
+            raise PluginValidationError(
+                name,
+                f"implements {use.interface} v{use.version}, which its PLUGIN.interfaces "
+                "does not list",
+                hook=use.hook,
+            )
+
+
 class CatalogState:
     """One consistent view of a catalog: declarations, plugin sources and per-tenant managers.
 
@@ -87,6 +102,7 @@ class CatalogState:
         )
         self.hooks: Mapping[str, HookInfo] = MappingProxyType(hook_index(self.interfaces))
         self._uses: dict[str, tuple[HookUse, ...] | PluginValidationError] = {}
+        self._meta: dict[str, PluginMeta] = {}
         builtin_names = [
             *_sources.package_modules(_sources.BUILTINS_PACKAGE),
             *_sources.entry_point_modules(_sources.BUILTINS_GROUP),
@@ -96,9 +112,8 @@ class CatalogState:
         self.builtins = tuple(
             (n, _import_declarations(n, "built-in plugin")) for n in dict.fromkeys(builtin_names)
         )
-        self.implementations = self._check_builtins()
-
         self.sources: Mapping[str, PluginSource] = MappingProxyType(self._find_sources())
+        self.implementations = self._check_builtins()
         self._check_default_versions()
         selections: dict[str, tuple[str, ...]] = {}
         problems: dict[str, tuple[ConfigProblem, ...]] = {}
@@ -173,12 +188,20 @@ class CatalogState:
         *,
         builtin: bool,
     ) -> tuple[HookUse, ...]:
-        """What ``module`` implements, checked once per catalog (raises PluginValidationError)."""
+        """What ``module`` implements, checked once per catalog (raises PluginValidationError).
+
+        The checks: the plugin's metadata and its compatibility with this catalog, every hook
+        implementation against its spec, and pluggy's own registration checks.
+        """
         cached = self._uses.get(name)
         if cached is None:
             scratch = pm if pm is not None else new_manager(self.spec_modules)
             try:
+                meta = declared_meta(self.sources[name], module)
+                check_compatible(name, meta, self.interfaces)
+                self._meta[name] = meta
                 cached = tuple(inspect_plugin(name, module, self.hooks, scratch, builtin=builtin))
+                _check_targets(name, meta, cached)
                 # pluggy's own checks too (e.g. wrapper and hookwrapper together)
                 register(new_manager(self.spec_modules), name, module)
             except PluginValidationError as exc:
@@ -187,6 +210,18 @@ class CatalogState:
         if isinstance(cached, PluginValidationError):
             raise cached
         return cached
+
+    def meta(self, name: str) -> PluginMeta:
+        """A plugin's metadata: declared, if it was imported; else what its source tells."""
+        found = self._meta.get(name)
+        if found is not None:
+            return found
+        status = self.loader.status(name)
+        module = status if isinstance(status, ModuleType) else None
+        try:
+            return declared_meta(self.sources[name], module)
+        except PluginValidationError:
+            return declared_meta(self.sources[name], None)
 
     def _find_sources(self) -> dict[str, PluginSource]:
         config = self.config
@@ -218,6 +253,8 @@ class CatalogState:
                 continue
             for source in _sources.directory_plugins(directory):
                 add(source, ("catalog", "plugin_dirs"))
+        for source in _sources.package_plugins():
+            add(source, ("catalog",))
         seen_modules: dict[str, str] = {}
         for name, module in config.modules.items():
             if module in seen_modules:

@@ -15,6 +15,8 @@
     ├── PluginError
     │   ├── PluginLoadError                   a selected plugin failed to import
     │   ├── PluginValidationError             a plugin does not match the hookspecs
+    │   │   ├── PluginIncompatibleError       ... or needs an API or interface we lack
+    │   │   └── PluginDependencyError         ... or its dependencies are missing or cyclic
     │   └── PluginCallError                   a plugin raised during a call
     └── CallTimeoutError (TimeoutError)       a call did not finish in time
 
@@ -234,14 +236,31 @@ class PluginValidationError(PluginError):
         """The same error, as the reason ``tenant`` fails closed."""
         if self.tenant == tenant:
             return self
-        return PluginValidationError(
-            self.plugin,
-            self.problem,
-            hook=self.hook,
-            expected=self.expected,
-            found=self.found,
-            tenant=tenant,
-        )
+        # A copy without calling __init__: subclasses take other arguments.
+        other = type(self).__new__(type(self))
+        other.__dict__.update(self.__dict__)
+        other.tenant = tenant
+        other.message = f"{self.message} [tenant {tenant!r} fails closed]"
+        other.args = (other.message,)
+        return other
+
+
+class PluginIncompatibleError(PluginValidationError):
+    """A plugin needs a plugin API version or interface versions this catalog lacks."""
+
+    def __init__(
+        self, plugin: str, problem: str, *, required: str, provided: str, tenant: str | None = None
+    ) -> None:
+        self.required = required
+        self.provided = provided
+        super().__init__(plugin, f"incompatible: {problem}", tenant=tenant)
+
+
+class PluginDependencyError(PluginValidationError):
+    """A plugin depends on plugins its tenant does not select, or dependencies form a cycle."""
+
+    def __init__(self, plugin: str, problem: str, *, tenant: str | None = None) -> None:
+        super().__init__(plugin, problem, tenant=tenant)
 
 
 class PluginCallError(PluginError):

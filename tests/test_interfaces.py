@@ -534,7 +534,7 @@ def test_third_party_interface_from_entry_points(
     )
     catalog = make_catalog(third_party_toml([], []), PLUGIN_FILES)
 
-    assert set(asked) == {"catalog.hookspecs", "catalog.builtin_plugins"}
+    assert {"catalog.hookspecs", "catalog.builtin_plugins"} <= set(asked)
     assert catalog.interface("farewell").latest == 1
     assert catalog.run("farewell", customer="friendly", name="Di") == "Bye Di!\nP.S. see you, Di"
 

@@ -1,0 +1,115 @@
+"""What a plugin says about itself, and whether this catalog can run it."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType, ModuleType
+from typing import Any, Final, NamedTuple
+
+from ._interfaces import Interface
+from ._sources import PluginSource
+from .errors import PluginIncompatibleError, PluginValidationError
+
+#: The version of the API plugins are written against: hooks, markers, ``ctx``, ``PluginMeta``.
+#: A plugin written for X.Y runs on X.Z for every Z >= Y (semantic versioning).
+PLUGIN_API_VERSION: Final = "1.0"
+
+#: The module attribute a plugin declares its metadata in: ``PLUGIN = PluginMeta(...)``.
+ATTRIBUTE: Final = "PLUGIN"
+
+
+class PluginMeta(NamedTuple):
+    """A plugin's declaration of itself; every field is optional.
+
+    ``requires_api`` is the plugin API version the plugin was written for; ``interfaces`` maps
+    interface names to the versions it targets; ``depends`` names plugins that the tenant must
+    also select (they are registered and started first).
+    """
+
+    version: str = ""
+    description: str = ""
+    author: str = ""
+    requires_api: str = PLUGIN_API_VERSION
+    interfaces: Mapping[str, Sequence[int]] = MappingProxyType({})
+    depends: Sequence[str] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "description": self.description,
+            "author": self.author,
+            "requires_api": self.requires_api,
+            "interfaces": {k: list(v) for k, v in self.interfaces.items()},
+            "depends": list(self.depends),
+        }
+
+
+def declared_meta(source: PluginSource, module: ModuleType | None) -> PluginMeta:
+    """The plugin's metadata: its ``PLUGIN`` declaration, else what its source tells.
+
+    Without ``module`` (a plugin that is not imported) only the source is read: for an
+    installed distribution, its version, summary and author.
+    """
+    fallback = PluginMeta(
+        version=source.version,
+        description=source.summary,
+        author=source.author,
+    )
+    if module is None:
+        return fallback
+    declared = getattr(module, ATTRIBUTE, None)
+    if declared is None:
+        doc = inspect.getdoc(module) or ""
+        return fallback._replace(description=fallback.description or doc.split("\n", 1)[0])
+    if not isinstance(declared, PluginMeta):
+        raise PluginValidationError(
+            source.name,
+            f"{ATTRIBUTE} must be a catalog_cli.PluginMeta, got {type(declared).__name__}",
+        )
+    return declared._replace(
+        version=declared.version or fallback.version,
+        description=declared.description or fallback.description,
+        author=declared.author or fallback.author,
+    )
+
+
+def check_compatible(name: str, meta: PluginMeta, interfaces: Mapping[str, Interface]) -> None:
+    """Raise PluginIncompatibleError unless this catalog provides what ``meta`` requires."""
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        required = Version(meta.requires_api)
+    except InvalidVersion:
+        raise PluginValidationError(
+            name, f"requires_api {meta.requires_api!r} is not a version such as '1.0'"
+        ) from None
+    provided = Version(PLUGIN_API_VERSION)
+    if required.major != provided.major or required.minor > provided.minor:
+        raise PluginIncompatibleError(
+            name,
+            f"requires plugin API {required} (same major version, minor >= {required.minor}); "
+            f"this catalog provides {provided}",
+            required=str(required),
+            provided=str(provided),
+        )
+    for interface, versions in meta.interfaces.items():
+        found = interfaces.get(interface)
+        if found is None:
+            raise PluginIncompatibleError(
+                name,
+                f"targets interface {interface!r}, which this catalog does not declare "
+                f"(interfaces: {', '.join(interfaces) or 'none'})",
+                required=f"{interface} {list(versions)}",
+                provided=", ".join(interfaces),
+            )
+        missing = [v for v in versions if v not in found.versions]
+        if missing:
+            have = ", ".join(str(v) for v in found.versions)
+            raise PluginIncompatibleError(
+                name,
+                f"targets {interface} v{', v'.join(str(v) for v in missing)}, which this catalog "
+                f"does not declare (versions: {have})",
+                required=f"{interface} {list(versions)}",
+                provided=f"{interface} {list(found.versions)}",
+            )
