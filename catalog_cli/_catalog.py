@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, NamedTuple, final
+from typing import Any, Literal, NamedTuple, final
 
 import pluggy
 
@@ -18,6 +18,7 @@ from ._interfaces import Interface, Version
 from ._locate import find_catalog
 from ._plan import StepPlan, call_plan
 from ._state import CatalogState, VersionChoice, VersionSource
+from ._tenants import HookUse
 from ._views import CheckReport, PluginInfo, Problem, TenantInfo
 from .errors import (
     CallTimeoutError,
@@ -330,23 +331,28 @@ class Catalog:
                 continue
             if not tenants and not available:
                 continue
-            if not tenants:
-                infos.append(
-                    PluginInfo(source.name, source.kind, source.location, "not selected", ())
-                )
-                continue
-            try:
-                module = state.loader.load(source)
-                hooks = state.hook_uses(source.name, module, builtin=source.kind == "builtin")
-            except PluginError as exc:
-                infos.append(
-                    PluginInfo(
-                        source.name, source.kind, source.location, "failed", tenants, error=str(exc)
-                    )
-                )
-                continue
+            status: Literal["loaded", "failed", "not selected"] = "not selected"
+            hooks: tuple[HookUse, ...] = ()
+            error = None
+            if tenants:
+                try:
+                    module = state.loader.load(source)
+                    hooks = state.hook_uses(source.name, module, builtin=source.kind == "builtin")
+                    status = "loaded"
+                except PluginError as exc:
+                    status, error = "failed", str(exc)
             infos.append(
-                PluginInfo(source.name, source.kind, source.location, "loaded", tenants, hooks)
+                PluginInfo(
+                    source.name,
+                    source.kind,
+                    source.location,
+                    status,
+                    tenants,
+                    hooks,
+                    error,
+                    state.meta(source.name),
+                    source.distribution,
+                )
             )
         return infos
 

@@ -16,6 +16,7 @@ import pluggy
 from . import _sources
 from ._config import CatalogConfig, TenantConfig
 from ._context import CallScope
+from ._depends import call_order
 from ._interfaces import Interface, Version, build_interfaces
 from ._meta import PluginMeta, check_compatible, declared_meta
 from ._sources import ModuleLoader, PluginSource
@@ -415,12 +416,20 @@ class CatalogState:
         if problems:
             return ConfigError(self.config.path, problems, tenant=config.id)
         try:
-            plugins = []
+            modules = {}
             for name in self.selections[config.id]:
                 try:
-                    plugins.append((name, self.loader.load(self.sources[name])))
+                    modules[name] = self.loader.load(self.sources[name])
                 except PluginLoadError as exc:
                     return PluginLoadError(exc.plugin, exc.source, exc.cause, tenant=config.id)
+                self.hook_uses(name, modules[name], builtin=False)  # also reads its metadata
+            order = call_order(
+                self.selections[config.id],
+                {name: self._meta[name].depends for name in modules},
+                tenant=config.id,
+                known=self.sources,
+            )
+            plugins = [(name, modules[name]) for name in order]
             return build_tenant(
                 config.id,
                 self.spec_modules,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
+from ._meta import PluginMeta
 from ._state import VersionChoice
 from ._tenants import HookUse
 
@@ -52,16 +53,21 @@ class PluginInfo(NamedTuple):
     tenants: tuple[str, ...]
     hooks: tuple[HookUse, ...] = ()
     error: str | None = None
+    meta: PluginMeta = PluginMeta()
+    #: For plugins from an installed distribution: its name.
+    distribution: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "kind": self.kind,
             "location": self.location,
+            "distribution": self.distribution,
             "status": self.status,
             "error": self.error,
             "tenants": list(self.tenants),
             "hooks": [u.to_dict() for u in self.hooks],
+            **self.meta.to_dict(),
         }
 
 

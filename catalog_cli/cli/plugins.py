@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ._session import session
+from ._session import JsonOption, session
 
 if TYPE_CHECKING:
     from .._tenants import HookUse
@@ -65,3 +65,63 @@ def list_plugins(
             ),
         )
     )
+
+
+@app.command("show")
+def show_plugin(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The plugin name.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Show a plugin's metadata, source, hooks (and plugin points), tenants and status."""
+    current = session(ctx, as_json=as_json)
+    info = current.catalog.plugin(name)
+    if as_json:
+        current.json(info.to_dict())
+        return
+    from rich.text import Text
+
+    from ._render import status, table
+
+    out = current.out
+    meta = info.meta
+    out.print(Text(info.name, style="bold"), status(info.status))
+    if info.error:
+        out.print(Text(info.error, style="red"), soft_wrap=True)
+    targets = ", ".join(
+        f"{interface} v{', v'.join(str(v) for v in versions)}"
+        for interface, versions in meta.interfaces.items()
+    )
+    out.print(
+        table(
+            None,
+            ("field", "value"),
+            (
+                ("source", f"{info.kind}: {_where(info.kind, info.location)}"),
+                ("distribution", info.distribution or "-"),
+                ("version", meta.version or "-"),
+                ("description", meta.description or "-"),
+                ("author", meta.author or "-"),
+                ("plugin API", meta.requires_api),
+                ("targets", targets or "any interface version"),
+                ("depends on", ", ".join(meta.depends) or "-"),
+                ("tenants", ", ".join(info.tenants) or "none (not imported)"),
+            ),
+        )
+    )
+    if info.hooks:
+        out.print(
+            table(
+                "Hooks",
+                ("hook", "interface", "step", "kind"),
+                (
+                    (
+                        use.hook,
+                        f"{use.interface} v{use.version}",
+                        use.point or "entry point",
+                        "wrapper" if use.wrapper else "implementation",
+                    )
+                    for use in info.hooks
+                ),
+            )
+        )
