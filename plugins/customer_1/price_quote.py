@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from catalog_cli import Context, hookimpl
+from catalog_cli import Context, PluginMeta, hookimpl
+
+PLUGIN = PluginMeta(
+    version="1.2.0",
+    author="Acme Retail platform team",
+    requires_api="1.0",
+    interfaces={"price_quote": [1]},
+)
 
 
 @hookimpl
