@@ -58,10 +58,11 @@ def declared_meta(source: PluginSource, module: ModuleType | None) -> PluginMeta
     )
     if module is None:
         return fallback
+    doc = (inspect.getdoc(module) or "").split("\n", 1)[0]
+    fallback = fallback._replace(description=fallback.description or doc)
     declared = getattr(module, ATTRIBUTE, None)
     if declared is None:
-        doc = inspect.getdoc(module) or ""
-        return fallback._replace(description=fallback.description or doc.split("\n", 1)[0])
+        return fallback
     if not isinstance(declared, PluginMeta):
         raise PluginValidationError(
             source.name,
