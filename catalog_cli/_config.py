@@ -71,11 +71,11 @@ class CatalogConfig:
         return ConfigProblem(_toml.format_key(key), message, line, tenant)
 
 
-def _freeze(value: Any) -> Any:
+def freeze(value: Any) -> Any:
     if isinstance(value, dict):
-        return MappingProxyType({k: _freeze(v) for k, v in value.items()})
+        return MappingProxyType({k: freeze(v) for k, v in value.items()})
     if isinstance(value, list):
-        return tuple(_freeze(v) for v in value)
+        return tuple(freeze(v) for v in value)
     return value
 
 
@@ -247,7 +247,7 @@ def parse_config(text: str, path: Path | None) -> CatalogConfig:
         settings: dict[str, Any] = {}
         for plugin, values in check.table(table.get("settings", {}), (*key, "settings")).items():
             if isinstance(values, dict):
-                settings[plugin] = _freeze(values)
+                settings[plugin] = freeze(values)
             else:
                 check.add((*key, "settings", plugin), f"expected a table, got {_type_name(values)}")
         tenants[tenant_id] = TenantConfig(

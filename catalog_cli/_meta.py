@@ -8,6 +8,7 @@ from types import MappingProxyType, ModuleType
 from typing import Any, Final, NamedTuple
 
 from ._interfaces import Interface
+from ._settings import describe_schema, is_schema
 from ._sources import PluginSource
 from .errors import PluginIncompatibleError, PluginValidationError
 
@@ -24,7 +25,8 @@ class PluginMeta(NamedTuple):
 
     ``requires_api`` is the plugin API version the plugin was written for; ``interfaces`` maps
     interface names to the versions it targets; ``depends`` names plugins that the tenant must
-    also select (they are registered and started first).
+    also select (they are registered and started first); ``settings`` is a pydantic model class
+    that each tenant's settings for the plugin must fit.
     """
 
     version: str = ""
@@ -33,6 +35,7 @@ class PluginMeta(NamedTuple):
     requires_api: str = PLUGIN_API_VERSION
     interfaces: Mapping[str, Sequence[int]] = MappingProxyType({})
     depends: Sequence[str] = ()
+    settings: Any = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -42,6 +45,7 @@ class PluginMeta(NamedTuple):
             "requires_api": self.requires_api,
             "interfaces": {k: list(v) for k, v in self.interfaces.items()},
             "depends": list(self.depends),
+            "settings": describe_schema(self.settings) if is_schema(self.settings) else None,
         }
 
 
@@ -67,6 +71,11 @@ def declared_meta(source: PluginSource, module: ModuleType | None) -> PluginMeta
         raise PluginValidationError(
             source.name,
             f"{ATTRIBUTE} must be a catalog_cli.PluginMeta, got {type(declared).__name__}",
+        )
+    if declared.settings is not None and not is_schema(declared.settings):
+        raise PluginValidationError(
+            source.name,
+            f"{ATTRIBUTE}.settings must be a pydantic model class, got {declared.settings!r}",
         )
     return declared._replace(
         version=declared.version or fallback.version,

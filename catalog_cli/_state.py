@@ -14,11 +14,12 @@ from typing import Any, Literal, NamedTuple
 import pluggy
 
 from . import _sources
-from ._config import CatalogConfig, TenantConfig
+from ._config import CatalogConfig, TenantConfig, freeze
 from ._context import CallScope
 from ._depends import call_order
 from ._interfaces import Interface, Version, build_interfaces
 from ._meta import PluginMeta, check_compatible, declared_meta
+from ._settings import Problems, resolve_secrets, validate
 from ._sources import ModuleLoader, PluginSource
 from ._tenants import (
     HookInfo,
@@ -430,18 +431,39 @@ class CatalogState:
                 known=self.sources,
             )
             plugins = [(name, modules[name]) for name in order]
+            settings = self._settings(config, [n for n, _ in self.builtins] + order)
+            if isinstance(settings, ConfigError):
+                return settings
             return build_tenant(
                 config.id,
                 self.spec_modules,
                 self.builtins,
                 plugins,
                 lambda name, module, builtin: self.hook_uses(name, module, builtin=builtin),
-                config.settings,
+                settings,
             )
         except PluginValidationError as exc:
             return exc.for_tenant(config.id)
         except PluginError as exc:
             return exc
+
+    def _settings(
+        self, config: TenantConfig, plugins: list[str]
+    ) -> dict[str, Mapping[str, Any]] | ConfigError:
+        """Each plugin's settings for the tenant: secrets resolved, checked by its schema."""
+        found: Problems = []
+        settings: dict[str, Mapping[str, Any]] = {}
+        for name in plugins:
+            key = ("tenants", config.id, "settings", name)
+            values = resolve_secrets(config.settings.get(name, {}), key, found)
+            schema = self._meta[name].settings
+            if schema is not None:
+                values = validate(schema, values, key, found)
+            settings[name] = freeze(values)
+        if found:
+            problems = [self.config.problem(key, message, config.id) for key, message in found]
+            return ConfigError(self.config.path, problems, tenant=config.id)
+        return settings
 
     def prepare(
         self, tenant: str, interface: str, requested: int | None

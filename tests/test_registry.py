@@ -139,6 +139,7 @@ def test_compatible_api_and_metadata_are_shown(make_catalog: MakeCatalog) -> Non
         "requires_api": "1.0",
         "interfaces": {"interface_a": [1]},
         "depends": [],
+        "settings": None,
     }
 
 
@@ -223,3 +224,103 @@ def test_check_and_tenant_listing_show_dependency_order(make_catalog: MakeCatalo
     assert catalog.check().ok
     assert isinstance(catalog, Catalog)
     assert catalog.tenant("t").plugins == ("extra", "base")
+
+
+# -- settings -------------------------------------------------------------------------------
+
+SCHEMA_PLUGIN = """
+from pydantic import BaseModel, Field
+
+from catalog_cli import PluginMeta, hookimpl
+
+
+class Settings(BaseModel):
+    rate: float = Field(0.1, ge=0, le=1, description="discount as a fraction")
+    label: str = "discount"
+    api_key: str = ""
+
+
+PLUGIN = PluginMeta(settings=Settings)
+
+
+@hookimpl
+def interface_a_v1_signature(ctx, name):
+    return f"{ctx.settings['label']}={ctx.settings['rate']} key={ctx.settings['api_key']}"
+"""
+
+SETTINGS_CATALOG = """
+[catalog]
+plugin_dirs = ["plugins"]
+versions = {{ interface_a = 1 }}
+[tenants.t]
+plugins = ["discount"]
+[tenants.t.settings.discount]
+{settings}
+[tenants.other]
+"""
+
+
+def _settings_catalog(make_catalog: MakeCatalog, settings: str) -> Catalog:
+    pytest.importorskip("pydantic")
+    toml = SETTINGS_CATALOG.format(settings=settings)
+    return make_catalog(toml, {"plugins/discount.py": SCHEMA_PLUGIN})
+
+
+def test_settings_are_validated_with_defaults(make_catalog: MakeCatalog) -> None:
+    catalog = _settings_catalog(make_catalog, "rate = 0.25")
+    assert catalog.run("interface_a", customer="t").endswith("discount=0.25 key=")
+    schema = {row["name"]: row for row in catalog.plugin("discount").meta.to_dict()["settings"]}
+    assert schema["rate"] == {
+        "name": "rate",
+        "type": "float",
+        "required": False,
+        "default": 0.1,
+        "description": "discount as a fraction",
+    }
+
+
+@pytest.mark.parametrize(
+    ("settings", "key", "message"),
+    [
+        ('rate = "ten"', "tenants.t.settings.discount.rate", "got 'ten'"),
+        ("rate = 2", "tenants.t.settings.discount.rate", "less than or equal to 1, got 2"),
+        ("colour = 1", "tenants.t.settings.discount.colour", "unknown setting (allowed: rate, "),
+    ],
+)
+def test_bad_settings_fail_the_tenant_closed_naming_the_key(
+    make_catalog: MakeCatalog, settings: str, key: str, message: str
+) -> None:
+    catalog = _settings_catalog(make_catalog, settings)
+    with pytest.raises(ConfigError) as info:
+        catalog.run("interface_a", customer="t")
+    error = info.value
+    assert error.tenant == "t"
+    assert error.key == key
+    assert error.line == 8  # the line of the setting in the file
+    assert message in str(error)
+    assert catalog.run("interface_a", customer="other") == "Hello there!"
+
+
+def test_secrets_come_from_the_environment(
+    make_catalog: MakeCatalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DISCOUNT_API_KEY", "s3cret")
+    catalog = _settings_catalog(make_catalog, 'api_key = "${env:DISCOUNT_API_KEY}"')
+    assert catalog.run("interface_a", customer="t").endswith("key=s3cret")
+    # Listings show the reference, never the value.
+    shown = catalog.tenant("t").settings["discount"]
+    assert shown == {"api_key": "${env:DISCOUNT_API_KEY}"}
+    assert "s3cret" not in repr(catalog.tenant("t").to_dict())
+
+
+def test_missing_secret_names_the_variable(make_catalog: MakeCatalog) -> None:
+    catalog = _settings_catalog(make_catalog, 'api_key = "${env:NOT_SET_ANYWHERE_123}"')
+    with pytest.raises(ConfigError, match="environment variable NOT_SET_ANYWHERE_123 is not set"):
+        catalog.run("interface_a", customer="t")
+
+
+def test_schema_must_be_a_model(make_catalog: MakeCatalog) -> None:
+    source = _plugin("x", "settings={'rate': float}")
+    catalog = make_catalog(CATALOG.format(plugins='["odd"]'), {"plugins/odd.py": source})
+    with pytest.raises(PluginValidationError, match=r"PLUGIN\.settings must be a pydantic model"):
+        catalog.plugin_manager("t")

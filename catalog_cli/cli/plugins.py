@@ -109,6 +109,23 @@ def show_plugin(
             ),
         )
     )
+    schema = meta.to_dict()["settings"]
+    if schema:
+        out.print(
+            table(
+                "Settings schema",
+                ("setting", "type", "default", "description"),
+                (
+                    (
+                        row["name"],
+                        row["type"],
+                        "required" if row["required"] else repr(row.get("default")),
+                        row.get("description", ""),
+                    )
+                    for row in schema
+                ),
+            )
+        )
     if info.hooks:
         out.print(
             table(
