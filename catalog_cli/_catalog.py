@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import os
-import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, NamedTuple, final
@@ -14,6 +13,7 @@ import pluggy
 
 from ._config import read_config, thaw
 from ._context import CallScope, Context, new_call_id
+from ._deadline import Late, call_with_deadline
 from ._interfaces import Interface, Version
 from ._locate import find_catalog
 from ._plan import StepPlan, call_plan
@@ -180,14 +180,16 @@ class Catalog:
         if timeout is None:
             result = call()
         else:
-            late = CallTimeoutError(
-                tenant=customer,
-                interface=interface,
-                version=choice.version,
-                call_id=call_id,
-                seconds=timeout,
-            )
-            result = self._with_deadline(call, late, timeout)
+            try:
+                result = call_with_deadline(call, timeout, f"catalog-call-{call_id}")
+            except Late:
+                raise CallTimeoutError(
+                    tenant=customer,
+                    interface=interface,
+                    version=choice.version,
+                    call_id=call_id,
+                    seconds=timeout,
+                ) from None
         return CallOutcome(
             result,
             interface,
@@ -197,25 +199,6 @@ class Catalog:
             call_id,
             time.perf_counter() - started,
         )
-
-    @staticmethod
-    def _with_deadline(call: Callable[[], Any], late: CallTimeoutError, timeout: float) -> Any:
-        box: dict[str, Any] = {}
-
-        def target() -> None:
-            try:
-                box["result"] = call()
-            except BaseException as exc:
-                box["error"] = exc
-
-        worker = threading.Thread(target=target, name=f"catalog-call-{late.call_id}", daemon=True)
-        worker.start()
-        worker.join(timeout)
-        if worker.is_alive():
-            raise late
-        if "error" in box:
-            raise box["error"]
-        return box["result"]
 
     def method(self, interface: str, *, customer: str, version: int | None = None) -> Method:
         """The method as a callable for one tenant and version, resolved once.

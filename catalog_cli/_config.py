@@ -26,6 +26,8 @@ _CATALOG_KEYS: Final = (
     "hookspecs",
     "builtins",
     "import_timeout",
+    "startup_timeout",
+    "health_timeout",
 )
 _TENANT_KEYS: Final = ("description", "plugins", "versions", "settings")
 
@@ -56,6 +58,10 @@ class CatalogConfig:
     builtins: tuple[str, ...] = ()
     #: Seconds a plugin import may take before the plugin counts as failed.
     import_timeout: float = 30.0
+    #: Seconds a plugin's startup (and shutdown) hook may take.
+    startup_timeout: float = 30.0
+    #: Seconds a plugin's health check may take before it counts as unhealthy.
+    health_timeout: float = 5.0
     tenants: Mapping[str, TenantConfig] = field(default_factory=dict)
     lines: _toml.LineIndex | None = field(default=None, repr=False, compare=False)
 
@@ -160,6 +166,16 @@ class _Checker:
             result.append(item)
         return tuple(result)
 
+    def seconds(self, table: Mapping[str, Any], name: str, default: float) -> float:
+        value = table.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 3600:
+            self.add(
+                ("catalog", name),
+                f"expected a number of seconds above 0 and at most 3600, got {value!r}",
+            )
+            return default
+        return float(value)
+
     def versions(self, table: Mapping[str, Any], key: tuple[str, ...]) -> dict[str, int]:
         value = self.table(table.get("versions", {}), (*key, "versions"))
         result = {}
@@ -218,17 +234,9 @@ def parse_config(text: str, path: Path | None) -> CatalogConfig:
     default_versions = check.versions(section, ("catalog",))
     hookspecs = check.strings(section, ("catalog",), "hookspecs", _module_problem)
     builtins = check.strings(section, ("catalog",), "builtins", _module_problem)
-    import_timeout = section.get("import_timeout", 30.0)
-    if (
-        isinstance(import_timeout, bool)
-        or not isinstance(import_timeout, (int, float))
-        or not 0 < import_timeout <= 3600
-    ):
-        check.add(
-            ("catalog", "import_timeout"),
-            f"expected a number of seconds above 0 and at most 3600, got {import_timeout!r}",
-        )
-        import_timeout = 30.0
+    import_timeout = check.seconds(section, "import_timeout", 30.0)
+    startup_timeout = check.seconds(section, "startup_timeout", 30.0)
+    health_timeout = check.seconds(section, "health_timeout", 5.0)
     if check.problems:
         raise ConfigError(path, check.problems)
 
@@ -269,7 +277,9 @@ def parse_config(text: str, path: Path | None) -> CatalogConfig:
         versions=MappingProxyType(default_versions),
         hookspecs=hookspecs,
         builtins=builtins,
-        import_timeout=float(import_timeout),
+        import_timeout=import_timeout,
+        startup_timeout=startup_timeout,
+        health_timeout=health_timeout,
         tenants=MappingProxyType(tenants),
         lines=lines,
     )

@@ -13,6 +13,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Final, Literal, NamedTuple
 
+from ._deadline import Late, call_with_deadline
 from .errors import PluginLoadError
 
 #: Entry-point groups through which installed distributions add interfaces and built-ins.
@@ -151,18 +152,13 @@ class ModuleLoader:
     def _import_with_deadline(self, source: PluginSource) -> ModuleType | PluginLoadError:
         # A plugin that hangs at import must fail its tenants, not freeze every listing and
         # every later call: the import runs in a daemon thread that may be abandoned.
-        box: list[ModuleType | PluginLoadError] = []
-        worker = threading.Thread(
-            target=lambda: box.append(self._import(source)),
-            name=f"catalog-import-{source.name}",
-            daemon=True,
-        )
-        worker.start()
-        worker.join(self.timeout)
-        if not box:
-            cause = TimeoutError(f"the import did not finish within {self.timeout:g} s")
+        try:
+            return call_with_deadline(
+                lambda: self._import(source), self.timeout, f"catalog-import-{source.name}"
+            )
+        except Late as late:
+            cause = TimeoutError(f"the import {late}")
             return PluginLoadError(source.name, source.describe(), cause)
-        return box[0]
 
     @staticmethod
     def _import(source: PluginSource) -> ModuleType | PluginLoadError:
