@@ -313,7 +313,7 @@ def measure(runs: int, count: int = PLUGINS) -> tuple[list[dict[str, Any]], list
             ok = "-- bench plugin 000" in output and "-- bench plugin 099" in output
             detail = " / ".join(line for line in output.splitlines() if line.strip())
         except RuntimeError as exc:
-            ok, detail = False, str(exc).splitlines()[-1]
+            ok, detail = False, str(exc).splitlines()[-1][:300]
         checks.append(Check("bench.p000 and bench.p099 run when a tenant selects them", ok, detail))
 
     medians = [(case, statistics.median(values)) for case, values in samples]

@@ -13,6 +13,7 @@ from typing import Any, Literal, NamedTuple
 
 import pluggy
 
+from . import _lifecycle as lifecycle
 from . import _sources
 from ._config import CatalogConfig, TenantConfig, freeze
 from ._context import CallScope
@@ -75,7 +76,7 @@ def _check_targets(name: str, meta: PluginMeta, uses: tuple[HookUse, ...]) -> No
     if not meta.interfaces:
         return
     for use in uses:
-        if use.version not in meta.interfaces.get(use.interface, ()):
+        if use.interface and use.version not in meta.interfaces.get(use.interface, ()):
             raise PluginValidationError(
                 name,
                 f"implements {use.interface} v{use.version}, which its PLUGIN.interfaces "
@@ -434,7 +435,7 @@ class CatalogState:
             settings = self._settings(config, [n for n, _ in self.builtins] + order)
             if isinstance(settings, ConfigError):
                 return settings
-            return build_tenant(
+            built = build_tenant(
                 config.id,
                 self.spec_modules,
                 self.builtins,
@@ -442,6 +443,10 @@ class CatalogState:
                 lambda name, module, builtin: self.hook_uses(name, module, builtin=builtin),
                 settings,
             )
+            lifecycle.start(
+                built.pm, config.id, built.plugin_settings(), self.config.startup_timeout
+            )
+            return built
         except PluginValidationError as exc:
             return exc.for_tenant(config.id)
         except PluginError as exc:

@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 
 import pluggy
 
+from . import _lifecycle as lifecycle
 from ._context import PluginBinding
 from ._declare import Policy
 from ._interfaces import Interface
@@ -31,6 +32,8 @@ class HookInfo(NamedTuple):
 
     @property
     def label(self) -> str:
+        if not self.interface:
+            return f"lifecycle hook {self.point!r}"
         where = f"{self.interface} v{self.version}"
         return (
             f"{where} entry point" if self.point is None else f"{where} plugin point {self.point!r}"
@@ -61,8 +64,11 @@ class HookUse(NamedTuple):
 
 
 def hook_index(interfaces: Mapping[str, Interface]) -> dict[str, HookInfo]:
-    """Every hook name the interfaces declare."""
-    index: dict[str, HookInfo] = {}
+    """Every hook name the interfaces declare, and the lifecycle hooks (interface "")."""
+    index: dict[str, HookInfo] = {
+        hook: HookInfo(hook, "", 0, short, "collect", lifecycle.ARGNAMES)
+        for hook, short in lifecycle.HOOKS.items()
+    }
     for interface in interfaces.values():
         for version in interface.versions.values():
             entry_args = ("ctx", *(p.name for p in version.parameters))
@@ -222,6 +228,7 @@ def register(
 
 def new_manager(spec_modules: Iterable[ModuleType]) -> pluggy.PluginManager:
     pm = pluggy.PluginManager(PROJECT)
+    pm.add_hookspecs(lifecycle)
     for module in spec_modules:
         pm.add_hookspecs(module)
     return pm
@@ -236,8 +243,12 @@ class Tenant(NamedTuple):
     plugins: tuple[str, ...]
     #: plugin name -> hooks it implements (built-ins included)
     hooks: Mapping[str, tuple[HookUse, ...]]
-    #: module name -> binding, for every registered module
+    #: module name -> binding, for every registered module, in registration order
     bindings: Mapping[str, PluginBinding]
+
+    def plugin_settings(self) -> dict[str, Mapping[str, Any]]:
+        """plugin name -> its settings, in registration order (dependencies first)."""
+        return {b.name: b.settings for b in self.bindings.values()}
 
 
 #: Checks a plugin module (name, module, is built-in) and returns what it implements.

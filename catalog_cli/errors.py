@@ -14,6 +14,7 @@
     ├── InvalidArgumentsError (TypeError)     a method called with bad arguments
     ├── PluginError
     │   ├── PluginLoadError                   a selected plugin failed to import
+    │   ├── PluginStartupError                a plugin's startup hook failed or timed out
     │   ├── PluginValidationError             a plugin does not match the hookspecs
     │   │   ├── PluginIncompatibleError       ... or needs an API or interface we lack
     │   │   └── PluginDependencyError         ... or its dependencies are missing or cyclic
@@ -197,6 +198,19 @@ class PluginLoadError(PluginError):
         who = f" (selected by tenant {tenant!r}, which fails closed)" if tenant else ""
         super().__init__(
             f"plugin {plugin!r} from {source} failed to import{who}: "
+            f"{type(cause).__name__}: {cause}",
+            plugin=plugin,
+            tenant=tenant,
+        )
+
+
+class PluginStartupError(PluginError):
+    """A plugin's startup hook raised or did not finish in time: its tenant fails closed."""
+
+    def __init__(self, plugin: str, tenant: str, cause: BaseException) -> None:
+        self.cause = cause
+        super().__init__(
+            f"plugin {plugin!r} failed to start for tenant {tenant!r} (which fails closed): "
             f"{type(cause).__name__}: {cause}",
             plugin=plugin,
             tenant=tenant,

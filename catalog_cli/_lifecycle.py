@@ -1,0 +1,184 @@
+"""Plugin startup, shutdown and health checks, run per tenant with deadlines.
+
+These hooks are not broadcast like a method's plugin points: each plugin's implementation is
+called on its own, in dependency order, so that one plugin's failure is that plugin's alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any, Final, Literal, NamedTuple
+
+import pluggy
+
+from ._deadline import Late, call_with_deadline
+from ._markers import hookspec
+from .errors import PluginStartupError
+
+HealthStatus = Literal["healthy", "degraded", "unhealthy"]
+STATUSES: Final = ("healthy", "degraded", "unhealthy")
+
+_log = logging.getLogger("catalog.lifecycle")
+
+
+# The hooks every plugin may implement besides the interfaces' hooks (this module is their
+# hookspec namespace; its other functions carry no marker).
+
+
+@hookspec
+def catalog_startup(tenant: str, settings: Mapping[str, Any]) -> None:
+    """Prepare the plugin for a tenant (open clients, warm caches); raise to fail it."""
+
+
+@hookspec
+def catalog_shutdown(tenant: str, settings: Mapping[str, Any]) -> None:
+    """Release what startup took for the tenant."""
+
+
+@hookspec
+def catalog_health(tenant: str, settings: Mapping[str, Any]) -> Any:
+    """Return a Health (or "healthy", "degraded", "unhealthy", or a bool) for the tenant."""
+
+
+#: hook name -> the short name listings use
+HOOKS: Final = {
+    "catalog_startup": "startup",
+    "catalog_shutdown": "shutdown",
+    "catalog_health": "health",
+}
+ARGNAMES: Final = ("tenant", "settings")
+
+
+class Health(NamedTuple):
+    """What a health check found."""
+
+    status: HealthStatus
+    details: str = ""
+
+
+class HealthResult(NamedTuple):
+    """One plugin's health for one tenant."""
+
+    tenant: str
+    plugin: str
+    status: HealthStatus
+    details: str
+    seconds: float
+    #: False when the plugin has no health check and is healthy by default
+    checked: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return self._asdict()
+
+
+def _implementation(pm: pluggy.PluginManager, hook: str, plugin: str) -> Any:
+    for impl in getattr(pm.hook, hook).get_hookimpls():
+        if impl.plugin_name == plugin:
+            return impl
+    return None
+
+
+def _call(impl: Any, tenant: str, settings: Mapping[str, Any], seconds: float) -> Any:
+    arguments = {"tenant": tenant, "settings": settings}
+    picked = {name: arguments[name] for name in impl.argnames}
+    return call_with_deadline(
+        lambda: impl.function(**picked), seconds, f"catalog-{tenant}-{impl.plugin_name}"
+    )
+
+
+def start(
+    pm: pluggy.PluginManager,
+    tenant: str,
+    plugins: Mapping[str, Mapping[str, Any]],
+    seconds: float,
+) -> None:
+    """Call each plugin's startup in order (``plugins``: name -> settings, dependencies first).
+
+    On the first failure, the plugins already started are shut down again, and
+    PluginStartupError is raised.
+    """
+    started: dict[str, Mapping[str, Any]] = {}
+    for name, settings in plugins.items():
+        impl = _implementation(pm, "catalog_startup", name)
+        if impl is None:
+            started[name] = settings
+            continue
+        try:
+            _call(impl, tenant, settings, seconds)
+        except (Exception, SystemExit) as exc:
+            if isinstance(exc, Late):
+                exc = TimeoutError(f"startup {exc}")
+            stop(pm, tenant, started, seconds)
+            raise PluginStartupError(name, tenant, exc) from exc
+        started[name] = settings
+
+
+def stop(
+    pm: pluggy.PluginManager,
+    tenant: str,
+    plugins: Mapping[str, Mapping[str, Any]],
+    seconds: float,
+) -> list[tuple[str, BaseException]]:
+    """Call each plugin's shutdown in reverse order; return the failures (also logged)."""
+    failures: list[tuple[str, BaseException]] = []
+    for name, settings in reversed(list(plugins.items())):
+        impl = _implementation(pm, "catalog_shutdown", name)
+        if impl is None:
+            continue
+        try:
+            _call(impl, tenant, settings, seconds)
+        except (Exception, SystemExit) as exc:
+            _log.warning("plugin %r failed to shut down for tenant %r: %r", name, tenant, exc)
+            failures.append((name, exc))
+    return failures
+
+
+def _as_health(value: Any) -> Health:
+    if value is None or value is True:
+        return Health("healthy")
+    if value is False:
+        return Health("unhealthy")
+    if isinstance(value, Health):
+        return value
+    if isinstance(value, str) and value in STATUSES:
+        return Health(value)  # type: ignore[arg-type]
+    if isinstance(value, tuple) and len(value) == 2 and value[0] in STATUSES:
+        return Health(value[0], str(value[1]))
+    return Health("unhealthy", f"the health check returned {value!r}, not a health status")
+
+
+def check(
+    pm: pluggy.PluginManager,
+    tenant: str,
+    plugins: Mapping[str, Mapping[str, Any]],
+    seconds: float,
+) -> list[HealthResult]:
+    """Run each plugin's health check; an exception or a timeout counts as unhealthy."""
+    results = []
+    for name, settings in plugins.items():
+        impl = _implementation(pm, "catalog_health", name)
+        if impl is None:
+            results.append(
+                HealthResult(
+                    tenant,
+                    name,
+                    "healthy",
+                    "no health check: healthy by default",
+                    0.0,
+                    checked=False,
+                )
+            )
+            continue
+        began = time.perf_counter()
+        try:
+            health = _as_health(_call(impl, tenant, settings, seconds))
+        except Late as late:
+            health = Health("unhealthy", f"the health check {late}")
+        except (Exception, SystemExit) as exc:
+            health = Health("unhealthy", f"the health check raised {type(exc).__name__}: {exc}")
+        results.append(
+            HealthResult(tenant, name, health.status, health.details, time.perf_counter() - began)
+        )
+    return results
