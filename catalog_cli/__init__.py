@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from ._context import Context, Points
     from ._declare import Policy, entrypoint, plugin_point
     from ._interfaces import Interface, Parameter, PluginPoint, Version
+    from ._lifecycle import Health, HealthResult
     from ._markers import PROJECT, hookimpl, hookspec
     from ._meta import PLUGIN_API_VERSION, PluginMeta
     from ._state import VersionChoice
@@ -26,6 +27,8 @@ __all__ = [
     "Catalog",
     "CheckReport",
     "Context",
+    "Health",
+    "HealthResult",
     "HookUse",
     "Interface",
     "Method",
@@ -53,6 +56,8 @@ _HOMES = {
     "Catalog": "._catalog",
     "CheckReport": "._views",
     "Context": "._context",
+    "Health": "._lifecycle",
+    "HealthResult": "._lifecycle",
     "HookUse": "._tenants",
     "Interface": "._interfaces",
     "Method": "._catalog",

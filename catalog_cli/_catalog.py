@@ -11,10 +11,12 @@ from typing import Any, Literal, NamedTuple, final
 
 import pluggy
 
+from . import _lifecycle as lifecycle
 from ._config import read_config, thaw
 from ._context import CallScope, Context, new_call_id
 from ._deadline import Late, call_with_deadline
 from ._interfaces import Interface, Version
+from ._lifecycle import HealthResult
 from ._locate import find_catalog
 from ._plan import StepPlan, call_plan
 from ._state import CatalogState, VersionChoice, VersionSource
@@ -214,6 +216,42 @@ class Catalog:
         """A context for calling a tenant's hooks through pluggy directly."""
         scope, _declared = self._state.prepare(customer, interface, version)
         return Context(scope)
+
+    def health(self, *, customer: str | None = None) -> list[HealthResult]:
+        """Run every plugin's health check for each tenant (or one), with a deadline each.
+
+        A tenant that fails closed is reported unhealthy, with the error that closed it.
+        """
+        state = self._state
+        tenants = [customer] if customer is not None else list(state.config.tenants)
+        results: list[HealthResult] = []
+        for tenant in tenants:
+            state.tenant_config(tenant)
+            outcome = state.tenant_outcome(tenant)
+            if isinstance(outcome, CatalogError):
+                plugin = outcome.plugin if isinstance(outcome, PluginError) else "-"
+                results.append(HealthResult(tenant, plugin, "unhealthy", str(outcome), 0.0))
+                continue
+            results.extend(
+                lifecycle.check(
+                    outcome.pm, tenant, outcome.plugin_settings(), state.config.health_timeout
+                )
+            )
+        return results
+
+    def close(self) -> list[tuple[str, str, BaseException]]:
+        """Shut down every started tenant's plugins (reverse dependency order).
+
+        Returns the failures as (tenant, plugin, exception); they are logged too. Calls made
+        after close() build the tenants (and start their plugins) again.
+        """
+        return self._state.close()
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def plugin_manager(self, customer: str) -> pluggy.PluginManager:
         """The tenant's own PluginManager (built on first use; raises if it fails closed)."""

@@ -452,6 +452,20 @@ class CatalogState:
         except PluginError as exc:
             return exc
 
+    def close(self) -> list[tuple[str, str, BaseException]]:
+        """Shut down the plugins of every built tenant and forget the tenants."""
+        with self._lock:
+            built = [(t, found) for t, found in self._tenants.items() if isinstance(found, Tenant)]
+            self._tenants.clear()
+            self.prepared.clear()
+        failures = []
+        for tenant, found in built:
+            for plugin, exc in lifecycle.stop(
+                found.pm, tenant, found.plugin_settings(), self.config.startup_timeout
+            ):
+                failures.append((tenant, plugin, exc))
+        return failures
+
     def _settings(
         self, config: TenantConfig, plugins: list[str]
     ) -> dict[str, Mapping[str, Any]] | ConfigError:

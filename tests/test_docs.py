@@ -10,6 +10,7 @@ from catalog_cli import Catalog
 from catalog_cli import errors as errors_module
 from catalog_cli.cli import app
 from catalog_cli.cli.check import EXIT_PROBLEMS
+from catalog_cli.cli.health import EXIT_UNHEALTHY
 
 from .conftest import REPO
 
@@ -41,7 +42,7 @@ def test_hook_reference_policies_match_the_declarations(shipped: Catalog) -> Non
 
 
 def _exit_codes() -> set[int]:
-    codes = {0, 1, 2, 130, EXIT_PROBLEMS}
+    codes = {0, 1, 2, 130, EXIT_PROBLEMS, EXIT_UNHEALTHY}
     for value in vars(errors_module).values():
         if isinstance(value, type) and issubclass(value, errors_module.CatalogError):
             codes.add(value.exit_code)

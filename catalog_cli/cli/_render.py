@@ -34,7 +34,13 @@ def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any
 def status(value: str) -> Any:
     from rich.text import Text
 
-    style = {"ok": "green", "loaded": "green", "failed": "bold red"}.get(value, "yellow")
+    style = {
+        "ok": "green",
+        "loaded": "green",
+        "healthy": "green",
+        "failed": "bold red",
+        "unhealthy": "bold red",
+    }.get(value, "yellow")
     return Text(value, style=style)
 
 

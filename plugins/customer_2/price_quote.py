@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
+from typing import Any
 
-from catalog_cli import Context, hookimpl
+from catalog_cli import Context, Health, hookimpl
 
 
 @hookimpl
@@ -20,3 +21,11 @@ def price_quote_v1_total(ctx: Context) -> Generator[None, float, float]:
     total = yield
     total += float(ctx.settings.get("handling_fee", 0.0))
     return math.ceil(round(total * 20, 6)) / 20
+
+
+@hookimpl
+def catalog_health(settings: Mapping[str, Any]) -> Health:
+    fee = float(settings.get("handling_fee", 0.0))
+    if fee < 0:
+        return Health("unhealthy", f"handling_fee is negative: {fee}")
+    return Health("healthy", f"handling fee {fee:.2f}")
