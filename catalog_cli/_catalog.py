@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
+import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
@@ -28,6 +30,7 @@ from .errors import (
     ConfigError,
     PluginCallError,
     PluginError,
+    ReloadError,
     UnknownPluginError,
 )
 
@@ -122,6 +125,7 @@ class Catalog:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._state = CatalogState(read_config(self.path))
+        self._reloading = threading.Lock()
 
     @classmethod
     def load(cls, path: str | os.PathLike[str] | None = None) -> Catalog:
@@ -216,6 +220,37 @@ class Catalog:
         """A context for calling a tenant's hooks through pluggy directly."""
         scope, _declared = self._state.prepare(customer, interface, version)
         return Context(scope)
+
+    def reload(self) -> None:
+        """Re-read the catalog file and the tenant plugins, and swap them in atomically.
+
+        The new catalog is loaded completely (every tenant built, plugins imported afresh and
+        started) before the swap; calls in flight finish on the old managers, later calls use the
+        new ones. If the file is invalid, or a tenant that works now would fail, nothing changes
+        and ReloadError says why. The old plugins are shut down once no call uses them.
+        Built-in plugins and interface declarations are code of the catalog: they change with
+        a restart, not a reload.
+        """
+        with self._reloading:
+            old = self._state
+            try:
+                new = CatalogState(read_config(self.path), fresh=True)
+            except CatalogError as exc:
+                raise ReloadError(str(self.path), [exc]) from exc
+            broken = []
+            for tenant in new.config.tenants:
+                outcome = new.tenant_outcome(tenant)
+                if isinstance(outcome, CatalogError) and not (
+                    tenant in old.config.tenants
+                    and isinstance(old.tenant_outcome(tenant), CatalogError)
+                ):
+                    broken.append(outcome)
+            if broken:
+                new.close()
+                raise ReloadError(str(self.path), broken)
+            self._state = new
+        # In-flight calls hold the old state; shut its plugins down when the last one ends.
+        weakref.finalize(old, CatalogState.stop_tenants, old.built_tenants(), old.config)
 
     def health(self, *, customer: str | None = None) -> list[HealthResult]:
         """Run every plugin's health check for each tenant (or one), with a deadline each.

@@ -123,9 +123,11 @@ def builtin_sources(modules: Iterable[str]) -> list[PluginSource]:
 class ModuleLoader:
     """Imports plugin modules once each, remembering failures so they are reported, not retried."""
 
-    def __init__(self, timeout: float = 30.0) -> None:
+    def __init__(self, timeout: float = 30.0, *, fresh: bool = False) -> None:
         #: Seconds an import may take; a plugin still importing then counts as failed.
         self.timeout = timeout
+        #: Execute every tenant plugin anew, even if imported before (for a reload).
+        self.fresh = fresh
         self._lock = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
         self._loaded: dict[str, ModuleType | PluginLoadError] = {}
@@ -154,14 +156,19 @@ class ModuleLoader:
         # every later call: the import runs in a daemon thread that may be abandoned.
         try:
             return call_with_deadline(
-                lambda: self._import(source), self.timeout, f"catalog-import-{source.name}"
+                lambda: self._import(source, fresh=self.fresh and source.kind != "builtin"),
+                self.timeout,
+                f"catalog-import-{source.name}",
             )
         except Late as late:
             cause = TimeoutError(f"the import {late}")
             return PluginLoadError(source.name, source.describe(), cause)
 
     @staticmethod
-    def _import(source: PluginSource) -> ModuleType | PluginLoadError:
+    def _import(source: PluginSource, *, fresh: bool = False) -> ModuleType | PluginLoadError:
+        # Fresh imports make a new module object, so a catalog still serving the old one (during
+        # a reload) is not changed under its feet; a failed one puts the old one back.
+        previous = sys.modules.pop(source.module, None) if fresh else None
         try:
             if source.kind != "file":
                 return importlib.import_module(source.module)
@@ -173,12 +180,11 @@ class ModuleLoader:
                 raise ImportError(f"cannot load {source.location}")
             module = importlib.util.module_from_spec(spec)
             sys.modules[source.module] = module
-            try:
-                spec.loader.exec_module(module)
-            except BaseException:
-                del sys.modules[source.module]
-                raise
+            spec.loader.exec_module(module)
             return module
         except (Exception, SystemExit) as exc:
             # SystemExit too: a plugin calling sys.exit() at import must not end the host.
+            sys.modules.pop(source.module, None)
+            if previous is not None:
+                sys.modules[source.module] = previous
             return PluginLoadError(source.name, source.describe(), exc)

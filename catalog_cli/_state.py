@@ -91,7 +91,7 @@ class CatalogState:
     Everything but the tenant cache is fixed at construction; tenants are built on first use.
     """
 
-    def __init__(self, config: CatalogConfig) -> None:
+    def __init__(self, config: CatalogConfig, *, fresh: bool = False) -> None:
         self.config = config
         names = [
             *_sources.package_modules(_sources.HOOKSPECS_PACKAGE),
@@ -127,7 +127,7 @@ class CatalogState:
         self.selections: Mapping[str, tuple[str, ...]] = MappingProxyType(selections)
         self.tenant_problems: Mapping[str, tuple[ConfigProblem, ...]] = MappingProxyType(problems)
 
-        self.loader = ModuleLoader(config.import_timeout)
+        self.loader = ModuleLoader(config.import_timeout, fresh=fresh)
         self._lock = threading.Lock()
         self._tenant_locks: dict[str, threading.Lock] = {}
         self._tenants: dict[str, Tenant | CatalogError] = {}
@@ -452,18 +452,28 @@ class CatalogState:
         except PluginError as exc:
             return exc
 
+    def built_tenants(self) -> list[Tenant]:
+        return [found for found in list(self._tenants.values()) if isinstance(found, Tenant)]
+
     def close(self) -> list[tuple[str, str, BaseException]]:
         """Shut down the plugins of every built tenant and forget the tenants."""
         with self._lock:
-            built = [(t, found) for t, found in self._tenants.items() if isinstance(found, Tenant)]
+            built = self.built_tenants()
             self._tenants.clear()
             self.prepared.clear()
+        return self.stop_tenants(built, self.config)
+
+    @staticmethod
+    def stop_tenants(
+        tenants: list[Tenant], config: CatalogConfig
+    ) -> list[tuple[str, str, BaseException]]:
+        """Shut down the plugins of ``tenants``; return the failures."""
         failures = []
-        for tenant, found in built:
+        for found in tenants:
             for plugin, exc in lifecycle.stop(
-                found.pm, tenant, found.plugin_settings(), self.config.startup_timeout
+                found.pm, found.id, found.plugin_settings(), config.startup_timeout
             ):
-                failures.append((tenant, plugin, exc))
+                failures.append((found.id, plugin, exc))
         return failures
 
     def _settings(

@@ -19,7 +19,8 @@
     │   │   ├── PluginIncompatibleError       ... or needs an API or interface we lack
     │   │   └── PluginDependencyError         ... or its dependencies are missing or cyclic
     │   └── PluginCallError                   a plugin raised during a call
-    └── CallTimeoutError (TimeoutError)       a call did not finish in time
+    ├── CallTimeoutError (TimeoutError)       a call did not finish in time
+    └── ReloadError                           a reload was refused: the old catalog serves on
 
 Every class has an ``exit_code``: the CLI exits with it (see the README's table).
 """
@@ -320,4 +321,18 @@ class CallTimeoutError(CatalogError, TimeoutError):
         super().__init__(
             f"{interface} v{version} for tenant {tenant!r} did not finish within "
             f"{seconds:g} s (call {call_id}); a plugin may be hanging"
+        )
+
+
+class ReloadError(CatalogError):
+    """A reload was refused because the new catalog would not work; the old one serves on."""
+
+    exit_code = 3
+
+    def __init__(self, path: str, causes: Sequence[CatalogError]) -> None:
+        self.path = path
+        self.causes = tuple(causes)
+        listed = "\n".join(f"  - {cause}" for cause in self.causes)
+        super().__init__(
+            f"reload of {path} refused; the catalog as loaded before serves on:\n{listed}"
         )
