@@ -50,12 +50,23 @@ def cache_dir() -> Path:
 
 
 def _fingerprint() -> str:
+    # A folder's mtime changes when a distribution is installed into it or removed from it;
+    # an entry_points.txt edited in place (an editable or hand-made install) changes only its
+    # own mtime, so those are part of the key too (one stat per distribution).
     parts = [f"{_FORMAT}", sys.version, sys.prefix]
     for entry in sys.path:
         if not entry:
             continue  # the working directory (python -c, the REPL): it holds no installs
         try:
-            parts.append(f"{entry}\0{os.stat(entry or '.').st_mtime_ns}")
+            parts.append(f"{entry}\0{os.stat(entry).st_mtime_ns}")
+            with os.scandir(entry) as found:
+                for item in found:
+                    if item.name.endswith((".dist-info", ".egg-info")):
+                        try:
+                            stamp = os.stat(os.path.join(item.path, "entry_points.txt"))
+                            parts.append(f"{item.name}\0{stamp.st_mtime_ns}")
+                        except OSError:
+                            pass  # no entry points declared
         except OSError:
             parts.append(f"{entry}\0-")
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]

@@ -69,3 +69,24 @@ def test_unwritable_cache_still_answers(monkeypatch: pytest.MonkeyPatch, tmp_pat
     blocker.write_text("not a folder")
     monkeypatch.setenv(_entrypoints.CACHE_DIR_VAR, str(blocker / "cache"))
     assert isinstance(_entrypoints.modules("catalog.hookspecs"), list)
+
+
+def test_entry_points_edited_in_place_are_seen(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    site = tmp_path / "site"
+    info = site / "acme_inplace-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-inplace\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[catalog.plugins]\nacme.one = acme_one\n")
+    monkeypatch.syspath_prepend(str(site))
+    names = [ep.name for ep in _entrypoints.entries("catalog.plugins")]
+    assert "acme.one" in names
+    folder_mtime = site.stat().st_mtime_ns
+    (info / "entry_points.txt").write_text(
+        "[catalog.plugins]\nacme.one = acme_one\nacme.two = acme_two\n"
+    )
+    os.utime(info / "entry_points.txt", ns=(1, 10**18))
+    os.utime(site, ns=(folder_mtime, folder_mtime))  # the folder itself did not change
+    names = [ep.name for ep in _entrypoints.entries("catalog.plugins")]
+    assert "acme.two" in names
