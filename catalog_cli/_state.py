@@ -42,6 +42,7 @@ from .errors import (
     PluginValidationError,
     UnknownInterfaceError,
     UnknownTenantError,
+    listing,
 )
 
 VersionSource = Literal["requested", "tenant", "catalog", "latest"]
@@ -292,7 +293,7 @@ class CatalogState:
     ) -> ConfigProblem | None:
         found = self.interfaces.get(interface)
         if found is None:
-            known = ", ".join(self.interfaces) or "none"
+            known = listing(self.interfaces) or "none"
             close = difflib.get_close_matches(interface, list(self.interfaces), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             return self.config.problem(key, f"unknown interface (known: {known}){hint}", tenant)
@@ -330,7 +331,7 @@ class CatalogState:
             elif pattern not in self.sources:
                 close = difflib.get_close_matches(pattern, selectable, n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
-                known = ", ".join(selectable) or "none"
+                known = listing(selectable) or "none"
                 problems.append(
                     self.config.problem(
                         (*key, "plugins"),

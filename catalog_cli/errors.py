@@ -32,8 +32,16 @@ from pathlib import Path
 from typing import ClassVar, NamedTuple
 
 
+def listing(names: Iterable[object], limit: int = 12) -> str:
+    """Names for a message, at most ``limit`` of them: a hundred plugins are no help."""
+    shown = [str(n) for n in names]
+    if len(shown) > limit:
+        return ", ".join(shown[:limit]) + f" and {len(shown) - limit} more"
+    return ", ".join(shown)
+
+
 def _choices(label: str, names: Iterable[object]) -> str:
-    listed = ", ".join(str(n) for n in names)
+    listed = listing(names)
     return f" {label[0].upper()}{label[1:]}: {listed}." if listed else f" There are no {label}."
 
 

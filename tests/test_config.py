@@ -752,3 +752,12 @@ def test_missing_listed_module_is_a_config_error(write_catalog: WriteCatalog, ke
     assert str(error) == (
         f"{path}:2: catalog.{key}: item 0: no importable module named 'no_such_module_here'"
     )
+
+
+def test_long_lists_of_names_are_cut_short():
+    from catalog_cli.errors import listing
+
+    assert listing(["a", "b"]) == "a, b"
+    assert listing([f"p{i}" for i in range(100)]) == (
+        ", ".join(f"p{i}" for i in range(12)) + " and 88 more"
+    )
