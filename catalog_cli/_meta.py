@@ -86,6 +86,9 @@ def declared_meta(source: PluginSource, module: ModuleType | None) -> PluginMeta
 
 def check_compatible(name: str, meta: PluginMeta, interfaces: Mapping[str, Interface]) -> None:
     """Raise PluginIncompatibleError unless this catalog provides what ``meta`` requires."""
+    _check_targets_exist(name, meta, interfaces)
+    if meta.requires_api == PLUGIN_API_VERSION:
+        return  # the common case, without importing packaging
     from packaging.version import InvalidVersion, Version
 
     try:
@@ -103,6 +106,9 @@ def check_compatible(name: str, meta: PluginMeta, interfaces: Mapping[str, Inter
             required=str(required),
             provided=str(provided),
         )
+
+
+def _check_targets_exist(name: str, meta: PluginMeta, interfaces: Mapping[str, Interface]) -> None:
     for interface, versions in meta.interfaces.items():
         found = interfaces.get(interface)
         if found is None:

@@ -107,6 +107,8 @@ class CatalogState:
         self.hooks: Mapping[str, HookInfo] = MappingProxyType(hook_index(self.interfaces))
         self._uses: dict[str, tuple[HookUse, ...] | PluginValidationError] = {}
         self._meta: dict[str, PluginMeta] = {}
+        self._scratch_pm: pluggy.PluginManager | None = None
+        self._check_lock = threading.RLock()
         builtin_names = [
             *_sources.package_modules(_sources.BUILTINS_PACKAGE),
             *_sources.entry_point_modules(_sources.BUILTINS_GROUP),
@@ -199,21 +201,37 @@ class CatalogState:
         """
         cached = self._uses.get(name)
         if cached is None:
-            scratch = pm if pm is not None else new_manager(self.spec_modules)
-            try:
-                meta = declared_meta(self.sources[name], module)
-                check_compatible(name, meta, self.interfaces)
-                self._meta[name] = meta
-                cached = tuple(inspect_plugin(name, module, self.hooks, scratch, builtin=builtin))
-                _check_targets(name, meta, cached)
-                # pluggy's own checks too (e.g. wrapper and hookwrapper together)
-                register(new_manager(self.spec_modules), name, module)
-            except PluginValidationError as exc:
-                cached = exc
-            self._uses[name] = cached
+            # One check at a time: the scratch manager is shared, and pluggy's is not thread-safe.
+            with self._check_lock:
+                cached = self._uses.get(name) or self._check_plugin(name, module, pm, builtin)
+                self._uses[name] = cached
         if isinstance(cached, PluginValidationError):
             raise cached
         return cached
+
+    def _check_plugin(
+        self, name: str, module: ModuleType, pm: pluggy.PluginManager | None, builtin: bool
+    ) -> tuple[HookUse, ...] | PluginValidationError:
+        scratch = pm if pm is not None else self._scratch()
+        try:
+            meta = declared_meta(self.sources[name], module)
+            check_compatible(name, meta, self.interfaces)
+            self._meta[name] = meta
+            uses = tuple(inspect_plugin(name, module, self.hooks, scratch, builtin=builtin))
+            _check_targets(name, meta, uses)
+            # pluggy's own checks too (e.g. wrapper and hookwrapper together)
+            trial = self._scratch()
+            register(trial, name, module)
+            trial.unregister(module)
+        except PluginValidationError as exc:
+            return exc
+        return uses
+
+    def _scratch(self) -> pluggy.PluginManager:
+        """A manager with the hookspecs and no plugins, for checking plugins one at a time."""
+        if self._scratch_pm is None:
+            self._scratch_pm = new_manager(self.spec_modules)
+        return self._scratch_pm
 
     def meta(self, name: str) -> PluginMeta:
         """A plugin's metadata: declared, if it was imported; else what its source tells."""
