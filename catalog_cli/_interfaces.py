@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType, ModuleType
 from typing import Any, Final, NamedTuple
 
+from ._binders import compile_binder
 from ._declare import ATTRIBUTE, EntrypointDeclaration, PointDeclaration, Policy
 from ._types import DataType, UnsupportedTypeError, compile_type, display_annotation
 from .errors import DeclarationError, InvalidArgumentsError, UnknownVersionError
@@ -96,6 +97,9 @@ class Version:
         object.__setattr__(self, "_exact", exact)
         defaults = {p.name: p.default for p in self.parameters if not p.required}
         object.__setattr__(self, "_defaults", defaults)
+        if all(p.type is not None for p in self.parameters):
+            # The instance attribute shadows the method below: the same contract, faster.
+            object.__setattr__(self, "bind", compile_binder(self.parameters, self._bind))
 
     @property
     def summary(self) -> str:
@@ -107,7 +111,10 @@ class Version:
         Raises InvalidArgumentsError naming every missing, unknown and wrongly typed parameter.
         ``arguments`` may be returned itself: pass a dict the caller does not keep using.
         """
-        # The fast path runs on every call: only a failure pays for the full report.
+        return self._bind(arguments)
+
+    def _bind(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        # Only a failure pays for the full report.
         exact = self._exact
         checks = self._checks
         for name, value in arguments.items():

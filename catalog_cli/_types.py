@@ -35,6 +35,8 @@ class DataType(NamedTuple):
     textual: bool = False
     #: For scalar types, how CLI text becomes a value; None means "parse as JSON".
     parse_scalar: Callable[[str], Any] | None = None
+    #: For a Literal of strings only: the allowed strings (lets the call path inline the check).
+    choices: frozenset[str] = frozenset()
 
     def parse(self, text: str) -> Any:
         """Turn command-line text into a value of this type (raises ValueError)."""
@@ -175,7 +177,13 @@ def _literal(values: tuple[Any, ...]) -> DataType:
                 return option
         raise ValueError(f"expected one of {shown}, got {text!r}")
 
-    return DataType(f"Literal[{', '.join(repr(v) for v in values)}]", check, parse_scalar=parse)
+    strings = frozenset(v for v in values if isinstance(v, str))
+    return DataType(
+        f"Literal[{', '.join(repr(v) for v in values)}]",
+        check,
+        parse_scalar=parse,
+        choices=strings if len(strings) == len(values) else frozenset(),
+    )
 
 
 def _union(options: list[DataType]) -> DataType:
