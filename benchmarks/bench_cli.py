@@ -1,8 +1,9 @@
 """Wall time of light ``catalog`` commands against the floor of the stack we chose.
 
 The floor is a minimal Typer app that prints a small rich table, run by the same interpreter.
-Runs alternate between the commands so machine noise hits all of them alike; the figures are
-medians of this one run, and the ratios compare them.
+Each round runs every command once, back to back; times are medians over the rounds, and each
+ratio is the median of the per-round ratios to the floor, which cancels slow drifts of a noisy
+machine.
 
     python benchmarks/bench_cli.py [--runs 15] [--json]
 """
@@ -61,13 +62,16 @@ def _time(command: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def measure(runs: int) -> dict[str, float]:
+FLOOR = "floor: minimal typer + rich table"
+
+
+def measure(runs: int) -> dict[str, list[float]]:
     with tempfile.TemporaryDirectory() as folder:
         floor_script = Path(folder) / "floor_app.py"
         floor_script.write_text(FLOOR_APP)
         catalog = _catalog_command()
         commands = {
-            "floor: minimal typer + rich table": [sys.executable, str(floor_script)],
+            FLOOR: [sys.executable, str(floor_script)],
             "catalog --help": [*catalog, "--help"],
             "catalog plugins list": [*catalog, "plugins", "list"],
             "catalog plugins list --json": [*catalog, "plugins", "list", "--json"],
@@ -78,7 +82,7 @@ def measure(runs: int) -> dict[str, float]:
         for _ in range(runs):
             for name, command in commands.items():
                 times[name].append(_time(command))
-    return {name: statistics.median(values) for name, values in times.items()}
+    return times
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,16 +90,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--json", action="store_true")
     options = parser.parse_args(argv)
-    medians = measure(options.runs)
-    floor = medians["floor: minimal typer + rich table"]
+    times = measure(options.runs)
+    # Each round runs every command once, back to back: the ratio is the median of the
+    # per-round ratios, which cancels the machine's slow drifts.
     rows: list[dict[str, Any]] = [
-        {"command": name, "median_s": round(value, 4), "ratio_to_floor": round(value / floor, 3)}
-        for name, value in medians.items()
+        {
+            "command": name,
+            "median_s": round(statistics.median(values), 4),
+            "ratio_to_floor": round(
+                statistics.median(v / f for v, f in zip(values, times[FLOOR], strict=True)), 3
+            ),
+        }
+        for name, values in times.items()
     ]
     if options.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"CLI wall time, median of {options.runs} runs")
+    print(f"CLI wall time, median of {options.runs} rounds (ratio: median of per-round ratios)")
     for row in rows:
         print(
             f"  {row['command']:<36} {row['median_s'] * 1000:7.1f} ms   "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import logging
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -13,6 +12,8 @@ from typing import TYPE_CHECKING, Any, Final, NamedTuple, final
 from .errors import CatalogError, UnknownPluginPointError
 
 if TYPE_CHECKING:
+    import logging
+
     from pluggy import HookCaller
 
 #: Call ids are this process's prefix and a serial number: unique across processes, and cheap.
@@ -31,7 +32,8 @@ class PluginBinding(NamedTuple):
 
     name: str
     settings: Mapping[str, Any]
-    logger: logging.Logger
+    #: the name of the plugin's logger (``catalog.plugins.<name>``)
+    logger: str
 
 
 @final
@@ -142,10 +144,12 @@ class Context:
 
     @property
     def log(self) -> logging.LoggerAdapter[logging.Logger]:
+        import logging  # only when a plugin logs: keeps logging out of CLI start-up
+
         """A logger named ``catalog.plugins.<plugin>`` that tags records with the call."""
         binding = self._binding()
         return logging.LoggerAdapter(
-            binding.logger,
+            logging.getLogger(binding.logger),
             {
                 "catalog_tenant": self._scope.tenant,
                 "catalog_interface": self._scope.interface,

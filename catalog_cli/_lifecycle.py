@@ -6,7 +6,6 @@ called on its own, in dependency order, so that one plugin's failure is that plu
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Mapping
 from typing import Any, Final, Literal, NamedTuple
@@ -19,8 +18,6 @@ from .errors import PluginStartupError
 
 HealthStatus = Literal["healthy", "degraded", "unhealthy"]
 STATUSES: Final = ("healthy", "degraded", "unhealthy")
-
-_log = logging.getLogger("catalog.lifecycle")
 
 
 # The hooks every plugin may implement besides the interfaces' hooks (this module is their
@@ -130,7 +127,11 @@ def stop(
         try:
             _call(impl, tenant, settings, seconds)
         except (Exception, SystemExit) as exc:
-            _log.warning("plugin %r failed to shut down for tenant %r: %r", name, tenant, exc)
+            import logging
+
+            logging.getLogger("catalog.lifecycle").warning(
+                "plugin %r failed to shut down for tenant %r: %r", name, tenant, exc
+            )
             failures.append((name, exc))
     return failures
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 import inspect
-import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType, ModuleType
 from typing import Any, NamedTuple
@@ -284,7 +283,7 @@ def build_tenant(
             )
         register(pm, name, module, tenant=tenant)
         bindings[module.__name__] = PluginBinding(
-            name, settings.get(name, empty), logging.getLogger(f"catalog.plugins.{name}")
+            name, settings.get(name, empty), f"catalog.plugins.{name}"
         )
     return Tenant(
         tenant,

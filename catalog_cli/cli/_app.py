@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import traceback
@@ -57,21 +56,25 @@ def _is_usage_error(exc: Exception) -> bool:
     return type(exc).__module__.startswith("typer")
 
 
-class _CallFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        text = super().format(record)
-        tenant = getattr(record, "catalog_tenant", None)
-        if tenant is not None:
-            text += f"  [tenant={tenant} call={getattr(record, 'catalog_call_id', '?')}]"
-        return text
-
-
 def _setup_logging(verbose: int) -> None:
     if not verbose:
         return
+    import logging  # only with -v: logging stays out of the start-up of other runs
+
+    class CallFormatter(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            text = super().format(record)
+            tenant = getattr(record, "catalog_tenant", None)
+            if tenant is not None:
+                text += f"  [tenant={tenant} call={getattr(record, 'catalog_call_id', '?')}]"
+            return text
+
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_CallFormatter("%(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(CallFormatter("%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger("catalog")
+    for old in [h for h in root.handlers if getattr(h, "catalog_cli", False)]:
+        root.removeHandler(old)  # an earlier run in this process (tests, embedding)
+    handler.catalog_cli = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
 

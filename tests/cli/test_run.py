@@ -549,3 +549,30 @@ def test_settings_with_dates_show_as_iso_text(invoke: Invoke, write_catalog: Wri
         "since": "2026-01-31T10:00:00",
         "rates": {"nl": 0.21},
     }
+
+
+def test_verbose_shows_plugin_logs_tagged_with_the_call(
+    invoke: Invoke, write_catalog: WriteCatalog
+) -> None:
+    path = write_catalog(
+        """
+        [catalog]
+        plugin_dirs = ["plugins"]
+        versions = { interface_a = 1 }
+        [tenants.t]
+        plugins = ["talker"]
+        """,
+        {
+            "plugins/talker.py": """
+            from catalog_cli import hookimpl
+            @hookimpl
+            def interface_a_v1_signature(ctx, name):
+                ctx.log.info("signing for %s", name)
+            """
+        },
+    )
+    quiet = invoke("run", "interface_a", "-C", "t", catalog=path)
+    assert "signing for" not in quiet.stderr
+    loud = invoke("-v", "run", "interface_a", "-C", "t", catalog=path)
+    assert loud.exit_code == 0, loud.stderr
+    assert "INFO catalog.plugins.talker: signing for there  [tenant=t call=" in loud.stderr
