@@ -14,9 +14,14 @@ if TYPE_CHECKING:
 app = typer.Typer(help="List plugins and their load status.", no_args_is_help=True)
 
 
-def hook_label(use: HookUse) -> str:
-    where = f"{use.interface} v{use.version} " + (use.point or "entry point")
-    return where + (" (wrapper)" if use.wrapper else "")
+def hook_summary(uses: tuple[HookUse, ...]) -> str:
+    """One line per interface version: ``interface_a v2: greeting, extra_lines (wrapper)``."""
+    lines: dict[str, list[str]] = {}
+    for use in uses:
+        where = f"{use.interface} v{use.version}" if use.interface else "lifecycle"
+        step = (use.point or "entry point") + (" (wrapper)" if use.wrapper else "")
+        lines.setdefault(where, []).append(step)
+    return "\n".join(f"{where}: {', '.join(steps)}" for where, steps in lines.items())
 
 
 def _where(kind: str, location: str) -> str:
@@ -54,11 +59,11 @@ def list_plugins(
             (
                 (
                     info.name,
-                    f"{info.kind}: {_where(info.kind, info.location)}",
+                    "built-in" if info.kind == "builtin" else _where(info.kind, info.location),
                     status(info.status),
                     info.error
                     if info.error
-                    else "\n".join(hook_label(u) for u in info.hooks) or "-",
+                    else hook_summary(info.hooks) or "-",
                     ", ".join(info.tenants) or "-",
                 )
                 for info in infos

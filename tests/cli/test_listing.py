@@ -175,7 +175,7 @@ def test_plugins_list_table(invoke: Invoke) -> None:
     row = line_with(result.stdout, "customer_2.price_quote")
     assert "loaded" in row
     assert "c2" in row
-    assert "price_quote v1 total (wrapper)" in result.stdout
+    assert "price_quote v1: tax_rate, total (wrapper)" in result.stdout
     assert "c1, c2, c3" in line_with(result.stdout, "builtin_plugins.interface_a")
 
 
