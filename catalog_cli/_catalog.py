@@ -95,12 +95,14 @@ def _call_error(exc: BaseException, ctx: Context, scope: CallScope) -> PluginCal
 class Method:
     """One interface version for one tenant, ready to call: see :meth:`Catalog.method`."""
 
-    __slots__ = ("_bind", "_scope", "version")
+    __slots__ = ("_bind", "_scope", "_state", "version")
 
-    def __init__(self, scope: CallScope, declared: Version) -> None:
+    def __init__(self, scope: CallScope, declared: Version, state: CatalogState) -> None:
         self._scope = scope
         self._bind = declared.bind
         self.version = declared
+        # Held so the plugins it calls are not shut down by a reload while it lives.
+        self._state = state
 
     def __call__(self, **kwargs: Any) -> Any:
         """Check the arguments, then run the method (errors as for :meth:`Catalog.run`)."""
@@ -213,8 +215,9 @@ class Catalog:
         "price_quote", customer="c1")`` then ``quote(unit_price=1.0, quantity=2)``. It keeps
         the tenant's manager and version of the moment it was made (a reload does not move it).
         """
-        scope, declared = self._state.prepare(customer, interface, version)
-        return Method(scope, declared)
+        state = self._state
+        scope, declared = state.prepare(customer, interface, version)
+        return Method(scope, declared, state)
 
     def new_context(self, interface: str, *, customer: str, version: int | None = None) -> Context:
         """A context for calling a tenant's hooks through pluggy directly."""
@@ -240,9 +243,12 @@ class Catalog:
             broken = []
             for tenant in new.config.tenants:
                 outcome = new.tenant_outcome(tenant)
-                if isinstance(outcome, CatalogError) and not (
-                    tenant in old.config.tenants
-                    and isinstance(old.tenant_outcome(tenant), CatalogError)
+                # A tenant new to the file fails closed on its own; one that already failed
+                # may still fail. Any other tenant must keep working, or nothing changes.
+                if (
+                    isinstance(outcome, CatalogError)
+                    and tenant in old.config.tenants
+                    and not isinstance(old.known_outcome(tenant), CatalogError)
                 ):
                     broken.append(outcome)
             if broken:
@@ -265,7 +271,9 @@ class Catalog:
             outcome = state.tenant_outcome(tenant)
             if isinstance(outcome, CatalogError):
                 plugin = outcome.plugin if isinstance(outcome, PluginError) else "-"
-                results.append(HealthResult(tenant, plugin, "unhealthy", str(outcome), 0.0))
+                results.append(
+                    HealthResult(tenant, plugin, "unhealthy", str(outcome), 0.0, checked=False)
+                )
                 continue
             results.extend(
                 lifecycle.check(

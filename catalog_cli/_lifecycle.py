@@ -142,7 +142,13 @@ def _as_health(value: Any) -> Health:
     if value is False:
         return Health("unhealthy")
     if isinstance(value, Health):
-        return value
+        if value.status not in STATUSES:
+            return Health(
+                "unhealthy",
+                f"the health check returned status {value.status!r}, not one of "
+                f"{', '.join(STATUSES)}",
+            )
+        return Health(value.status, str(value.details))
     if isinstance(value, str) and value in STATUSES:
         return Health(value)  # type: ignore[arg-type]
     if isinstance(value, tuple) and len(value) == 2 and value[0] in STATUSES:

@@ -72,16 +72,41 @@ def declared_meta(source: PluginSource, module: ModuleType | None) -> PluginMeta
             source.name,
             f"{ATTRIBUTE} must be a catalog_cli.PluginMeta, got {type(declared).__name__}",
         )
-    if declared.settings is not None and not is_schema(declared.settings):
-        raise PluginValidationError(
-            source.name,
-            f"{ATTRIBUTE}.settings must be a pydantic model class, got {declared.settings!r}",
-        )
+    problem = _field_problem(declared)
+    if problem:
+        raise PluginValidationError(source.name, f"{ATTRIBUTE}.{problem}")
     return declared._replace(
         version=declared.version or fallback.version,
         description=declared.description or fallback.description,
         author=declared.author or fallback.author,
     )
+
+
+def _field_problem(meta: PluginMeta) -> str | None:
+    """What is wrong with the types of ``meta``'s fields, if anything."""
+    for field in ("version", "description", "author", "requires_api"):
+        value = getattr(meta, field)
+        if not isinstance(value, str):
+            return f"{field} must be a string, got {value!r}"
+    if isinstance(meta.depends, (str, bytes)) or not isinstance(meta.depends, (list, tuple)):
+        return f"depends must be a list of plugin names, got {meta.depends!r}"
+    if not all(isinstance(name, str) for name in meta.depends):
+        return f"depends must be a list of plugin names, got {meta.depends!r}"
+    if not isinstance(meta.interfaces, Mapping):
+        return f"interfaces must map interface names to lists of versions, got {meta.interfaces!r}"
+    for interface, versions in meta.interfaces.items():
+        if (
+            not isinstance(interface, str)
+            or not isinstance(versions, (list, tuple))
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in versions)
+        ):
+            return (
+                f"interfaces must map interface names to lists of versions, got "
+                f"{interface!r}: {versions!r}"
+            )
+    if meta.settings is not None and not is_schema(meta.settings):
+        return f"settings must be a pydantic model class, got {meta.settings!r}"
+    return None
 
 
 def check_compatible(name: str, meta: PluginMeta, interfaces: Mapping[str, Interface]) -> None:

@@ -27,26 +27,55 @@ def is_schema(value: Any) -> bool:
     )
 
 
-def resolve_secrets(value: Any, key: tuple[str, ...], problems: Problems) -> Any:
-    """``value`` with every "${env:NAME}" replaced by the variable's value."""
+#: key path of a setting -> the "${env:NAME}" reference it was resolved from
+Secrets = dict[tuple[str, ...], str]
+
+
+def resolve_secrets(value: Any, key: tuple[str, ...], problems: Problems, secrets: Secrets) -> Any:
+    """``value`` with every "${env:NAME}" replaced by the variable's value.
+
+    A reference must be the whole string: "Bearer ${env:KEY}" is refused rather than kept as
+    text, since it is surely meant as a secret.
+    """
     if isinstance(value, str):
         match = ENV_REFERENCE.match(value)
         if match is None:
+            if "${env:" in value:
+                problems.append(
+                    (
+                        key,
+                        'a secret reference must be the whole value, as "${env:NAME}" '
+                        "(NAME: letters, digits and _)",
+                    )
+                )
             return value
         found = os.environ.get(match.group(1))
         if found is None:
             problems.append((key, f"environment variable {match.group(1)} is not set"))
             return value
+        secrets[key] = value
         return found
     if isinstance(value, Mapping):
-        return {k: resolve_secrets(v, (*key, k), problems) for k, v in value.items()}
+        return {k: resolve_secrets(v, (*key, k), problems, secrets) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [resolve_secrets(v, (*key, str(i)), problems) for i, v in enumerate(value)]
+        return [resolve_secrets(v, (*key, str(i)), problems, secrets) for i, v in enumerate(value)]
     return value
 
 
+def _shown(path: tuple[str, ...], value: Any, secrets: Secrets) -> str:
+    for length in range(len(path), 0, -1):
+        reference = secrets.get(path[:length])
+        if reference is not None:
+            return f"{reference} (a secret: its value is not shown)"
+    return repr(value)
+
+
 def validate(
-    schema: Any, values: Mapping[str, Any], key: tuple[str, ...], problems: Problems
+    schema: Any,
+    values: Mapping[str, Any],
+    key: tuple[str, ...],
+    problems: Problems,
+    secrets: Secrets,
 ) -> dict[str, Any]:
     """The settings checked by ``schema``, defaults filled in; problems are appended."""
     fields = schema.model_fields
@@ -66,7 +95,8 @@ def validate(
         for error in errors():
             where = tuple(str(part) for part in error.get("loc", ()))
             got = error.get("input")
-            shown = "nothing" if error.get("type") == "missing" else repr(got)
+            missing = error.get("type") == "missing"
+            shown = "nothing" if missing else _shown((*key, *where), got, secrets)
             problems.append(((*key, *where), f"{error.get('msg', 'invalid')}, got {shown}"))
         return dict(values)
     dumped: dict[str, Any] = model.model_dump()
@@ -78,10 +108,14 @@ def describe_schema(schema: Any) -> list[dict[str, Any]]:
     rows = []
     for name, info in schema.model_fields.items():
         annotation = getattr(info, "annotation", None)
-        shown = getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+        generic = getattr(annotation, "__args__", None) is not None
+        simple = None if generic else getattr(annotation, "__name__", None)
+        shown = simple or str(annotation).replace("typing.", "")
         row: dict[str, Any] = {"name": name, "type": shown, "required": info.is_required()}
         if not info.is_required():
-            row["default"] = info.get_default(call_default_factory=True)
+            default = info.get_default(call_default_factory=True)
+            dump = getattr(default, "model_dump", None)
+            row["default"] = dump(mode="json") if callable(dump) else default
         if info.description:
             row["description"] = info.description
         rows.append(row)

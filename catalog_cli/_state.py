@@ -20,7 +20,7 @@ from ._context import CallScope
 from ._depends import call_order
 from ._interfaces import Interface, Version, build_interfaces
 from ._meta import PluginMeta, check_compatible, declared_meta
-from ._settings import Problems, resolve_secrets, validate
+from ._settings import Problems, Secrets, resolve_secrets, validate
 from ._sources import ModuleLoader, PluginSource
 from ._tenants import (
     HookInfo,
@@ -225,6 +225,8 @@ class CatalogState:
             trial.unregister(module)
         except PluginValidationError as exc:
             return exc
+        except Exception as exc:  # an odd plugin must fail alone, never the whole catalog
+            return PluginValidationError(name, f"could not be checked: {type(exc).__name__}: {exc}")
         return uses
 
     def _scratch(self) -> pluggy.PluginManager:
@@ -426,6 +428,13 @@ class CatalogState:
             raise outcome
         return outcome
 
+    def known_outcome(self, tenant: str) -> Tenant | CatalogError | None:
+        """The tenant as built so far, without building it (None if it never was)."""
+        found = self._tenants.get(tenant)
+        if found is None and self.tenant_problems.get(tenant):
+            return ConfigError(self.config.path, self.tenant_problems[tenant], tenant=tenant)
+        return found
+
     def tenant_outcome(self, tenant: str) -> Tenant | CatalogError:
         try:
             return self.tenant(tenant)
@@ -500,13 +509,14 @@ class CatalogState:
     ) -> dict[str, Mapping[str, Any]] | ConfigError:
         """Each plugin's settings for the tenant: secrets resolved, checked by its schema."""
         found: Problems = []
+        secrets: Secrets = {}
         settings: dict[str, Mapping[str, Any]] = {}
         for name in plugins:
             key = ("tenants", config.id, "settings", name)
-            values = resolve_secrets(config.settings.get(name, {}), key, found)
+            values = resolve_secrets(config.settings.get(name, {}), key, found, secrets)
             schema = self._meta[name].settings
             if schema is not None:
-                values = validate(schema, values, key, found)
+                values = validate(schema, values, key, found, secrets)
             settings[name] = freeze(values)
         if found:
             problems = [self.config.problem(key, message, config.id) for key, message in found]

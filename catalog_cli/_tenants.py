@@ -180,6 +180,16 @@ def inspect_plugin(
                 tenant=tenant,
             )
         wrapper = bool(opts.get("wrapper") or opts.get("hookwrapper"))
+        if not info.interface and (
+            wrapper or inspect.isgeneratorfunction(func) or inspect.iscoroutinefunction(func)
+        ):
+            # The catalog calls lifecycle hooks one by one and waits for their return value.
+            raise PluginValidationError(
+                name,
+                "a lifecycle hook must be a plain function (not async, a generator or a wrapper)",
+                hook=hook,
+                tenant=tenant,
+            )
         if wrapper and not inspect.isgeneratorfunction(func):
             raise PluginValidationError(
                 name,

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from types import ModuleType
 
 import pytest
 
 from catalog_cli import Catalog
-from catalog_cli.errors import PluginStartupError
+from catalog_cli.errors import PluginStartupError, PluginValidationError
 from tests.conftest import Invoke, MakeCatalog, WriteCatalog
 
 RECORDER = """
@@ -199,3 +200,48 @@ def test_health_command_exit_codes(invoke: Invoke, write_catalog: WriteCatalog) 
     assert probe["status"] == "unhealthy"
     shown = invoke("health", "-C", "other", catalog=path)
     assert shown.exit_code == 0, shown.stderr
+
+
+def test_async_lifecycle_hooks_are_refused(make_catalog: MakeCatalog) -> None:
+    source = (
+        "from catalog_cli import hookimpl\n"
+        "@hookimpl\n"
+        "async def catalog_startup(tenant):\n"
+        "    pass\n"
+        "@hookimpl\n"
+        "def interface_a_v1_signature(ctx, name):\n"
+        "    return None\n"
+    )
+    catalog = make_catalog(TOML.format(plugins='["later"]'), {"plugins/later.py": source})
+    with pytest.raises(PluginValidationError, match="a lifecycle hook must be a plain function"):
+        catalog.plugin_manager("t")
+
+
+def test_made_up_health_status_is_unhealthy(make_catalog: MakeCatalog) -> None:
+    body = "return Health('ok', {'db': 'up'})"
+    catalog = make_catalog(
+        TOML.format(plugins='["probe"]'), {"plugins/probe.py": HEALTH.format(body=body)}
+    )
+    (result,) = [r for r in catalog.health(customer="t") if r.plugin == "probe"]
+    assert result.status == "unhealthy"
+    assert "returned status 'ok'" in result.details
+
+
+def test_cli_commands_shut_down_what_they_started(
+    invoke: Invoke, write_catalog: WriteCatalog, tmp_path: Path
+) -> None:
+    marker = tmp_path / "stopped.txt"
+    source = (
+        "from catalog_cli import hookimpl\n"
+        "@hookimpl\n"
+        "def catalog_shutdown(tenant):\n"
+        "    import pathlib\n"
+        f"    pathlib.Path({str(marker)!r}).write_text(tenant + '\\n')\n"
+        "@hookimpl\n"
+        "def interface_a_v1_signature(ctx, name):\n"
+        "    return 'signed'\n"
+    )
+    path = write_catalog(TOML.format(plugins='["closer"]'), {"plugins/closer.py": source})
+    result = invoke("run", "interface_a", "-C", "t", catalog=path)
+    assert result.exit_code == 0, result.stderr
+    assert marker.read_text() == "t\n"

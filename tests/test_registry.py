@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import textwrap
 from pathlib import Path
@@ -324,3 +325,42 @@ def test_schema_must_be_a_model(make_catalog: MakeCatalog) -> None:
     catalog = make_catalog(CATALOG.format(plugins='["odd"]'), {"plugins/odd.py": source})
     with pytest.raises(PluginValidationError, match=r"PLUGIN\.settings must be a pydantic model"):
         catalog.plugin_manager("t")
+
+
+@pytest.mark.parametrize(
+    ("meta", "message"),
+    [
+        ("interfaces={'interface_a': 1}", "PLUGIN.interfaces must map interface names"),
+        ("depends='base'", "PLUGIN.depends must be a list of plugin names, got 'base'"),
+        ("depends=None", "PLUGIN.depends must be a list of plugin names, got None"),
+        ("requires_api=1.0", "PLUGIN.requires_api must be a string, got 1.0"),
+    ],
+)
+def test_badly_typed_metadata_fails_only_that_plugin(
+    make_catalog: MakeCatalog, meta: str, message: str
+) -> None:
+    catalog = make_catalog(
+        CATALOG.format(plugins='["odd"]'), {"plugins/odd.py": _plugin("x", meta)}
+    )
+    with pytest.raises(PluginValidationError, match=re.escape(message)):
+        catalog.plugin_manager("t")
+    (odd,) = [p for p in catalog.plugins() if p.name == "odd"]
+    assert odd.status == "failed"
+    assert catalog.run("interface_a", customer="other") == "Hello there!"
+
+
+def test_secrets_are_not_shown_in_settings_errors(
+    make_catalog: MakeCatalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RATE_FROM_VAULT", "hunter2")
+    catalog = _settings_catalog(make_catalog, 'rate = "${env:RATE_FROM_VAULT}"')
+    with pytest.raises(ConfigError) as info:
+        catalog.run("interface_a", customer="t")
+    assert "hunter2" not in str(info.value)
+    assert "got ${env:RATE_FROM_VAULT} (a secret: its value is not shown)" in str(info.value)
+
+
+def test_partial_secret_reference_is_refused(make_catalog: MakeCatalog) -> None:
+    catalog = _settings_catalog(make_catalog, 'api_key = "Bearer ${env:TOKEN}"')
+    with pytest.raises(ConfigError, match="a secret reference must be the whole value"):
+        catalog.run("interface_a", customer="t")

@@ -125,3 +125,24 @@ def test_old_plugins_are_shut_down_after_the_swap(
     assert log.EVENTS == [("stop", "v1")]
     catalog.close()
     assert log.EVENTS == [("stop", "v1"), ("stop", "v2")]
+
+
+def test_a_new_broken_tenant_does_not_block_a_reload(write_catalog: WriteCatalog) -> None:
+    path = write_catalog(TOML.format(word="one"), {"plugins/sig.py": SIG.format(text="v1")})
+    catalog = Catalog(path)
+    _write(path, TOML.format(word="two") + '[tenants.newcomer]\nplugins = ["missing"]\n')
+    catalog.reload()
+    assert catalog.run("interface_a", customer="t").endswith("v1:two")
+    assert catalog.tenant("newcomer").status == "failed"
+
+
+def test_a_prepared_method_keeps_its_plugins_alive_across_reloads(
+    write_catalog: WriteCatalog,
+) -> None:
+    path = write_catalog(TOML.format(word="one"), {"plugins/sig.py": SIG.format(text="v1")})
+    catalog = Catalog(path)
+    greet = catalog.method("interface_a", customer="t")
+    _write(path, TOML.format(word="two"))
+    catalog.reload()
+    assert greet().endswith("v1:one")  # the method keeps the catalog it was made from
+    assert catalog.run("interface_a", customer="t").endswith("v1:two")

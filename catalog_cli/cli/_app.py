@@ -25,6 +25,14 @@ class CatalogGroup(TyperGroup):
     """Turns every CatalogError into a one-paragraph message on stderr and its exit code."""
 
     def invoke(self, ctx: Any) -> Any:
+        try:
+            return self._invoke(ctx)
+        finally:
+            closing = ctx.find_object(Session)
+            if closing is not None:
+                closing.close()  # the plugins started for this command shut down
+
+    def _invoke(self, ctx: Any) -> Any:
         from ..errors import CatalogError
 
         try:

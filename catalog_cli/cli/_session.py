@@ -97,6 +97,17 @@ class Session:
             self._err = Console(stderr=True, highlight=False)
         return self._err
 
+    def close(self) -> None:
+        """Shut down the plugins this run started; failures are reported, not fatal."""
+        if self._catalog is None:
+            return
+        catalog, self._catalog = self._catalog, None
+        for tenant, plugin, exc in catalog.close():
+            sys.stderr.write(
+                f"warning: plugin {plugin!r} failed to shut down for tenant {tenant!r}: "
+                f"{type(exc).__name__}: {exc}\n"
+            )
+
     def json(self, data: Any) -> None:
         """Print ``data`` as JSON on stdout (no rich involved)."""
         sys.stdout.write(dumps(data, indent=2) + "\n")

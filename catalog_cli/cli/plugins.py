@@ -61,9 +61,7 @@ def list_plugins(
                     info.name,
                     "built-in" if info.kind == "builtin" else _where(info.kind, info.location),
                     status(info.status),
-                    info.error
-                    if info.error
-                    else hook_summary(info.hooks) or "-",
+                    info.error if info.error else hook_summary(info.hooks) or "-",
                     ", ".join(info.tenants) or "-",
                 )
                 for info in infos
@@ -139,7 +137,7 @@ def show_plugin(
                 (
                     (
                         use.hook,
-                        f"{use.interface} v{use.version}",
+                        f"{use.interface} v{use.version}" if use.interface else "lifecycle",
                         use.point or "entry point",
                         "wrapper" if use.wrapper else "implementation",
                     )
