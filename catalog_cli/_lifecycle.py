@@ -6,7 +6,9 @@ called on its own, in dependency order, so that one plugin's failure is that plu
 
 from __future__ import annotations
 
+import threading
 import time
+import weakref
 from collections.abc import Mapping
 from typing import Any, Final, Literal, NamedTuple
 
@@ -156,36 +158,66 @@ def _as_health(value: Any) -> Health:
     return Health("unhealthy", f"the health check returned {value!r}, not a health status")
 
 
+#: manager -> plugin -> the thread of a health check that has not returned yet
+_running: weakref.WeakKeyDictionary[pluggy.PluginManager, dict[str, threading.Thread]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _outcome(impl: Any, tenant: str, settings: Mapping[str, Any]) -> Health:
+    arguments = {"tenant": tenant, "settings": settings}
+    try:
+        return _as_health(impl.function(**{name: arguments[name] for name in impl.argnames}))
+    except (Exception, SystemExit) as exc:
+        return Health("unhealthy", f"the health check raised {type(exc).__name__}: {exc}")
+
+
 def check(
     pm: pluggy.PluginManager,
     tenant: str,
     plugins: Mapping[str, Mapping[str, Any]],
     seconds: float,
 ) -> list[HealthResult]:
-    """Run each plugin's health check; an exception or a timeout counts as unhealthy."""
-    results = []
+    """Run the plugins' health checks at once, each with its own deadline.
+
+    An exception or a timeout counts as unhealthy. A check still running from an earlier call
+    is not started again (it is reported unhealthy), so a hung check costs one thread, once.
+    """
+    results: dict[str, HealthResult] = {}
+    pending = []
     for name, settings in plugins.items():
         impl = _implementation(pm, "catalog_health", name)
         if impl is None:
-            results.append(
-                HealthResult(
-                    tenant,
-                    name,
-                    "healthy",
-                    "no health check: healthy by default",
-                    0.0,
-                    checked=False,
-                )
+            results[name] = HealthResult(
+                tenant, name, "healthy", "no health check: healthy by default", 0.0, checked=False
             )
             continue
-        began = time.perf_counter()
-        try:
-            health = _as_health(_call(impl, tenant, settings, seconds))
-        except Late as late:
-            health = Health("unhealthy", f"the health check {late}")
-        except (Exception, SystemExit) as exc:
-            health = Health("unhealthy", f"the health check raised {type(exc).__name__}: {exc}")
-        results.append(
-            HealthResult(tenant, name, health.status, health.details, time.perf_counter() - began)
+        running = _running.setdefault(pm, {})
+        earlier = running.get(name)
+        if earlier is not None and earlier.is_alive():
+            results[name] = HealthResult(
+                tenant, name, "unhealthy", "the previous health check is still running", 0.0
+            )
+            continue
+        box: list[Health] = []
+        thread = threading.Thread(
+            target=lambda impl=impl, settings=settings, box=box: box.append(
+                _outcome(impl, tenant, settings)
+            ),
+            name=f"catalog-health-{tenant}-{name}",
+            daemon=True,
         )
-    return results
+        running[name] = thread
+        pending.append((name, running, thread, box, time.perf_counter()))
+        thread.start()
+    for name, running, thread, box, began in pending:
+        thread.join(max(0.0, began + seconds - time.perf_counter()))
+        if box:
+            running.pop(name, None)
+            health = box[0]
+        else:
+            health = Health("unhealthy", f"the health check did not finish within {seconds:g} s")
+        results[name] = HealthResult(
+            tenant, name, health.status, health.details, time.perf_counter() - began
+        )
+    return [results[name] for name in plugins if name in results]

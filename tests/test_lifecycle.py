@@ -245,3 +245,24 @@ def test_cli_commands_shut_down_what_they_started(
     result = invoke("run", "interface_a", "-C", "t", catalog=path)
     assert result.exit_code == 0, result.stderr
     assert marker.read_text() == "t\n"
+
+
+def test_health_checks_run_at_once_and_a_hung_one_is_not_started_twice(
+    make_catalog: MakeCatalog,
+) -> None:
+    hang = HEALTH.format(body="import time; time.sleep(1.5)")
+    catalog = make_catalog(
+        TOML.format(plugins='["slow1", "slow2"]'),
+        {"plugins/slow1.py": hang, "plugins/slow2.py": hang},
+    )
+    import threading
+    import time
+
+    began = time.perf_counter()
+    first = {r.plugin: r for r in catalog.health(customer="t")}
+    assert time.perf_counter() - began < 0.6  # two 0.3 s deadlines, run at once
+    assert first["slow1"].status == first["slow2"].status == "unhealthy"
+    threads = threading.active_count()
+    second = {r.plugin: r for r in catalog.health(customer="t")}
+    assert second["slow1"].details == "the previous health check is still running"
+    assert threading.active_count() == threads  # no new thread for a hung check
