@@ -7,10 +7,11 @@ real pluggy ``hookspec`` marker and attach a small declaration record that disco
 
 from __future__ import annotations
 
+import datetime
 import inspect
 import re
 from collections.abc import Callable
-from typing import Any, Final, Literal, NamedTuple, TypeVar, get_args
+from typing import Any, Final, Literal, NamedTuple, TypeVar, get_args, overload
 
 from ._markers import hookspec
 from .errors import DeclarationError
@@ -40,6 +41,10 @@ class EntrypointDeclaration(NamedTuple):
     interface: str
     version: int
     defaults: dict[str, Any]
+    #: why the version should no longer be used, and what to use instead
+    deprecated: str | None = None
+    #: ISO date after which the version may be removed
+    sunset: str | None = None
 
 
 class PointDeclaration(NamedTuple):
@@ -69,8 +74,28 @@ def _positional_parameters(func: Callable[..., Any]) -> list[inspect.Parameter]:
     return params
 
 
-def entrypoint(func: F) -> F:
-    """Declare ``func`` (named ``<interface>_v<N>``) as version N of an interface's method."""
+@overload
+def entrypoint(func: F, /) -> F: ...
+
+
+@overload
+def entrypoint(*, deprecated: str | None = None, sunset: str | None = None) -> Callable[[F], F]: ...
+
+
+def entrypoint(
+    func: F | None = None, /, *, deprecated: str | None = None, sunset: str | None = None
+) -> F | Callable[[F], F]:
+    """Declare ``func`` (named ``<interface>_v<N>``) as version N of an interface's method.
+
+    ``@entrypoint(deprecated="use v2", sunset="2027-06-30")`` marks the version deprecated:
+    listings show it, and calls warn through logging.
+    """
+    if func is None:
+        return lambda f: _entrypoint(f, deprecated, sunset)
+    return _entrypoint(func, deprecated, sunset)
+
+
+def _entrypoint(func: F, deprecated: str | None, sunset: str | None) -> F:
     match = _ENTRYPOINT_NAME.match(func.__name__)
     if match is None:
         raise DeclarationError(
@@ -78,6 +103,21 @@ def entrypoint(func: F) -> F:
             module=func.__module__,
             hook=func.__name__,
         )
+    if sunset is not None:
+        try:
+            datetime.date.fromisoformat(sunset)
+        except (TypeError, ValueError):
+            raise DeclarationError(
+                f"sunset {sunset!r} is not a date such as '2027-06-30'",
+                module=func.__module__,
+                hook=func.__name__,
+            ) from None
+        if not deprecated:
+            raise DeclarationError(
+                "a sunset date needs a deprecation message (deprecated=...)",
+                module=func.__module__,
+                hook=func.__name__,
+            )
     defaults: dict[str, Any] = {}
     for param in _positional_parameters(func)[1:]:
         if param.name in RESERVED:
@@ -103,7 +143,9 @@ def entrypoint(func: F) -> F:
     setattr(
         func,
         ATTRIBUTE,
-        EntrypointDeclaration(match["interface"], int(match["version"]), defaults),
+        EntrypointDeclaration(
+            match["interface"], int(match["version"]), defaults, deprecated, sunset
+        ),
     )
     return func
 

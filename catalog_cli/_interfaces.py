@@ -78,6 +78,10 @@ class Version:
     returns: str
     doc: str
     points: Mapping[str, PluginPoint]
+    #: why the version should no longer be used (None: it is current)
+    deprecated: str | None = None
+    #: ISO date after which the version may be removed
+    sunset: str | None = None
     _names: frozenset[str] = field(init=False, repr=False, compare=False)
     _checks: Mapping[str, Any] = field(init=False, repr=False, compare=False)
     _exact: Mapping[str, type] = field(init=False, repr=False, compare=False)
@@ -158,7 +162,15 @@ class Version:
             "parameters": [p.to_dict() for p in self.parameters],
             "returns": self.returns,
             "plugin_points": [pt.to_dict() for pt in self.points.values()],
+            "deprecated": self.deprecation,
         }
+
+    @property
+    def deprecation(self) -> dict[str, str | None] | None:
+        """``{"message", "sunset"}`` for a deprecated version, else None."""
+        if self.deprecated is None:
+            return None
+        return {"message": self.deprecated, "sunset": self.sunset}
 
 
 @dataclass(frozen=True)
@@ -311,6 +323,8 @@ def build_interfaces(modules: Iterable[ModuleType]) -> dict[str, Interface]:
             returns,
             inspect.getdoc(func) or "",
             MappingProxyType(version_points),
+            decl.deprecated,
+            decl.sunset,
         )
     return {
         name: Interface(name, docs.get(name, ""), MappingProxyType(dict(sorted(found.items()))))

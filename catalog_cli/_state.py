@@ -72,6 +72,25 @@ def _import_declarations(module_name: str, what: str) -> ModuleType:
         ) from exc
 
 
+def _warn_deprecated(version: Version, tenant: str) -> None:
+    """Once per tenant and version (calls are prepared once): the version is on its way out."""
+    import datetime
+    import logging
+
+    sunset = ""
+    if version.sunset is not None:
+        passed = datetime.date.fromisoformat(version.sunset) < datetime.date.today()
+        sunset = f"; sunset {'was' if passed else 'is'} {version.sunset}"
+    logging.getLogger("catalog.deprecation").warning(
+        "%s v%s is deprecated%s: %s (called for tenant %r)",
+        version.interface,
+        version.number,
+        sunset,
+        version.deprecated,
+        tenant,
+    )
+
+
 def _check_targets(name: str, meta: PluginMeta, uses: tuple[HookUse, ...]) -> None:
     """A plugin that names the interface versions it targets implements no others."""
     if not meta.interfaces:
@@ -534,6 +553,8 @@ class CatalogState:
         choice = self.resolve(interface, tenant, requested)
         version = self.interfaces[interface].versions[choice.version]
         built = self.tenant(tenant)
+        if version.deprecated is not None:
+            _warn_deprecated(version, tenant)
         hook = built.pm.hook
         scope = CallScope(
             tenant,

@@ -7,7 +7,7 @@ from typing import Literal
 from catalog_cli import Context, entrypoint, plugin_point
 
 
-@entrypoint
+@entrypoint(deprecated="use v2, which greets in the user's language", sunset="2027-06-30")
 def interface_a_v1(ctx: Context, name: str = "there") -> str:
     """A greeting line for ``name`` followed by the lines plugins sign with."""
 

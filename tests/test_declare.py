@@ -332,3 +332,42 @@ def test_plugin_point_rejects_keyword_only_parameters():
 
     with pytest.raises(DeclarationError, match="parameter 'name' must be a plain parameter"):
         plugin_point(greet_v1)(greet_v1_lines)
+
+
+def test_deprecated_version_is_declared_and_shown(shipped) -> None:  # type: ignore[no-untyped-def]
+    v1 = shipped.interface("interface_a").versions[1]
+    assert v1.deprecation == {
+        "message": "use v2, which greets in the user's language",
+        "sunset": "2027-06-30",
+    }
+    assert shipped.interface("interface_a").versions[2].deprecation is None
+
+
+def test_bad_sunset_and_sunset_without_message_are_refused() -> None:
+    from catalog_cli import entrypoint
+
+    with pytest.raises(DeclarationError, match="sunset 'soon' is not a date"):
+
+        @entrypoint(deprecated="old", sunset="soon")
+        def thing_v1(ctx: Any) -> str: ...
+
+    with pytest.raises(DeclarationError, match="a sunset date needs a deprecation message"):
+
+        @entrypoint(sunset="2027-01-01")
+        def thing_v2(ctx: Any) -> str: ...
+
+
+def test_calling_a_deprecated_version_warns_once_per_tenant(shipped, caplog) -> None:  # type: ignore[no-untyped-def]
+    import logging
+
+    with caplog.at_level(logging.WARNING, logger="catalog.deprecation"):
+        shipped.run("interface_a", customer="c1", version=1)
+        shipped.run("interface_a", customer="c1", version=1)
+        shipped.run("interface_a", customer="c3", version=1)
+        shipped.run("interface_a", customer="c3", version=2)
+    messages = [r.getMessage() for r in caplog.records if r.name == "catalog.deprecation"]
+    assert len(messages) == 2  # once per tenant, however many calls
+    for message, tenant in zip(messages, ["c1", "c3"], strict=True):
+        assert message.startswith("interface_a v1 is deprecated; sunset ")
+        assert "2027-06-30: use v2, which greets in the user's language" in message
+        assert message.endswith(f"(called for tenant {tenant!r})")

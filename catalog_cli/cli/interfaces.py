@@ -40,6 +40,7 @@ def list_interfaces(ctx: typer.Context, as_json: JsonOption = False) -> None:
                 "versions": list(interface.versions),
                 "latest": interface.latest,
                 "default": catalog.default_version(interface.name),
+                "deprecated": [v.number for v in interface.versions.values() if v.deprecated],
             }
         )
     if as_json:
@@ -54,7 +55,10 @@ def list_interfaces(ctx: typer.Context, as_json: JsonOption = False) -> None:
             (
                 (
                     r["name"],
-                    ", ".join(f"v{v}" for v in r["versions"]),
+                    ", ".join(
+                        f"v{v}" + (" (deprecated)" if v in r["deprecated"] else "")
+                        for v in r["versions"]
+                    ),
                     f"v{r['default']}",
                     r["summary"],
                 )
@@ -96,6 +100,9 @@ def show_interface(
             )
         )
         out.print(Text(version.doc))
+        if version.deprecated is not None:
+            until = f" Sunset: {version.sunset}." if version.sunset else ""
+            out.print(Text(f"Deprecated: {version.deprecated}.{until}", style="yellow"))
         out.print(
             table(
                 "Parameters",

@@ -76,6 +76,10 @@ def show_tenant(
                 style="bold cyan",
             )
         )
+        declared = catalog.interface(choice.interface).versions[choice.version]
+        if declared.deprecated is not None:
+            until = f", sunset {declared.sunset}" if declared.sunset else ""
+            out.print(Text(f"deprecated{until}: {declared.deprecated}", style="yellow"))
         if steps:
             out.print(
                 table(

@@ -90,7 +90,7 @@ def test_interfaces_list_table(invoke: Invoke) -> None:
     result = invoke("interfaces", "list")
     assert result.exit_code == 0, result.stderr
     row = line_with(result.stdout, "interface_a")
-    assert "v1, v2" in row
+    assert "v1 (deprecated), v2" in row
     assert "Compose the welcome message" in row
     row = line_with(result.stdout, "price_quote")
     assert "Quote a price" in row
