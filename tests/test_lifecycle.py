@@ -250,19 +250,21 @@ def test_cli_commands_shut_down_what_they_started(
 def test_health_checks_run_at_once_and_a_hung_one_is_not_started_twice(
     make_catalog: MakeCatalog,
 ) -> None:
-    hang = HEALTH.format(body="import time; time.sleep(1.5)")
-    catalog = make_catalog(
-        TOML.format(plugins='["slow1", "slow2"]'),
-        {"plugins/slow1.py": hang, "plugins/slow2.py": hang},
-    )
     import threading
     import time
 
+    hang = HEALTH.format(body="import time; time.sleep(1.5)")
+    slow = [f"slow{i}" for i in range(4)]
+    catalog = make_catalog(
+        TOML.format(plugins=json.dumps(slow)), {f"plugins/{name}.py": hang for name in slow}
+    )
+    catalog.plugin_manager("t")
     began = time.perf_counter()
     first = {r.plugin: r for r in catalog.health(customer="t")}
-    assert time.perf_counter() - began < 0.6  # two 0.3 s deadlines, run at once
-    assert first["slow1"].status == first["slow2"].status == "unhealthy"
+    # Four 0.3 s deadlines one after another would take 1.2 s; at once, about 0.3 s.
+    assert time.perf_counter() - began < 0.9
+    assert {first[name].status for name in slow} == {"unhealthy"}
     threads = threading.active_count()
     second = {r.plugin: r for r in catalog.health(customer="t")}
     assert second["slow1"].details == "the previous health check is still running"
-    assert threading.active_count() == threads  # no new thread for a hung check
+    assert threading.active_count() <= threads  # no new thread for a hung check
