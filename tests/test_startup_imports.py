@@ -124,3 +124,25 @@ def test_no_command_imports_test_tools(tmp_path: Path, command: tuple[str, ...])
     code, modules, stderr = imported(tmp_path, "--catalog", str(SHIPPED), *command)
     assert code in (0, 4), stderr
     assert loaded(modules, *TEST_TOOLS) == []
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("plugins", "list", "--json"),
+        # v2: v1 is deprecated, and its warning rightly brings in logging
+        ("run", "interface_a", "--version", "2", "-C", "c1", "--json"),
+        ("check",),
+    ],
+)
+def test_light_commands_skip_optional_heavy_modules(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    # The shipped plugins declare no settings schema and the default plugin API: neither
+    # pydantic nor packaging is needed, and the entry-point scan is cached after one run.
+    imported(tmp_path, "--catalog", str(SHIPPED), *command)  # warms the entry-point cache
+    code, modules, stderr = imported(tmp_path, "--catalog", str(SHIPPED), *command)
+    assert code == 0, stderr
+    assert loaded(modules, "pydantic", "packaging", "email", "logging") == []
+    assert "importlib.metadata" not in modules
+    assert "catalog_cli._catalog" in modules
