@@ -18,6 +18,7 @@ SHIPPED = REPO / "catalog.toml"
 
 WriteCatalog = Callable[..., Path]
 MakeCatalog = Callable[..., Catalog]
+PluginCatalog = Callable[..., Catalog]
 Invoke = Callable[..., Result]
 
 
@@ -76,6 +77,26 @@ def make_catalog(write_catalog: WriteCatalog) -> MakeCatalog:
 
     def make(toml: str, files: Mapping[str, str] | None = None) -> Catalog:
         return Catalog(write_catalog(toml, files))
+
+    return make
+
+
+@pytest.fixture
+def plugin_catalog(make_catalog: MakeCatalog) -> PluginCatalog:
+    """A catalog whose one tenant (``t`` unless named) selects the given plugin files, in order.
+
+    ``plugins`` maps a plugin name to its source (it becomes ``plugins/<name>.py``).
+    """
+
+    def make(plugins: Mapping[str, str], tenant: str = "t") -> Catalog:
+        selected = ", ".join(f'"{name}"' for name in plugins)
+        toml = f"""
+        [catalog]
+        plugin_dirs = ["plugins"]
+        [tenants.{tenant}]
+        plugins = [{selected}]
+        """
+        return make_catalog(toml, {f"plugins/{n}.py": src for n, src in plugins.items()})
 
     return make
 

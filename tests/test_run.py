@@ -20,7 +20,7 @@ from catalog_cli.errors import (
     UnknownTenantError,
     UnknownVersionError,
 )
-from tests.conftest import MakeCatalog
+from tests.conftest import MakeCatalog, PluginCatalog
 
 
 def _plugin_module(name: str) -> ModuleType:
@@ -87,16 +87,10 @@ def test_unknown_names_list_the_choices(shipped: Catalog) -> None:
     assert info.value.interface == "interface_a"
 
 
-def test_arguments_checked_before_any_plugin_runs(make_catalog: MakeCatalog) -> None:
-    catalog = make_catalog(
-        """
-        [catalog]
-        plugin_dirs = ["plugins"]
-        [tenants.t]
-        plugins = ["spy"]
-        """,
+def test_arguments_checked_before_any_plugin_runs(plugin_catalog: PluginCatalog) -> None:
+    catalog = plugin_catalog(
         {
-            "plugins/spy.py": """
+            "spy": """
             from catalog_cli import hookimpl
             CALLS = []
             @hookimpl
@@ -169,22 +163,16 @@ def test_call_plan_reports_pluggy_call_order(make_catalog: MakeCatalog) -> None:
     assert steps[None].implementations == ("builtin_plugins.interface_a",)
 
 
-def test_first_result_wins_and_builtin_is_the_fallback(make_catalog: MakeCatalog) -> None:
-    catalog = make_catalog(
-        """
-        [catalog]
-        plugin_dirs = ["plugins"]
-        [tenants.t]
-        plugins = ["quiet", "loud"]
-        """,
+def test_first_result_wins_and_builtin_is_the_fallback(plugin_catalog: PluginCatalog) -> None:
+    catalog = plugin_catalog(
         {
-            "plugins/quiet.py": """
+            "quiet": """
             from catalog_cli import hookimpl
             @hookimpl
             def interface_a_v2_greeting(ctx, name, language):
                 return None
             """,
-            "plugins/loud.py": """
+            "loud": """
             from catalog_cli import hookimpl
             @hookimpl
             def interface_a_v2_greeting(ctx, name, language):
@@ -196,16 +184,10 @@ def test_first_result_wins_and_builtin_is_the_fallback(make_catalog: MakeCatalog
     assert catalog.run("interface_a", customer="t", version=2, language="es") == "Hola, there!"
 
 
-def test_wrapper_around_a_wrap_point(make_catalog: MakeCatalog) -> None:
-    catalog = make_catalog(
-        """
-        [catalog]
-        plugin_dirs = ["plugins"]
-        [tenants.t]
-        plugins = ["double"]
-        """,
+def test_wrapper_around_a_wrap_point(plugin_catalog: PluginCatalog) -> None:
+    catalog = plugin_catalog(
         {
-            "plugins/double.py": """
+            "double": """
             from catalog_cli import hookimpl
             @hookimpl(wrapper=True)
             def price_quote_v1_total(subtotal):
@@ -218,16 +200,10 @@ def test_wrapper_around_a_wrap_point(make_catalog: MakeCatalog) -> None:
     assert result["total"] == round(2 * 1.21, 2)
 
 
-def test_context_carries_the_call(make_catalog: MakeCatalog) -> None:
-    catalog = make_catalog(
-        """
-        [catalog]
-        plugin_dirs = ["plugins"]
-        [tenants.acme]
-        plugins = ["probe"]
-        """,
+def test_context_carries_the_call(plugin_catalog: PluginCatalog) -> None:
+    catalog = plugin_catalog(
         {
-            "plugins/probe.py": """
+            "probe": """
             from catalog_cli import hookimpl
             SEEN = []
             @hookimpl
@@ -236,6 +212,7 @@ def test_context_carries_the_call(make_catalog: MakeCatalog) -> None:
                 ctx.log.info("signing for %s", name)
             """
         },
+        tenant="acme",
     )
     catalog.run("interface_a", customer="acme", version=1, name="a")
     catalog.run("interface_a", customer="acme", version=1, name="b")
@@ -246,23 +223,18 @@ def test_context_carries_the_call(make_catalog: MakeCatalog) -> None:
 
 
 def test_plugin_log_records_carry_tenant_and_call(
-    make_catalog: MakeCatalog, caplog: pytest.LogCaptureFixture
+    plugin_catalog: PluginCatalog, caplog: pytest.LogCaptureFixture
 ) -> None:
-    catalog = make_catalog(
-        """
-        [catalog]
-        plugin_dirs = ["plugins"]
-        [tenants.acme]
-        plugins = ["talker"]
-        """,
+    catalog = plugin_catalog(
         {
-            "plugins/talker.py": """
+            "talker": """
             from catalog_cli import hookimpl
             @hookimpl
             def interface_a_v1_signature(ctx, name):
                 ctx.log.warning("hello from %s", name)
             """
         },
+        tenant="acme",
     )
     with caplog.at_level(logging.INFO, logger="catalog"):
         catalog.run("interface_a", customer="acme", version=1, name="z")
@@ -353,16 +325,10 @@ def test_plugin_exception_names_the_plugin_and_tenant(
     assert catalog.run("interface_a", customer="good", version=2) == "Hello, there!\nok"
 
 
-def test_error_in_builtin_is_blamed_on_builtin(make_catalog: MakeCatalog) -> None:
-    catalog = make_catalog(
-        """
-        [catalog]
-        plugin_dirs = ["plugins"]
-        [tenants.t]
-        plugins = ["weird"]
-        """,
+def test_error_in_builtin_is_blamed_on_builtin(plugin_catalog: PluginCatalog) -> None:
+    catalog = plugin_catalog(
         {
-            "plugins/weird.py": """
+            "weird": """
             from catalog_cli import hookimpl
             @hookimpl
             def price_quote_v1_tax_rate(ctx, country):
@@ -375,16 +341,10 @@ def test_error_in_builtin_is_blamed_on_builtin(make_catalog: MakeCatalog) -> Non
     assert info.value.plugin == "builtin_plugins.price_quote"
 
 
-def test_timeout_returns_at_the_deadline(make_catalog: MakeCatalog) -> None:
-    catalog = make_catalog(
-        """
-        [catalog]
-        plugin_dirs = ["plugins"]
-        [tenants.t]
-        plugins = ["slow"]
-        """,
+def test_timeout_returns_at_the_deadline(plugin_catalog: PluginCatalog) -> None:
+    catalog = plugin_catalog(
         {
-            "plugins/slow.py": """
+            "slow": """
             import threading
             from catalog_cli import hookimpl
             RELEASE = threading.Event()
@@ -422,16 +382,10 @@ def test_timeout_also_bounds_a_plugin_that_hangs_at_import(make_catalog: MakeCat
     assert catalog.execute("interface_a", customer="other", timeout=5).result == "Hello, there!"
 
 
-def test_sys_exit_in_a_plugin_becomes_a_plugin_call_error(make_catalog: MakeCatalog) -> None:
-    catalog = make_catalog(
-        """
-        [catalog]
-        plugin_dirs = ["plugins"]
-        [tenants.t]
-        plugins = ["quitter"]
-        """,
+def test_sys_exit_in_a_plugin_becomes_a_plugin_call_error(plugin_catalog: PluginCatalog) -> None:
+    catalog = plugin_catalog(
         {
-            "plugins/quitter.py": """
+            "quitter": """
             import sys
             from catalog_cli import hookimpl
             @hookimpl
