@@ -95,17 +95,26 @@ def _call_error(exc: BaseException, ctx: Context, scope: CallScope) -> PluginCal
 class Method:
     """One interface version for one tenant, ready to call: see :meth:`Catalog.method`."""
 
-    __slots__ = ("_bind", "_scope", "_state", "version")
+    __slots__ = ("_bind", "_canary", "_scope", "_state", "version")
 
-    def __init__(self, scope: CallScope, declared: Version, state: CatalogState) -> None:
+    def __init__(
+        self, scope: CallScope, declared: Version, state: CatalogState, *, canary: bool = False
+    ) -> None:
         self._scope = scope
         self._bind = declared.bind
         self.version = declared
         # Held so the plugins it calls are not shut down by a reload while it lives.
         self._state = state
+        #: the tenant has a canary for this interface: each call's arguments pick the version
+        self._canary = canary
 
     def __call__(self, **kwargs: Any) -> Any:
         """Check the arguments, then run the method (errors as for :meth:`Catalog.run`)."""
+        if self._canary:
+            scope, declared = self._state.prepare(
+                self._scope.tenant, self._scope.interface, None, kwargs
+            )
+            return _invoke(scope, Context(scope), declared.bind(kwargs))
         return _invoke(self._scope, Context(self._scope), self._bind(kwargs))
 
     def __repr__(self) -> str:
@@ -149,7 +158,7 @@ class Catalog:
         state = self._state
         prepared = state.prepared.get((customer, interface, version))
         if prepared is None:
-            prepared = state.prepare(customer, interface, version)
+            prepared = state.prepare(customer, interface, version, kwargs)
         scope, declared = prepared
         arguments = declared.bind(kwargs)
         # _invoke, inlined: this is the hot path (see benchmarks/bench_call.py).
@@ -176,13 +185,13 @@ class Catalog:
         deadline, and the abandoned call finishes (or hangs) in a daemon thread.
         """
         state = self._state
-        choice = state.resolve(interface, customer, version)
+        choice = state.resolve(interface, customer, version, arguments or {})
         call_id = new_call_id()
         started = time.perf_counter()
 
         def call() -> Any:
             # Inside the deadline: building the tenant imports its plugins, which may hang too.
-            scope, declared = state.prepare(customer, interface, version)
+            scope, declared = state.prepare(customer, interface, choice.version)
             return _invoke(scope, Context(scope, call_id), declared.bind(dict(arguments or {})))
 
         if timeout is None:
@@ -217,7 +226,8 @@ class Catalog:
         """
         state = self._state
         scope, declared = state.prepare(customer, interface, version)
-        return Method(scope, declared, state)
+        canary = version is None and interface in state.tenant_config(customer).canaries
+        return Method(scope, declared, state, canary=canary)
 
     def new_context(self, interface: str, *, customer: str, version: int | None = None) -> Context:
         """A context for calling a tenant's hooks through pluggy directly."""
@@ -358,6 +368,7 @@ class Catalog:
                 settings=settings,
                 error=str(outcome),
                 error_type=type(outcome).__name__,
+                canaries=dict(config.canaries),
             )
         return TenantInfo(
             customer,
@@ -367,6 +378,7 @@ class Catalog:
             versions,
             dict(outcome.hooks),
             settings,
+            canaries=dict(config.canaries),
         )
 
     def tenants(self) -> list[TenantInfo]:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from . import _toml
 from .errors import ConfigError, ConfigProblem
@@ -29,7 +29,21 @@ _CATALOG_KEYS: Final = (
     "startup_timeout",
     "health_timeout",
 )
-_TENANT_KEYS: Final = ("description", "plugins", "versions", "settings")
+_TENANT_KEYS: Final = ("description", "plugins", "versions", "canary", "settings")
+_CANARY_KEYS: Final = ("version", "share", "key")
+
+
+class Canary(NamedTuple):
+    """A share of a tenant's calls of one interface sent to another version."""
+
+    version: int
+    #: the fraction of calls (0 < share < 1)
+    share: float
+    #: the argument whose value decides, sticky per value; None: each call decides anew
+    key: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": self.version, "share": self.share, "key": self.key}
 
 
 @dataclass(frozen=True)
@@ -41,6 +55,8 @@ class TenantConfig:
     plugins: tuple[str, ...] = ()
     versions: Mapping[str, int] = field(default_factory=dict)
     settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: interface -> the canary share of another version (``[tenants.<id>.canary.<interface>]``)
+    canaries: Mapping[str, Canary] = field(default_factory=dict)
     #: Problems in this tenant's own section: the tenant fails closed, the others keep working.
     problems: tuple[ConfigProblem, ...] = ()
 
@@ -176,6 +192,27 @@ class _Checker:
             return default
         return float(value)
 
+    def canaries(self, table: Mapping[str, Any], key: tuple[str, ...]) -> dict[str, Canary]:
+        found = {}
+        for interface, raw in self.table(table.get("canary", {}), (*key, "canary")).items():
+            where = (*key, "canary", interface)
+            spec = self.table(raw, where)
+            self.known_keys(spec, where, _CANARY_KEYS)
+            version, share, name = spec.get("version"), spec.get("share"), spec.get("key")
+            if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+                self.add((*where, "version"), f"expected a version number, got {version!r}")
+            elif (
+                isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share < 1
+            ):
+                self.add(
+                    (*where, "share"), f"expected a fraction above 0 and below 1, got {share!r}"
+                )
+            elif name is not None and not isinstance(name, str):
+                self.add((*where, "key"), f"expected an argument name, got {name!r}")
+            else:
+                found[interface] = Canary(version, float(share), name)
+        return found
+
     def versions(self, table: Mapping[str, Any], key: tuple[str, ...]) -> dict[str, int]:
         value = self.table(table.get("versions", {}), (*key, "versions"))
         result = {}
@@ -252,6 +289,7 @@ def parse_config(text: str, path: Path | None) -> CatalogConfig:
         tenant_description = check.string(table, key, "description")
         plugins = check.strings(table, key, "plugins", _plugin_pattern_problem)
         pins = check.versions(table, key)
+        canaries = check.canaries(table, key)
         settings: dict[str, Any] = {}
         for plugin, values in check.table(table.get("settings", {}), (*key, "settings")).items():
             if isinstance(values, dict):
@@ -264,6 +302,7 @@ def parse_config(text: str, path: Path | None) -> CatalogConfig:
             plugins,
             MappingProxyType(pins),
             MappingProxyType(settings),
+            MappingProxyType(canaries),
             tuple(check.problems[before:]),
         )
     check.tenant = None

@@ -15,7 +15,7 @@ import pluggy
 
 from . import _lifecycle as lifecycle
 from . import _sources
-from ._config import CatalogConfig, TenantConfig, freeze
+from ._config import Canary, CatalogConfig, TenantConfig, freeze
 from ._context import CallScope
 from ._depends import call_order
 from ._interfaces import Interface, Version, build_interfaces
@@ -45,7 +45,7 @@ from .errors import (
     listing,
 )
 
-VersionSource = Literal["requested", "tenant", "catalog", "latest"]
+VersionSource = Literal["requested", "tenant", "catalog", "latest", "canary"]
 
 
 class VersionChoice(NamedTuple):
@@ -70,6 +70,22 @@ def _import_declarations(module_name: str, what: str) -> ModuleType:
         raise DeclarationError(
             f"{what} module failed to import: {type(exc).__name__}: {exc}", module=module_name
         ) from exc
+
+
+def _in_canary(canary: Canary, tenant: str, interface: str, arguments: Mapping[str, Any]) -> bool:
+    """Whether this call goes to the canary: by a stable hash of the key argument (the same
+    value always lands on the same side), or by chance for each call when there is no key."""
+    if canary.key is None:
+        import random
+
+        return random.random() < canary.share
+    import hashlib
+    import json
+
+    # An absent key argument is one value too: such calls all land on the same side.
+    value = json.dumps(arguments.get(canary.key), sort_keys=True, default=repr)
+    digest = hashlib.blake2b(f"{tenant}\0{interface}\0{value}".encode(), digest_size=8)
+    return int.from_bytes(digest.digest(), "big") / 2**64 < canary.share
 
 
 def _warn_deprecated(version: Version, tenant: str) -> None:
@@ -388,6 +404,25 @@ class CatalogState:
             )
             if problem:
                 problems.append(problem)
+        for interface, canary in tenant.canaries.items():
+            where = (*key, "canary", interface)
+            problem = self._version_problem(
+                (*where, "version"), interface, canary.version, tenant.id
+            )
+            if problem:
+                problems.append(problem)
+                continue
+            declared = self.interfaces[interface].versions[canary.version]
+            names = [p.name for p in declared.parameters]
+            if canary.key is not None and canary.key not in names:
+                problems.append(
+                    self.config.problem(
+                        (*where, "key"),
+                        f"{interface} v{canary.version} has no parameter {canary.key!r} "
+                        f"(parameters: {', '.join(names) or 'none'})",
+                        tenant.id,
+                    )
+                )
         for plugin in tenant.settings:
             source = self.sources.get(plugin)
             if plugin not in selected and (source is None or source.kind != "builtin"):
@@ -414,13 +449,27 @@ class CatalogState:
         except KeyError:
             raise UnknownTenantError(tenant, self.config.tenants) from None
 
-    def resolve(self, interface: str, tenant: str, requested: int | None = None) -> VersionChoice:
-        """--version given > the tenant's pin > the catalog's default > the latest."""
+    def resolve(
+        self,
+        interface: str,
+        tenant: str,
+        requested: int | None = None,
+        arguments: Mapping[str, Any] | None = None,
+    ) -> VersionChoice:
+        """--version given > the tenant's canary share > its pin > the catalog's default > the
+        latest. Without ``arguments`` (listings), a canary is never chosen."""
         found = self.interface(interface)
         config = self.tenant_config(tenant)
         if requested is not None:
             found.version(requested)
             return VersionChoice(interface, requested, "requested")
+        canary = config.canaries.get(interface)
+        if (
+            canary is not None
+            and arguments is not None
+            and _in_canary(canary, tenant, interface, arguments)
+        ):
+            return VersionChoice(interface, canary.version, "canary")
         pinned = config.versions.get(interface)
         if pinned is not None and pinned in found.versions:
             return VersionChoice(interface, pinned, "tenant")
@@ -543,14 +592,24 @@ class CatalogState:
         return settings
 
     def prepare(
-        self, tenant: str, interface: str, requested: int | None
+        self,
+        tenant: str,
+        interface: str,
+        requested: int | None,
+        arguments: Mapping[str, Any] | None = None,
     ) -> tuple[CallScope, Version]:
-        """The call scope for a (tenant, interface, version) triple, cached for later calls."""
+        """The call scope for a (tenant, interface, version) triple, cached for later calls.
+
+        With a canary for the tenant and no version asked, each call's ``arguments`` decide
+        the version, so that answer is never cached: only the tenant's other calls stay fast.
+        """
         key = (tenant, interface, requested)
         prepared = self.prepared.get(key)
         if prepared is not None:
             return prepared
-        choice = self.resolve(interface, tenant, requested)
+        choice = self.resolve(interface, tenant, requested, arguments)
+        if requested is None and interface in self.tenant_config(tenant).canaries:
+            return self.prepare(tenant, interface, choice.version)
         version = self.interfaces[interface].versions[choice.version]
         built = self.tenant(tenant)
         if version.deprecated is not None:

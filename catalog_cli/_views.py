@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
+from ._config import Canary
 from ._meta import PluginMeta
 from ._state import VersionChoice
 from ._tenants import HookUse
@@ -28,6 +29,8 @@ class TenantInfo:
     settings: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     error_type: str | None = None
+    #: interface -> the canary share of another version
+    canaries: dict[str, Canary] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -40,6 +43,7 @@ class TenantInfo:
             "versions": [v.to_dict() for v in self.versions],
             "hooks": {name: [u.to_dict() for u in uses] for name, uses in self.hooks.items()},
             "settings": self.settings,
+            "canaries": {name: c.to_dict() for name, c in self.canaries.items()},
         }
 
 

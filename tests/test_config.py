@@ -136,8 +136,8 @@ def test_unknown_key_in_a_tenant_fails_only_that_tenant(make_catalog: MakeCatalo
     assert info.status == "failed"
     assert info.error is not None
     assert (
-        "tenants.bad.plugin: unknown key (allowed: description, plugins, versions, settings)"
-        in (info.error)
+        "tenants.bad.plugin: unknown key "
+        "(allowed: description, plugins, versions, canary, settings)" in (info.error)
     )
     assert info.error.endswith("did you mean 'plugins'?")
     assert catalog.tenant("good").status == "ok"

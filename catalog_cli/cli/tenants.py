@@ -76,6 +76,15 @@ def show_tenant(
                 style="bold cyan",
             )
         )
+        canary = info.canaries.get(choice.interface)
+        if canary is not None:
+            by = f"by argument {canary.key!r}, sticky" if canary.key else "by chance, per call"
+            out.print(
+                Text(
+                    f"canary: v{canary.version} for {canary.share:.0%} of calls ({by})",
+                    style="magenta",
+                )
+            )
         declared = catalog.interface(choice.interface).versions[choice.version]
         if declared.deprecated is not None:
             until = f", sunset {declared.sunset}" if declared.sunset else ""
