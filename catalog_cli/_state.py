@@ -467,6 +467,7 @@ class CatalogState:
         if (
             canary is not None
             and arguments is not None
+            and canary.version in found.versions  # else the tenant fails closed on its own
             and _in_canary(canary, tenant, interface, arguments)
         ):
             return VersionChoice(interface, canary.version, "canary")
