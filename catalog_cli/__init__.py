@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from ._catalog import CallOutcome, Catalog, Method
     from ._context import Context, Points
     from ._declare import Policy, entrypoint, plugin_point
+    from ._events import CallEvent
     from ._interfaces import Interface, Parameter, PluginPoint, Version
     from ._lifecycle import Health, HealthResult
     from ._markers import PROJECT, hookimpl, hookspec
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = [
     "PLUGIN_API_VERSION",
     "PROJECT",
+    "CallEvent",
     "CallOutcome",
     "Catalog",
     "CheckReport",
@@ -52,6 +54,7 @@ __all__ = [
 _HOMES = {
     "PLUGIN_API_VERSION": "._meta",
     "PROJECT": "._markers",
+    "CallEvent": "._events",
     "CallOutcome": "._catalog",
     "Catalog": "._catalog",
     "CheckReport": "._views",

@@ -539,6 +539,7 @@ class CatalogState:
                 plugins,
                 lambda name, module, builtin: self.hook_uses(name, module, builtin=builtin),
                 settings,
+                [v.hook for i in self.interfaces.values() for v in i.versions.values()],
             )
             lifecycle.start(
                 built.pm, config.id, built.plugin_settings(), self.config.startup_timeout

@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 
 import pluggy
 
+from . import _events as events
 from . import _lifecycle as lifecycle
 from ._context import PluginBinding
 from ._declare import Policy
@@ -68,6 +69,9 @@ def hook_index(interfaces: Mapping[str, Interface]) -> dict[str, HookInfo]:
         hook: HookInfo(hook, "", 0, short, "collect", lifecycle.ARGNAMES)
         for hook, short in lifecycle.HOOKS.items()
     }
+    index["catalog_call_event"] = HookInfo(
+        "catalog_call_event", "", 0, "call events", "collect", ("event",)
+    )
     for interface in interfaces.values():
         for version in interface.versions.values():
             entry_args = ("ctx", *(p.name for p in version.parameters))
@@ -238,6 +242,7 @@ def register(
 def new_manager(spec_modules: Iterable[ModuleType]) -> pluggy.PluginManager:
     pm = pluggy.PluginManager(PROJECT)
     pm.add_hookspecs(lifecycle)
+    pm.add_hookspecs(events)
     for module in spec_modules:
         pm.add_hookspecs(module)
     return pm
@@ -271,6 +276,7 @@ def build_tenant(
     plugins: Sequence[tuple[str, ModuleType]],
     check: PluginCheck,
     settings: Mapping[str, Mapping[str, Any]],
+    entry_hooks: Sequence[str] = (),
 ) -> Tenant:
     """A new PluginManager holding the hookspecs, the built-ins and ``plugins`` (in that order).
 
@@ -295,6 +301,7 @@ def build_tenant(
         bindings[module.__name__] = PluginBinding(
             name, settings.get(name, empty), f"catalog.plugins.{name}"
         )
+    events.register_observers(pm, entry_hooks)
     return Tenant(
         tenant,
         pm,

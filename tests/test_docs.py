@@ -32,6 +32,13 @@ def test_every_shipped_hook_is_in_the_hook_reference(shipped: Catalog) -> None:
     assert not missing
 
 
+@pytest.mark.parametrize(
+    "hook", ["catalog_startup", "catalog_shutdown", "catalog_health", "catalog_call_event"]
+)
+def test_every_catalog_hook_is_documented(hook: str) -> None:
+    assert f"| `{hook}` |" in README
+
+
 def test_hook_reference_policies_match_the_declarations(shipped: Catalog) -> None:
     for interface in shipped.interfaces():
         for version in interface.versions.values():
