@@ -79,11 +79,15 @@ def _implementation(pm: pluggy.PluginManager, hook: str, plugin: str) -> Any:
     return None
 
 
-def _call(impl: Any, tenant: str, settings: Mapping[str, Any], seconds: float) -> Any:
+def _run(impl: Any, tenant: str, settings: Mapping[str, Any]) -> Any:
+    """Call one plugin's lifecycle hook with the parameters it takes."""
     arguments = {"tenant": tenant, "settings": settings}
-    picked = {name: arguments[name] for name in impl.argnames}
+    return impl.function(**{name: arguments[name] for name in impl.argnames})
+
+
+def _call(impl: Any, tenant: str, settings: Mapping[str, Any], seconds: float) -> Any:
     return call_with_deadline(
-        lambda: impl.function(**picked), seconds, f"catalog-{tenant}-{impl.plugin_name}"
+        lambda: _run(impl, tenant, settings), seconds, f"catalog-{tenant}-{impl.plugin_name}"
     )
 
 
@@ -165,9 +169,8 @@ _running: weakref.WeakKeyDictionary[pluggy.PluginManager, dict[str, threading.Th
 
 
 def _outcome(impl: Any, tenant: str, settings: Mapping[str, Any]) -> Health:
-    arguments = {"tenant": tenant, "settings": settings}
     try:
-        return _as_health(impl.function(**{name: arguments[name] for name in impl.argnames}))
+        return _as_health(_run(impl, tenant, settings))
     except (Exception, SystemExit) as exc:
         return Health("unhealthy", f"the health check raised {type(exc).__name__}: {exc}")
 

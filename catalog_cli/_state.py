@@ -196,10 +196,9 @@ class CatalogState:
 
         Returns hook -> the built-in plugin implementing it.
         """
-        scratch = new_manager(self.spec_modules)
         implementations: dict[str, str] = {}
         for name, module in self.builtins:
-            uses = self.hook_uses(name, module, scratch, builtin=True)
+            uses = self.hook_uses(name, module, builtin=True)
             for use in uses:
                 if use.wrapper or self.hooks[use.hook].policy != "wrap":
                     continue
@@ -225,7 +224,6 @@ class CatalogState:
         self,
         name: str,
         module: ModuleType,
-        pm: pluggy.PluginManager | None = None,
         *,
         builtin: bool,
     ) -> tuple[HookUse, ...]:
@@ -238,16 +236,16 @@ class CatalogState:
         if cached is None:
             # One check at a time: the scratch manager is shared, and pluggy's is not thread-safe.
             with self._check_lock:
-                cached = self._uses.get(name) or self._check_plugin(name, module, pm, builtin)
+                cached = self._uses.get(name) or self._check_plugin(name, module, builtin)
                 self._uses[name] = cached
         if isinstance(cached, PluginValidationError):
             raise cached
         return cached
 
     def _check_plugin(
-        self, name: str, module: ModuleType, pm: pluggy.PluginManager | None, builtin: bool
+        self, name: str, module: ModuleType, builtin: bool
     ) -> tuple[HookUse, ...] | PluginValidationError:
-        scratch = pm if pm is not None else self._scratch()
+        scratch = self._scratch()
         try:
             meta = declared_meta(self.sources[name], module)
             check_compatible(name, meta, self.interfaces)
