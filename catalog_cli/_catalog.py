@@ -239,8 +239,9 @@ class Catalog:
 
         The new catalog is loaded completely (every tenant built, plugins imported afresh and
         started) before the swap; calls in flight finish on the old managers, later calls use the
-        new ones. If the file is invalid, or a tenant that works now would fail, nothing changes
-        and ReloadError says why. The old plugins are shut down once no call uses them.
+        new ones. If the file is invalid, or a tenant not known to fail would fail, nothing
+        changes and ReloadError says why (a tenant new to the file just fails closed). The old
+        plugins are shut down once no call or Method holds them.
         Built-in plugins and interface declarations are code of the catalog: they change with
         a restart, not a reload.
         """
@@ -277,8 +278,7 @@ class Catalog:
         tenants = [customer] if customer is not None else list(state.config.tenants)
         results: list[HealthResult] = []
         for tenant in tenants:
-            state.tenant_config(tenant)
-            outcome = state.tenant_outcome(tenant)
+            outcome = state.tenant_outcome(tenant)  # raises UnknownTenantError for a bad id
             if isinstance(outcome, CatalogError):
                 plugin = outcome.plugin if isinstance(outcome, PluginError) else "-"
                 results.append(
