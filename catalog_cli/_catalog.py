@@ -23,6 +23,7 @@ from ._locate import find_catalog
 from ._plan import StepPlan, call_plan
 from ._state import CatalogState, VersionChoice, VersionSource
 from ._tenants import HookUse
+from ._trace import Trace, TraceNode, summarize
 from ._views import CheckReport, PluginInfo, Problem, TenantInfo
 from .errors import (
     CallTimeoutError,
@@ -45,9 +46,11 @@ class CallOutcome(NamedTuple):
     customer: str
     call_id: str
     seconds: float
+    #: for ``execute(..., trace=True)``: what ran, as a tree
+    trace: Trace | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "interface": self.interface,
             "version": self.version,
             "version_source": self.version_source,
@@ -56,6 +59,9 @@ class CallOutcome(NamedTuple):
             "seconds": self.seconds,
             "result": self.result,
         }
+        if self.trace is not None:
+            data["trace"] = self.trace.to_dict()
+        return data
 
 
 def _blame(exc: BaseException, scope: CallScope) -> str:
@@ -135,7 +141,11 @@ class Catalog:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self._state = CatalogState(read_config(self.path))
+        #: (tenant, interceptor) -> what the interceptor keeps for the tenant (across reloads)
+        self._interceptor_states: dict[tuple[str, str], dict[str, Any]] = {}
+        self._state = CatalogState(
+            read_config(self.path), interceptor_states=self._interceptor_states
+        )
         self._reloading = threading.Lock()
 
     @classmethod
@@ -178,35 +188,69 @@ class Catalog:
         version: int | None = None,
         arguments: Mapping[str, Any] | None = None,
         timeout: float | None = None,
+        trace: bool = False,
     ) -> CallOutcome:
         """Like :meth:`run`, with the call's facts; ``timeout`` (seconds) bounds the wait.
 
         Python cannot stop a running thread: on timeout the caller gets CallTimeoutError at the
         deadline, and the abandoned call finishes (or hangs) in a daemon thread.
+        ``trace``: record what ran (interceptors, entry point, plugin points, each plugin's
+        implementation) in ``outcome.trace``; if the call fails, the error carries it as
+        ``error.trace``.
         """
         state = self._state
         choice = state.resolve(interface, customer, version, arguments or {})
         call_id = new_call_id()
         started = time.perf_counter()
+        recorder = None
+        if trace:
+            recorder = Trace(
+                TraceNode(
+                    "call",
+                    f"{interface} v{choice.version}",
+                    None,
+                    {
+                        "tenant": customer,
+                        "version_source": choice.source,
+                        "call_id": call_id,
+                        "arguments": {k: summarize(v) for k, v in (arguments or {}).items()},
+                    },
+                )
+            )
 
         def call() -> Any:
             # Inside the deadline: building the tenant imports its plugins, which may hang too.
-            scope, declared = state.prepare(customer, interface, choice.version)
-            return _invoke(scope, Context(scope, call_id), declared.bind(dict(arguments or {})))
-
-        if timeout is None:
-            result = call()
-        else:
+            scope, declared = state.prepare_choice(customer, choice, traced=trace)
+            bound = declared.bind(dict(arguments or {}))
+            if recorder is None:
+                return _invoke(scope, Context(scope, call_id), bound)
+            token = recorder.activate()
             try:
-                result = call_with_deadline(call, timeout, f"catalog-call-{call_id}")
-            except Late:
-                raise CallTimeoutError(
-                    tenant=customer,
-                    interface=interface,
-                    version=choice.version,
-                    call_id=call_id,
-                    seconds=timeout,
-                ) from None
+                return _invoke(scope, Context(scope, call_id), bound)
+            finally:
+                recorder.deactivate(token)
+
+        try:
+            if timeout is None:
+                result = call()
+            else:
+                try:
+                    result = call_with_deadline(call, timeout, f"catalog-call-{call_id}")
+                except Late:
+                    raise CallTimeoutError(
+                        tenant=customer,
+                        interface=interface,
+                        version=choice.version,
+                        call_id=call_id,
+                        seconds=timeout,
+                    ) from None
+        except CatalogError as exc:
+            if recorder is not None:
+                recorder.finish(error=exc)
+                exc.trace = recorder
+            raise
+        if recorder is not None:
+            recorder.finish(result)
         return CallOutcome(
             result,
             interface,
@@ -215,6 +259,7 @@ class Catalog:
             customer,
             call_id,
             time.perf_counter() - started,
+            recorder,
         )
 
     def method(self, interface: str, *, customer: str, version: int | None = None) -> Method:
@@ -248,7 +293,12 @@ class Catalog:
         with self._reloading:
             old = self._state
             try:
-                new = CatalogState(read_config(self.path), fresh=True)
+                new = CatalogState(
+                    read_config(self.path),
+                    fresh=True,
+                    generation=old.generation + 1,
+                    interceptor_states=self._interceptor_states,
+                )
             except CatalogError as exc:
                 raise ReloadError(str(self.path), [exc]) from exc
             broken = []

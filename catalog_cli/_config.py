@@ -28,9 +28,25 @@ _CATALOG_KEYS: Final = (
     "import_timeout",
     "startup_timeout",
     "health_timeout",
+    "errors",
 )
-_TENANT_KEYS: Final = ("description", "plugins", "versions", "canary", "settings")
+_TENANT_KEYS: Final = (
+    "description",
+    "plugins",
+    "versions",
+    "canary",
+    "settings",
+    "interceptors",
+    "errors",
+)
 _CANARY_KEYS: Final = ("version", "share", "key")
+_INTERCEPTOR_KEYS: Final = ("enabled", "order", "include", "exclude", "settings")
+_SCOPE_KEYS: Final = ("tenants", "interfaces")
+#: How a plugin point treats a plugin that raises: fail the call, or leave its result out.
+ERROR_POLICIES: Final = ("raise", "isolate")
+_POINT_KEY: Final = re.compile(
+    r"^(?P<interface>[a-z][a-z0-9_]*)\.v(?P<version>[1-9][0-9]*)\.(?P<point>[a-z][a-z0-9_]*)$"
+)
 
 
 class Canary(NamedTuple):
@@ -46,6 +62,37 @@ class Canary(NamedTuple):
         return {"version": self.version, "share": self.share, "key": self.key}
 
 
+class Scope(NamedTuple):
+    """Tenant and interface patterns (fnmatch wildcards); empty means "any"."""
+
+    tenants: tuple[str, ...] = ()
+    interfaces: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, list[str]]:
+        return {"tenants": list(self.tenants), "interfaces": list(self.interfaces)}
+
+
+@dataclass(frozen=True)
+class InterceptorConfig:
+    """``[interceptors.<name>]``: whether, where and in which order an interceptor runs."""
+
+    name: str
+    enabled: bool = True
+    #: lower wraps further out; None: the interceptor's own default
+    order: int | None = None
+    include: Scope = field(default_factory=Scope)
+    #: wins over ``include``
+    exclude: Scope = field(default_factory=Scope)
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+    def covers_tenant(self, tenant: str) -> bool:
+        from fnmatch import fnmatchcase
+
+        if any(fnmatchcase(tenant, p) for p in self.exclude.tenants):
+            return False
+        return not self.include.tenants or any(fnmatchcase(tenant, p) for p in self.include.tenants)
+
+
 @dataclass(frozen=True)
 class TenantConfig:
     """One tenant's section of the catalog, as written (plugin patterns not yet expanded)."""
@@ -57,6 +104,10 @@ class TenantConfig:
     settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     #: interface -> the canary share of another version (``[tenants.<id>.canary.<interface>]``)
     canaries: Mapping[str, Canary] = field(default_factory=dict)
+    #: interceptor -> settings that override ``[interceptors.<name>.settings]`` for this tenant
+    interceptors: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: "<interface>.v<N>.<point>" -> error policy, over the catalog's and the declaration's
+    errors: Mapping[str, str] = field(default_factory=dict)
     #: Problems in this tenant's own section: the tenant fails closed, the others keep working.
     problems: tuple[ConfigProblem, ...] = ()
 
@@ -78,6 +129,9 @@ class CatalogConfig:
     startup_timeout: float = 30.0
     #: Seconds a plugin's health check may take before it counts as unhealthy.
     health_timeout: float = 5.0
+    #: "<interface>.v<N>.<point>" -> error policy, over the declaration's
+    errors: Mapping[str, str] = field(default_factory=dict)
+    interceptors: Mapping[str, InterceptorConfig] = field(default_factory=dict)
     tenants: Mapping[str, TenantConfig] = field(default_factory=dict)
     lines: _toml.LineIndex | None = field(default=None, repr=False, compare=False)
 
@@ -213,6 +267,54 @@ class _Checker:
                 found[interface] = Canary(version, float(share), name)
         return found
 
+    def errors(self, table: Mapping[str, Any], key: tuple[str, ...]) -> dict[str, str]:
+        found = {}
+        for point, policy in self.table(table.get("errors", {}), (*key, "errors")).items():
+            if not _POINT_KEY.match(point):
+                self.add(
+                    (*key, "errors", point),
+                    "expected a plugin point as <interface>.v<N>.<point>, e.g. "
+                    '"price_quote.v1.discounts"',
+                )
+            elif policy not in ERROR_POLICIES:
+                self.add(
+                    (*key, "errors", point),
+                    f"expected one of {', '.join(ERROR_POLICIES)}, got {policy!r}",
+                )
+            else:
+                found[point] = policy
+        return found
+
+    def scope(self, table: Mapping[str, Any], key: tuple[str, ...]) -> Scope:
+        spec = self.table(table.get(key[-1], {}), key)
+        self.known_keys(spec, key, _SCOPE_KEYS)
+        return Scope(
+            self.strings(spec, key, "tenants", _plugin_pattern_problem),
+            self.strings(spec, key, "interfaces", _plugin_pattern_problem),
+        )
+
+    def interceptor(self, name: str, raw: Any) -> InterceptorConfig:
+        key = ("interceptors", name)
+        table = self.table(raw, key)
+        self.known_keys(table, key, _INTERCEPTOR_KEYS)
+        enabled = table.get("enabled", True)
+        if not isinstance(enabled, bool):
+            self.add((*key, "enabled"), f"expected a boolean, got {_type_name(enabled)}")
+            enabled = True
+        order = table.get("order")
+        if order is not None and (isinstance(order, bool) or not isinstance(order, int)):
+            self.add((*key, "order"), f"expected an integer, got {_type_name(order)}")
+            order = None
+        settings = self.table(table.get("settings", {}), (*key, "settings"))
+        return InterceptorConfig(
+            name,
+            enabled,
+            order,
+            self.scope(table, (*key, "include")),
+            self.scope(table, (*key, "exclude")),
+            freeze(settings),
+        )
+
     def versions(self, table: Mapping[str, Any], key: tuple[str, ...]) -> dict[str, int]:
         value = self.table(table.get("versions", {}), (*key, "versions"))
         result = {}
@@ -237,6 +339,39 @@ def _plugin_pattern_problem(name: str) -> str | None:
     return "not a plugin name (letters, digits, '_', '-', '.'; wildcards *, ? and [...])"
 
 
+def _tables(check: _Checker, table: Mapping[str, Any], key: tuple[str, ...]) -> dict[str, Any]:
+    """A table of tables (``settings``, ``interceptors``), each frozen."""
+    found: dict[str, Any] = {}
+    for name, values in check.table(table.get(key[-1], {}), key).items():
+        if isinstance(values, dict):
+            found[name] = freeze(values)
+        else:
+            check.add((*key, name), f"expected a table, got {_type_name(values)}")
+    return found
+
+
+def _tenant(check: _Checker, tenant_id: str, raw: Any) -> TenantConfig:
+    """One tenant's section; its problems stay with it (the tenant fails closed)."""
+    before = len(check.problems)
+    check.tenant = tenant_id
+    key = ("tenants", tenant_id)
+    if not _TENANT_ID.match(tenant_id):
+        check.add(key, "a tenant id is letters, digits, '_', '-' and '.'")
+    table = check.table(raw, key)
+    check.known_keys(table, key, _TENANT_KEYS)
+    return TenantConfig(
+        tenant_id,
+        check.string(table, key, "description"),
+        check.strings(table, key, "plugins", _plugin_pattern_problem),
+        MappingProxyType(check.versions(table, key)),
+        MappingProxyType(_tables(check, table, (*key, "settings"))),
+        MappingProxyType(check.canaries(table, key)),
+        MappingProxyType(_tables(check, table, (*key, "interceptors"))),
+        MappingProxyType(check.errors(table, key)),
+        tuple(check.problems[before:]),
+    )
+
+
 def parse_config(text: str, path: Path | None) -> CatalogConfig:
     """Parse and shape-check a catalog document.
 
@@ -253,7 +388,7 @@ def parse_config(text: str, path: Path | None) -> CatalogConfig:
         ) from None
     lines = _toml.LineIndex(text)
     check = _Checker(lines)
-    check.known_keys(document, (), ("catalog", "tenants"))
+    check.known_keys(document, (), ("catalog", "tenants", "interceptors"))
 
     section = check.table(document.get("catalog", {}), ("catalog",))
     check.known_keys(section, ("catalog",), _CATALOG_KEYS)
@@ -274,37 +409,18 @@ def parse_config(text: str, path: Path | None) -> CatalogConfig:
     import_timeout = check.seconds(section, "import_timeout", 30.0)
     startup_timeout = check.seconds(section, "startup_timeout", 30.0)
     health_timeout = check.seconds(section, "health_timeout", 5.0)
+    errors = check.errors(section, ("catalog",))
+    interceptors = {
+        name: check.interceptor(name, raw)
+        for name, raw in check.table(document.get("interceptors", {}), ("interceptors",)).items()
+    }
     if check.problems:
         raise ConfigError(path, check.problems)
 
-    tenants: dict[str, TenantConfig] = {}
-    for tenant_id, raw in check.table(document.get("tenants", {}), ("tenants",)).items():
-        before = len(check.problems)
-        check.tenant = tenant_id
-        key = ("tenants", tenant_id)
-        if not _TENANT_ID.match(tenant_id):
-            check.add(key, "a tenant id is letters, digits, '_', '-' and '.'")
-        table = check.table(raw, key)
-        check.known_keys(table, key, _TENANT_KEYS)
-        tenant_description = check.string(table, key, "description")
-        plugins = check.strings(table, key, "plugins", _plugin_pattern_problem)
-        pins = check.versions(table, key)
-        canaries = check.canaries(table, key)
-        settings: dict[str, Any] = {}
-        for plugin, values in check.table(table.get("settings", {}), (*key, "settings")).items():
-            if isinstance(values, dict):
-                settings[plugin] = freeze(values)
-            else:
-                check.add((*key, "settings", plugin), f"expected a table, got {_type_name(values)}")
-        tenants[tenant_id] = TenantConfig(
-            tenant_id,
-            tenant_description,
-            plugins,
-            MappingProxyType(pins),
-            MappingProxyType(settings),
-            MappingProxyType(canaries),
-            tuple(check.problems[before:]),
-        )
+    tenants = {
+        tenant_id: _tenant(check, tenant_id, raw)
+        for tenant_id, raw in check.table(document.get("tenants", {}), ("tenants",)).items()
+    }
     check.tenant = None
     if check.problems and any(p.tenant is None for p in check.problems):
         raise ConfigError(path, [p for p in check.problems if p.tenant is None])
@@ -319,6 +435,8 @@ def parse_config(text: str, path: Path | None) -> CatalogConfig:
         import_timeout=import_timeout,
         startup_timeout=startup_timeout,
         health_timeout=health_timeout,
+        errors=MappingProxyType(errors),
+        interceptors=MappingProxyType(interceptors),
         tenants=MappingProxyType(tenants),
         lines=lines,
     )

@@ -25,6 +25,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 Policy = Literal["collect", "first", "wrap"]
 POLICIES: Final[tuple[str, ...]] = get_args(Policy)
 
+#: What a plugin point does when one plugin's implementation raises.
+#: ``raise``: the call fails, naming the plugin; ``isolate``: the plugin's result is left out,
+#: the error is logged and attributed, and the other plugins' results are kept.
+ErrorPolicy = Literal["raise", "isolate"]
+ERROR_POLICIES: Final[tuple[str, ...]] = get_args(ErrorPolicy)
+
 #: The attribute that carries a declaration on a hookspec function.
 ATTRIBUTE: Final = "catalog_declaration"
 
@@ -55,6 +61,7 @@ class PointDeclaration(NamedTuple):
     point: str
     policy: Policy
     entrypoint: str
+    errors: ErrorPolicy = "raise"
 
 
 def _positional_parameters(func: Callable[..., Any]) -> list[inspect.Parameter]:
@@ -150,10 +157,13 @@ def _entrypoint(func: F, deprecated: str | None, sunset: str | None) -> F:
     return func
 
 
-def plugin_point(of: Callable[..., Any], *, policy: Policy = "collect") -> Callable[[F], F]:
+def plugin_point(
+    of: Callable[..., Any], *, policy: Policy = "collect", errors: ErrorPolicy = "raise"
+) -> Callable[[F], F]:
     """Declare a plugin point of the version whose entry point is ``of``.
 
-    The decorated hookspec must be named ``<entry point name>_<point>``.
+    The decorated hookspec must be named ``<entry point name>_<point>``. ``errors`` is what
+    happens when a plugin's implementation raises (catalog.toml may override it).
     """
     declaration = getattr(of, ATTRIBUTE, None)
     if not isinstance(declaration, EntrypointDeclaration):
@@ -164,6 +174,16 @@ def plugin_point(of: Callable[..., Any], *, policy: Policy = "collect") -> Calla
     if policy not in POLICIES:
         raise DeclarationError(
             f"unknown policy {policy!r}; choose one of {', '.join(POLICIES)}",
+            module=of.__module__,
+        )
+    if errors not in ERROR_POLICIES:
+        raise DeclarationError(
+            f"unknown error policy {errors!r}; choose one of {', '.join(ERROR_POLICIES)}",
+            module=of.__module__,
+        )
+    if errors == "isolate" and policy == "wrap":
+        raise DeclarationError(
+            "a wrap point has one implementation, the catalog's: it cannot isolate errors",
             module=of.__module__,
         )
     entry: EntrypointDeclaration = declaration
@@ -189,7 +209,7 @@ def plugin_point(of: Callable[..., Any], *, policy: Policy = "collect") -> Calla
         setattr(
             func,
             ATTRIBUTE,
-            PointDeclaration(entry.interface, entry.version, point, policy, of.__name__),
+            PointDeclaration(entry.interface, entry.version, point, policy, of.__name__, errors),
         )
         return func
 

@@ -11,7 +11,7 @@ from types import MappingProxyType, ModuleType
 from typing import Any, Final, NamedTuple
 
 from ._binders import compile_binder
-from ._declare import ATTRIBUTE, EntrypointDeclaration, PointDeclaration, Policy
+from ._declare import ATTRIBUTE, EntrypointDeclaration, ErrorPolicy, PointDeclaration, Policy
 from ._types import DataType, UnsupportedTypeError, compile_type, display_annotation
 from .errors import DeclarationError, InvalidArgumentsError, UnknownVersionError
 
@@ -54,12 +54,22 @@ class PluginPoint(NamedTuple):
     parameters: tuple[Parameter, ...]
     returns: str
     doc: str
+    #: as declared; catalog.toml may override it per catalog or tenant
+    errors: ErrorPolicy = "raise"
+    #: the return annotation compiled for checks (None: not a data type the catalog checks)
+    return_type: DataType | None = None
+
+    @property
+    def key(self) -> str:
+        """How catalog.toml names the point: ``<interface>.v<N>.<point>``."""
+        return f"{self.interface}.v{self.version}.{self.name}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "hook": self.hook,
             "policy": self.policy,
+            "errors": self.errors,
             "parameters": [p.to_dict() for p in self.parameters],
             "returns": self.returns,
             "doc": self.doc,
@@ -82,6 +92,8 @@ class Version:
     deprecated: str | None = None
     #: ISO date after which the version may be removed
     sunset: str | None = None
+    #: the return annotation compiled for checks (None: not a data type the catalog checks)
+    return_type: DataType | None = field(default=None, compare=False)
     _names: frozenset[str] = field(init=False, repr=False, compare=False)
     _checks: Mapping[str, Any] = field(init=False, repr=False, compare=False)
     _exact: Mapping[str, type] = field(init=False, repr=False, compare=False)
@@ -217,7 +229,7 @@ def _hints(func: Any) -> dict[str, Any]:
 
 def _parameters(
     func: Any, defaults: Mapping[str, Any], *, checked: bool
-) -> tuple[tuple[Parameter, ...], str]:
+) -> tuple[tuple[Parameter, ...], str, DataType | None]:
     hints = _hints(func)
     names = list(inspect.signature(func).parameters)[1:]  # [0] is ctx
     params = []
@@ -250,7 +262,12 @@ def _parameters(
         raise DeclarationError(
             "the return type needs an annotation", module=func.__module__, hook=func.__name__
         )
-    return tuple(params), display_annotation(hints["return"])
+    try:
+        # For the validation interceptor; a return type it cannot check is left unchecked.
+        return_type: DataType | None = compile_type(hints["return"])
+    except UnsupportedTypeError:
+        return_type = None
+    return tuple(params), display_annotation(hints["return"]), return_type
 
 
 def declarations(module: ModuleType) -> list[tuple[str, Any]]:
@@ -298,12 +315,12 @@ def build_interfaces(modules: Iterable[ModuleType]) -> dict[str, Interface]:
 
     versions: dict[str, dict[int, Version]] = {}
     for (interface, number), (func, decl) in sorted(entries.items()):
-        params, returns = _parameters(func, decl.defaults, checked=True)
+        params, returns, return_type = _parameters(func, decl.defaults, checked=True)
         version_points = {}
         for point_func, point in sorted(
             points.get((interface, number), []), key=lambda p: p[1].point
         ):
-            point_params, point_returns = _parameters(point_func, {}, checked=False)
+            point_params, point_returns, point_type = _parameters(point_func, {}, checked=False)
             version_points[point.point] = PluginPoint(
                 interface,
                 number,
@@ -313,6 +330,8 @@ def build_interfaces(modules: Iterable[ModuleType]) -> dict[str, Interface]:
                 point_params,
                 point_returns,
                 inspect.getdoc(point_func) or "",
+                point.errors,
+                point_type,
             )
         versions.setdefault(interface, {})[number] = Version(
             interface,
@@ -325,6 +344,7 @@ def build_interfaces(modules: Iterable[ModuleType]) -> dict[str, Interface]:
             MappingProxyType(version_points),
             decl.deprecated,
             decl.sunset,
+            return_type,
         )
     return {
         name: Interface(name, docs.get(name, ""), MappingProxyType(dict(sorted(found.items()))))

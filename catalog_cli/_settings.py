@@ -19,8 +19,11 @@ Problems = list[tuple[tuple[str, ...], str]]
 
 
 def is_schema(value: Any) -> bool:
-    """Whether ``value`` is a pydantic model class (duck-typed: pydantic is not imported)."""
-    return (
+    """Whether ``value`` is a pydantic model class (duck-typed: pydantic is not imported), or
+    the catalog's own :class:`Options` (used by its built-in interceptors)."""
+    from ._options import Options
+
+    return isinstance(value, Options) or (
         isinstance(value, type)
         and hasattr(value, "model_validate")
         and hasattr(value, "model_fields")
@@ -78,6 +81,10 @@ def validate(
     secrets: Secrets,
 ) -> dict[str, Any]:
     """The settings checked by ``schema``, defaults filled in; problems are appended."""
+    from ._options import Options
+
+    if isinstance(schema, Options):
+        return schema.validate_settings(values, key, problems)
     fields = schema.model_fields
     unknown = [name for name in values if name not in fields]
     for name in unknown:
@@ -105,6 +112,10 @@ def validate(
 
 def describe_schema(schema: Any) -> list[dict[str, Any]]:
     """Each setting of ``schema``: name, type, default (if any) and description."""
+    from ._options import Options
+
+    if isinstance(schema, Options):
+        return schema.describe()
     rows = []
     for name, info in schema.model_fields.items():
         annotation = getattr(info, "annotation", None)

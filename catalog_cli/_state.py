@@ -13,12 +13,13 @@ from typing import Any, Literal, NamedTuple
 
 import pluggy
 
+from . import _intercept as intercept
 from . import _lifecycle as lifecycle
 from . import _sources
-from ._config import Canary, CatalogConfig, TenantConfig, freeze
+from ._config import Canary, CatalogConfig, InterceptorConfig, TenantConfig, freeze
 from ._context import CallScope
 from ._depends import call_order
-from ._interfaces import Interface, Version, build_interfaces
+from ._interfaces import Interface, PluginPoint, Version, build_interfaces
 from ._meta import PluginMeta, check_compatible, declared_meta
 from ._settings import Problems, Secrets, resolve_secrets, validate
 from ._sources import ModuleLoader, PluginSource
@@ -127,8 +128,19 @@ class CatalogState:
     Everything but the tenant cache is fixed at construction; tenants are built on first use.
     """
 
-    def __init__(self, config: CatalogConfig, *, fresh: bool = False) -> None:
+    def __init__(
+        self,
+        config: CatalogConfig,
+        *,
+        fresh: bool = False,
+        generation: int = 0,
+        interceptor_states: dict[tuple[str, str], dict[str, Any]] | None = None,
+    ) -> None:
         self.config = config
+        #: how many reloads came before this state
+        self.generation = generation
+        #: (tenant, interceptor) -> the interceptor's state for the tenant; kept across reloads
+        self.interceptor_states = interceptor_states if interceptor_states is not None else {}
         names = [
             *_sources.package_modules(_sources.HOOKSPECS_PACKAGE),
             *_sources.entry_point_modules(_sources.HOOKSPECS_GROUP),
@@ -156,6 +168,19 @@ class CatalogState:
         self.sources: Mapping[str, PluginSource] = MappingProxyType(self._find_sources())
         self.implementations = self._check_builtins()
         self._check_default_versions()
+        #: interceptor name -> where its module comes from (named "interceptor.<name>")
+        self.interceptor_sources: Mapping[str, PluginSource] = MappingProxyType(
+            self._find_interceptors()
+        )
+        self.points: Mapping[str, PluginPoint] = MappingProxyType(
+            {
+                p.key: p
+                for i in self.interfaces.values()
+                for v in i.versions.values()
+                for p in v.points.values()
+            }
+        )
+        self._check_error_policies(("catalog",), config.errors)
         selections: dict[str, tuple[str, ...]] = {}
         problems: dict[str, tuple[ConfigProblem, ...]] = {}
         for tenant in config.tenants.values():
@@ -171,6 +196,8 @@ class CatalogState:
         self._tenants: dict[str, Tenant | CatalogError] = {}
         #: (tenant, interface, requested version) -> prepared call scope and version
         self.prepared: dict[tuple[str, str, int | None], tuple[CallScope, Version]] = {}
+        self._chosen: dict[tuple[str, VersionChoice, bool], tuple[CallScope, Version]] = {}
+        self._traced: dict[str, Tenant] = {}
 
     # -- checks made once, at load ---------------------------------------------------------
 
@@ -210,7 +237,7 @@ class CatalogState:
                     )
                 implementations[use.hook] = name
         for info in self.hooks.values():
-            if info.policy == "wrap" and info.hook not in implementations:
+            if info.interface and info.policy == "wrap" and info.hook not in implementations:
                 params = ", ".join(info.argnames)
                 raise DeclarationError(
                     f"the {info.label} has no implementation: add "
@@ -226,6 +253,7 @@ class CatalogState:
         module: ModuleType,
         *,
         builtin: bool,
+        interceptor: bool = False,
     ) -> tuple[HookUse, ...]:
         """What ``module`` implements, checked once per catalog (raises PluginValidationError).
 
@@ -236,21 +264,27 @@ class CatalogState:
         if cached is None:
             # One check at a time: the scratch manager is shared, and pluggy's is not thread-safe.
             with self._check_lock:
-                cached = self._uses.get(name) or self._check_plugin(name, module, builtin)
+                cached = self._uses.get(name) or self._check_plugin(
+                    name, module, builtin, interceptor
+                )
                 self._uses[name] = cached
         if isinstance(cached, PluginValidationError):
             raise cached
         return cached
 
     def _check_plugin(
-        self, name: str, module: ModuleType, builtin: bool
+        self, name: str, module: ModuleType, builtin: bool, interceptor: bool
     ) -> tuple[HookUse, ...] | PluginValidationError:
         scratch = self._scratch()
         try:
-            meta = declared_meta(self.sources[name], module)
+            meta = declared_meta(self.source(name), module)
             check_compatible(name, meta, self.interfaces)
             self._meta[name] = meta
-            uses = tuple(inspect_plugin(name, module, self.hooks, scratch, builtin=builtin))
+            uses = tuple(
+                inspect_plugin(
+                    name, module, self.hooks, scratch, builtin=builtin, interceptor=interceptor
+                )
+            )
             _check_targets(name, meta, uses)
             # pluggy's own checks too (e.g. wrapper and hookwrapper together)
             trial = self._scratch()
@@ -268,6 +302,15 @@ class CatalogState:
             self._scratch_pm = new_manager(self.spec_modules)
         return self._scratch_pm
 
+    def source(self, name: str) -> PluginSource:
+        """A plugin's source; interceptors are found by their registered name too."""
+        found = self.sources.get(name)
+        if found is None and name.startswith(intercept.PREFIX):
+            found = self.interceptor_sources.get(name[len(intercept.PREFIX) :])
+        if found is None:
+            raise KeyError(name)
+        return found
+
     def meta(self, name: str) -> PluginMeta:
         """A plugin's metadata: declared, if it was imported; else what its source tells."""
         found = self._meta.get(name)
@@ -276,9 +319,9 @@ class CatalogState:
         status = self.loader.status(name)
         module = status if isinstance(status, ModuleType) else None
         try:
-            return declared_meta(self.sources[name], module)
+            return declared_meta(self.source(name), module)
         except PluginValidationError:
-            return declared_meta(self.sources[name], None)
+            return declared_meta(self.source(name), None)
 
     def _find_sources(self) -> dict[str, PluginSource]:
         config = self.config
@@ -327,6 +370,89 @@ class CatalogState:
         if problems:
             raise ConfigError(config.path, problems)
         return found
+
+    def _find_interceptors(self) -> dict[str, PluginSource]:
+        from .interceptors import BUILTIN
+
+        found: dict[str, PluginSource] = {}
+        problems: list[ConfigProblem] = []
+        for name, configured in self.config.interceptors.items():
+            key = ("interceptors", name)
+            if name in BUILTIN:
+                module = BUILTIN[name]
+                found[name] = PluginSource(intercept.PREFIX + name, "builtin", module, module)
+            elif name in self.sources and self.sources[name].kind != "builtin":
+                found[name] = self.sources[name]._replace(name=intercept.PREFIX + name)
+            else:
+                known = [*BUILTIN, *(n for n, s in self.sources.items() if s.kind != "builtin")]
+                close = difflib.get_close_matches(name, known, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                problems.append(
+                    self.config.problem(
+                        key,
+                        f"no interceptor named {name!r}: not a built-in ({', '.join(BUILTIN)}) "
+                        f"nor a plugin{hint}",
+                    )
+                )
+                continue
+            problems.extend(self._scope_problems(key, configured))
+        if problems:
+            raise ConfigError(self.config.path, problems)
+        return found
+
+    def _scope_problems(self, key: tuple[str, ...], configured: InterceptorConfig) -> list[Any]:
+        """A plain name (no wildcard) in a scope must be a known tenant or interface."""
+        problems = []
+        for part, scope in (("include", configured.include), ("exclude", configured.exclude)):
+            for what, names, known in (
+                ("tenant", scope.tenants, list(self.config.tenants)),
+                ("interface", scope.interfaces, list(self.interfaces)),
+            ):
+                for name in names:
+                    if any(ch in name for ch in "*?[") or name in known:
+                        continue
+                    close = difflib.get_close_matches(name, known, n=1)
+                    hint = f"; did you mean {close[0]!r}?" if close else ""
+                    problems.append(
+                        self.config.problem(
+                            (*key, part, f"{what}s"), f"unknown {what} {name!r}{hint}"
+                        )
+                    )
+        return problems
+
+    def _error_policy_problems(
+        self, key: tuple[str, ...], policies: Mapping[str, str], tenant: str | None = None
+    ) -> list[ConfigProblem]:
+        problems = []
+        for name, policy in policies.items():
+            point = self.points.get(name)
+            if point is None:
+                close = difflib.get_close_matches(name, list(self.points), n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                problems.append(
+                    self.config.problem(
+                        (*key, "errors", name), f"no such plugin point{hint}", tenant
+                    )
+                )
+            elif point.policy == "wrap" and policy == "isolate":
+                problems.append(
+                    self.config.problem(
+                        (*key, "errors", name),
+                        "a wrap point has one implementation, the catalog's: it cannot isolate",
+                        tenant,
+                    )
+                )
+        return problems
+
+    def _check_error_policies(self, key: tuple[str, ...], policies: Mapping[str, str]) -> None:
+        problems = self._error_policy_problems(key, policies)
+        if problems:
+            raise ConfigError(self.config.path, problems)
+
+    def error_policy(self, tenant: str, point: PluginPoint) -> str:
+        """The tenant's policy, else the catalog's, else the declaration's."""
+        policies = self.tenant_config(tenant).errors
+        return policies.get(point.key) or self.config.errors.get(point.key) or point.errors
 
     def _check_default_versions(self) -> None:
         problems = [
@@ -418,6 +544,26 @@ class CatalogState:
                         (*where, "key"),
                         f"{interface} v{canary.version} has no parameter {canary.key!r} "
                         f"(parameters: {', '.join(names) or 'none'})",
+                        tenant.id,
+                    )
+                )
+        problems.extend(self._error_policy_problems(key, tenant.errors, tenant.id))
+        for name in tenant.interceptors:
+            if name not in self.config.interceptors:
+                configured = ", ".join(self.config.interceptors) or "none"
+                problems.append(
+                    self.config.problem(
+                        (*key, "interceptors", name),
+                        f"settings for interceptor {name!r}, which [interceptors] does not "
+                        f"configure (configured: {configured})",
+                        tenant.id,
+                    )
+                )
+            elif not self.config.interceptors[name].covers_tenant(tenant.id):
+                problems.append(
+                    self.config.problem(
+                        (*key, "interceptors", name),
+                        f"settings for interceptor {name!r}, whose scope leaves this tenant out",
                         tenant.id,
                     )
                 )
@@ -530,15 +676,10 @@ class CatalogState:
             settings = self._settings(config, [n for n, _ in self.builtins] + order)
             if isinstance(settings, ConfigError):
                 return settings
-            built = build_tenant(
-                config.id,
-                self.spec_modules,
-                self.builtins,
-                plugins,
-                lambda name, module, builtin: self.hook_uses(name, module, builtin=builtin),
-                settings,
-                [v.hook for i in self.interfaces.values() for v in i.versions.values()],
-            )
+            interceptors = self._interceptor_uses(config)
+            if isinstance(interceptors, ConfigError):
+                return interceptors
+            built = self._build_manager(config.id, plugins, settings, interceptors)
             lifecycle.start(
                 built.pm, config.id, built.plugin_settings(), self.config.startup_timeout
             )
@@ -547,6 +688,97 @@ class CatalogState:
             return exc.for_tenant(config.id)
         except PluginError as exc:
             return exc
+
+    def _build_manager(
+        self,
+        tenant: str,
+        plugins: list[tuple[str, ModuleType]],
+        settings: Mapping[str, Mapping[str, Any]],
+        interceptors: list[intercept.InterceptorUse],
+        *,
+        traced: bool = False,
+    ) -> Tenant:
+        return build_tenant(
+            tenant,
+            self.spec_modules,
+            self.builtins,
+            plugins,
+            lambda name, module, builtin: self.hook_uses(name, module, builtin=builtin),
+            settings,
+            self.interfaces,
+            interceptors,
+            lambda point: self.error_policy(tenant, point) == "isolate",
+            traced=traced,
+        )
+
+    def _interceptor_uses(
+        self, config: TenantConfig
+    ) -> list[intercept.InterceptorUse] | ConfigError:
+        """The interceptors for the tenant, loaded, checked and with their settings, outermost
+        first. Raises PluginError (the tenant fails closed) for one that cannot be used."""
+        from .interceptors import BUILTIN, DEFAULT_ORDER
+
+        uses = []
+        found: Problems = []
+        secrets: Secrets = {}
+        for name, configured in self.config.interceptors.items():
+            if not configured.enabled or not configured.covers_tenant(config.id):
+                continue
+            source = self.interceptor_sources[name]
+            try:
+                module = self.loader.load(source)
+            except PluginLoadError as exc:
+                raise PluginLoadError(exc.plugin, exc.source, exc.cause, tenant=config.id) from None
+            hooks = self.hook_uses(source.name, module, builtin=False, interceptor=True)
+            values = self._interceptor_settings(config, configured, found, secrets)
+            order = configured.order
+            if order is None:
+                declared = getattr(module, "ORDER", DEFAULT_ORDER)
+                order = declared if isinstance(declared, int) else DEFAULT_ORDER
+            uses.append(
+                intercept.InterceptorUse(
+                    name,
+                    order,
+                    module,
+                    configured.include.interfaces,
+                    configured.exclude.interfaces,
+                    tuple(dict.fromkeys(use.hook for use in hooks)),
+                    freeze(values),
+                    name in BUILTIN,
+                )
+            )
+        if found:
+            problems = [self.config.problem(key, message, config.id) for key, message in found]
+            return ConfigError(self.config.path, problems, tenant=config.id)
+        return sorted(uses, key=lambda use: (use.order, use.name))
+
+    def _interceptor_settings(
+        self,
+        config: TenantConfig,
+        configured: InterceptorConfig,
+        found: Problems,
+        secrets: Secrets,
+    ) -> dict[str, Any]:
+        """``[interceptors.X.settings]`` with the tenant's ``[tenants.T.interceptors.X]`` over it,
+        checked by the interceptor's schema; problems name the key they come from."""
+        name = configured.name
+        shared_key = ("interceptors", name, "settings")
+        own_key = ("tenants", config.id, "interceptors", name)
+        own = config.interceptors.get(name, {})
+        values = {
+            **resolve_secrets(configured.settings, shared_key, found, secrets),
+            **resolve_secrets(own, own_key, found, secrets),
+        }
+        schema = self._meta[intercept.PREFIX + name].settings
+        if schema is None:
+            return values
+        problems: Problems = []
+        checked = validate(schema, values, shared_key, problems, secrets)
+        for where, message in problems:
+            setting = where[len(shared_key)] if len(where) > len(shared_key) else None
+            ours = setting is not None and setting in own
+            found.append(((*own_key, *where[len(shared_key) :]) if ours else where, message))
+        return checked
 
     def built_tenants(self) -> list[Tenant]:
         return [found for found in list(self._tenants.values()) if isinstance(found, Tenant)]
@@ -557,6 +789,8 @@ class CatalogState:
             built = self.built_tenants()
             self._tenants.clear()
             self.prepared.clear()
+            self._chosen.clear()
+            self._traced.clear()
         return self.stop_tenants(built, self.config)
 
     @staticmethod
@@ -608,22 +842,77 @@ class CatalogState:
         if prepared is not None:
             return prepared
         choice = self.resolve(interface, tenant, requested, arguments)
-        if requested is None and interface in self.tenant_config(tenant).canaries:
-            return self.prepare(tenant, interface, choice.version)
-        version = self.interfaces[interface].versions[choice.version]
+        prepared = self.prepare_choice(tenant, choice)
+        if requested is not None or interface not in self.tenant_config(tenant).canaries:
+            self.prepared[key] = prepared
+        return prepared
+
+    def prepare_choice(
+        self, tenant: str, choice: VersionChoice, *, traced: bool = False
+    ) -> tuple[CallScope, Version]:
+        """The call scope for a version already chosen (and why: interceptors are told)."""
+        key = (tenant, choice, traced)
+        prepared = self._chosen.get(key)
+        if prepared is not None:
+            return prepared
+        version = self.interfaces[choice.interface].versions[choice.version]
         built = self.tenant(tenant)
-        if version.deprecated is not None:
+        if version.deprecated is not None and not traced:
             _warn_deprecated(version, tenant)
+        if traced:
+            built = self._traced_tenant(built)
         hook = built.pm.hook
+        entry: Any = getattr(hook, version.hook)
+        points = {name: getattr(hook, p.hook) for name, p in version.points.items()}
+        if traced:
+            from ._trace import TracedCaller
+
+            entry = TracedCaller(entry, "entry point", f"{version.interface} v{version.number}")
+            points = {
+                name: TracedCaller(caller, "plugin point", name, policy=version.points[name].policy)
+                for name, caller in points.items()
+            }
+        around = tuple(
+            use
+            for use in built.interceptors
+            if "catalog_call" in use.hooks and use.applies(choice.interface)
+        )
+        if around:
+            entry = intercept.Chain(
+                built.pm,
+                entry,
+                around,
+                choice.source,
+                self.generation,
+                self.interceptor_states,
+            )
         scope = CallScope(
             tenant,
-            interface,
+            choice.interface,
             version.number,
-            getattr(hook, version.hook),
-            MappingProxyType({name: getattr(hook, p.hook) for name, p in version.points.items()}),
+            entry,
+            MappingProxyType(points),
             built.bindings,
             self.implementations[version.hook],
         )
         prepared = (scope, version)
-        self.prepared[key] = prepared
+        self._chosen[key] = prepared
         return prepared
+
+    def _traced_tenant(self, built: Tenant) -> Tenant:
+        """A copy of the tenant's manager whose implementations record themselves in a trace:
+        the same plugin modules and settings, already started by the tenant itself."""
+        found = self._traced.get(built.id)
+        if found is None:
+            with self._check_lock:
+                found = self._traced.get(built.id)
+                if found is None:
+                    plugins = [
+                        (name, self.loader.load(self.sources[name])) for name in built.plugins
+                    ]
+                    settings = {b.name: b.settings for b in built.bindings.values()}
+                    found = self._build_manager(
+                        built.id, plugins, settings, list(built.interceptors), traced=True
+                    )
+                    self._traced[built.id] = found
+        return found

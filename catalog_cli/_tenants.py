@@ -11,10 +11,11 @@ from typing import Any, NamedTuple
 import pluggy
 
 from . import _events as events
+from . import _intercept as intercept
 from . import _lifecycle as lifecycle
 from ._context import PluginBinding
 from ._declare import Policy
-from ._interfaces import Interface
+from ._interfaces import Interface, PluginPoint
 from ._markers import PROJECT
 from .errors import PluginValidationError
 
@@ -32,6 +33,8 @@ class HookInfo(NamedTuple):
 
     @property
     def label(self) -> str:
+        if self.hook in intercept.HOOKS:
+            return f"interceptor hook {self.hook}"
         if not self.interface:
             return f"lifecycle hook {self.point!r}"
         where = f"{self.interface} v{self.version}"
@@ -72,6 +75,10 @@ def hook_index(interfaces: Mapping[str, Interface]) -> dict[str, HookInfo]:
     index["catalog_call_event"] = HookInfo(
         "catalog_call_event", "", 0, "call events", "collect", ("event",)
     )
+    index["catalog_call"] = HookInfo("catalog_call", "", 0, "method call", "wrap", ("call",))
+    index["catalog_point_call"] = HookInfo(
+        "catalog_point_call", "", 0, "plugin point call", "wrap", ("call", "point")
+    )
     for interface in interfaces.values():
         for version in interface.versions.values():
             entry_args = ("ctx", *(p.name for p in version.parameters))
@@ -109,6 +116,7 @@ def inspect_plugin(
     *,
     builtin: bool,
     tenant: str | None = None,
+    interceptor: bool = False,
 ) -> list[HookUse]:
     """Check every hook implementation in ``module`` against its spec; return what it implements.
 
@@ -184,7 +192,33 @@ def inspect_plugin(
                 tenant=tenant,
             )
         wrapper = bool(opts.get("wrapper") or opts.get("hookwrapper"))
-        if not info.interface and (
+        if (hook in intercept.HOOKS) != interceptor:
+            raise PluginValidationError(
+                name,
+                "an interceptor implements only catalog_call and catalog_point_call"
+                if interceptor
+                else f"{hook} is an interceptor hook: configure the plugin as an interceptor "
+                f"([interceptors.{name}] in catalog.toml), not as a tenant plugin",
+                hook=hook,
+                tenant=tenant,
+            )
+        if interceptor:
+            if not (opts.get("wrapper") and inspect.isgeneratorfunction(func)):
+                raise PluginValidationError(
+                    name,
+                    "an interceptor hook must be a new-style wrapper: "
+                    "@hookimpl(wrapper=True) on a generator function that yields once",
+                    hook=hook,
+                    tenant=tenant,
+                )
+            if opts.get("tryfirst") or opts.get("trylast"):
+                raise PluginValidationError(
+                    name,
+                    "interceptors are ordered by `order` in catalog.toml: remove tryfirst/trylast",
+                    hook=hook,
+                    tenant=tenant,
+                )
+        elif not info.interface and (
             wrapper or inspect.isgeneratorfunction(func) or inspect.iscoroutinefunction(func)
         ):
             # The catalog calls lifecycle hooks one by one and waits for their return value.
@@ -243,6 +277,7 @@ def new_manager(spec_modules: Iterable[ModuleType]) -> pluggy.PluginManager:
     pm = pluggy.PluginManager(PROJECT)
     pm.add_hookspecs(lifecycle)
     pm.add_hookspecs(events)
+    pm.add_hookspecs(intercept)
     for module in spec_modules:
         pm.add_hookspecs(module)
     return pm
@@ -259,6 +294,8 @@ class Tenant(NamedTuple):
     hooks: Mapping[str, tuple[HookUse, ...]]
     #: module name -> binding, for every registered module, in registration order
     bindings: Mapping[str, PluginBinding]
+    #: interceptors for this tenant, in the order they wrap (outermost first)
+    interceptors: tuple[intercept.InterceptorUse, ...] = ()
 
     def plugin_settings(self) -> dict[str, Mapping[str, Any]]:
         """plugin name -> its settings, in registration order (dependencies first)."""
@@ -276,12 +313,17 @@ def build_tenant(
     plugins: Sequence[tuple[str, ModuleType]],
     check: PluginCheck,
     settings: Mapping[str, Mapping[str, Any]],
-    entry_hooks: Sequence[str] = (),
+    interfaces: Mapping[str, Interface],
+    interceptors: Sequence[intercept.InterceptorUse] = (),
+    isolated: Callable[[PluginPoint], bool] = lambda point: False,
+    traced: bool = False,
 ) -> Tenant:
-    """A new PluginManager holding the hookspecs, the built-ins and ``plugins`` (in that order).
+    """A new PluginManager holding the hookspecs, the built-ins and ``plugins`` (in that order),
+    then the interceptors, outermost last.
 
     Plugins are registered in reverse so pluggy (which calls the most recently registered
     implementation first) calls them in the order the tenant lists them, before the built-ins.
+    ``traced``: every implementation records itself in the trace of the call (see _trace).
     """
     pm = new_manager(spec_modules)
     uses: dict[str, tuple[HookUse, ...]] = {}
@@ -301,11 +343,27 @@ def build_tenant(
         bindings[module.__name__] = PluginBinding(
             name, settings.get(name, empty), f"catalog.plugins.{name}"
         )
-    events.register_observers(pm, entry_hooks)
+    for use in interceptors:
+        bindings[use.module.__name__] = PluginBinding(
+            use.plugin_name, use.settings, f"catalog.interceptors.{use.name}"
+        )
+    intercept.register_interceptors(pm, interceptors)
+    versions = [v for i in interfaces.values() for v in i.versions.values()]
+    events.register_observers(pm, [v.hook for v in versions])
+    points = [p for v in versions for p in v.points.values()]
+    if traced:
+        from . import _trace
+
+        steps: dict[str, tuple[_trace.Kind, str]] = {"catalog_call": ("interceptor", "")}
+        steps.update({v.hook: ("implementation", v.hook) for v in versions})
+        steps.update({p.hook: ("implementation", p.hook) for p in points})
+        _trace.trace_implementations(pm, steps, skip=(intercept.INNERMOST,))
+    intercept.point_guards(pm, points, interceptors, isolated, tenant)
     return Tenant(
         tenant,
         pm,
         tuple(name for name, _ in plugins),
         MappingProxyType(uses),
         MappingProxyType(bindings),
+        tuple(interceptors),
     )

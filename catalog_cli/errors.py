@@ -18,8 +18,12 @@
     │   ├── PluginValidationError             a plugin does not match the hookspecs
     │   │   ├── PluginIncompatibleError       ... or needs an API or interface we lack
     │   │   └── PluginDependencyError         ... or its dependencies are missing or cyclic
-    │   └── PluginCallError                   a plugin raised during a call
+    │   ├── PluginCallError                   a plugin raised during a call
+    │   └── ResultValidationError             a plugin returned a value of the wrong type
     ├── CallTimeoutError (TimeoutError)       a call did not finish in time
+    ├── CallRefusedError                      an interceptor refused the call: try later
+    │   ├── CircuitOpenError                  ... its circuit breaker is open
+    │   └── RateLimitedError                  ... the tenant is over its rate limit
     └── ReloadError                           a reload was refused: the old catalog serves on
 
 Every class has an ``exit_code``: the CLI exits with it (see the README's table).
@@ -49,6 +53,8 @@ class CatalogError(Exception):
     """Base class of every error task-catalog raises on purpose."""
 
     exit_code: ClassVar[int] = 1
+    #: for a traced call that failed: its trace (``catalog_cli._trace.Trace``)
+    trace: object | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -330,6 +336,70 @@ class CallTimeoutError(CatalogError, TimeoutError):
             f"{interface} v{version} for tenant {tenant!r} did not finish within "
             f"{seconds:g} s (call {call_id}); a plugin may be hanging"
         )
+
+
+class ResultValidationError(PluginError):
+    """A value a plugin produced does not fit the declared return type (validation
+    interceptor); ``plugin`` produced it, ``where`` is the entry point or plugin point."""
+
+    exit_code = 7
+
+    def __init__(
+        self,
+        *,
+        plugin: str,
+        tenant: str,
+        interface: str,
+        version: int,
+        where: str,
+        expected: str,
+        problem: str,
+        call_id: str,
+    ) -> None:
+        self.interface = interface
+        self.version = version
+        self.where = where
+        self.expected = expected
+        self.problem = problem
+        self.call_id = call_id
+        super().__init__(
+            f"plugin {plugin!r} returned a wrong value from {where} of {interface} v{version} "
+            f"for tenant {tenant!r} (call {call_id}): expected {expected}, {problem}",
+            plugin=plugin,
+            tenant=tenant,
+        )
+
+
+class CallRefusedError(CatalogError):
+    """An interceptor refused to run the call now; it may succeed later."""
+
+    exit_code = 12
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        interceptor: str,
+        tenant: str,
+        interface: str,
+        version: int,
+        retry_after: float | None = None,
+    ) -> None:
+        self.interceptor = interceptor
+        self.tenant = tenant
+        self.interface = interface
+        self.version = version
+        #: seconds after which the call may succeed, when the interceptor knows
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class CircuitOpenError(CallRefusedError):
+    """The circuit breaker for this tenant, interface and version is open: failing fast."""
+
+
+class RateLimitedError(CallRefusedError):
+    """The tenant (or the tenant on this interface) is over its rate limit."""
 
 
 class ReloadError(CatalogError):

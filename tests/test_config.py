@@ -97,7 +97,8 @@ def test_unknown_top_level_key(write_catalog: WriteCatalog):
     assert error.key == "catalogue"
     assert error.line == 1
     assert str(error) == (
-        f"{path}:1: catalogue: unknown key (allowed: catalog, tenants); did you mean 'catalog'?"
+        f"{path}:1: catalogue: unknown key (allowed: catalog, tenants, interceptors); "
+        "did you mean 'catalog'?"
     )
 
 
@@ -137,7 +138,8 @@ def test_unknown_key_in_a_tenant_fails_only_that_tenant(make_catalog: MakeCatalo
     assert info.error is not None
     assert (
         "tenants.bad.plugin: unknown key "
-        "(allowed: description, plugins, versions, canary, settings)" in (info.error)
+        "(allowed: description, plugins, versions, canary, settings, interceptors, errors)"
+        in (info.error)
     )
     assert info.error.endswith("did you mean 'plugins'?")
     assert catalog.tenant("good").status == "ok"

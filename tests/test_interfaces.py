@@ -104,6 +104,7 @@ def test_plugin_point_records_hook_parameters_returns_and_doc(
         "name": "greeting",
         "hook": "interface_a_v2_greeting",
         "policy": "first",
+        "errors": "raise",
         "parameters": [
             {"name": "name", "type": "str", "required": True},
             {"name": "language", "type": "str", "required": True},

@@ -1,0 +1,228 @@
+"""Tracing one call: a tree of the interceptors, entry point, plugin points and implementations
+that ran, with durations, results, errors and who produced what.
+
+A traced call runs on a separate copy of the tenant's PluginManager (the same plugin modules,
+registered the same way) whose implementations record themselves; untraced calls never pay
+for it. The recorder of the call in progress is found through a context variable, so threads
+and concurrent traced calls each build their own tree.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import time
+from collections.abc import Callable, Generator, Iterable, Mapping
+from typing import Any, Final, Literal
+
+import pluggy
+
+Kind = Literal["call", "interceptor", "entry point", "plugin point", "wrapper", "implementation"]
+
+#: Results longer than this are cut in the trace (the call's own result is never changed).
+SUMMARY_LENGTH: Final = 120
+
+_recorder: contextvars.ContextVar[Trace] = contextvars.ContextVar("catalog_trace")
+
+
+def summarize(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= SUMMARY_LENGTH else text[: SUMMARY_LENGTH - 3] + "..."
+
+
+class TraceNode:
+    """One step of a traced call."""
+
+    __slots__ = (
+        "children",
+        "detail",
+        "ended",
+        "error",
+        "isolated",
+        "kind",
+        "name",
+        "plugin",
+        "result",
+        "started",
+        "wall_ns",
+    )
+
+    def __init__(self, kind: Kind, name: str, plugin: str | None, detail: dict[str, Any]) -> None:
+        self.kind = kind
+        self.name = name
+        #: the plugin whose code this step is (None for the call, entry point and points)
+        self.plugin = plugin
+        self.detail = detail
+        self.children: list[TraceNode] = []
+        self.started = time.perf_counter()
+        self.wall_ns = time.time_ns()
+        self.ended: float | None = None
+        self.result: str | None = None
+        self.error: str | None = None
+        #: the step failed and its error policy left its result out
+        self.isolated = False
+
+    @property
+    def seconds(self) -> float:
+        return (self.ended if self.ended is not None else time.perf_counter()) - self.started
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"kind": self.kind, "name": self.name}
+        if self.plugin is not None:
+            data["plugin"] = self.plugin
+        data.update(self.detail)
+        data["seconds"] = self.seconds
+        data["result"] = self.result
+        data["error"] = self.error
+        if self.isolated:
+            data["isolated"] = True
+        data["children"] = [child.to_dict() for child in self.children]
+        return data
+
+    def walk(self) -> Iterable[TraceNode]:
+        yield self
+        for child in self.children:
+            yield from child.walk()
+
+
+class Trace:
+    """The tree of one call; ``root`` is the call itself."""
+
+    def __init__(self, root: TraceNode) -> None:
+        self.root = root
+        self._stack = [root]
+        #: set when the caller stopped waiting: late steps of an abandoned call are not added
+        self.closed = False
+
+    def enter(self, kind: Kind, name: str, plugin: str | None = None, **detail: Any) -> TraceNode:
+        node = TraceNode(kind, name, plugin, detail)
+        if not self.closed:
+            self._stack[-1].children.append(node)
+            self._stack.append(node)
+        return node
+
+    def leave(self, node: TraceNode) -> None:
+        node.ended = time.perf_counter()
+        if self._stack and self._stack[-1] is node:
+            self._stack.pop()
+
+    def finish(self, result: Any = None, error: BaseException | None = None) -> None:
+        root = self.root
+        root.ended = time.perf_counter()
+        if error is None:
+            root.result = summarize(result)
+        else:
+            root.error = f"{type(error).__name__}: {error}"
+        self.closed = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.root.to_dict()
+
+    def activate(self) -> contextvars.Token[Trace]:
+        return _recorder.set(self)
+
+    @staticmethod
+    def deactivate(token: contextvars.Token[Trace]) -> None:
+        _recorder.reset(token)
+
+
+def note_isolated(plugin: str, exc: BaseException) -> None:
+    """Mark the step of ``plugin`` that just failed as isolated (its result left out)."""
+    trace = _recorder.get(None)
+    if trace is None or trace.closed:
+        return
+    for node in reversed(trace._stack[-1].children):
+        if node.plugin == plugin:
+            node.isolated = True
+            node.error = node.error or f"{type(exc).__name__}: {exc}"
+            return
+
+
+def _record(node: TraceNode, trace: Trace, result: Any) -> None:
+    node.result = summarize(result)
+    trace.leave(node)
+
+
+def _fail(node: TraceNode, trace: Trace, exc: BaseException) -> None:
+    node.error = f"{type(exc).__name__}: {exc}"
+    trace.leave(node)
+
+
+def _traced_function(original: Callable[..., Any], kind: Kind, name: str, plugin: str) -> Any:
+    def traced(*args: Any) -> Any:
+        trace = _recorder.get(None)
+        if trace is None:
+            return original(*args)
+        node = trace.enter(kind, name, plugin)
+        try:
+            result = original(*args)
+        except BaseException as exc:
+            _fail(node, trace, exc)
+            raise
+        _record(node, trace, result)
+        return result
+
+    return traced
+
+
+def _traced_wrapper(original: Callable[..., Any], kind: Kind, name: str, plugin: str) -> Any:
+    def traced(*args: Any) -> Generator[None, Any, Any]:
+        trace = _recorder.get(None)
+        if trace is None:
+            return (yield from original(*args))
+        node = trace.enter(kind, name, plugin)
+        try:
+            result = yield from original(*args)
+        except BaseException as exc:
+            _fail(node, trace, exc)
+            raise
+        _record(node, trace, result)
+        return result
+
+    return traced
+
+
+def trace_implementations(
+    pm: pluggy.PluginManager, hooks: Mapping[str, tuple[Kind, str]], skip: Iterable[str]
+) -> None:
+    """Make every implementation of ``hooks`` (hook -> (kind, step name)) record itself.
+
+    Only for a manager made for tracing: see the module docstring.
+    """
+    skipped = set(skip)
+    for hook, (kind, name) in hooks.items():
+        caller = getattr(pm.hook, hook, None)
+        if caller is None:
+            continue
+        for impl in caller.get_hookimpls():
+            if impl.plugin_name in skipped:
+                continue
+            wrapper = impl.wrapper or impl.hookwrapper
+            step: Kind = "wrapper" if wrapper and kind == "implementation" else kind
+            make = _traced_wrapper if wrapper else _traced_function
+            label = name or impl.plugin_name.removeprefix("interceptor.")
+            impl.function = make(impl.function, step, label, impl.plugin_name)
+
+
+class TracedCaller:
+    """A hook caller that records the hook call (an entry point or plugin point) as a step."""
+
+    __slots__ = ("_caller", "_detail", "_kind", "_name")
+
+    def __init__(self, caller: Any, kind: Kind, name: str, **detail: Any) -> None:
+        self._caller = caller
+        self._kind: Kind = kind
+        self._name = name
+        self._detail = detail
+
+    def __call__(self, **kwargs: Any) -> Any:
+        trace = _recorder.get(None)
+        if trace is None:
+            return self._caller(**kwargs)
+        node = trace.enter(self._kind, self._name, **self._detail)
+        try:
+            result = self._caller(**kwargs)
+        except BaseException as exc:
+            _fail(node, trace, exc)
+            raise
+        _record(node, trace, result)
+        return result
