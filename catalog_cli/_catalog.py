@@ -24,7 +24,7 @@ from ._plan import StepPlan, call_plan
 from ._state import CatalogState, VersionChoice, VersionSource
 from ._tenants import HookUse
 from ._trace import Trace, TraceNode, summarize
-from ._views import CheckReport, PluginInfo, Problem, TenantInfo
+from ._views import CheckReport, InterceptorInfo, PluginInfo, Problem, TenantInfo
 from .errors import (
     CallTimeoutError,
     CatalogError,
@@ -429,6 +429,7 @@ class Catalog:
             dict(outcome.hooks),
             settings,
             canaries=dict(config.canaries),
+            interceptors=outcome.interceptors,
         )
 
     def tenants(self) -> list[TenantInfo]:
@@ -481,6 +482,64 @@ class Catalog:
                 )
             )
         return infos
+
+    def interceptors(self, *, available: bool = False) -> list[InterceptorInfo]:
+        """The interceptors catalog.toml configures (with ``available``, every built-in too),
+        in the order they wrap: lowest ``order`` outermost."""
+        from ._config import InterceptorConfig, thaw
+        from ._intercept import PREFIX
+        from ._settings import describe_schema, is_schema
+        from ._sources import PluginSource
+        from .errors import PluginError
+        from .interceptors import BUILTIN, DEFAULT_ORDER
+
+        state = self._state
+        found = []
+        names = list(state.config.interceptors)
+        if available:
+            names += [name for name in BUILTIN if name not in names]
+        for name in names:
+            configured = state.config.interceptors.get(name)
+            source = state.interceptor_sources.get(name) or PluginSource(
+                PREFIX + name, "builtin", BUILTIN[name], BUILTIN[name]
+            )
+            config = configured or InterceptorConfig(name, enabled=False)
+            order: int | None = config.order
+            meta, error = None, None
+            hooks: tuple[str, ...] = ()
+            try:
+                module = state.loader.load(source)
+                uses = state.hook_uses(source.name, module, builtin=False, interceptor=True)
+                hooks = tuple(dict.fromkeys(use.hook for use in uses))
+                meta = state.meta(source.name)
+                if order is None:
+                    declared = getattr(module, "ORDER", DEFAULT_ORDER)
+                    order = declared if isinstance(declared, int) else DEFAULT_ORDER
+            except PluginError as exc:
+                error = str(exc)
+            tenants = tuple(
+                t for t in state.config.tenants if config.enabled and config.covers_tenant(t)
+            )
+            found.append(
+                InterceptorInfo(
+                    name,
+                    name in BUILTIN,
+                    configured is not None,
+                    config.enabled,
+                    order,
+                    config.include,
+                    config.exclude,
+                    tenants,
+                    meta.description if meta is not None else "",
+                    hooks,
+                    thaw(config.settings),
+                    describe_schema(meta.settings)
+                    if meta is not None and is_schema(meta.settings)
+                    else None,
+                    error,
+                )
+            )
+        return sorted(found, key=lambda i: (not i.configured, i.order or 0, i.name))
 
     def plugin(self, name: str) -> PluginInfo:
         for info in self.plugins(available=True):

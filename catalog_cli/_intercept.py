@@ -27,9 +27,10 @@ from .errors import CatalogError
 
 if TYPE_CHECKING:
     import logging
+    from pathlib import Path
 
     from ._context import Context
-    from ._interfaces import PluginPoint
+    from ._interfaces import PluginPoint, Version
 
 #: Hooks only interceptors may implement.
 HOOKS: Final = ("catalog_call", "catalog_point_call")
@@ -127,6 +128,8 @@ class Chain:
     __slots__ = (
         "_again",
         "caller",
+        "catalog_path",
+        "declared",
         "entry",
         "generation",
         "interceptors",
@@ -143,8 +146,12 @@ class Chain:
         source: str,
         generation: int,
         states: dict[tuple[str, str], dict[str, Any]],
+        declared: Version,
+        catalog_path: Path | None,
     ) -> None:
         self.pm = pm
+        self.declared = declared
+        self.catalog_path = catalog_path
         #: (tenant, interceptor) -> that interceptor's state for that tenant (the catalog's)
         self.states = states
         self.entry = entry
@@ -234,6 +241,16 @@ class Call:
     def generation(self) -> int:
         """How many times the catalog was reloaded before this call's tenant was built."""
         return self._chain.generation
+
+    @property
+    def declared(self) -> Version:
+        """The version's declaration: parameters, return type, plugin points."""
+        return self._chain.declared
+
+    @property
+    def catalog_path(self) -> Path | None:
+        """The catalog file the call's catalog was loaded from."""
+        return self._chain.catalog_path
 
     @property
     def interceptors(self) -> tuple[str, ...]:

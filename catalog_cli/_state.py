@@ -885,6 +885,8 @@ class CatalogState:
                 choice.source,
                 self.generation,
                 self.interceptor_states,
+                version,
+                self.config.path,
             )
         scope = CallScope(
             tenant,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
-from ._config import Canary
+from ._config import Canary, Scope
+from ._intercept import InterceptorUse
 from ._meta import PluginMeta
 from ._state import VersionChoice
 from ._tenants import HookUse
@@ -31,6 +32,8 @@ class TenantInfo:
     error_type: str | None = None
     #: interface -> the canary share of another version
     canaries: dict[str, Canary] = field(default_factory=dict)
+    #: the interceptors around the tenant's calls, outermost first
+    interceptors: tuple[InterceptorUse, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -44,6 +47,7 @@ class TenantInfo:
             "hooks": {name: [u.to_dict() for u in uses] for name, uses in self.hooks.items()},
             "settings": self.settings,
             "canaries": {name: c.to_dict() for name, c in self.canaries.items()},
+            "interceptors": [use.to_dict() for use in self.interceptors],
         }
 
 
@@ -72,6 +76,44 @@ class PluginInfo(NamedTuple):
             "tenants": list(self.tenants),
             "hooks": [u.to_dict() for u in self.hooks],
             **self.meta.to_dict(),
+        }
+
+
+class InterceptorInfo(NamedTuple):
+    """An interceptor: configured in catalog.toml, or a built-in one could switch on."""
+
+    name: str
+    builtin: bool
+    configured: bool
+    enabled: bool
+    #: None when the interceptor could not be loaded
+    order: int | None
+    include: Scope
+    exclude: Scope
+    #: the tenants it wraps calls of
+    tenants: tuple[str, ...]
+    description: str
+    hooks: tuple[str, ...]
+    settings: dict[str, Any]
+    #: the settings schema: name, type, default, description
+    schema: list[dict[str, Any]] | None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "builtin": self.builtin,
+            "configured": self.configured,
+            "enabled": self.enabled,
+            "order": self.order,
+            "include": self.include.to_dict(),
+            "exclude": self.exclude.to_dict(),
+            "tenants": list(self.tenants),
+            "description": self.description,
+            "hooks": list(self.hooks),
+            "settings": self.settings,
+            "schema": self.schema,
+            "error": self.error,
         }
 
 

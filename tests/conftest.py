@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import sys
 import textwrap
 from collections.abc import Callable, Iterator, Mapping
@@ -111,3 +112,25 @@ def invoke() -> Invoke:
         return runner.invoke(app, [*prefix, *args], input=input)
 
     return run
+
+
+_serial = itertools.count()
+
+
+@pytest.fixture
+def new_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., str]]:
+    """Write an importable module with a name unique to this test; return the name."""
+    folder = tmp_path / "site"
+    folder.mkdir()
+    monkeypatch.syspath_prepend(str(folder))
+    created: list[str] = []
+
+    def write(stem: str, source: str) -> str:
+        name = f"_third_party_{stem}_{next(_serial)}"
+        (folder / f"{name}.py").write_text(textwrap.dedent(source), encoding="utf-8")
+        created.append(name)
+        return name
+
+    yield write
+    for name in created:
+        sys.modules.pop(name, None)

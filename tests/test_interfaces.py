@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
-import itertools
-import sys
 import textwrap
-from collections.abc import Callable, Iterator
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -436,27 +432,6 @@ from catalog_cli import hookimpl
 def farewell_v1_postscript(ctx, name):
     return f"P.S. see you, {name}"
 """
-
-_serial = itertools.count()
-
-
-@pytest.fixture
-def new_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., str]]:
-    """Write an importable module with a name unique to this test; return the name."""
-    folder = tmp_path / "site"
-    folder.mkdir()
-    monkeypatch.syspath_prepend(str(folder))
-    created: list[str] = []
-
-    def write(stem: str, source: str) -> str:
-        name = f"_third_party_{stem}_{next(_serial)}"
-        (folder / f"{name}.py").write_text(textwrap.dedent(source), encoding="utf-8")
-        created.append(name)
-        return name
-
-    yield write
-    for name in created:
-        sys.modules.pop(name, None)
 
 
 def third_party_toml(hookspecs: list[str], builtins: list[str]) -> str:

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from . import check, health, interfaces, plugins, run, tenants
+from . import check, health, interceptors, interfaces, plugins, run, tenants
 from ._session import Session, session
 
 #: Documented in the README ("Exit codes"); CatalogError subclasses carry theirs.
@@ -130,6 +130,7 @@ def _root(
 app.command("run", no_args_is_help=True)(run.run)
 app.command("check")(check.check)
 app.command("health")(health.health)
+app.add_typer(interceptors.app, name="interceptors")
 app.add_typer(interfaces.app, name="interfaces")
 app.add_typer(plugins.app, name="plugins")
 app.add_typer(tenants.app, name="tenants")

@@ -63,3 +63,47 @@ def print_value(console: Console, value: Any) -> None:
         console.print(table(None, ("key", "value"), ((k, v) for k, v in value.items())))
     else:
         console.print(Pretty(value))
+
+
+def trace_tree(root: dict[str, Any]) -> Any:
+    """A traced call (``Trace.to_dict()``) as a rich tree: who ran, in what order, for how long,
+    what each produced and where it failed."""
+    from rich.text import Text
+    from rich.tree import Tree
+
+    def label(node: dict[str, Any]) -> Text:
+        kind, name = node["kind"], node["name"]
+        text = Text()
+        if kind == "call":
+            text.append(f"{name} for {node.get('tenant')}", style="bold")
+            text.append(
+                f"  (version from: {node.get('version_source')}) call {node.get('call_id')}"
+            )
+        elif kind == "interceptor":
+            text.append("interceptor ", style="dim")
+            text.append(name, style="magenta")
+        elif kind in ("entry point", "plugin point"):
+            text.append(f"{kind} ", style="dim")
+            text.append(name, style="bold cyan")
+            if node.get("policy"):
+                text.append(f" ({node['policy']})", style="dim")
+        else:
+            text.append(f"{kind} ", style="dim")
+            text.append(str(node.get("plugin")), style="green")
+        text.append(f"  {node['seconds'] * 1000:.3f} ms", style="dim")
+        if node.get("error"):
+            style = "yellow" if node.get("isolated") else "red"
+            text.append(f"  ✗ {node['error']}", style=style)
+            if node.get("isolated"):
+                text.append(" (isolated: result left out)", style="yellow")
+        elif kind != "call" and node.get("result") is not None:
+            text.append(f"  → {node['result']}")
+        return text
+
+    def grow(tree: Tree, node: dict[str, Any]) -> None:
+        for child in node["children"]:
+            grow(tree.add(label(child)), child)
+
+    tree = Tree(label(root))
+    grow(tree, root)
+    return tree

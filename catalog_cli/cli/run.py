@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ._session import session
+from ..errors import CatalogError
+from ._session import Session, session
 
 if TYPE_CHECKING:
     from .._interfaces import Version
@@ -76,6 +77,18 @@ def parse_arguments(declared: Version, pairs: list[str], json_text: str | None) 
     return arguments
 
 
+def _show_failed_trace(current: Session, exc: CatalogError, *, as_json: bool) -> None:
+    """The trace of a failed call: as JSON on stdout, else as a tree on stderr (then the error
+    message and exit code follow, as for any error)."""
+    trace = exc.trace.to_dict()  # type: ignore[attr-defined]
+    if as_json:
+        current.json({"error": str(exc), "error_type": type(exc).__name__, "trace": trace})
+        return
+    from ._render import trace_tree
+
+    current.err.print(trace_tree(trace))
+
+
 def run(
     ctx: typer.Context,
     interface: Annotated[
@@ -124,6 +137,14 @@ def run(
             callback=_positive_seconds,
         ),
     ] = None,
+    trace: Annotated[
+        bool,
+        typer.Option(
+            "--trace",
+            help="Also show what ran: interceptors, entry point, plugin points and each "
+            "plugin's implementation, with durations, results and errors.",
+        ),
+    ] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the result and call facts as JSON.")
     ] = False,
@@ -137,15 +158,27 @@ def run(
     choice = catalog.resolve_version(interface, customer=customer, version=version)
     declared = catalog.interface(interface).version(choice.version)
     arguments = parse_arguments(declared, arg or [], args)
-    outcome = catalog.execute(
-        interface, customer=customer, version=version, arguments=arguments, timeout=timeout
-    )
+    try:
+        outcome = catalog.execute(
+            interface,
+            customer=customer,
+            version=version,
+            arguments=arguments,
+            timeout=timeout,
+            trace=trace,
+        )
+    except CatalogError as exc:
+        if exc.trace is not None:
+            _show_failed_trace(current, exc, as_json=as_json)
+        raise
     if as_json:
         current.json(outcome.to_dict())
         return
-    from ._render import print_value
+    from ._render import print_value, trace_tree
 
     print_value(current.out, outcome.result)
+    if outcome.trace is not None:
+        current.err.print(trace_tree(outcome.trace.to_dict()))
     current.err.print(
         f"[dim]{interface} v{outcome.version} ({outcome.version_source}) for {customer} · "
         f"call {outcome.call_id} · {outcome.seconds * 1000:.2f} ms[/]"

@@ -67,6 +67,9 @@ def show_tenant(
     if info.error:
         out.print(Text(info.error, style="red"))
     out.print(Text("plugins (call order): " + (", ".join(info.plugins) or "none")))
+    if info.interceptors:
+        wrap = " → ".join(f"{use.name} ({use.order})" for use in info.interceptors)
+        out.print(Text(f"interceptors (outermost first): {wrap}"))
     for choice in info.versions:
         steps = plans.get(choice.interface, ())
         out.print()
@@ -85,6 +88,9 @@ def show_tenant(
                     style="magenta",
                 )
             )
+        around = [use.name for use in info.interceptors if use.applies(choice.interface)]
+        if info.interceptors:
+            out.print(Text(f"interceptors: {' → '.join(around) or 'none'}", style="magenta"))
         declared = catalog.interface(choice.interface).versions[choice.version]
         if declared.deprecated is not None:
             until = f", sunset {declared.sunset}" if declared.sunset else ""

@@ -11,6 +11,7 @@ from typing import Final
 
 #: name in catalog.toml -> module
 BUILTIN: Final = {
+    "opentelemetry": "catalog_cli.interceptors.otel",
     "logging": "catalog_cli.interceptors.log",
     "metrics": "catalog_cli.interceptors.metrics",
     "rate_limit": "catalog_cli.interceptors.ratelimit",
@@ -21,5 +22,5 @@ BUILTIN: Final = {
     "validation": "catalog_cli.interceptors.validation",
 }
 
-#: The order of a user interceptor that names none (the built-ins use 100-800).
+#: The order of a user interceptor that names none (the built-ins use 50-800).
 DEFAULT_ORDER: Final = 1000
