@@ -13,6 +13,7 @@ PluginLoadError that says what to install.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Generator
 from typing import Any
 
@@ -58,19 +59,20 @@ _tracer_provider: trace.TracerProvider | None = None
 
 # A proxy: it follows a global provider that is set after this module is imported.
 _global_tracer = trace.get_tracer(TRACER_NAME)
-_own: tuple[trace.TracerProvider, trace.Tracer] | None = None
+_tracers: weakref.WeakKeyDictionary[trace.TracerProvider, trace.Tracer] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _tracer() -> trace.Tracer:
-    global _own
     provider = _tracer_provider
     if provider is None:
         return _global_tracer
-    own = _own
-    if own is None or own[0] is not provider:
+    found = _tracers.get(provider)
+    if found is None:
         # Two threads may both make one: they are equivalent, either may stay.
-        own = _own = (provider, provider.get_tracer(TRACER_NAME))
-    return own[1]
+        found = _tracers[provider] = provider.get_tracer(TRACER_NAME)
+    return found
 
 
 def _failed(span: trace.Span, exc: BaseException) -> None:
@@ -117,7 +119,7 @@ def catalog_call(call: Call) -> Generator[None, Any, Any]:
 def catalog_point_call(call: Call, point: PointCall) -> Generator[None, Any, Any]:
     if not call.settings["points"]:
         return (yield)
-    attributes = {
+    attributes: dict[str, str | int] = {
         "catalog.kind": "implementation",
         "catalog.tenant": call.tenant,
         "catalog.interface": call.interface,
