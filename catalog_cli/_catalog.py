@@ -189,6 +189,7 @@ class Catalog:
         arguments: Mapping[str, Any] | None = None,
         timeout: float | None = None,
         trace: bool = False,
+        choice: VersionChoice | None = None,
     ) -> CallOutcome:
         """Like :meth:`run`, with the call's facts; ``timeout`` (seconds) bounds the wait.
 
@@ -196,10 +197,12 @@ class Catalog:
         deadline, and the abandoned call finishes (or hangs) in a daemon thread.
         ``trace``: record what ran (interceptors, entry point, plugin points, each plugin's
         implementation) in ``outcome.trace``; if the call fails, the error carries it as
-        ``error.trace``.
+        ``error.trace``. ``choice``: a version decided before, by :meth:`resolve_version` with
+        these arguments (a canary decided by chance is then not decided twice).
         """
         state = self._state
-        choice = state.resolve(interface, customer, version, arguments or {})
+        if choice is None or choice.interface != interface:
+            choice = state.resolve(interface, customer, version, arguments or {})
         call_id = new_call_id()
         started = time.perf_counter()
         recorder = None
@@ -381,10 +384,16 @@ class Catalog:
         return self._state.interface(name)
 
     def resolve_version(
-        self, interface: str, *, customer: str, version: int | None = None
+        self,
+        interface: str,
+        *,
+        customer: str,
+        version: int | None = None,
+        arguments: Mapping[str, Any] | None = None,
     ) -> VersionChoice:
-        """Which version a call would run, and which rule chose it."""
-        return self._state.resolve(interface, customer, version)
+        """Which version a call would run, and which rule chose it. With ``arguments``, the
+        tenant's canary share takes part (without, a canary is never chosen)."""
+        return self._state.resolve(interface, customer, version, arguments)
 
     def default_version(self, interface: str) -> int:
         """The version a tenant without a pin runs: the catalog's default, else the latest."""

@@ -10,6 +10,7 @@
     │   ├── UnknownVersionError
     │   ├── UnknownTenantError
     │   ├── UnknownPluginError
+    │   ├── UnknownInterceptorError
     │   └── UnknownPluginPointError
     ├── InvalidArgumentsError (TypeError)     a method called with bad arguments
     ├── PluginError
@@ -164,6 +165,12 @@ class UnknownPluginError(UnknownNameError):
     """No plugin has this name in any plugin source."""
 
     kind = "plugin"
+
+
+class UnknownInterceptorError(UnknownNameError):
+    """No interceptor has this name (built-in or configured)."""
+
+    kind = "interceptor"
 
 
 class UnknownPluginPointError(UnknownNameError, AttributeError):  # type: ignore[misc]

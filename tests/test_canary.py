@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
 
@@ -120,3 +121,61 @@ def test_tenants_show_reports_the_canary(invoke: Invoke, write_catalog: WriteCat
     assert "canary: v2 for 10% of calls (by argument 'name', sticky)" in shown.stdout
     data = json.loads(invoke("tenants", "show", "t", "--json", catalog=path).stdout)
     assert data["canaries"] == {"interface_a": {"version": 2, "share": 0.1, "key": "name"}}
+
+
+DEMO_SPECS = """
+from catalog_cli import Context, entrypoint
+
+
+@entrypoint
+def demo_v1(ctx: Context, n: str) -> str:
+    \"\"\"Echo n as text.\"\"\"
+
+
+@entrypoint
+def demo_v2(ctx: Context, n: int) -> str:
+    \"\"\"Echo n, a number now.\"\"\"
+"""
+
+DEMO_IMPL = """
+from catalog_cli import hookimpl
+
+
+@hookimpl
+def demo_v1(ctx, n):
+    return f"v1 {n!r}"
+
+
+@hookimpl
+def demo_v2(ctx, n):
+    return f"v2 {n!r}"
+"""
+
+
+def test_cli_arguments_are_parsed_by_the_canary_versions_types(
+    invoke: Invoke, write_catalog: WriteCatalog, new_module: Callable[..., str]
+) -> None:
+    specs = new_module("demo_specs", DEMO_SPECS)
+    impl = new_module("demo_impl", DEMO_IMPL)
+    path = write_catalog(
+        f"""
+        [catalog]
+        hookspecs = ["{specs}"]
+        builtins = ["{impl}"]
+        [tenants.t]
+        versions = {{ demo = 1 }}
+        [tenants.t.canary.demo]
+        version = 2
+        share = 0.999
+        key = "n"
+        """
+    )
+    result = invoke("run", "demo", "-C", "t", "--arg", "n=5", "--json", catalog=path)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert (data["version"], data["version_source"], data["result"]) == (2, "canary", "v2 5")
+    # --version still wins, and parses by its own types
+    result = invoke(
+        "run", "demo", "-C", "t", "--version", "1", "--arg", "n=5", "--json", catalog=path
+    )
+    assert json.loads(result.stdout)["result"] == "v1 '5'"

@@ -80,15 +80,13 @@ def show_interceptor(
     as_json: JsonOption = False,
 ) -> None:
     """Show one interceptor: scope, tenants, settings and the settings it accepts."""
-    from ..errors import UnknownNameError
+    from ..errors import UnknownInterceptorError
 
     current = session(ctx, as_json=as_json)
     infos = {info.name: info for info in current.catalog.interceptors(available=True)}
     info = infos.get(name)
     if info is None:
-        raise UnknownNameError(
-            f"unknown interceptor {name!r}. Interceptors: {', '.join(infos) or 'none'}."
-        )
+        raise UnknownInterceptorError(name, infos)
     if as_json:
         current.json(info.to_dict())
         return

@@ -158,6 +158,13 @@ def run(
     choice = catalog.resolve_version(interface, customer=customer, version=version)
     declared = catalog.interface(interface).version(choice.version)
     arguments = parse_arguments(declared, arg or [], args)
+    if version is None:
+        # A canary may send this call to another version, whose types then parse the values.
+        final = catalog.resolve_version(interface, customer=customer, arguments=arguments)
+        if final.version != choice.version:
+            declared = catalog.interface(interface).version(final.version)
+            arguments = parse_arguments(declared, arg or [], args)
+        choice = final
     try:
         outcome = catalog.execute(
             interface,
@@ -166,6 +173,7 @@ def run(
             arguments=arguments,
             timeout=timeout,
             trace=trace,
+            choice=choice,
         )
     except CatalogError as exc:
         if exc.trace is not None:
