@@ -214,6 +214,8 @@ class Catalog:
                     None,
                     {
                         "tenant": customer,
+                        "interface": interface,
+                        "version": choice.version,
                         "version_source": choice.source,
                         "call_id": call_id,
                         "arguments": {k: summarize(v) for k, v in (arguments or {}).items()},

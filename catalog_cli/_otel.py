@@ -20,7 +20,8 @@ a tenant) and its ``kind``; then ``plugin`` and ``hook`` (implementations and wr
 ``plugin_point`` (implementations at a point), ``policy`` (points), ``version_source`` and
 ``arguments.<name>`` (the call), ``result`` (the summary the trace kept), ``isolated`` (the
 step failed and its error policy left its result out). A step with an error gets status ERROR
-with the error as description, and an ``exception`` event.
+with the error as description, an ``exception`` event and ``error.type`` (OpenTelemetry's own
+names, as the interceptor records them).
 """
 
 from __future__ import annotations
@@ -182,4 +183,5 @@ def _mark_error(span: Span, error: str, when: int) -> None:
     event = {"exception.message": message}
     if kind:
         event["exception.type"] = kind
+        span.set_attribute("error.type", kind)
     span.add_event("exception", event, timestamp=when)

@@ -29,6 +29,7 @@ from catalog_cli import PluginMeta, hookimpl
 from catalog_cli._intercept import Call, PointCall
 from catalog_cli._options import Option, Options
 from catalog_cli._otel import TRACER_NAME, span_name
+from catalog_cli._trace import summarize
 
 PLUGIN = PluginMeta(
     description="OpenTelemetry spans: one per call, and one per plugin implementation at its "
@@ -83,8 +84,6 @@ def _failed(span: trace.Span, exc: BaseException) -> None:
 
 @hookimpl(wrapper=True)
 def catalog_call(call: Call) -> Generator[None, Any, Any]:
-    from catalog_cli._trace import summarize
-
     attributes: dict[str, Any] = {
         "catalog.kind": "call",
         "catalog.tenant": call.tenant,
