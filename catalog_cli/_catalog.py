@@ -9,7 +9,7 @@ import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, NamedTuple, final
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, final
 
 import pluggy
 
@@ -25,6 +25,10 @@ from ._state import CatalogState, VersionChoice, VersionSource
 from ._tenants import HookUse
 from ._trace import Trace, TraceNode, summarize
 from ._views import CheckReport, InterceptorInfo, PluginInfo, Problem, TenantInfo
+
+if TYPE_CHECKING:
+    from .interceptors.metrics import Series
+
 from .errors import (
     CallTimeoutError,
     CatalogError,
@@ -493,6 +497,16 @@ class Catalog:
                 )
             )
         return infos
+
+    def metrics(self) -> list[Series]:
+        """What the metrics interceptor counted, per tenant, interface, version and version
+        source (``canary`` for the canary's calls): calls, errors and a latency histogram.
+        Counters live as long as this Catalog, across reloads.
+        ``catalog_cli.interceptors.metrics.prometheus_text(catalog.metrics())`` renders them for
+        Prometheus (extra ``prometheus``)."""
+        from .interceptors.metrics import collect
+
+        return collect(self._interceptor_states)
 
     def interceptors(self, *, available: bool = False) -> list[InterceptorInfo]:
         """The interceptors catalog.toml configures (with ``available``, every built-in too),
