@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextvars
 import sys
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType, ModuleType
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, final
@@ -127,6 +126,7 @@ class Chain:
 
     __slots__ = (
         "_again",
+        "by_module",
         "caller",
         "catalog_path",
         "declared",
@@ -134,6 +134,7 @@ class Chain:
         "generation",
         "interceptors",
         "pm",
+        "points",
         "source",
         "states",
     )
@@ -161,6 +162,10 @@ class Chain:
         self.generation = generation
         self._again: dict[str, Any] = {}
         self.caller = self._subset(set())
+        #: module name -> interceptor, to find the one whose code reads call.settings
+        self.by_module = {use.module.__name__: use for use in interceptors}
+        #: only point interceptors need to find the call from inside a plugin point
+        self.points = any("catalog_point_call" in use.hooks for use in interceptors)
 
     def _subset(self, keep_out: set[str]) -> Any:
         hook = self.pm.hook.catalog_call
@@ -186,6 +191,8 @@ class Chain:
 
     def __call__(self, ctx: Context, **arguments: Any) -> Any:
         call = Call(self, ctx, arguments)
+        if not self.points:
+            return self.caller(call=call)
         token = current_call.set(call)
         try:
             return self.caller(call=call)
@@ -201,16 +208,19 @@ class Call:
     (found from the call stack, as for ``ctx.settings``).
     """
 
-    __slots__ = ("_chain", "_response", "_runner", "arguments", "ctx", "started")
+    __slots__ = ("_arguments", "_chain", "_response", "_runner", "ctx")
 
     def __init__(self, chain: Chain, ctx: Context, arguments: dict[str, Any]) -> None:
         self._chain = chain
         self.ctx = ctx
-        #: the arguments, checked and with defaults filled in (do not change them)
-        self.arguments: Mapping[str, Any] = MappingProxyType(arguments)
-        self.started = time.perf_counter()
+        self._arguments = arguments
         self._response: tuple[Any] | None = None
         self._runner: Callable[[Callable[[], Any]], Any] | None = None
+
+    @property
+    def arguments(self) -> Mapping[str, Any]:
+        """The arguments, checked and with defaults filled in (read-only)."""
+        return MappingProxyType(self._arguments)
 
     @property
     def tenant(self) -> str:
@@ -260,7 +270,7 @@ class Call:
     # -- the reading interceptor's own ------------------------------------------------------
 
     def _use(self) -> InterceptorUse:
-        by_module = {use.module.__name__: use for use in self._chain.interceptors}
+        by_module = self._chain.by_module
         frame = sys._getframe(2)
         while frame is not None:
             use = by_module.get(frame.f_globals.get("__name__", ""))
@@ -294,8 +304,7 @@ class Call:
 
     def again(self) -> Any:
         """Run what the calling interceptor wraps once more (the interceptors inside it, then
-        the method), and return its result: for retries."""
-        self._response = None
+        the method), and return its result: for retries. An answer given by ``respond`` stands."""
         return self._chain.again_caller(self._use().name)(call=self)
 
     def respond(self, value: Any) -> None:
@@ -311,7 +320,7 @@ class Call:
     def _run_method(self) -> Any:
         if self._response is not None:
             return self._response[0]
-        chain, ctx, arguments = self._chain, self.ctx, self.arguments
+        chain, ctx, arguments = self._chain, self.ctx, self._arguments
         if self._runner is None:
             return chain.entry(ctx=ctx, **arguments)
         context = contextvars.copy_context()

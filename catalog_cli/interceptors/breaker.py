@@ -8,8 +8,9 @@ fail fast); the trial's success closes the circuit, its failure opens it for ano
 ``reset_seconds``.
 
 A failure is an exception (or a plugin's SystemExit) out of what this interceptor wraps,
-unless it is of a type named in ``exclude`` (by class name or dotted path, subclasses too;
-default InvalidArgumentsError: bad arguments are the caller's fault, not the method's).
+unless it is of a type named in ``exclude`` (by class name or dotted path, subclasses too,
+a PluginCallError by its cause too; default InvalidArgumentsError: bad arguments are the
+caller's fault, not the method's).
 Unlike pybreaker, an excluded error is not a success either: it leaves the count as it was,
 and an excluded trial leaves the circuit half-open for the next call to try, since it proved
 nothing about the method. Outcomes of calls that started before the circuit last changed
@@ -30,7 +31,7 @@ from catalog_cli import PluginMeta, hookimpl
 from catalog_cli._options import Option, Options, at_least, positive
 from catalog_cli.errors import CircuitOpenError
 
-from .retry import exception_names, matches
+from ._match import exception_names, matches
 
 if TYPE_CHECKING:
     from catalog_cli._intercept import Call

@@ -2,10 +2,12 @@
 
 Only exceptions named in ``on`` are retried, matched against the raised exception's classes
 (its MRO) by class name ("ConnectionError") or dotted path ("builtins.OSError",
-"mypkg.errors.Transient"); so "OSError" covers ConnectionError too. Argument errors
-(InvalidArgumentsError) are never retried, even if listed or covered by a listed base class
-such as "TypeError": the same arguments fail the same way every time. Only ``Exception``
-subclasses are retried (never KeyboardInterrupt or SystemExit).
+"mypkg.errors.Transient"); so "OSError" covers ConnectionError too. A PluginCallError
+matches by its cause as well (the timeout interceptor's process isolation wraps plugin
+errors in one). Argument errors (InvalidArgumentsError) are never retried, even if listed or
+covered by a listed base class such as "TypeError": the same arguments fail the same way
+every time. Only ``Exception`` subclasses are retried (never KeyboardInterrupt or
+SystemExit).
 
 The delay before retry ``n`` (1 for the first) is ``backoff * multiplier ** (n - 1)``, capped
 at ``max_backoff``; with ``jitter`` ("full jitter") it is a random share of that, between 0
@@ -22,7 +24,6 @@ that succeeded after a retry and the calls that gave up; :func:`counters` reads 
 from __future__ import annotations
 
 import random
-import re
 import threading
 import time
 from collections.abc import Generator, Iterable, Mapping
@@ -31,6 +32,8 @@ from typing import TYPE_CHECKING, Any, Final
 from catalog_cli import PluginMeta, hookimpl
 from catalog_cli._options import Option, Options, at_least
 from catalog_cli.errors import InvalidArgumentsError
+
+from ._match import exception_names, matches
 
 if TYPE_CHECKING:
     from catalog_cli._intercept import Call
@@ -43,28 +46,6 @@ ORDER: Final = 600
 #: Monkeypatched by tests: nothing here really sleeps or draws at random in them.
 _sleep = time.sleep
 _random = random.random
-
-_DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
-
-
-def exception_names(value: Any) -> str | None:
-    """A settings check: a non-empty array of class names or dotted paths."""
-    if not value:
-        return "must name at least one exception type"
-    bad = [name for name in value if not _DOTTED.fullmatch(name)]
-    if bad:
-        return f"{bad[0]!r} is not a class name or dotted path"
-    return None
-
-
-def matches(exc: BaseException, names: Iterable[str]) -> bool:
-    """Whether ``exc`` is an instance of a class named in ``names`` (by name or dotted path)."""
-    wanted = set(names)
-    for cls in type(exc).__mro__:
-        if cls.__name__ in wanted or f"{cls.__module__}.{cls.__qualname__}" in wanted:
-            return True
-    return False
-
 
 PLUGIN = PluginMeta(
     description="Runs a failed call again, with exponential backoff and jitter, "
@@ -105,12 +86,8 @@ def delays(settings: Mapping[str, Any]) -> Generator[float, None, None]:
         delay = min(delay * float(settings["multiplier"]), cap)
 
 
-def _retryable(exc: BaseException, on: Iterable[str]) -> bool:
-    return (
-        isinstance(exc, Exception)
-        and not isinstance(exc, InvalidArgumentsError)
-        and matches(exc, on)
-    )
+def _retryable(exc: Exception, on: Iterable[str]) -> bool:
+    return not isinstance(exc, InvalidArgumentsError) and matches(exc, on)
 
 
 def _count(call: Call, what: str) -> None:
