@@ -13,17 +13,21 @@ if TYPE_CHECKING:
     from ._context import Context, Points
     from ._declare import Policy, entrypoint, plugin_point
     from ._events import CallEvent
+    from ._intercept import Call, PointCall
     from ._interfaces import Interface, Parameter, PluginPoint, Version
     from ._lifecycle import Health, HealthResult
     from ._markers import PROJECT, hookimpl, hookspec
     from ._meta import PLUGIN_API_VERSION, PluginMeta
+    from ._otel import export_trace
     from ._state import VersionChoice
     from ._tenants import HookUse
+    from ._trace import Trace
     from ._views import CheckReport, PluginInfo, Problem, TenantInfo
 
 __all__ = [
     "PLUGIN_API_VERSION",
     "PROJECT",
+    "Call",
     "CallEvent",
     "CallOutcome",
     "Catalog",
@@ -38,14 +42,17 @@ __all__ = [
     "PluginInfo",
     "PluginMeta",
     "PluginPoint",
+    "PointCall",
     "Points",
     "Policy",
     "Problem",
     "TenantInfo",
+    "Trace",
     "Version",
     "VersionChoice",
     "__version__",
     "entrypoint",
+    "export_trace",
     "hookimpl",
     "hookspec",
     "plugin_point",
@@ -54,6 +61,7 @@ __all__ = [
 _HOMES = {
     "PLUGIN_API_VERSION": "._meta",
     "PROJECT": "._markers",
+    "Call": "._intercept",
     "CallEvent": "._events",
     "CallOutcome": "._catalog",
     "Catalog": "._catalog",
@@ -68,13 +76,16 @@ _HOMES = {
     "PluginInfo": "._views",
     "PluginMeta": "._meta",
     "PluginPoint": "._interfaces",
+    "PointCall": "._intercept",
     "Points": "._context",
     "Policy": "._declare",
     "Problem": "._views",
     "TenantInfo": "._views",
+    "Trace": "._trace",
     "Version": "._interfaces",
     "VersionChoice": "._state",
     "entrypoint": "._declare",
+    "export_trace": "._otel",
     "hookimpl": "._markers",
     "hookspec": "._markers",
     "plugin_point": "._declare",

@@ -33,7 +33,15 @@ def test_every_shipped_hook_is_in_the_hook_reference(shipped: Catalog) -> None:
 
 
 @pytest.mark.parametrize(
-    "hook", ["catalog_startup", "catalog_shutdown", "catalog_health", "catalog_call_event"]
+    "hook",
+    [
+        "catalog_startup",
+        "catalog_shutdown",
+        "catalog_health",
+        "catalog_call_event",
+        "catalog_call",
+        "catalog_point_call",
+    ],
 )
 def test_every_catalog_hook_is_documented(hook: str) -> None:
     assert f"| `{hook}` |" in README
@@ -80,3 +88,26 @@ def _commands() -> list[str]:
 def test_every_command_is_in_the_cli_reference(command: str) -> None:
     reference = README[README.index("## CLI reference") : README.index("## Exit codes")]
     assert f"`{command}" in reference
+
+
+def _builtin_interceptors() -> list[tuple[str, list[str]]]:
+    import importlib
+
+    from catalog_cli.interceptors import BUILTIN
+
+    found = []
+    for name, module in BUILTIN.items():
+        schema = importlib.import_module(module).PLUGIN.settings
+        found.append((name, list(schema.options)))
+    return found
+
+
+@pytest.mark.parametrize(("name", "settings"), _builtin_interceptors())
+def test_every_builtin_interceptor_and_setting_is_documented(
+    name: str, settings: list[str]
+) -> None:
+    start = README.index(f"### `{name}`")
+    section = README[start : README.index("\n## ", start)]
+    section = section[: section.find("\n### ", 4)] if "\n### " in section[4:] else section
+    missing = [setting for setting in settings if f"| `{setting}` |" not in section]
+    assert not missing, (name, missing)
