@@ -144,5 +144,24 @@ def test_light_commands_skip_optional_heavy_modules(
     code, modules, stderr = imported(tmp_path, "--catalog", str(SHIPPED), *command)
     assert code == 0, stderr
     assert loaded(modules, "pydantic", "packaging", "email", "logging") == []
+    assert loaded(modules, "prometheus_client", "opentelemetry", "catalog_cli._otel") == []
+    assert loaded(modules, "catalog_cli.interceptors.log", "catalog_cli.interceptors.metrics") == []
     assert "importlib.metadata" not in modules
     assert "catalog_cli._catalog" in modules
+
+
+def test_interceptors_do_not_bring_their_optional_exports(tmp_path: Path) -> None:
+    # The metrics interceptor counts without prometheus_client (only its export needs it).
+    catalog = tmp_path / "catalog.toml"
+    catalog.write_text(
+        SHIPPED.read_text(encoding="utf-8").replace(
+            'plugin_dirs = ["plugins"]', f"plugin_dirs = [{str(REPO / 'plugins')!r}]"
+        )
+        + "\n[interceptors.logging]\n[interceptors.metrics]\n",
+        encoding="utf-8",
+    )
+    command = ("--catalog", str(catalog), "run", "interface_a", "--version", "2", "-C", "c1")
+    code, modules, stderr = imported(tmp_path, *command, "--json")
+    assert code == 0, stderr
+    assert "catalog_cli.interceptors.metrics" in modules  # the interceptors did run
+    assert loaded(modules, "prometheus_client", "opentelemetry", "rich") == []
