@@ -258,6 +258,11 @@ class Call:
         return self._chain.declared
 
     @property
+    def implementation(self) -> str:
+        """The built-in plugin that implements the entry point."""
+        return self.ctx._scope.implementation
+
+    @property
     def catalog_path(self) -> Path | None:
         """The catalog file the call's catalog was loaded from."""
         return self._chain.catalog_path

@@ -872,11 +872,8 @@ class CatalogState:
                 name: TracedCaller(caller, "plugin point", name, policy=version.points[name].policy)
                 for name, caller in points.items()
             }
-        around = tuple(
-            use
-            for use in built.interceptors
-            if "catalog_call" in use.hooks and use.applies(choice.interface)
-        )
+        # Interceptors of plugin points only need the chain too: it tells them the call.
+        around = tuple(use for use in built.interceptors if use.applies(choice.interface))
         if around:
             entry = intercept.Chain(
                 built.pm,

@@ -531,3 +531,31 @@ def test_state_survives_a_reload(make_catalog: MakeCatalog, sink: ModuleType) ->
     catalog.reload()
     catalog.run("interface_a", customer="t")
     assert catalog._interceptor_states[("t", "rec")]["calls"] == 2
+
+
+def test_an_interceptor_of_plugin_points_only(make_catalog: MakeCatalog, sink: ModuleType) -> None:
+    points_only = """
+    from catalog_cli import hookimpl
+    import sink
+
+    @hookimpl(wrapper=True)
+    def catalog_point_call(call, point):
+        result = yield
+        sink.SEEN.append((call.tenant, point.point, point.plugin, result, call.settings["tag"]))
+        return result
+    """
+    catalog = make_catalog(
+        """
+        [catalog]
+        plugin_dirs = ["plugins"]
+        [interceptors.points]
+        settings = { tag = "x" }
+        [tenants.t]
+        """,
+        files(points=points_only),
+    )
+    catalog.run("price_quote", customer="t", unit_price=1.0, quantity=1)
+    assert sink.SEEN == [
+        ("t", "tax_rate", "builtin_plugins.price_quote", 0.21, "x"),
+        ("t", "total", "builtin_plugins.price_quote", 1.21, "x"),
+    ]
