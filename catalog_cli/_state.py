@@ -306,7 +306,12 @@ class CatalogState:
         """A plugin's source; interceptors are found by their registered name too."""
         found = self.sources.get(name)
         if found is None and name.startswith(intercept.PREFIX):
-            found = self.interceptor_sources.get(name[len(intercept.PREFIX) :])
+            from .interceptors import BUILTIN
+
+            short = name[len(intercept.PREFIX) :]
+            found = self.interceptor_sources.get(short)
+            if found is None and short in BUILTIN:  # a built-in no catalog.toml switched on
+                found = PluginSource(name, "builtin", BUILTIN[short], BUILTIN[short])
         if found is None:
             raise KeyError(name)
         return found

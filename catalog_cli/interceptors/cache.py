@@ -161,7 +161,7 @@ def catalog_call(call: Call) -> Generator[None, Any, Any]:
         return (yield)
     result = yield
     try:
-        kept = result
+        kept = copy.deepcopy(result)
     except Exception as exc:  # a result that cannot be copied cannot be shared safely
         call.log.debug(
             "not caching %s v%s for tenant %r (call %s): result not copyable: %s: %s",

@@ -35,7 +35,13 @@ PLUGIN = PluginMeta(
     description="Refuses a tenant's calls beyond `rate` a second (bursts of up to `burst`) "
     "with RateLimitedError and the seconds to wait",
     settings=Options(
-        Option("rate", "float", 10.0, "tokens added per second", positive),
+        Option(
+            "rate",
+            "float",
+            10.0,
+            "calls a second, on average: tokens added to the bucket per second",
+            positive,
+        ),
         Option(
             "burst", "int", 10, "most tokens a bucket holds: calls allowed at once", at_least(1)
         ),
@@ -106,7 +112,7 @@ def catalog_call(call: Call) -> Generator[None, Any, Any]:
     if wait is not None:
         on = f" on interface {call.interface!r}" if per_interface else ""
         raise RateLimitedError(
-            f"tenant {call.tenant!r} is over its rate limit{on} of {rate:g} calls a second "
+            f"tenant {call.tenant!r} is over its rate limit{on} of {rate:g} calls/s "
             f"(bursts of {burst}); {call.interface} v{call.version} refused (call "
             f"{call.call_id}), retry in {_seconds(wait)} s",
             interceptor=NAME,

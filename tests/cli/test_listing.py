@@ -384,3 +384,17 @@ def test_group_without_command_shows_help(invoke: Invoke, group: str) -> None:
     result = invoke(group)
     assert result.exit_code == 2
     assert "list" in result.stdout + result.stderr
+
+
+def test_interceptors_list_and_show(invoke: Invoke) -> None:
+    result = invoke("interceptors", "list", "--available", "--json")
+    assert result.exit_code == 0, result.output
+    infos = {info["name"]: info for info in json.loads(result.stdout)}
+    assert infos["retry"]["configured"] is False and infos["retry"]["error"] is None
+    assert infos["retry"]["order"] == 600
+    result = invoke("interceptors", "show", "cache")
+    assert result.exit_code == 0, result.output
+    assert "max_entries" in result.stdout and "ttl" in result.stdout
+    result = invoke("interceptors", "show", "nope")
+    assert result.exit_code == 4
+    assert "unknown interceptor 'nope'" in result.stderr
