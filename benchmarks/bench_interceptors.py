@@ -66,18 +66,22 @@ def _catalog(folder: Path) -> Catalog:
 class _RawCall:
     """What the interceptors read of a call, without the catalog's machinery."""
 
-    __slots__ = ("arguments", "call_id", "interface", "settings", "state", "tenant", "version")
+    __slots__ = ("arguments", "ctx", "interface", "settings", "state", "tenant", "version")
     version_source = "tenant"
     canary = False
 
     def __init__(self, ctx: Any, settings: Any, state: dict[str, Any]) -> None:
+        self.ctx = ctx
         self.tenant = ctx.tenant
         self.interface = ctx.interface
         self.version = ctx.version
-        self.call_id = ctx.call_id
         self.arguments: dict[str, Any] = {}
         self.settings = settings
         self.state = state
+
+    @property
+    def call_id(self) -> str:
+        return str(self.ctx.call_id)  # numbered on first use, as on our side
 
 
 def _raw_wrapper(

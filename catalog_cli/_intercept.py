@@ -208,7 +208,17 @@ class Call:
     (found from the call stack, as for ``ctx.settings``).
     """
 
-    __slots__ = ("_arguments", "_chain", "_response", "_runner", "ctx")
+    __slots__ = (
+        "_arguments",
+        "_chain",
+        "_response",
+        "_runner",
+        "ctx",
+        "interface",
+        "tenant",
+        "version",
+        "version_source",
+    )
 
     def __init__(self, chain: Chain, ctx: Context, arguments: dict[str, Any]) -> None:
         self._chain = chain
@@ -216,28 +226,18 @@ class Call:
         self._arguments = arguments
         self._response: tuple[Any] | None = None
         self._runner: Callable[[Callable[[], Any]], Any] | None = None
+        # Plain attributes: interceptors read them on every call.
+        scope = ctx._scope
+        self.tenant: str = scope.tenant
+        self.interface: str = scope.interface
+        self.version: int = scope.version
+        #: which rule chose the version: requested, canary, tenant, catalog or latest
+        self.version_source: str = chain.source
 
     @property
     def arguments(self) -> Mapping[str, Any]:
         """The arguments, checked and with defaults filled in (read-only)."""
         return MappingProxyType(self._arguments)
-
-    @property
-    def tenant(self) -> str:
-        return self.ctx.tenant
-
-    @property
-    def interface(self) -> str:
-        return self.ctx.interface
-
-    @property
-    def version(self) -> int:
-        return self.ctx.version
-
-    @property
-    def version_source(self) -> str:
-        """Which rule chose the version: requested, canary, tenant, catalog or latest."""
-        return self._chain.source
 
     @property
     def canary(self) -> bool:
