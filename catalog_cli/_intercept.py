@@ -109,6 +109,8 @@ class _Innermost:
 
     @hookimpl
     def catalog_call(self, call: Call) -> Any:
+        if call._response is None and call._runner is None:  # the common case, inlined
+            return call._chain.entry(ctx=call.ctx, **call._arguments)
         return call._run_method()
 
     @hookimpl
@@ -133,6 +135,7 @@ class Chain:
         "entry",
         "generation",
         "interceptors",
+        "own_states",
         "pm",
         "points",
         "source",
@@ -164,6 +167,8 @@ class Chain:
         self.caller = self._subset(set())
         #: module name -> interceptor, to find the one whose code reads call.settings
         self.by_module = {use.module.__name__: use for use in interceptors}
+        #: module name -> that interceptor's state for this tenant (the dict in ``states``)
+        self.own_states: dict[str, dict[str, Any]] = {}
         #: only point interceptors need to find the call from inside a plugin point
         self.points = any("catalog_point_call" in use.hooks for use in interceptors)
 
@@ -287,16 +292,20 @@ class Call:
     @property
     def settings(self) -> Mapping[str, Any]:
         """The reading interceptor's settings for this tenant."""
-        return self._use().settings
+        # The common case first: read in the interceptor's own hook function.
+        use = self._chain.by_module.get(sys._getframe(1).f_globals.get("__name__", ""))
+        return (use or self._use()).settings
 
     @property
     def state(self) -> dict[str, Any]:
         """A dict the reading interceptor keeps for this tenant: never shared with another
         tenant, kept across calls and reloads of the catalog."""
-        key = (self.tenant, self._use().name)
-        found = self._chain.states.get(key)
+        chain = self._chain
+        found = chain.own_states.get(sys._getframe(1).f_globals.get("__name__", ""))
         if found is None:
-            found = self._chain.states.setdefault(key, {})
+            use = self._use()
+            found = chain.states.setdefault((self.tenant, use.name), {})
+            chain.own_states[use.module.__name__] = found
         return found
 
     @property
