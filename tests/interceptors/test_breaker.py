@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -20,6 +21,7 @@ from catalog_cli.errors import (
 )
 from catalog_cli.interceptors import breaker
 from tests.conftest import MakeCatalog, WriteCatalog
+from tests.interceptors.conftest import Clock
 
 PROBE = "breaker_test_probe"
 
@@ -81,19 +83,9 @@ def probe(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     return module
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    fake = Clock()
-    monkeypatch.setattr(breaker, "_now", fake)
-    return fake
+def clock(fake_clock: Callable[[ModuleType], Clock]) -> Clock:
+    return fake_clock(breaker)
 
 
 TOML = """

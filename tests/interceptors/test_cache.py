@@ -8,6 +8,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from enum import Enum
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -18,23 +19,12 @@ from catalog_cli import Catalog
 from catalog_cli.errors import ConfigError, PluginCallError
 from catalog_cli.interceptors import cache
 from tests.conftest import MakeCatalog, WriteCatalog
-
-
-class Clock:
-    """A clock that moves only when told."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.interceptors.conftest import Clock
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    found = Clock()
-    monkeypatch.setattr(cache, "_now", found)
-    return found
+def clock(fake_clock: Callable[[ModuleType], Clock]) -> Clock:
+    return fake_clock(cache)
 
 
 # -- price_quote with a plugin point implementation that counts its runs ----------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -13,23 +14,12 @@ from catalog_cli import Catalog
 from catalog_cli.errors import CallRefusedError, ConfigError, RateLimitedError
 from catalog_cli.interceptors import ratelimit
 from tests.conftest import MakeCatalog
-
-
-class Clock:
-    """A clock that moves only when told."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.interceptors.conftest import Clock
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    found = Clock()
-    monkeypatch.setattr(ratelimit, "_now", found)
-    return found
+def clock(fake_clock: Callable[[ModuleType], Clock]) -> Clock:
+    return fake_clock(ratelimit)
 
 
 TOML = """
