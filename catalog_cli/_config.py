@@ -38,10 +38,18 @@ _TENANT_KEYS: Final = (
     "settings",
     "interceptors",
     "errors",
+    "api_keys",
 )
 _CANARY_KEYS: Final = ("version", "share", "key")
 _INTERCEPTOR_KEYS: Final = ("enabled", "order", "include", "exclude", "settings")
 _SCOPE_KEYS: Final = ("tenants", "interfaces")
+_SERVE_KEYS: Final = ("admin_keys",)
+_JOBS_KEYS: Final = ("database", "interrupted", "attempts")
+#: An API key in catalog.toml: its SHA-256 hash, or a reference to an environment variable.
+_KEY_HASH: Final = re.compile(r"^sha256:[0-9a-f]{64}$")
+_KEY_ENV: Final = re.compile(r"^\$\{env:[A-Za-z_][A-Za-z0-9_]*\}$")
+#: What happens to a job found "running" when its process is gone: run it again, or fail it.
+INTERRUPTED_POLICIES: Final = ("retry", "fail")
 #: How a plugin point treats a plugin that raises: fail the call, or leave its result out.
 ERROR_POLICIES: Final = ("raise", "isolate")
 _POINT_KEY: Final = re.compile(
@@ -93,6 +101,16 @@ class InterceptorConfig:
         return not self.include.tenants or any(fnmatchcase(tenant, p) for p in self.include.tenants)
 
 
+class JobsConfig(NamedTuple):
+    """``[jobs]``: the job store, and the policy for jobs whose process died while running."""
+
+    #: the SQLite file; None: ``<catalog file stem>.jobs.sqlite3`` next to the catalog file
+    database: Path | None = None
+    #: "retry": run it again (up to ``attempts`` runs in all); "fail": mark it failed
+    interrupted: str = "retry"
+    attempts: int = 3
+
+
 @dataclass(frozen=True)
 class TenantConfig:
     """One tenant's section of the catalog, as written (plugin patterns not yet expanded)."""
@@ -108,6 +126,8 @@ class TenantConfig:
     interceptors: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     #: "<interface>.v<N>.<point>" -> error policy, over the catalog's and the declaration's
     errors: Mapping[str, str] = field(default_factory=dict)
+    #: API keys that authenticate as this tenant: "sha256:<hex>" hashes or "${env:NAME}"
+    api_keys: tuple[str, ...] = ()
     #: Problems in this tenant's own section: the tenant fails closed, the others keep working.
     problems: tuple[ConfigProblem, ...] = ()
 
@@ -132,6 +152,10 @@ class CatalogConfig:
     #: "<interface>.v<N>.<point>" -> error policy, over the declaration's
     errors: Mapping[str, str] = field(default_factory=dict)
     interceptors: Mapping[str, InterceptorConfig] = field(default_factory=dict)
+    #: ``[serve] admin_keys``: keys for the admin endpoints ("sha256:<hex>" or "${env:NAME}")
+    admin_keys: tuple[str, ...] = ()
+    #: ``[jobs]``: where background jobs are stored, and what happens to interrupted ones
+    jobs: JobsConfig = field(default_factory=lambda: JobsConfig())
     tenants: Mapping[str, TenantConfig] = field(default_factory=dict)
     lines: _toml.LineIndex | None = field(default=None, repr=False, compare=False)
 
@@ -267,6 +291,33 @@ class _Checker:
                 found[interface] = Canary(version, float(share), name)
         return found
 
+    def api_keys(self, table: Mapping[str, Any], key: tuple[str, ...]) -> tuple[str, ...]:
+        return self.strings(table, key, "api_keys", _api_key_problem)
+
+    def jobs(self, raw: Any, base: Path) -> JobsConfig:
+        key = ("jobs",)
+        table = self.table(raw, key)
+        self.known_keys(table, key, _JOBS_KEYS)
+        database = table.get("database")
+        path = None
+        if database is not None:
+            if not isinstance(database, str) or not database:
+                self.add((*key, "database"), f"expected a file path, got {database!r}")
+            else:
+                path = base / database
+        interrupted = table.get("interrupted", "retry")
+        if interrupted not in INTERRUPTED_POLICIES:
+            self.add(
+                (*key, "interrupted"),
+                f"expected one of {', '.join(INTERRUPTED_POLICIES)}, got {interrupted!r}",
+            )
+            interrupted = "retry"
+        attempts = table.get("attempts", 3)
+        if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= 100:
+            self.add((*key, "attempts"), f"expected an integer from 1 to 100, got {attempts!r}")
+            attempts = 3
+        return JobsConfig(path, interrupted, attempts)
+
     def errors(self, table: Mapping[str, Any], key: tuple[str, ...]) -> dict[str, str]:
         found = {}
         for point, policy in self.table(table.get("errors", {}), (*key, "errors")).items():
@@ -333,6 +384,16 @@ def _module_problem(name: str) -> str | None:
     return None if _MODULE.match(name) else "not an importable module name"
 
 
+def _api_key_problem(value: str) -> str | None:
+    if _KEY_HASH.match(value) or _KEY_ENV.match(value):
+        return None
+    return (
+        'not a key reference: write the key\'s hash, "sha256:<64 hex digits>" (see '
+        '`catalog keys new`), or "${env:NAME}" for a key in an environment variable; a plain '
+        "key does not belong in the file"
+    )
+
+
 def _plugin_pattern_problem(name: str) -> str | None:
     if _PLUGIN_NAME.match(name.translate(_WILDCARDS)):
         return None
@@ -368,6 +429,7 @@ def _tenant(check: _Checker, tenant_id: str, raw: Any) -> TenantConfig:
         MappingProxyType(check.canaries(table, key)),
         MappingProxyType(_tables(check, table, (*key, "interceptors"))),
         MappingProxyType(check.errors(table, key)),
+        check.api_keys(table, key),
         tuple(check.problems[before:]),
     )
 
@@ -388,7 +450,7 @@ def parse_config(text: str, path: Path | None) -> CatalogConfig:
         ) from None
     lines = _toml.LineIndex(text)
     check = _Checker(lines)
-    check.known_keys(document, (), ("catalog", "tenants", "interceptors"))
+    check.known_keys(document, (), ("catalog", "tenants", "interceptors", "serve", "jobs"))
 
     section = check.table(document.get("catalog", {}), ("catalog",))
     check.known_keys(section, ("catalog",), _CATALOG_KEYS)
@@ -410,6 +472,10 @@ def parse_config(text: str, path: Path | None) -> CatalogConfig:
     startup_timeout = check.seconds(section, "startup_timeout", 30.0)
     health_timeout = check.seconds(section, "health_timeout", 5.0)
     errors = check.errors(section, ("catalog",))
+    serve = check.table(document.get("serve", {}), ("serve",))
+    check.known_keys(serve, ("serve",), _SERVE_KEYS)
+    admin_keys = check.strings(serve, ("serve",), "admin_keys", _api_key_problem)
+    jobs = check.jobs(document.get("jobs", {}), base)
     interceptors = {
         name: check.interceptor(name, raw)
         for name, raw in check.table(document.get("interceptors", {}), ("interceptors",)).items()
@@ -437,6 +503,8 @@ def parse_config(text: str, path: Path | None) -> CatalogConfig:
         health_timeout=health_timeout,
         errors=MappingProxyType(errors),
         interceptors=MappingProxyType(interceptors),
+        admin_keys=admin_keys,
+        jobs=jobs,
         tenants=MappingProxyType(tenants),
         lines=lines,
     )
