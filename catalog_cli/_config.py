@@ -155,7 +155,7 @@ class CatalogConfig:
     #: ``[serve] admin_keys``: keys for the admin endpoints ("sha256:<hex>" or "${env:NAME}")
     admin_keys: tuple[str, ...] = ()
     #: ``[jobs]``: where background jobs are stored, and what happens to interrupted ones
-    jobs: JobsConfig = field(default_factory=lambda: JobsConfig())
+    jobs: JobsConfig = field(default_factory=JobsConfig)
     tenants: Mapping[str, TenantConfig] = field(default_factory=dict)
     lines: _toml.LineIndex | None = field(default=None, repr=False, compare=False)
 

@@ -60,7 +60,7 @@ class CallRequest(NamedTuple):
         if problems:
             name = interface if isinstance(interface, str) else "?"
             raise InvalidArgumentsError(name, version if isinstance(version, int) else 0, problems)
-        return cls(tenant, interface, version, dict(arguments))
+        return cls(str(tenant), str(interface), version, dict(arguments))
 
 
 class CallAnswer(NamedTuple):
