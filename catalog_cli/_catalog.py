@@ -70,14 +70,30 @@ class CallOutcome(NamedTuple):
 
 def _blame(exc: BaseException, scope: CallScope) -> str:
     """The plugin whose code raised: the innermost traceback frame in a registered module."""
-    culprit = scope.implementation
+    culprit = None
     tb: TracebackType | None = exc.__traceback__
     while tb is not None:
         binding = scope.bindings.get(tb.tb_frame.f_globals.get("__name__", ""))
         if binding is not None:
             culprit = binding.name
         tb = tb.tb_next
-    return culprit
+    return culprit or _misbehaved_wrapper(exc, scope) or scope.implementation
+
+
+def _misbehaved_wrapper(exc: BaseException, scope: CallScope) -> str | None:
+    """The plugin of a wrapper that did not yield, or yielded twice: pluggy reports it from
+    its own frames, naming only the generator's file."""
+    import re
+    import sys
+
+    found = re.match(r"wrap_controller at '\w+' (.+):\d+ ", str(exc))
+    if not isinstance(exc, RuntimeError) or found is None:
+        return None
+    for module_name, binding in scope.bindings.items():
+        module = sys.modules.get(module_name)
+        if module is not None and getattr(module, "__file__", None) == found.group(1):
+            return binding.name
+    return None
 
 
 def _invoke(scope: CallScope, ctx: Context, arguments: dict[str, Any]) -> Any:
@@ -233,11 +249,11 @@ class Catalog:
             bound = declared.bind(dict(arguments or {}))
             if recorder is None:
                 return _invoke(scope, Context(scope, call_id), bound)
-            token = recorder.activate()
+            recorder.activate()
             try:
                 return _invoke(scope, Context(scope, call_id), bound)
             finally:
-                recorder.deactivate(token)
+                recorder.deactivate()
 
         try:
             if timeout is None:

@@ -65,6 +65,8 @@ class InterceptorUse(NamedTuple):
     hooks: tuple[str, ...]
     settings: Mapping[str, Any]
     builtin: bool
+    #: the settings as written in catalog.toml (secrets as their "${env:NAME}" reference)
+    written: Mapping[str, Any] = MappingProxyType({})
 
     @property
     def plugin_name(self) -> str:
@@ -87,7 +89,7 @@ class InterceptorUse(NamedTuple):
             "interfaces": list(self.interfaces) or ["*"],
             "exclude_interfaces": list(self.exclude_interfaces),
             "hooks": list(self.hooks),
-            "settings": thaw(self.settings),
+            "settings": thaw(self.written),
         }
 
 
@@ -402,41 +404,58 @@ def _point_caller(pm: pluggy.PluginManager, around: Sequence[InterceptorUse]) ->
 def _guard(
     impl: pluggy.HookImpl, point: PluginPoint, caller: Any, isolate: bool, tenant: str
 ) -> Callable[..., Any]:
+    from .errors import PluginError
+
     original = impl.function
     names = impl.argnames
     plugin = impl.plugin_name
+    ctx_at = names.index("ctx") if "ctx" in names else None
 
     def guarded(*args: Any) -> Any:
         call = current_call.get(None)
+        # Only the plugin's own failures are isolated: an interceptor that fails around it
+        # fails the call and is named for it.
+        own = [False]
+
+        def run() -> Any:
+            try:
+                return original(*args)
+            except BaseException:
+                own[0] = True
+                raise
+
         try:
             if caller is None or call is None:
-                return original(*args)
+                return run()
             work = PointCall(
                 point.name,
                 point.hook,
                 plugin,
                 point.returns,
                 MappingProxyType(dict(zip(names, args, strict=True))),
-                lambda: original(*args),
+                run,
             )
             return caller(call=call, point=work)
         except (Exception, SystemExit) as exc:
-            if not isolate:
+            blamed = own[0] or (isinstance(exc, PluginError) and exc.plugin == plugin)
+            if not isolate or not blamed:
                 raise
-            _isolated(exc, plugin, point, tenant, call)
+            call_id = call.call_id if call is not None else None
+            if call_id is None and ctx_at is not None:
+                call_id = getattr(args[ctx_at], "call_id", None)
+            _isolated(exc, plugin, point, tenant, call_id)
             return None
 
     return guarded
 
 
 def _isolated(
-    exc: BaseException, plugin: str, point: PluginPoint, tenant: str, call: Call | None
+    exc: BaseException, plugin: str, point: PluginPoint, tenant: str, call_id: str | None
 ) -> None:
     import logging
 
     from . import _trace
 
-    call_id = call.call_id if call is not None else "-"
     logging.getLogger("catalog.errors").warning(
         "plugin %r failed at %s v%s plugin point %r for tenant %r (call %s); its result is "
         "left out (error policy: isolate): %s: %s",
@@ -445,7 +464,7 @@ def _isolated(
         point.version,
         point.name,
         tenant,
-        call_id,
+        call_id or "-",
         type(exc).__name__,
         exc,
     )

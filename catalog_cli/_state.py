@@ -750,6 +750,7 @@ class CatalogState:
                     tuple(dict.fromkeys(use.hook for use in hooks)),
                     freeze(values),
                     name in BUILTIN,
+                    freeze({**configured.settings, **config.interceptors.get(name, {})}),
                 )
             )
         if found:

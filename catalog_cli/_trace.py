@@ -22,6 +22,12 @@ Kind = Literal["call", "interceptor", "entry point", "plugin point", "wrapper", 
 SUMMARY_LENGTH: Final = 120
 
 _recorder: contextvars.ContextVar[Trace] = contextvars.ContextVar("catalog_trace")
+#: The step new steps go under. A context variable, not a stack in the trace: a thread that
+#: runs the method with a deadline works in a copy of the context, so when the caller stops
+#: waiting, the abandoned steps cannot capture the caller's next steps.
+_current: contextvars.ContextVar[TraceNode | None] = contextvars.ContextVar(
+    "catalog_trace_step", default=None
+)
 
 
 def summarize(value: Any) -> str:
@@ -43,6 +49,7 @@ class TraceNode:
         "plugin",
         "result",
         "started",
+        "token",
         "wall_ns",
     )
 
@@ -60,6 +67,7 @@ class TraceNode:
         self.error: str | None = None
         #: the step failed and its error policy left its result out
         self.isolated = False
+        self.token: contextvars.Token[TraceNode | None] | None = None
 
     @property
     def seconds(self) -> float:
@@ -75,6 +83,8 @@ class TraceNode:
         data["error"] = self.error
         if self.isolated:
             data["isolated"] = True
+        if self.ended is None:
+            data["unfinished"] = True  # still running when the call ended (abandoned)
         data["children"] = [child.to_dict() for child in self.children]
         return data
 
@@ -89,21 +99,22 @@ class Trace:
 
     def __init__(self, root: TraceNode) -> None:
         self.root = root
-        self._stack = [root]
         #: set when the caller stopped waiting: late steps of an abandoned call are not added
         self.closed = False
+        self._tokens: list[tuple[contextvars.Token[Trace], contextvars.Token[Any]]] = []
 
     def enter(self, kind: Kind, name: str, plugin: str | None = None, **detail: Any) -> TraceNode:
         node = TraceNode(kind, name, plugin, detail)
         if not self.closed:
-            self._stack[-1].children.append(node)
-            self._stack.append(node)
+            (_current.get() or self.root).children.append(node)
+        node.token = _current.set(node)
         return node
 
     def leave(self, node: TraceNode) -> None:
         node.ended = time.perf_counter()
-        if self._stack and self._stack[-1] is node:
-            self._stack.pop()
+        if node.token is not None:
+            _current.reset(node.token)
+            node.token = None
 
     def finish(self, result: Any = None, error: BaseException | None = None) -> None:
         root = self.root
@@ -117,12 +128,14 @@ class Trace:
     def to_dict(self) -> dict[str, Any]:
         return self.root.to_dict()
 
-    def activate(self) -> contextvars.Token[Trace]:
-        return _recorder.set(self)
+    def activate(self) -> None:
+        """Record the steps of this thread's (and its copied contexts') calls in this trace."""
+        self._tokens.append((_recorder.set(self), _current.set(None)))
 
-    @staticmethod
-    def deactivate(token: contextvars.Token[Trace]) -> None:
-        _recorder.reset(token)
+    def deactivate(self) -> None:
+        recorder, current = self._tokens.pop()
+        _current.reset(current)
+        _recorder.reset(recorder)
 
 
 def note_isolated(plugin: str, exc: BaseException) -> None:
@@ -130,7 +143,7 @@ def note_isolated(plugin: str, exc: BaseException) -> None:
     trace = _recorder.get(None)
     if trace is None or trace.closed:
         return
-    for node in reversed(trace._stack[-1].children):
+    for node in reversed((_current.get() or trace.root).children):
         if node.plugin == plugin:
             node.isolated = True
             node.error = node.error or f"{type(exc).__name__}: {exc}"
@@ -164,14 +177,45 @@ def _traced_function(original: Callable[..., Any], kind: Kind, name: str, plugin
     return traced
 
 
+def _misbehaved(gen: Generator[None, Any, Any], what: str) -> RuntimeError:
+    # pluggy's own wording, naming the plugin's generator (not this module's), so the error
+    # is blamed on the plugin as it is when no trace is recorded.
+    code = gen.gi_code
+    return RuntimeError(
+        f"wrap_controller at {code.co_name!r} {code.co_filename}:{code.co_firstlineno} {what}"
+    )
+
+
+def _relay(gen: Generator[None, Any, Any]) -> Generator[None, Any, Any]:
+    """Drive a new-style wrapper as pluggy does: run to its yield, hand it the result or the
+    exception, and return what it returns."""
+    try:
+        next(gen)
+    except StopIteration:
+        raise _misbehaved(gen, "did not yield") from None
+    try:
+        received = yield
+    except BaseException as exc:
+        try:
+            gen.throw(exc)
+        except StopIteration as stop:
+            return stop.value
+        raise _misbehaved(gen, "has second yield") from None
+    try:
+        gen.send(received)
+    except StopIteration as stop:
+        return stop.value
+    raise _misbehaved(gen, "has second yield")
+
+
 def _traced_wrapper(original: Callable[..., Any], kind: Kind, name: str, plugin: str) -> Any:
     def traced(*args: Any) -> Generator[None, Any, Any]:
         trace = _recorder.get(None)
         if trace is None:
-            return (yield from original(*args))
+            return (yield from _relay(original(*args)))
         node = trace.enter(kind, name, plugin)
         try:
-            result = yield from original(*args)
+            result = yield from _relay(original(*args))
         except BaseException as exc:
             _fail(node, trace, exc)
             raise
