@@ -1,15 +1,16 @@
 """Call events for observer plugins: they see each call start and end, and cannot change it.
 
 A plugin observes by implementing ``catalog_call_event(event)``. For a tenant with at least one
-observer, the catalog registers a wrapper of its own around every entry point, outermost, that
-reports the events; tenants without observers pay nothing.
+observer, the catalog registers a wrapper of its own on ``catalog_call``, outside every
+interceptor, that reports the events: an observer sees each call once as its caller does (a
+refusal, a cache hit, a timeout), whatever the interceptors do inside. Tenants without
+observers pay nothing.
 """
 
 from __future__ import annotations
 
 import time
-import types
-from collections.abc import Generator, Iterable
+from collections.abc import Generator
 from typing import Any, Literal, NamedTuple
 
 import pluggy
@@ -59,9 +60,9 @@ def _notify(pm: pluggy.PluginManager, event: CallEvent) -> None:
 
 
 def _observe(pm: pluggy.PluginManager) -> Any:
-    @hookimpl(wrapper=True, tryfirst=True)
-    def observe(ctx: Any) -> Generator[None, Any, Any]:
-        facts = (ctx.tenant, ctx.interface, ctx.version, ctx.call_id)
+    @hookimpl(wrapper=True, tryfirst=True)  # tryfirst: outside every interceptor
+    def catalog_call(call: Any) -> Generator[None, Any, Any]:
+        facts = (call.tenant, call.interface, call.version, call.call_id)
         started = time.perf_counter()
         _notify(pm, CallEvent("started", *facts))
         try:
@@ -73,13 +74,19 @@ def _observe(pm: pluggy.PluginManager) -> Any:
         _notify(pm, CallEvent("succeeded", *facts, time.perf_counter() - started))
         return result
 
-    return observe
+    return catalog_call
 
 
-def register_observers(pm: pluggy.PluginManager, entry_hooks: Iterable[str]) -> bool:
-    """Wrap every entry point of ``pm`` with event reporting if any plugin observes calls."""
+def register_observers(pm: pluggy.PluginManager) -> bool:
+    """Report the calls of ``pm``'s tenant to its observers, if it has any."""
     if not pm.hook.catalog_call_event.get_hookimpls():
         return False
-    wrapper = types.SimpleNamespace(**{hook: _observe(pm) for hook in entry_hooks})
-    pm.register(wrapper, name=PLUGIN_NAME)
+    pm.register(_Observer(_observe(pm)), name=PLUGIN_NAME)
     return True
+
+
+class _Observer:
+    """The events wrapper as a plugin object (hashable, as pluggy's subset callers need)."""
+
+    def __init__(self, wrapper: Any) -> None:
+        self.catalog_call = wrapper

@@ -122,6 +122,8 @@ class _Innermost:
 
 #: The name the innermost implementations are registered under.
 INNERMOST: Final = "catalog.call"
+#: The call events wrapper (see _events), outside every interceptor.
+EVENTS: Final = "catalog.events"
 
 
 @final
@@ -175,17 +177,20 @@ class Chain:
         self.points = any("catalog_point_call" in use.hooks for use in interceptors)
 
     def _subset(self, keep_out: set[str]) -> Any:
+        """``catalog_call`` with the interceptors in scope but those in ``keep_out``; the call
+        events wrapper (outside them all) only when nothing is kept out."""
         hook = self.pm.hook.catalog_call
         wanted = {use.plugin_name for use in self.interceptors} - keep_out
-        registered = {
-            impl.plugin_name for impl in hook.get_hookimpls() if impl.plugin_name != INNERMOST
-        }
-        if registered <= wanted:
+        if not keep_out:
+            wanted.add(EVENTS)
+        unwanted = [
+            impl.plugin
+            for impl in hook.get_hookimpls()
+            if impl.plugin_name != INNERMOST and impl.plugin_name not in wanted
+        ]
+        if not unwanted:
             return hook
-        return self.pm.subset_hook_caller(
-            "catalog_call",
-            remove_plugins=[self.pm.get_plugin(n) for n in registered - wanted],
-        )
+        return self.pm.subset_hook_caller("catalog_call", remove_plugins=unwanted)
 
     def again_caller(self, name: str) -> Any:
         """The chain inside interceptor ``name``: what it wraps, without itself."""
@@ -349,14 +354,17 @@ class Call:
         )
 
 
-def register_interceptors(pm: pluggy.PluginManager, uses: Sequence[InterceptorUse]) -> None:
+def register_interceptors(
+    pm: pluggy.PluginManager, uses: Sequence[InterceptorUse], *, observed: bool = False
+) -> None:
     """Register ``uses`` (outermost first) so pluggy calls them in that order.
 
     Pluggy calls the wrapper registered last first, so they are registered innermost first.
+    ``observed``: the call events wrapper is on ``catalog_call`` too, so the hook is needed.
     """
     from ._tenants import register
 
-    if not uses:
+    if not uses and not observed:
         return
     pm.register(_Innermost(), name=INNERMOST)
     for use in reversed(uses):

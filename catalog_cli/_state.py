@@ -880,7 +880,7 @@ class CatalogState:
             }
         # Interceptors of plugin points only need the chain too: it tells them the call.
         around = tuple(use for use in built.interceptors if use.applies(choice.interface))
-        if around:
+        if around or built.observed:
             entry = intercept.Chain(
                 built.pm,
                 entry,

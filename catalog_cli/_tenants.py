@@ -296,6 +296,8 @@ class Tenant(NamedTuple):
     bindings: Mapping[str, PluginBinding]
     #: interceptors for this tenant, in the order they wrap (outermost first)
     interceptors: tuple[intercept.InterceptorUse, ...] = ()
+    #: a plugin of the tenant observes its calls (catalog_call_event)
+    observed: bool = False
 
     def plugin_settings(self) -> dict[str, Mapping[str, Any]]:
         """plugin name -> its settings, in registration order (dependencies first)."""
@@ -347,9 +349,9 @@ def build_tenant(
         bindings[use.module.__name__] = PluginBinding(
             use.plugin_name, use.settings, f"catalog.interceptors.{use.name}"
         )
-    intercept.register_interceptors(pm, interceptors)
+    observed = events.register_observers(pm)
+    intercept.register_interceptors(pm, interceptors, observed=observed)
     versions = [v for i in interfaces.values() for v in i.versions.values()]
-    events.register_observers(pm, [v.hook for v in versions])
     points = [p for v in versions for p in v.points.values()]
     if traced:
         from . import _trace
@@ -366,4 +368,5 @@ def build_tenant(
         MappingProxyType(uses),
         MappingProxyType(bindings),
         tuple(interceptors),
+        observed,
     )

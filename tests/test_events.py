@@ -7,7 +7,7 @@ from types import ModuleType
 
 import pytest
 
-from catalog_cli.errors import PluginCallError
+from catalog_cli.errors import PluginCallError, RateLimitedError
 from tests.conftest import MakeCatalog
 
 OBSERVER = """
@@ -89,7 +89,46 @@ def test_tenants_without_observers_get_no_wrapper(
     catalog = make_catalog(
         TOML.format(plugins='["observer"]'), {"plugins/observer.py": OBSERVER.format(extra="")}
     )
-    watched = {s.point: s for s in catalog.call_plan("interface_a", customer="watched")}
-    plain = {s.point: s for s in catalog.call_plan("interface_a", customer="plain")}
-    assert watched[None].wrappers == ("catalog.events",)
-    assert plain[None].wrappers == ()
+    assert catalog.plugin_manager("watched").get_plugin("catalog.events") is not None
+    assert catalog.plugin_manager("plain").get_plugin("catalog.events") is None
+    from catalog_cli._intercept import Chain
+
+    plain, _ = catalog._state.prepare("plain", "interface_a", None)
+    assert not isinstance(plain.entry, Chain)  # no observer: the entry point is called directly
+
+
+def test_observers_see_calls_as_their_callers_do(
+    make_catalog: MakeCatalog, sink: ModuleType
+) -> None:
+    # Outside every interceptor: a refusal is a failed call, a retried one is one call.
+    flaky = """
+    from catalog_cli import hookimpl
+
+    RUNS = []
+
+    @hookimpl
+    def interface_a_v2_extra_lines(ctx):
+        RUNS.append(1)
+        if len(RUNS) == 1:
+            raise ConnectionError("first try fails")
+    """
+    catalog = make_catalog(
+        """
+        [catalog]
+        plugin_dirs = ["plugins"]
+        [interceptors.rate_limit]
+        settings = { rate = 0.001, burst = 2 }
+        [interceptors.retry]
+        settings = { attempts = 2, backoff = 0 }
+        [tenants.watched]
+        plugins = ["observer", "flaky"]
+        """,
+        {"plugins/observer.py": OBSERVER.format(extra=""), "plugins/flaky.py": flaky},
+    )
+    catalog.run("interface_a", customer="watched")  # retried once inside: one call
+    catalog.run("interface_a", customer="watched")
+    with pytest.raises(RateLimitedError):
+        catalog.run("interface_a", customer="watched")
+    kinds = [e.kind for e in sink.EVENTS]
+    assert kinds == ["started", "succeeded"] * 2 + ["started", "failed"]
+    assert sink.EVENTS[-1].error.startswith("RateLimitedError: ")
