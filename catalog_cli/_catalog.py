@@ -21,6 +21,7 @@ from ._interfaces import Interface, Version
 from ._lifecycle import HealthResult
 from ._locate import find_catalog
 from ._plan import StepPlan, call_plan
+from ._redact import redact
 from ._state import CatalogState, VersionChoice, VersionSource
 from ._tenants import HookUse
 from ._trace import Trace, TraceNode, summarize
@@ -238,7 +239,10 @@ class Catalog:
                         "version": choice.version,
                         "version_source": choice.source,
                         "call_id": call_id,
-                        "arguments": {k: summarize(v) for k, v in (arguments or {}).items()},
+                        # secrets never enter a trace (it is printed and exported)
+                        "arguments": {
+                            k: summarize(v) for k, v in redact(dict(arguments or {})).items()
+                        },
                     },
                 )
             )

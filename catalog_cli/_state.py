@@ -198,6 +198,7 @@ class CatalogState:
         self.prepared: dict[tuple[str, str, int | None], tuple[CallScope, Version]] = {}
         self._chosen: dict[tuple[str, VersionChoice, bool], tuple[CallScope, Version]] = {}
         self._traced: dict[str, Tenant] = {}
+        self._warned: set[tuple[str, str]] = set()
 
     # -- checks made once, at load ---------------------------------------------------------
 
@@ -863,7 +864,8 @@ class CatalogState:
             return prepared
         version = self.interfaces[choice.interface].versions[choice.version]
         built = self.tenant(tenant)
-        if version.deprecated is not None and not traced:
+        if version.deprecated is not None and (tenant, version.hook) not in self._warned:
+            self._warned.add((tenant, version.hook))  # once, traced or not
             _warn_deprecated(version, tenant)
         if traced:
             built = self._traced_tenant(built)

@@ -178,3 +178,39 @@ def test_cli_trace_of_a_failed_call(invoke: Invoke, write_catalog: WriteCatalog)
     data = json.loads(result.stdout)
     assert data["error_type"] == "PluginCallError"
     assert any(s[2] == "bad" for s in steps(data["trace"]))
+
+
+def test_secrets_never_enter_a_trace(make_catalog: MakeCatalog, new_module: Any) -> None:
+    specs = new_module(
+        "signin_specs",
+        '''
+        from catalog_cli import Context, entrypoint
+
+        @entrypoint
+        def signin_v1(ctx: Context, user: str, password: str, headers: dict[str, str]) -> str:
+            """Sign in."""
+        ''',
+    )
+    impl = new_module(
+        "signin_impl",
+        """
+        from catalog_cli import hookimpl
+
+        @hookimpl
+        def signin_v1(ctx, user, password, headers):
+            return user
+        """,
+    )
+    catalog = make_catalog(
+        f"""
+        [catalog]
+        hookspecs = ["{specs}"]
+        builtins = ["{impl}"]
+        [tenants.t]
+        """
+    )
+    arguments = {"user": "ada", "password": "hunter2", "headers": {"X-Api-Key": "k123"}}
+    outcome = catalog.execute("signin", customer="t", arguments=arguments, trace=True)
+    text = json.dumps(outcome.trace.to_dict())  # type: ignore[union-attr]
+    assert "hunter2" not in text and "k123" not in text
+    assert outcome.trace.to_dict()["arguments"]["user"] == "'ada'"  # type: ignore[union-attr]

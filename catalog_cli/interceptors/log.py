@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 from catalog_cli import PluginMeta, hookimpl
 from catalog_cli._options import Option, Options, one_of
+from catalog_cli._redact import SECRET_NAMES, redact
+from catalog_cli._redact import folded as _folded
 
 if TYPE_CHECKING:
     from catalog_cli._intercept import Call
@@ -31,7 +33,6 @@ if TYPE_CHECKING:
 LOGGER: Final = "catalog.calls"
 
 #: What a redacted value is replaced by.
-REDACTED: Final = "***"
 
 _LEVELS: Final = {
     "DEBUG": logging.DEBUG,
@@ -61,7 +62,7 @@ PLUGIN = PluginMeta(
         Option(
             "redact",
             "strings",
-            ("password", "secret", "token", "api_key", "authorization"),
+            SECRET_NAMES,
             "argument names (case-insensitive substrings) whose values are logged as ***",
         ),
     ),
@@ -143,26 +144,3 @@ def _build(
         message += " arguments: %s"
         args += (repr(arguments),)
     return fields, message, args
-
-
-def _folded(name: str) -> str:
-    # "X-Api-Key" is a header spelling of api_key: dashes and underscores match each other.
-    return name.lower().replace("-", "_")
-
-
-def redact(value: Any, patterns: tuple[str, ...]) -> Any:
-    """``value`` with the values of keys that contain one of ``patterns`` (lower case, ``_``
-    for ``-``) replaced by ``***``, in nested mappings, lists and tuples too. Other objects are
-    left as they are."""
-    if isinstance(value, Mapping):
-        return {
-            key: REDACTED
-            if isinstance(key, str) and any(p in _folded(key) for p in patterns)
-            else redact(item, patterns)
-            for key, item in value.items()
-        }
-    if isinstance(value, list):
-        return [redact(item, patterns) for item in value]
-    if isinstance(value, tuple):
-        return tuple(redact(item, patterns) for item in value)
-    return value
