@@ -492,7 +492,12 @@ class CatalogState:
     def _check_tenant(self, tenant: TenantConfig) -> tuple[tuple[str, ...], list[ConfigProblem]]:
         problems: list[ConfigProblem] = []
         key = ("tenants", tenant.id)
-        selectable = [s.name for s in self.sources.values() if s.kind != "builtin"]
+        # An interceptor plugin is switched on in [interceptors], never selected by a tenant.
+        selectable = [
+            s.name
+            for s in self.sources.values()
+            if s.kind != "builtin" and s.name not in self.config.interceptors
+        ]
         selected: list[str] = []
         for pattern in tenant.plugins:
             if any(ch in pattern for ch in "*?["):
@@ -509,6 +514,16 @@ class CatalogState:
                         (*key, "plugins"),
                         f"{pattern!r} is a built-in plugin, registered for every tenant: "
                         "do not list it",
+                        tenant.id,
+                    )
+                )
+                matches = []
+            elif pattern in self.config.interceptors:
+                problems.append(
+                    self.config.problem(
+                        (*key, "plugins"),
+                        f"{pattern!r} is an interceptor ([interceptors.{pattern}]): it wraps the "
+                        "calls of the tenants in its scope and is not listed in plugins",
                         tenant.id,
                     )
                 )

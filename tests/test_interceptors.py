@@ -559,3 +559,28 @@ def test_an_interceptor_of_plugin_points_only(make_catalog: MakeCatalog, sink: M
         ("t", "tax_rate", "builtin_plugins.price_quote", 0.21, "x"),
         ("t", "total", "builtin_plugins.price_quote", 1.21, "x"),
     ]
+
+
+def test_tenants_do_not_select_interceptor_plugins(
+    make_catalog: MakeCatalog, sink: ModuleType
+) -> None:
+    catalog = make_catalog(
+        """
+        [catalog]
+        plugin_dirs = ["plugins"]
+        [interceptors.rec]
+        [tenants.glob]
+        plugins = ["*"]
+        [tenants.named]
+        plugins = ["rec"]
+        """,
+        files(
+            rec=recorder("rec"),
+            other="from catalog_cli import hookimpl\n@hookimpl\n"
+            "def interface_a_v2_extra_lines():\n    return 'other'\n",
+        ),
+    )
+    assert catalog.run("interface_a", customer="glob", name="Al") == "Hello, Al!\nother"
+    assert catalog.tenant("glob").plugins == ("other",)  # the interceptor is not selected
+    info = catalog.tenant("named")
+    assert info.status == "failed" and "'rec' is an interceptor" in (info.error or "")
