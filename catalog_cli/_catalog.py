@@ -399,6 +399,17 @@ class Catalog:
         declared = self._state.interfaces[interface].versions[choice.version]
         return call_plan(self._state.tenant(customer).pm, declared)
 
+    def error_policy(self, interface: str, point: str, *, customer: str, version: int) -> str:
+        """What a plugin point does for ``customer`` when a plugin raises there: ``raise`` or
+        ``isolate`` (the tenant's policy, else the catalog's, else the declaration's)."""
+        declared = self._state.interface(interface).version(version)
+        found = declared.points.get(point)
+        if found is None:
+            from .errors import UnknownPluginPointError
+
+            raise UnknownPluginPointError(interface, version, point, sorted(declared.points))
+        return self._state.error_policy(customer, found)
+
     @property
     def description(self) -> str:
         return self._state.config.description

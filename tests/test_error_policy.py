@@ -3,6 +3,7 @@ the failing plugin's result out (logged and attributed) and keeps the others'.""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 
@@ -10,7 +11,7 @@ import pytest
 
 from catalog_cli._declare import plugin_point
 from catalog_cli.errors import ConfigError, DeclarationError, PluginCallError
-from tests.conftest import MakeCatalog
+from tests.conftest import Invoke, MakeCatalog, WriteCatalog
 
 GOOD = """
 from catalog_cli import hookimpl
@@ -190,3 +191,18 @@ def test_a_wrap_point_cannot_declare_isolate() -> None:
         plugin_point(entry, policy="wrap", errors="isolate")(demo_v1_total)
     with pytest.raises(DeclarationError, match="unknown error policy"):
         plugin_point(entry, errors="skip")(demo_v1_total)  # type: ignore[arg-type]
+
+
+def test_tenants_show_tells_the_effective_policy(
+    invoke: Invoke, write_catalog: WriteCatalog
+) -> None:
+    path = write_catalog(
+        TOML.format(catalog_errors="", tenant_errors=f"[tenants.t.errors]\n{POINT} = 'isolate'"),
+        FILES,
+    )
+    for tenant, expected in (("t", "isolate"), ("other", "raise")):
+        result = invoke("tenants", "show", tenant, "--json", catalog=path)
+        steps = {s["plugin_point"]: s for s in json.loads(result.stdout)["plans"]["price_quote"]}
+        assert steps["discounts"]["errors"] == expected
+    result = invoke("tenants", "show", "t", catalog=path)
+    assert "collect, isolate" in result.stdout

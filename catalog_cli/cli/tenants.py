@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ._session import JsonOption, dumps, session
 
+if TYPE_CHECKING:
+    from .._catalog import Catalog
+    from .._views import TenantInfo
+
 app = typer.Typer(help="List tenants (customers) and show what runs for one.", no_args_is_help=True)
+
+
+def _errors(
+    catalog: Catalog, tenant: str, interface: str, point: str | None, info: TenantInfo
+) -> str | None:
+    """The effective error policy of a plugin point for the tenant (None for an entry point)."""
+    if point is None:
+        return None
+    version = next(v.version for v in info.versions if v.interface == interface)
+    return catalog.error_policy(interface, point, customer=tenant, version=version)
 
 
 @app.command("list")
@@ -55,7 +69,13 @@ def show_tenant(
             plans[choice.interface] = catalog.call_plan(choice.interface, customer=tenant)
     if as_json:
         data = info.to_dict()
-        data["plans"] = {name: [step.to_dict() for step in steps] for name, steps in plans.items()}
+        data["plans"] = {
+            name: [
+                {**step.to_dict(), "errors": _errors(catalog, tenant, name, step.point, info)}
+                for step in steps
+            ]
+            for name, steps in plans.items()
+        }
         current.json(data)
         return
     from rich.text import Text
@@ -108,7 +128,13 @@ def show_tenant(
                     (
                         (
                             step.point or "entry point",
-                            step.policy,
+                            step.policy
+                            + (
+                                ", isolate errors"
+                                if _errors(catalog, tenant, choice.interface, step.point, info)
+                                == "isolate"
+                                else ""
+                            ),
                             ", ".join(step.wrappers) or "-",
                             ", ".join(step.implementations) or "-",
                         )
