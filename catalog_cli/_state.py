@@ -73,7 +73,9 @@ def _import_declarations(module_name: str, what: str) -> ModuleType:
         ) from exc
 
 
-def _in_canary(canary: Canary, tenant: str, interface: str, arguments: Mapping[str, Any]) -> bool:
+def _in_canary(
+    canary: Canary, tenant: str, interface: str, arguments: Mapping[str, Any], default: Any
+) -> bool:
     """Whether this call goes to the canary: by a stable hash of the key argument (the same
     value always lands on the same side), or by chance for each call when there is no key."""
     if canary.key is None:
@@ -83,10 +85,22 @@ def _in_canary(canary: Canary, tenant: str, interface: str, arguments: Mapping[s
     import hashlib
     import json
 
-    # An absent key argument is one value too: such calls all land on the same side.
-    value = json.dumps(arguments.get(canary.key), sort_keys=True, default=repr)
+    # The value the method gets decides: an omitted argument is its default, and 3.0 is 3
+    # (a number from the command line and from JSON may be spelled either way).
+    value = arguments.get(canary.key, default)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    value = json.dumps(value, sort_keys=True, default=repr)
     digest = hashlib.blake2b(f"{tenant}\0{interface}\0{value}".encode(), digest_size=8)
     return int.from_bytes(digest.digest(), "big") / 2**64 < canary.share
+
+
+def _default(interface: Interface, version: int, name: str | None) -> Any:
+    """The declared default of parameter ``name`` of a version (None when it has none)."""
+    for param in interface.versions[version].parameters:
+        if param.name == name and not param.required:
+            return param.default
+    return None
 
 
 def _warn_deprecated(version: Version, tenant: str) -> None:
@@ -633,7 +647,9 @@ class CatalogState:
             canary is not None
             and arguments is not None
             and canary.version in found.versions  # else the tenant fails closed on its own
-            and _in_canary(canary, tenant, interface, arguments)
+            and _in_canary(
+                canary, tenant, interface, arguments, _default(found, canary.version, canary.key)
+            )
         ):
             return VersionChoice(interface, canary.version, "canary")
         pinned = config.versions.get(interface)

@@ -179,3 +179,23 @@ def test_cli_arguments_are_parsed_by_the_canary_versions_types(
         "run", "demo", "-C", "t", "--version", "1", "--arg", "n=5", "--json", catalog=path
     )
     assert json.loads(result.stdout)["result"] == "v1 '5'"
+
+
+def test_the_split_follows_the_value_the_method_gets(make_catalog: MakeCatalog) -> None:
+    catalog = make_catalog(
+        """
+        [tenants.t]
+        versions = { interface_a = 1 }
+        [tenants.t.canary.interface_a]
+        version = 2
+        share = 0.5
+        key = "name"
+        """
+    )
+
+    def side(**arguments: object) -> int:
+        return catalog.resolve_version("interface_a", customer="t", arguments=arguments).version
+
+    # interface_a's name defaults to "there": leaving it out is the same as passing it
+    assert side() == side(name="there")
+    assert len({side(name=f"n{i}") for i in range(40)}) == 2  # the test is not vacuous
