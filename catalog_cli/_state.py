@@ -767,6 +767,17 @@ class CatalogState:
             except PluginLoadError as exc:
                 raise PluginLoadError(exc.plugin, exc.source, exc.cause, tenant=config.id) from None
             hooks = self.hook_uses(source.name, module, builtin=False, interceptor=True)
+            if getattr(module, "OPT_IN", False) is True and not configured.include.interfaces:
+                # e.g. the cache: it changes what a method means, so it is never switched on
+                # for every interface at once
+                found.append(
+                    (
+                        ("interceptors", name, "include"),
+                        f"{name} is opt-in per interface: name them, as "
+                        'include = { interfaces = ["..."] }',
+                    )
+                )
+                continue
             values = self._interceptor_settings(config, configured, found, secrets)
             order = configured.order
             if order is None:

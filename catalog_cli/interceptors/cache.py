@@ -8,8 +8,8 @@ their arguments, by name::
     include = { interfaces = ["price_quote"] }   # recommended: the scope is the opt-in
     settings = { ttl = 30, max_entries = 500 }
 
-Without ``include.interfaces`` it caches every interface of every tenant in its scope, as
-any interceptor's scope does.
+Without ``include.interfaces`` the tenants in its scope fail closed, saying so: the cache is
+opt-in per interface.
 
 A result is found again only for the same tenant, interface, version, catalog generation and
 arguments: the cache lives in the tenant's own interceptor state, its key names the tenant
@@ -57,6 +57,9 @@ PLUGIN = PluginMeta(
 )
 
 ORDER: Final = 500
+
+#: Caching changes what a method means: the catalog refuses it without include.interfaces.
+OPT_IN: Final = True
 
 #: The clock (tests replace it).
 _now = time.monotonic

@@ -70,7 +70,11 @@ Make = Callable[..., Catalog]
 
 @pytest.fixture
 def make(make_catalog: MakeCatalog) -> Make:
-    def build(settings: str = "", scope: str = "", extra: str = "") -> Catalog:
+    def build(
+        settings: str = "",
+        scope: str = 'include = { interfaces = ["price_quote"] }',
+        extra: str = "",
+    ) -> Catalog:
         toml = TOML.format(settings=settings, scope=scope, extra=extra)
         return make_catalog(toml, {"plugins/counting.py": COUNTING})
 
@@ -186,6 +190,7 @@ def test_errors_are_never_cached(make_catalog: MakeCatalog, clock: Clock) -> Non
         [catalog]
         plugin_dirs = ["plugins"]
         [interceptors.cache]
+        include = { interfaces = ["price_quote"] }
         [tenants.a]
         plugins = ["flaky"]
         """,
@@ -215,6 +220,7 @@ class Discounts:
             [catalog]
             plugin_dirs = ["plugins"]
             [interceptors.cache]
+            include = { interfaces = ["price_quote"] }
             [tenants.a]
             plugins = ["discount"]
             """,
@@ -539,3 +545,10 @@ def test_a_tenant_is_never_given_another_tenants_result(echo: Echo, clock: Clock
             assert first.setdefault(tenant, result["run"]) == result["run"]
 
     check()
+
+
+def test_the_cache_is_opt_in_per_interface(make: Make) -> None:
+    catalog = make(scope="")
+    with pytest.raises(ConfigError) as caught:
+        quote(catalog)
+    assert "interceptors.cache.include: cache is opt-in per interface" in str(caught.value)
