@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Final, NamedTuple
 from catalog_cli import PluginMeta, hookimpl
 from catalog_cli._deadline import Late, call_with_deadline
 from catalog_cli._options import Option, Options, one_of, positive
-from catalog_cli.errors import CallTimeoutError, CatalogError
+from catalog_cli.errors import CallTimeoutError, CatalogError, PluginCallError
 
 if TYPE_CHECKING:
     import logging
@@ -245,10 +245,18 @@ def _in_child(
         if child.is_alive():  # answered, but a thread of a plugin keeps it from exiting
             _kill(child)
         if payload is None:
-            raise CatalogError(
-                f"call {call.call_id} ({call.interface} v{call.version} for tenant "
-                f"{call.tenant!r}): its child process ended without an answer "
-                f"(exit code {child.exitcode})"
+            # Plugin code ended the process (os._exit, a crash in an extension): which plugin
+            # cannot be told from here, so the method's implementation is named.
+            raise PluginCallError(
+                plugin=call.implementation,
+                tenant=call.tenant,
+                interface=call.interface,
+                version=call.version,
+                call_id=call.call_id,
+                cause=ChildProcessError(
+                    f"the call's child process ended without an answer (exit code "
+                    f"{child.exitcode}): a plugin ended or crashed the process"
+                ),
             )
         kind, value = pickle.loads(payload)
         if kind == "error":

@@ -280,6 +280,8 @@ def price_quote_v1_discounts(ctx, subtotal, quantity):
         raise ConnectionError("no route to the discount service")
     if quantity == 7:
         return "lots"
+    if quantity == 66:
+        os._exit(3)
     return 0.1
 """
 
@@ -394,6 +396,16 @@ def test_errors_in_the_child_come_back_as_their_own_classes(
     # The built-in's own argument check.
     with pytest.raises(InvalidArgumentsError, match="quantity: must be >= 1"):
         _quote(catalog, quantity=0)
+
+
+def test_a_plugin_ending_the_child_is_a_plugin_failure(
+    make_catalog: MakeCatalog, marks: Path
+) -> None:
+    catalog = _process_catalog(make_catalog, marks, seconds=30)
+    with pytest.raises(PluginCallError) as failed:
+        _quote(catalog, quantity=66)
+    assert failed.value.exit_code == 7 and failed.value.tenant == "t"
+    assert "ended without an answer (exit code 3)" in str(failed.value)
 
 
 class _Holder(Exception):
