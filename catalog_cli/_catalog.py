@@ -563,16 +563,20 @@ class Catalog:
             order: int | None = config.order
             meta, error = None, None
             hooks: tuple[str, ...] = ()
-            try:
-                module = state.loader.load(source)
-                uses = state.hook_uses(source.name, module, builtin=False, interceptor=True)
-                hooks = tuple(dict.fromkeys(use.hook for use in uses))
+            if not config.enabled and name not in BUILTIN:
+                # A plugin that nothing runs is never imported (its code may act at import).
                 meta = state.meta(source.name)
-                if order is None:
-                    declared = getattr(module, "ORDER", DEFAULT_ORDER)
-                    order = declared if isinstance(declared, int) else DEFAULT_ORDER
-            except PluginError as exc:
-                error = str(exc)
+            else:
+                try:
+                    module = state.loader.load(source)
+                    uses = state.hook_uses(source.name, module, builtin=False, interceptor=True)
+                    hooks = tuple(dict.fromkeys(use.hook for use in uses))
+                    meta = state.meta(source.name)
+                    if order is None:
+                        declared = getattr(module, "ORDER", DEFAULT_ORDER)
+                        order = declared if isinstance(declared, int) else DEFAULT_ORDER
+                except PluginError as exc:
+                    error = str(exc)
             tenants = tuple(
                 t for t in state.config.tenants if config.enabled and config.covers_tenant(t)
             )

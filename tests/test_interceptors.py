@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 import threading
 from types import ModuleType
 
@@ -584,3 +585,24 @@ def test_tenants_do_not_select_interceptor_plugins(
     assert catalog.tenant("glob").plugins == ("other",)  # the interceptor is not selected
     info = catalog.tenant("named")
     assert info.status == "failed" and "'rec' is an interceptor" in (info.error or "")
+
+
+def test_a_switched_off_interceptor_is_never_imported(
+    make_catalog: MakeCatalog, tmp_path: Path
+) -> None:
+    marker = tmp_path / "imported"
+    source = f"from pathlib import Path\nPath({str(marker)!r}).write_text('x')\n" + recorder("x")
+    catalog = make_catalog(
+        """
+        [catalog]
+        plugin_dirs = ["plugins"]
+        [interceptors.sidefx]
+        enabled = false
+        [tenants.t]
+        """,
+        files(sidefx=source),
+    )
+    catalog.run("interface_a", customer="t")
+    (info,) = catalog.interceptors()
+    assert (info.name, info.enabled) == ("sidefx", False)
+    assert not marker.exists()
