@@ -421,3 +421,38 @@ class ReloadError(CatalogError):
         super().__init__(
             f"reload of {path} refused; the catalog as loaded before serves on:\n{listed}"
         )
+
+
+class UnknownJobError(UnknownNameError):
+    """No background job has this id in the job store."""
+
+    kind = "job"
+
+    def __init__(self, job_id: str, database: object = None) -> None:
+        # Job ids are not worth listing: say where we looked and how to see what is there.
+        self.name = job_id
+        self.choices = ()
+        self.database = database
+        where = f" in the job store {database}" if database is not None else ""
+        CatalogError.__init__(
+            self, f"unknown job {job_id!r}{where}; `catalog jobs list` lists the jobs"
+        )
+
+
+class ExecutorError(CatalogError):
+    """A batch's executor could not be set up: Dask missing, its scheduler unreachable or
+    without workers, or workers that cannot load the catalog."""
+
+    exit_code = 3
+
+
+class BatchFailedError(CatalogError):
+    """``catalog run --batch ... --fail-on-error``: some items of the batch failed."""
+
+    exit_code = 13
+
+    def __init__(self, failed: int, total: int, *, output: str | None = None) -> None:
+        self.failed = failed
+        self.total = total
+        where = f"; the answers are in {output}" if output else ""
+        super().__init__(f"{failed} of {total} items of the batch failed{where}")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 import threading
+from pathlib import Path
 from types import ModuleType
 
 import pytest

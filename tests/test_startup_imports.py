@@ -165,3 +165,21 @@ def test_interceptors_do_not_bring_their_optional_exports(tmp_path: Path) -> Non
     assert code == 0, stderr
     assert "catalog_cli.interceptors.metrics" in modules  # the interceptors did run
     assert loaded(modules, "prometheus_client", "opentelemetry", "rich") == []
+
+
+@pytest.mark.parametrize(
+    "command", [("--help",), ("jobs", "--help"), ("jobs", "list", "--help"), ("run", "-h")]
+)
+def test_help_does_not_import_the_job_store(tmp_path: Path, command: tuple[str, ...]) -> None:
+    code, modules, stderr = imported(tmp_path, *command)
+    assert code == 0, stderr
+    assert loaded(modules, "sqlite3", "_sqlite3", "catalog_cli._jobs") == []
+    assert "catalog_cli.cli.jobs" in modules  # the jobs commands are there, only lighter
+
+
+def test_commands_without_jobs_do_not_import_the_job_store(tmp_path: Path) -> None:
+    command = ("--catalog", str(SHIPPED), "run", "interface_a", "--version", "2", "-C", "c1")
+    code, modules, stderr = imported(tmp_path, *command, "--json")
+    assert code == 0, stderr
+    assert loaded(modules, "sqlite3", "catalog_cli._jobs") == []
+    assert "catalog_cli._catalog" in modules

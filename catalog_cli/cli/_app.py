@@ -12,6 +12,8 @@ import typer
 from typer.core import TyperGroup
 
 from . import check, health, interceptors, interfaces, plugins, run, tenants
+from . import jobs as jobs_cli
+from . import keys, serve
 from ._session import Session, session
 
 #: Documented in the README ("Exit codes"); CatalogError subclasses carry theirs.
@@ -130,8 +132,11 @@ def _root(
 app.command("run", no_args_is_help=True)(run.run)
 app.command("check")(check.check)
 app.command("health")(health.health)
+app.command("serve")(serve.serve)
 app.add_typer(interceptors.app, name="interceptors")
 app.add_typer(interfaces.app, name="interfaces")
+app.add_typer(jobs_cli.app, name="jobs")
+app.add_typer(keys.app, name="keys")
 app.add_typer(plugins.app, name="plugins")
 app.add_typer(tenants.app, name="tenants")
 

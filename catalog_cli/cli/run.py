@@ -148,12 +148,101 @@ def run(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the result and call facts as JSON.")
     ] = False,
+    background: Annotated[
+        bool,
+        typer.Option(
+            "--background",
+            help="Submit the call as a background job: print its id at once and start a "
+            "worker (`catalog jobs work --drain`) that runs it; see `catalog jobs show ID`.",
+        ),
+    ] = False,
+    batch: Annotated[
+        str | None,
+        typer.Option(
+            "--batch",
+            metavar="FILE",
+            help="Run once per line of FILE, JSON lines of arguments (- reads stdin), and "
+            "write one JSON answer per line, in input order; a failed item does not stop "
+            "the batch.",
+            show_default=False,
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            metavar="N",
+            min=0,
+            help="With --batch: worker processes (default: one per CPU; 0 or 1: in this "
+            "process), or the size of --dask local.",
+            show_default=False,
+        ),
+    ] = None,
+    out: Annotated[
+        str | None,
+        typer.Option(
+            "--out",
+            metavar="FILE",
+            help="With --batch: write the answers to FILE (default: stdout).",
+            show_default=False,
+        ),
+    ] = None,
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            "--dask",
+            metavar="ADDRESS",
+            help="With --batch: run on the Dask scheduler at ADDRESS, or on a Dask cluster "
+            "started for the run ('local'); default $CATALOG_DASK. Needs the dask extra.",
+            show_default=False,
+        ),
+    ] = None,
+    fail_on_error: Annotated[
+        bool,
+        typer.Option("--fail-on-error", help="With --batch: exit 13 if any item failed."),
+    ] = False,
 ) -> None:
     """Run INTERFACE for a customer and print its result.
 
     Example: catalog run interface_a --version 2 --customer c1 --arg name=Ada
     """
     current = session(ctx, as_json=as_json)
+    from ._batch_cli import check_options
+
+    check_options(
+        batch,
+        workers=workers,
+        out=out,
+        dask=dask,
+        fail_on_error=fail_on_error,
+        single={
+            "--arg": bool(arg),
+            "--args": args is not None,
+            "--trace": trace,
+            "--background": background,
+        },
+    )
+    if batch is not None:
+        from ._batch_cli import run_batch
+
+        run_batch(
+            current,
+            interface,
+            customer=customer,
+            version=version,
+            source=batch,
+            workers=workers,
+            out=out,
+            dask=dask,
+            timeout=timeout,
+            fail_on_error=fail_on_error,
+            as_json=as_json,
+        )
+        return
+    if background:
+        from .jobs import check_background
+
+        check_background(trace=trace, timeout=timeout)
     catalog = current.catalog
     choice = catalog.resolve_version(interface, customer=customer, version=version)
     declared = catalog.interface(interface).version(choice.version)
@@ -165,6 +254,11 @@ def run(
             declared = catalog.interface(interface).version(final.version)
             arguments = parse_arguments(declared, arg or [], args)
         choice = final
+    if background:
+        from .jobs import submit_background
+
+        submit_background(current, interface, customer, version, declared, arguments)
+        return
     try:
         outcome = catalog.execute(
             interface,
