@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from typing import Any
 
@@ -214,3 +215,50 @@ def test_secrets_never_enter_a_trace(make_catalog: MakeCatalog, new_module: Any)
     text = json.dumps(outcome.trace.to_dict())  # type: ignore[union-attr]
     assert "hunter2" not in text and "k123" not in text
     assert outcome.trace.to_dict()["arguments"]["user"] == "'ada'"  # type: ignore[union-attr]
+
+
+def test_retried_attempts_after_a_timeout_are_siblings(make_catalog: MakeCatalog) -> None:
+    # The first attempt hangs past its deadline and is abandoned; its steps must not swallow
+    # the second attempt's.
+    slow = """
+    import threading
+    from catalog_cli import hookimpl
+
+    RELEASE = threading.Event()
+    RUNS = []
+
+    @hookimpl
+    def interface_a_v2_extra_lines(ctx):
+        RUNS.append(1)
+        if len(RUNS) == 1:
+            RELEASE.wait(10)
+        return "done"
+    """
+    catalog = make_catalog(
+        """
+        [catalog]
+        plugin_dirs = ["plugins"]
+        [interceptors.retry]
+        settings = { attempts = 2, backoff = 0, on = ["TimeoutError"] }
+        [interceptors.timeout]
+        settings = { seconds = 0.2 }
+        [tenants.t]
+        plugins = ["slow"]
+        """,
+        {"plugins/slow.py": slow},
+    )
+    try:
+        outcome = catalog.execute("interface_a", customer="t", trace=True)
+        tree = outcome.trace.to_dict()  # type: ignore[union-attr]  # while the first still hangs
+    finally:
+        module = next(m for n, m in sys.modules.items() if n.endswith("__slow"))
+        module.RELEASE.set()
+    assert outcome.result.endswith("done")
+    (retry,) = tree["children"]
+    assert retry["name"] == "retry"
+    attempts = retry["children"]
+    assert [a["name"] for a in attempts] == ["timeout", "timeout"]
+    assert attempts[0]["error"].startswith("CallTimeoutError")
+    assert attempts[1]["error"] is None and attempts[1]["result"].endswith("done'")
+    first_entry = attempts[0]["children"][0]
+    assert first_entry.get("unfinished") is True  # abandoned while it ran
