@@ -262,3 +262,24 @@ def test_retried_attempts_after_a_timeout_are_siblings(make_catalog: MakeCatalog
     assert attempts[1]["error"] is None and attempts[1]["result"].endswith("done'")
     first_entry = attempts[0]["children"][0]
     assert first_entry.get("unfinished") is True  # abandoned while it ran
+
+
+def test_cli_trace_shows_interceptors_in_wrap_order(
+    invoke: Invoke, write_catalog: WriteCatalog
+) -> None:
+    path = write_catalog(
+        """
+        [interceptors.metrics]
+        [interceptors.validation]
+        [interceptors.logging]
+        [tenants.t]
+        """
+    )
+    result = invoke("run", "interface_a", "-C", "t", "--trace", catalog=path)
+    assert result.exit_code == 0, result.output
+    order = [
+        line.split("interceptor ")[1].split()[0]
+        for line in result.stderr.splitlines()
+        if "interceptor " in line
+    ]
+    assert order == ["logging", "metrics", "validation"]
