@@ -106,7 +106,14 @@ def answer(catalog: Catalog, request: CallRequest, timeout: float | None = None)
             timeout=timeout,
         )
     except CatalogError as exc:
-        return CallAnswer(False, error=error_data(exc), seconds=time.perf_counter() - started)
+        # What the error knows of the call: the call id links it to the server's log.
+        return CallAnswer(
+            False,
+            error=error_data(exc),
+            version=getattr(exc, "version", None),
+            call_id=getattr(exc, "call_id", None),
+            seconds=time.perf_counter() - started,
+        )
     return CallAnswer(
         True,
         outcome.result,
