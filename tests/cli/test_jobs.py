@@ -98,7 +98,7 @@ def test_work_drain_runs_the_queued_jobs_and_show_reports_them(
     assert result.exit_code == 0, result.stderr
     assert "ran 2 job(s)" in result.stderr
     assert f"job {ok.id} succeeded (interface_a v2 for t1" in result.stderr
-    assert f"job {bad.id} failed (interface_a for boom" in result.stderr
+    assert f"job {bad.id} failed (interface_a v2 for boom" in result.stderr
     assert "the greeting exploded for Bo" in result.stderr
 
     shown = invoke("jobs", "show", ok.id, "--json", catalog=path)
