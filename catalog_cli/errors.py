@@ -11,6 +11,7 @@
     │   ├── UnknownTenantError
     │   ├── UnknownPluginError
     │   ├── UnknownInterceptorError
+    │   ├── UnknownJobError
     │   └── UnknownPluginPointError
     ├── InvalidArgumentsError (TypeError)     a method called with bad arguments
     ├── PluginError
