@@ -252,7 +252,9 @@ class _Checker:
                 continue
             problem = valid(item) if valid else None
             if problem:
-                self.add((*key, name), f"item {index} ({item!r}): {problem}")
+                # An API key written in clear must not be repeated in messages and logs.
+                shown = "" if valid is _api_key_problem else f" ({item!r})"
+                self.add((*key, name), f"item {index}{shown}: {problem}")
                 continue
             if item in result:
                 self.add((*key, name), f"{item!r} is listed twice")

@@ -177,7 +177,7 @@ def _traced_function(original: Callable[..., Any], kind: Kind, name: str, plugin
     return traced
 
 
-def _misbehaved(gen: Generator[None, Any, Any], what: str) -> RuntimeError:
+def _misbehaved(gen: Any, what: str) -> RuntimeError:
     # pluggy's own wording, naming the plugin's generator (not this module's), so the error
     # is blamed on the plugin as it is when no trace is recorded.
     code = gen.gi_code

@@ -764,3 +764,10 @@ def test_long_lists_of_names_are_cut_short():
     assert listing([f"p{i}" for i in range(100)]) == (
         ", ".join(f"p{i}" for i in range(12)) + " and 88 more"
     )
+
+
+def test_a_plain_api_key_is_refused_without_repeating_it() -> None:
+    config = parse_config('[tenants.b]\napi_keys = ["plainkey-secret"]\n', None)
+    (problem,) = config.tenants["b"].problems
+    assert problem.key == "tenants.b.api_keys"
+    assert "sha256:" in problem.message and "plainkey-secret" not in problem.message

@@ -183,3 +183,34 @@ def test_commands_without_jobs_do_not_import_the_job_store(tmp_path: Path) -> No
     assert code == 0, stderr
     assert loaded(modules, "sqlite3", "catalog_cli._jobs") == []
     assert "catalog_cli._catalog" in modules
+
+
+def test_run_imports_no_batch_machinery(tmp_path: Path) -> None:
+    command = ("--catalog", str(SHIPPED), "run", "interface_a", "--version", "2", "-C", "c1")
+    code, modules, stderr = imported(tmp_path, *command, "--json")
+    assert code == 0, stderr
+    assert "catalog_cli._batch" not in modules
+    assert loaded(modules, "dask", "distributed", "multiprocessing", "concurrent.futures") == []
+
+
+def test_a_batch_imports_dask_only_when_asked_for(tmp_path: Path) -> None:
+    inputs = tmp_path / "inputs.jsonl"
+    inputs.write_text('{"name": "Ada"}\n', encoding="utf-8")
+    command = ("--catalog", str(SHIPPED), "run", "interface_a", "--version", "2", "-C", "c1")
+    code, modules, stderr = imported(
+        tmp_path, *command, "--batch", str(inputs), "--workers", "0", "--json"
+    )
+    assert code == 0, stderr
+    assert "catalog_cli._batch" in modules  # it did run a batch
+    assert loaded(modules, "dask", "distributed", "tornado", "rich") == []
+
+
+@pytest.mark.parametrize(
+    "command", [("--help",), ("serve", "--help"), ("keys", "new"), ("keys", "new", "--json")]
+)
+def test_commands_do_not_import_the_http_stack(tmp_path: Path, command: tuple[str, ...]) -> None:
+    # Only `catalog serve` itself (and the app factory) import FastAPI and uvicorn.
+    code, modules, stderr = imported(tmp_path, *command)
+    assert code == 0, stderr
+    assert loaded(modules, "fastapi", "uvicorn", "starlette", "pydantic", "catalog_cli.http") == []
+    assert loaded(modules, *ENGINE) == []

@@ -11,9 +11,8 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from . import check, health, interceptors, interfaces, plugins, run, tenants
+from . import check, health, interceptors, interfaces, keys, plugins, run, serve, tenants
 from . import jobs as jobs_cli
-from . import keys, serve
 from ._session import Session, session
 
 #: Documented in the README ("Exit codes"); CatalogError subclasses carry theirs.

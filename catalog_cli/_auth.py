@@ -1,0 +1,140 @@
+"""API keys: who a request is, from the key it presents.
+
+catalog.toml never holds a key itself, only its hash (``"sha256:<64 hex digits>"`` of the
+UTF-8 key) or a reference to an environment variable that holds the key (``"${env:NAME}"``,
+read when the key ring is built: at server start and after each reload). A tenant's keys
+authenticate as that tenant; ``[serve] admin_keys`` as the administrator.
+
+A key is recognised by comparing its hash with every stored hash, each with
+``hmac.compare_digest``, without stopping at a match: how long the check takes does not tell
+which (or whether an early) entry matched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+import secrets
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Final, NamedTuple
+
+if TYPE_CHECKING:
+    from ._config import CatalogConfig
+
+#: How catalog.toml writes a key's hash.
+HASH_PREFIX: Final = "sha256:"
+_HASH: Final = re.compile(r"^sha256:([0-9a-f]{64})$")
+_ENV: Final = re.compile(r"^\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}$")
+
+
+class Identity(NamedTuple):
+    """Who a key authenticates: one tenant, or the administrator (``tenant`` None)."""
+
+    tenant: str | None
+    admin: bool = False
+
+    def describe(self) -> str:
+        return "the administrator" if self.admin else f"tenant {self.tenant!r}"
+
+
+ADMIN: Final = Identity(None, admin=True)
+
+
+def hash_key(key: str) -> str:
+    """The line catalog.toml stores for ``key``: ``"sha256:<hex>"`` of its UTF-8 bytes."""
+    return HASH_PREFIX + hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def new_key() -> tuple[str, str]:
+    """A new random key (256 bits, URL-safe text) and its hash for catalog.toml."""
+    key = secrets.token_urlsafe(32)
+    return key, hash_key(key)
+
+
+def _digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode("utf-8")).digest()
+
+
+class KeyRing:
+    """Stored key hashes and whom each authenticates.
+
+    ``problems`` lists the configured keys that cannot authenticate anyone (an environment
+    variable that is not set, one key given to two identities), for the server log.
+    """
+
+    def __init__(
+        self, entries: Iterable[tuple[str, Identity]], problems: Iterable[str] = ()
+    ) -> None:
+        found: dict[bytes, Identity] = {}
+        conflicts: set[bytes] = set()
+        notes = list(problems)
+        for stored, identity in entries:
+            match = _HASH.match(stored)
+            if match is None:
+                notes.append(f"a key of {identity.describe()} is not a sha256 hash; it is ignored")
+                continue
+            digest = bytes.fromhex(match.group(1))
+            other = found.get(digest)
+            if other is not None and other != identity:
+                # Whichever identity it picked, one of the two would be impersonated.
+                conflicts.add(digest)
+                notes.append(
+                    f"one key is configured for both {other.describe()} and "
+                    f"{identity.describe()}: it authenticates neither"
+                )
+            found[digest] = identity
+        self._entries: tuple[tuple[bytes, Identity], ...] = tuple(
+            (digest, identity) for digest, identity in found.items() if digest not in conflicts
+        )
+        self.problems: tuple[str, ...] = tuple(notes)
+
+    @classmethod
+    def from_config(
+        cls, config: CatalogConfig, environ: Mapping[str, str] | None = None
+    ) -> KeyRing:
+        """The keys of ``config``'s tenants and ``[serve] admin_keys``; environment
+        references are read from ``environ`` (default: ``os.environ``) now."""
+        env = os.environ if environ is None else environ
+        entries: list[tuple[str, Identity]] = []
+        problems: list[str] = []
+        owners: list[tuple[str, Identity, str]] = [
+            (value, ADMIN, f"serve.admin_keys[{n}]") for n, value in enumerate(config.admin_keys)
+        ]
+        for tenant in config.tenants.values():
+            owners += [
+                (value, Identity(tenant.id), f"tenants.{tenant.id}.api_keys[{n}]")
+                for n, value in enumerate(tenant.api_keys)
+            ]
+        for value, identity, where in owners:
+            reference = _ENV.match(value)
+            if reference is None:
+                entries.append((value, identity))
+                continue
+            key = env.get(reference.group(1), "")
+            if not key:
+                problems.append(
+                    f"{where}: environment variable {reference.group(1)} is not set (or empty); "
+                    f"that key of {identity.describe()} cannot authenticate"
+                )
+                continue
+            entries.append((hash_key(key), identity))
+        return cls(entries, problems)
+
+    def identify(self, key: str) -> Identity | None:
+        """Whom ``key`` authenticates, or None. Compares with every stored hash."""
+        digest = _digest(key)
+        found: Identity | None = None
+        for stored, identity in self._entries:
+            # No early exit: the time taken must not depend on which entry matched.
+            if hmac.compare_digest(stored, digest):
+                found = identity
+        return found
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def tenants(self) -> set[str]:
+        """The tenants that have at least one usable key."""
+        return {i.tenant for _d, i in self._entries if i.tenant is not None}

@@ -1,0 +1,106 @@
+"""Operating the server: health checks, metrics and reload."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Final
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from ..errors import CatalogError, ReloadError
+from ._models import HealthReport, ReloadReport
+from ._openapi import problems
+from ._problems import ProblemError, reload_refused
+from ._security import AdminCaller, AnyCaller, Caller, server_of
+from ._server import config_of, generation_of
+
+if TYPE_CHECKING:
+    from .._lifecycle import HealthResult
+
+router = APIRouter(prefix="/v1", tags=["operations"])
+
+#: the Prometheus text exposition format
+PROMETHEUS_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def _check(result: HealthResult, caller: Caller) -> dict[str, Any]:
+    data = result.to_dict()
+    if not caller.identity.admin and not result.checked and result.status == "unhealthy":
+        # The tenant fails closed: the reason names files and modules of the server.
+        data["details"] = "the tenant fails closed; the operator has the details in the server log"
+    return data
+
+
+def _health(caller: Caller, request: Request) -> list[HealthResult]:
+    return server_of(request).catalog.health(customer=caller.tenant)
+
+
+def _report(results: list[HealthResult], caller: Caller) -> dict[str, Any]:
+    return {
+        "ok": not any(r.status == "unhealthy" for r in results),
+        "checks": [_check(r, caller) for r in results],
+    }
+
+
+@router.get("/health", response_model=HealthReport, responses=problems(401, 403, 404))
+def health(caller: AnyCaller, request: Request) -> dict[str, Any]:
+    """Run the health checks of the tenant's plugins (the admin key: every tenant's)."""
+    return _report(_health(caller, request), caller)
+
+
+@router.get("/health/{plugin}", response_model=HealthReport, responses=problems(401, 403, 404))
+def plugin_health(plugin: str, caller: AnyCaller, request: Request) -> dict[str, Any]:
+    """Run one plugin's health check (for the tenant; the admin key: for every tenant)."""
+    results = [r for r in _health(caller, request) if r.plugin == plugin]
+    if not results:
+        raise ProblemError("not-found", f"unknown plugin {plugin!r}", tenant=caller.tenant)
+    return _report(results, caller)
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The metrics interceptor's series, in the Prometheus text format",
+            "content": {PROMETHEUS_TYPE: {"schema": {"type": "string"}}},
+        },
+        **problems(401, 403, 404, 501),
+    },
+)
+def metrics(caller: AnyCaller, request: Request) -> Response:
+    """Calls, errors and latencies (the ``metrics`` interceptor's); a tenant's key gets its
+    own tenant's series only."""
+    from ..interceptors.metrics import prometheus_text
+
+    series = server_of(request).catalog.metrics()
+    if caller.tenant is not None:
+        series = [s for s in series if s.tenant == caller.tenant]
+    try:
+        text = prometheus_text(series)
+    except CatalogError as exc:  # prometheus_client is not installed
+        raise ProblemError("not-implemented", str(exc)) from None
+    return Response(text, media_type=PROMETHEUS_TYPE)
+
+
+@router.post("/admin/reload", response_model=ReloadReport, responses=problems(401, 403, 409))
+def reload(caller: AdminCaller, request: Request) -> dict[str, Any]:
+    """Re-read catalog.toml and the tenant plugins and swap them in atomically: requests in
+    flight finish on the old catalog. A refused reload changes nothing (409)."""
+    server = server_of(request)
+    before = config_of(server.catalog).tenants
+    try:
+        server.catalog.reload()
+    except ReloadError as exc:
+        raise reload_refused(exc) from None
+    after = config_of(server.catalog).tenants
+    ring = server.keyring()
+    return {
+        "generation": generation_of(server.catalog),
+        "tenants": {
+            "added": sorted(set(after) - set(before)),
+            "removed": sorted(set(before) - set(after)),
+            "changed": sorted(t for t in set(before) & set(after) if before[t] != after[t]),
+        },
+        "key_problems": list(ring.problems),
+    }

@@ -1,0 +1,122 @@
+"""Running a method: ``POST /v1/interfaces/{interface}/run``, and submitting it as a job."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Final
+
+from fastapi import APIRouter, Body, Request
+from starlette.responses import Response
+
+from .._requests import CallRequest
+from ._jobviews import job_view
+from ._json import encode
+from ._models import JobModel, RunRequest, RunResponse
+from ._openapi import problems
+from ._problems import ProblemError
+from ._security import TenantCaller, check_named, server_of
+
+router = APIRouter(prefix="/v1", tags=["calls"])
+
+#: the body may be left out: no arguments, the tenant's version
+CallBody = Annotated[RunRequest, Body(default_factory=RunRequest)]
+
+#: ``X-Timeout`` in the OpenAPI document (read from the headers directly, as it is cheaper)
+_TIMEOUT_HEADER: Final = {
+    "name": "X-Timeout",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "number", "exclusiveMinimum": 0},
+    "description": "seconds the caller waits at most (bounded by the server's maximum, "
+    "$CATALOG_MAX_TIMEOUT); then 504",
+}
+
+
+def _timeout(request: Request, most: float) -> float | None:
+    text = request.headers.get("x-timeout")
+    if text is None:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        problem = "expected a number of seconds above 0"
+        raise ProblemError(
+            "invalid-arguments", f"X-Timeout: {problem}", errors={"header.x-timeout": problem}
+        )
+    return min(seconds, most)
+
+
+@router.post(
+    "/interfaces/{interface}/run",
+    response_model=RunResponse,
+    responses=problems(400, 401, 403, 404, 415, 422, 429, 500, 503, 504),
+    summary="Run a method as the key's tenant",
+    openapi_extra={"parameters": [_TIMEOUT_HEADER]},
+)
+def run(
+    interface: str,
+    caller: TenantCaller,
+    request: Request,
+    body: CallBody,
+) -> Response:
+    """Run ``interface`` (the tenant's version, or ``version``) with ``arguments``.
+
+    The tenant is the API key's; the answer says which version ran and which rule chose it.
+    """
+    check_named(request, caller, body.tenant, body.customer)
+    server = server_of(request)
+    tenant = caller.identity.tenant
+    assert tenant is not None  # a TenantCaller
+    timeout = _timeout(request, server.settings.max_timeout)
+    outcome = server.catalog.execute(
+        interface,
+        customer=tenant,
+        version=body.version,
+        arguments=body.arguments,
+        timeout=timeout,
+    )
+    data = {
+        "result": outcome.result,
+        "interface": outcome.interface,
+        "version": outcome.version,
+        "version_source": outcome.version_source,
+        "tenant": tenant,
+        "call_id": outcome.call_id,
+        "seconds": outcome.seconds,
+    }
+    # Written directly (not through response_model) because this is the hot path.
+    return Response(encode(data), media_type="application/json")
+
+
+@router.post(
+    "/interfaces/{interface}/jobs",
+    status_code=202,
+    response_model=JobModel,
+    responses=problems(400, 401, 403, 404, 415, 422, 500, 503),
+    summary="Submit a method call as a background job",
+    tags=["jobs"],
+)
+def submit_job(interface: str, caller: TenantCaller, request: Request, body: CallBody) -> Response:
+    """Store the call durably and answer at once with the job (``Location``: where to poll).
+
+    The interface, version and arguments are checked first (404, 422), so a job that is
+    accepted can run.
+    """
+    check_named(request, caller, body.tenant, body.customer)
+    server = server_of(request)
+    tenant = caller.identity.tenant
+    assert tenant is not None
+    catalog = server.catalog
+    choice = catalog.resolve_version(
+        interface, customer=tenant, version=body.version, arguments=body.arguments
+    )
+    catalog.interface(interface).version(choice.version).bind(dict(body.arguments))
+    job = server.store().submit(CallRequest(tenant, interface, body.version, body.arguments))
+    return Response(
+        encode(job_view(job, admin=False)),
+        status_code=202,
+        media_type="application/json",
+        headers={"Location": f"/v1/jobs/{job.id}"},
+    )
