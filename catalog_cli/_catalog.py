@@ -6,7 +6,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, final
@@ -28,6 +28,10 @@ from ._trace import Trace, TraceNode, summarize
 from ._views import CheckReport, InterceptorInfo, PluginInfo, Problem, TenantInfo
 
 if TYPE_CHECKING:
+    from concurrent.futures import Executor
+
+    from ._config import CatalogConfig
+    from ._requests import CallAnswer
     from .interceptors.metrics import Series
 
 from .errors import (
@@ -290,6 +294,52 @@ class Catalog:
             time.perf_counter() - started,
             recorder,
         )
+
+    def map(
+        self,
+        interface: str,
+        inputs: Iterable[Mapping[str, Any]],
+        *,
+        customer: str,
+        version: int | None = None,
+        executor: Executor | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        chunk_size: int | None = None,
+        timeout: float | None = None,
+    ) -> list[CallAnswer]:
+        """Run ``interface`` for ``customer`` once per argument mapping in ``inputs``; the
+        answers come back in input order, a failed item as an answer with its error (it never
+        stops the batch).
+
+        ``executor``: any ``concurrent.futures.Executor`` (a process pool, Dask's
+        ``client.get_executor()``); its workers load this catalog's file, which must be
+        readable there with the same plugins importable. None: here, one call after another.
+        ``progress(done, total)`` is told as items complete.
+        """
+        from ._batch import map_calls
+
+        return map_calls(
+            self.path,
+            interface,
+            inputs,
+            customer=customer,
+            version=version,
+            executor=executor,
+            progress=progress,
+            chunk_size=chunk_size,
+            timeout=timeout,
+            catalog=self,
+        )
+
+    @property
+    def config(self) -> CatalogConfig:
+        """The catalog file as read (read-only), as of the last load or reload."""
+        return self._state.config
+
+    @property
+    def generation(self) -> int:
+        """How many reloads have been swapped in."""
+        return self._state.generation
 
     def method(self, interface: str, *, customer: str, version: int | None = None) -> Method:
         """The method as a callable for one tenant and version, resolved once.
