@@ -139,8 +139,7 @@ def test_unknown_key_in_a_tenant_fails_only_that_tenant(make_catalog: MakeCatalo
     assert (
         "tenants.bad.plugin: unknown key "
         "(allowed: description, plugins, versions, canary, settings, interceptors, errors, "
-        "api_keys)"
-        in (info.error)
+        "api_keys)" in (info.error)
     )
     assert info.error.endswith("did you mean 'plugins'?")
     assert catalog.tenant("good").status == "ok"

@@ -1,0 +1,147 @@
+"""Throughput of a batch: serial in this process vs a local process pool vs a Dask LocalCluster.
+
+Every side answers the same calls of one simple method (price_quote v1 for c1, whose two
+plugins run) through ``map_calls``, in input order, and every answer is checked against a plain
+loop of ``Catalog.execute`` (also timed: the batch's own cost in this process). The pool and
+the cluster are started and warmed up (each worker has loaded the catalog and built the
+tenant) before any clock runs: start-up is reported apart, as it is paid once per batch, not
+per call. Each round runs the sides back to back and the figures are medians over rounds: on
+a noisy machine speed drifts between rounds more than within one.
+
+    python benchmarks/bench_batch.py [--calls 100000] [--rounds 3] [--workers N] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from catalog_cli import Catalog
+from catalog_cli._batch import ProcessPool, dask_executor, map_calls
+from catalog_cli._requests import CallAnswer
+
+REPO = Path(__file__).resolve().parent.parent
+CATALOG = REPO / "catalog.toml"
+INTERFACE, CUSTOMER = "price_quote", "c1"
+LOOP, SERIAL = "loop of Catalog.execute", "serial map_calls"
+
+
+def inputs(calls: int) -> list[dict[str, Any]]:
+    return [{"unit_price": 1.0 + i % 97, "quantity": 1 + i % 25} for i in range(calls)]
+
+
+def sides(
+    stack: ExitStack, catalog: Catalog, data: list[dict[str, Any]], workers: int
+) -> Iterator[tuple[str, float, Callable[[], list[Any]]]]:
+    """(label, start-up seconds, run) for each side; the executors live as long as ``stack``."""
+
+    def loop() -> list[Any]:
+        run = catalog.execute
+        return [run(INTERFACE, customer=CUSTOMER, arguments=a).result for a in data]
+
+    def batch(executor: Any, local: Catalog | None = None) -> Callable[[], list[Any]]:
+        def run() -> list[Any]:
+            answers = map_calls(
+                CATALOG, INTERFACE, data, customer=CUSTOMER, executor=executor, catalog=local
+            )
+            failed = [a.error for a in answers if not a.ok]
+            assert not failed, failed[:3]
+            return [a.result for a in answers]
+
+        return run
+
+    def warm(executor: Any) -> None:
+        # Enough small chunks that every worker is busy at once, so each has started, loaded
+        # the catalog and built the tenant.
+        sample = data[: workers * 400]
+        answers = map_calls(
+            CATALOG, INTERFACE, sample, customer=CUSTOMER, executor=executor, chunk_size=20
+        )
+        assert all(isinstance(a, CallAnswer) and a.ok for a in answers)
+
+    catalog.execute(INTERFACE, customer=CUSTOMER, arguments=data[0])  # build the tenant
+    yield LOOP, 0.0, loop
+    yield SERIAL, 0.0, batch(None, catalog)
+    started = time.perf_counter()
+    pool = stack.enter_context(ProcessPool(workers, preload=CATALOG))
+    warm(pool)
+    yield f"process pool ({workers})", time.perf_counter() - started, batch(pool)
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        print(
+            "dask not installed (pip install 'task-catalog[dask]'): no Dask side", file=sys.stderr
+        )
+        return
+    started = time.perf_counter()
+    # As `catalog run --dask local` starts it: every worker has loaded the catalog.
+    executor = stack.enter_context(dask_executor("local", CATALOG, workers=workers))
+    warm(executor)
+    yield f"Dask LocalCluster ({workers})", time.perf_counter() - started, batch(executor)
+
+
+def measure(calls: int, rounds: int, workers: int) -> list[dict[str, Any]]:
+    data = inputs(calls)
+    with ExitStack() as stack:
+        catalog = stack.enter_context(Catalog(CATALOG))
+        found = list(sides(stack, catalog, data, workers))
+        times: dict[str, list[float]] = {label: [] for label, _setup, _run in found}
+        ratios: dict[str, list[float]] = {label: [] for label in times}
+        expected: list[Any] | None = None
+        for _round in range(rounds):
+            took: dict[str, float] = {}
+            for label, _setup, run in found:
+                started = time.perf_counter()
+                results = run()
+                took[label] = time.perf_counter() - started
+                if expected is None:
+                    expected = results
+                assert results == expected, f"{label}: the answers differ"
+            for label, seconds in took.items():
+                times[label].append(seconds)
+                ratios[label].append(took[SERIAL] / seconds)
+    return [
+        {
+            "side": label,
+            "seconds": statistics.median(times[label]),
+            "calls_per_second": calls / statistics.median(times[label]),
+            "speed_vs_serial": statistics.median(ratios[label]),
+            "startup_seconds": setup,
+        }
+        for label, setup, _run in found
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--json", action="store_true")
+    options = parser.parse_args()
+    rows = measure(options.calls, options.rounds, options.workers)
+    if options.json:
+        print(json.dumps({"calls": options.calls, "workers": options.workers, "rows": rows}))
+        return
+    print(
+        f"{options.calls} calls of {INTERFACE} for {CUSTOMER}, {options.workers} workers, "
+        f"{os.cpu_count()} CPUs, median of {options.rounds} rounds"
+    )
+    print(f"{'side':<28} {'seconds':>8} {'calls/s':>10} {'vs serial':>9} {'start-up s':>10}")
+    for row in rows:
+        print(
+            f"{row['side']:<28} {row['seconds']:>8.2f} {row['calls_per_second']:>10,.0f} "
+            f"{row['speed_vs_serial']:>9.2f} {row['startup_seconds']:>10.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
