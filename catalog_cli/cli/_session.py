@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import datetime
 import json
-import math
 import sys
-from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -22,43 +19,11 @@ if TYPE_CHECKING:
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, (datetime.date, datetime.time)):  # TOML has dates and times
-        return value.isoformat()
-    if isinstance(value, (set, frozenset)):
-        return sorted(value, key=repr)
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, Mapping):  # settings tables are read-only mappingproxy objects
-        return dict(value)
-    to_dict = getattr(value, "to_dict", None)
-    if callable(to_dict):
-        return to_dict()
-    return repr(value)
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)  # "nan", "inf": JSON has no such numbers
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
-
-
 def dumps(data: Any, indent: int | None = None) -> str:
     """Strict JSON: dates as ISO text, non-finite floats as strings, other objects by repr."""
-    try:
-        return json.dumps(
-            data, indent=indent, default=_jsonable, ensure_ascii=False, allow_nan=False
-        )
-    except ValueError:
-        return json.dumps(
-            _finite(json.loads(json.dumps(data, default=_jsonable))),
-            indent=indent,
-            ensure_ascii=False,
-        )
+    from .._json import dumps as strict
+
+    return strict(data, indent)
 
 
 class Session:
