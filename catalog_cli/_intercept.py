@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextvars
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from types import MappingProxyType, ModuleType
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, final
 
@@ -104,6 +104,9 @@ class PointCall(NamedTuple):
     returns: str
     arguments: Mapping[str, Any]
     run: Callable[[], Any]
+    #: a tenant wrapper's step: ``yield`` gives the value it returns (at a collect point, the
+    #: list of results), which it made before the interceptors see it
+    wrapper: bool = False
 
 
 class _Innermost:
@@ -395,9 +398,38 @@ def point_guards(
         if around:
             caller = _point_caller(pm, around)
         for impl in getattr(pm.hook, point.hook).get_hookimpls():
-            if impl.wrapper or impl.hookwrapper:
-                continue
-            impl.function = _guard(impl, point, caller, isolate, tenant)
+            if impl.wrapper and caller is not None:
+                # What a wrapper returns is what it produced (a wrap point's value is often a
+                # tenant wrapper's): the interceptors are told of it too.
+                impl.function = _guard_wrapper(impl, point, caller)
+            elif not (impl.wrapper or impl.hookwrapper):
+                impl.function = _guard(impl, point, caller, isolate, tenant)
+
+
+def _guard_wrapper(impl: pluggy.HookImpl, point: PluginPoint, caller: Any) -> Callable[..., Any]:
+    from ._trace import relay
+
+    original = impl.function
+    names = impl.argnames
+    plugin = impl.plugin_name
+
+    def guarded(*args: Any) -> Generator[None, Any, Any]:
+        result = yield from relay(original(*args))  # type: ignore[arg-type]
+        call = current_call.get(None)
+        if call is None:
+            return result
+        work = PointCall(
+            point.name,
+            point.hook,
+            plugin,
+            point.returns,
+            MappingProxyType(dict(zip(names, args, strict=True))),
+            lambda: result,
+            wrapper=True,
+        )
+        return caller(call=call, point=work)
+
+    return guarded
 
 
 def _point_caller(pm: pluggy.PluginManager, around: Sequence[InterceptorUse]) -> Any:

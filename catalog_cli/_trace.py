@@ -186,7 +186,7 @@ def _misbehaved(gen: Any, what: str) -> RuntimeError:
     )
 
 
-def _relay(gen: Generator[None, Any, Any]) -> Generator[None, Any, Any]:
+def relay(gen: Generator[None, Any, Any]) -> Generator[None, Any, Any]:
     """Drive a new-style wrapper as pluggy does: run to its yield, hand it the result or the
     exception, and return what it returns."""
     try:
@@ -212,10 +212,10 @@ def _traced_wrapper(original: Callable[..., Any], kind: Kind, name: str, plugin:
     def traced(*args: Any) -> Generator[None, Any, Any]:
         trace = _recorder.get(None)
         if trace is None:
-            return (yield from _relay(original(*args)))
+            return (yield from relay(original(*args)))
         node = trace.enter(kind, name, plugin)
         try:
-            result = yield from _relay(original(*args))
+            result = yield from relay(original(*args))
         except BaseException as exc:
             _fail(node, trace, exc)
             raise

@@ -86,6 +86,16 @@ def catalog_call(call: Call) -> Generator[None, Any, Any]:
     return result
 
 
+def _list_problem(data_type: DataType, result: Any) -> str | None:
+    if not isinstance(result, list):
+        return f"a list of answers, got {type(result).__name__} {result!r:.40}"
+    for index, item in enumerate(result):
+        problem = None if item is None else _problem(data_type, item)
+        if problem is not None:
+            return f"item {index}: {problem}"
+    return None
+
+
 @hookimpl(wrapper=True)
 def catalog_point_call(call: Call, point: PointCall) -> Generator[None, Any, Any]:
     check = call.settings["plugin_points"]
@@ -97,7 +107,11 @@ def catalog_point_call(call: Call, point: PointCall) -> Generator[None, Any, Any
     # At collect and first points None is "no answer"; a wrap point's step must answer.
     if result is None and declared.policy != "wrap":
         return result
-    problem = _problem(data_type, result)
+    if point.wrapper and declared.policy == "collect":
+        # a wrapper at a collect point returns the list of answers
+        problem = _list_problem(data_type, result)
+    else:
+        problem = _problem(data_type, result)
     if problem is not None:
         raise ResultValidationError(
             plugin=point.plugin,

@@ -374,3 +374,40 @@ def test_unchecked_types_are_skipped_and_a_wrap_points_none_is_a_value(
 def test_the_module_declares_its_settings_and_order() -> None:
     assert validation.ORDER == 800
     assert validation.PLUGIN.settings.defaults() == {"plugin_points": True, "results": True}
+
+
+def test_a_tenant_wrapper_at_a_wrap_point_is_named_for_its_value(make_catalog) -> None:  # type: ignore[no-untyped-def]
+    freebie = """
+    from catalog_cli import hookimpl
+
+    @hookimpl(wrapper=True)
+    def price_quote_v1_total(ctx):
+        total = yield
+        return "free"
+    """
+    collector = """
+    from catalog_cli import hookimpl
+
+    @hookimpl(wrapper=True)
+    def price_quote_v1_discounts(ctx):
+        found = yield
+        return found + ["ten percent"]
+    """
+    catalog = make_catalog(
+        """
+        [catalog]
+        plugin_dirs = ["plugins"]
+        [interceptors.validation]
+        [tenants.t]
+        plugins = ["freebie"]
+        [tenants.u]
+        plugins = ["collector"]
+        """,
+        {"plugins/freebie.py": freebie, "plugins/collector.py": collector},
+    )
+    with pytest.raises(ResultValidationError) as caught:
+        catalog.run("price_quote", customer="t", unit_price=1.0, quantity=1)
+    assert caught.value.plugin == "freebie" and caught.value.where == "plugin point 'total'"
+    with pytest.raises(ResultValidationError) as caught:
+        catalog.run("price_quote", customer="u", unit_price=1.0, quantity=1)
+    assert caught.value.plugin == "collector" and "item 0" in str(caught.value)
