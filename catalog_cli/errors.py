@@ -26,7 +26,10 @@
     ├── CallRefusedError                      an interceptor refused the call: try later
     │   ├── CircuitOpenError                  ... its circuit breaker is open
     │   └── RateLimitedError                  ... the tenant is over its rate limit
-    └── ReloadError                           a reload was refused: the old catalog serves on
+    ├── ReloadError                           a reload was refused: the old catalog serves on
+    ├── ExecutorError                         a batch's executor (Dask) cannot be used
+    ├── BatchFailedError                      items of a batch failed (--fail-on-error)
+    └── ServeError                            `catalog serve` could not start
 
 Every class has an ``exit_code``: the CLI exits with it (see the README's table).
 """
@@ -457,3 +460,10 @@ class BatchFailedError(CatalogError):
         self.total = total
         where = f"; the answers are in {output}" if output else ""
         super().__init__(f"{failed} of {total} items of the batch failed{where}")
+
+
+class ServeError(CatalogError):
+    """``catalog serve`` cannot run: the ``serve`` extra is missing, or the server could not
+    start (the address is in use, say)."""
+
+    exit_code = 14

@@ -309,7 +309,7 @@ def test_catalog_serve_with_a_bad_setting_in_the_environment_exits_3(
 
 
 def test_the_exit_code_of_serve_is_documented() -> None:
-    from catalog_cli.cli.serve import ServeError
+    from catalog_cli.errors import ServeError
 
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     table = readme[readme.index("## Exit codes") : readme.index("## Library use")]

@@ -9,18 +9,11 @@ from typing import Annotated, Any, Final
 
 import typer
 
-from ..errors import CatalogError
+from ..errors import ServeError
 from ._session import session
 
 #: uvicorn's log levels
 LOG_LEVELS: Final = ("critical", "error", "warning", "info", "debug", "trace")
-
-
-class ServeError(CatalogError):
-    """``catalog serve`` cannot run: the ``serve`` extra is missing, or the server could not
-    start (the address is in use, say)."""
-
-    exit_code = 14
 
 
 def _log_config(level: str) -> dict[str, Any]:
