@@ -16,7 +16,7 @@ import pluggy
 from . import _lifecycle as lifecycle
 from ._config import read_config, thaw
 from ._context import CallScope, Context, new_call_id
-from ._deadline import Late, call_with_deadline
+from ._deadline import Late, Overloaded, call_with_deadline
 from ._interfaces import Interface, Version
 from ._lifecycle import HealthResult
 from ._locate import find_catalog
@@ -38,6 +38,7 @@ from .errors import (
     CallTimeoutError,
     CatalogError,
     ConfigError,
+    OverloadedError,
     PluginCallError,
     PluginError,
     ReloadError,
@@ -269,6 +270,15 @@ class Catalog:
             else:
                 try:
                     result = call_with_deadline(call, timeout, f"catalog-call-{call_id}")
+                except Overloaded as busy:
+                    raise OverloadedError(
+                        f"{interface} v{choice.version} for tenant {customer!r} refused (call "
+                        f"{call_id}): {busy}",
+                        interceptor="deadline",
+                        tenant=customer,
+                        interface=interface,
+                        version=choice.version,
+                    ) from None
                 except Late:
                     raise CallTimeoutError(
                         tenant=customer,

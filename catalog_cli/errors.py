@@ -25,7 +25,8 @@
     ├── CallTimeoutError (TimeoutError)       a call did not finish in time
     ├── CallRefusedError                      an interceptor refused the call: try later
     │   ├── CircuitOpenError                  ... its circuit breaker is open
-    │   └── RateLimitedError                  ... the tenant is over its rate limit
+    │   ├── RateLimitedError                  ... the tenant is over its rate limit
+    │   └── OverloadedError                   ... too many timed-out calls still run
     ├── ReloadError                           a reload was refused: the old catalog serves on
     ├── ExecutorError                         a batch's executor (Dask) cannot be used
     ├── BatchFailedError                      items of a batch failed (--fail-on-error)
@@ -407,6 +408,11 @@ class CallRefusedError(CatalogError):
 
 class CircuitOpenError(CallRefusedError):
     """The circuit breaker for this tenant, interface and version is open: failing fast."""
+
+
+class OverloadedError(CallRefusedError):
+    """Too many calls abandoned at their deadline are still running in this process: calls
+    with a deadline are refused until some end (a dependency is probably hanging)."""
 
 
 class RateLimitedError(CallRefusedError):

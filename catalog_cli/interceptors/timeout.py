@@ -36,9 +36,9 @@ from collections.abc import Callable, Generator, Mapping
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from catalog_cli import PluginMeta, hookimpl
-from catalog_cli._deadline import Late, call_with_deadline
+from catalog_cli._deadline import Late, Overloaded, call_with_deadline
 from catalog_cli._options import Option, Options, one_of, positive
-from catalog_cli.errors import CallTimeoutError, CatalogError, PluginCallError
+from catalog_cli.errors import CallTimeoutError, CatalogError, OverloadedError, PluginCallError
 
 if TYPE_CHECKING:
     import logging
@@ -149,6 +149,15 @@ def _in_thread(
 
         try:
             return call_with_deadline(work, seconds, f"catalog-call-{call.call_id}")
+        except Overloaded as busy:
+            raise OverloadedError(
+                f"{call.interface} v{call.version} for tenant {call.tenant!r} refused (call "
+                f"{call.call_id}): {busy}",
+                interceptor="timeout",
+                tenant=call.tenant,
+                interface=call.interface,
+                version=call.version,
+            ) from None
         except Late:
             with lock:
                 fate["abandoned"] = True
