@@ -3,7 +3,9 @@
 catalog.toml never holds a key itself, only its hash (``"sha256:<64 hex digits>"`` of the
 UTF-8 key) or a reference to an environment variable that holds the key (``"${env:NAME}"``,
 read when the key ring is built: at server start and after each reload). A tenant's keys
-authenticate as that tenant; ``[serve] admin_keys`` as the administrator.
+authenticate as that tenant; ``[serve] admin_keys`` as the administrator. A key read from the
+environment loses surrounding whitespace (a secret file's trailing newline) and must have at
+least ``MIN_KEY_LENGTH`` characters.
 
 A key is recognised by comparing its hash with every stored hash, each with
 ``hmac.compare_digest``, without stopping at a match: how long the check takes does not tell
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
 HASH_PREFIX: Final = "sha256:"
 _HASH: Final = re.compile(r"^sha256:([0-9a-f]{64})$")
 _ENV: Final = re.compile(r"^\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}$")
+#: The shortest key an environment variable may hold: shorter ones are guessable.
+MIN_KEY_LENGTH: Final = 16
 
 
 class Identity(NamedTuple):
@@ -99,27 +103,37 @@ class KeyRing:
         env = os.environ if environ is None else environ
         entries: list[tuple[str, Identity]] = []
         problems: list[str] = []
+        # Entries are named by their text, not their position: the configuration has dropped
+        # the invalid ones already, so a position counted here could name the wrong entry.
         owners: list[tuple[str, Identity, str]] = [
-            (value, ADMIN, f"serve.admin_keys[{n}]") for n, value in enumerate(config.admin_keys)
+            (value, ADMIN, "serve.admin_keys") for value in config.admin_keys
         ]
         for tenant in config.tenants.values():
             owners += [
-                (value, Identity(tenant.id), f"tenants.{tenant.id}.api_keys[{n}]")
-                for n, value in enumerate(tenant.api_keys)
+                (value, Identity(tenant.id), f"tenants.{tenant.id}.api_keys")
+                for value in tenant.api_keys
             ]
         for value, identity, where in owners:
             reference = _ENV.match(value)
             if reference is None:
                 entries.append((value, identity))
                 continue
-            key = env.get(reference.group(1), "")
+            name = reference.group(1)
+            entry = f'{where} entry "{value}"'
+            key = env.get(name, "").strip()
             if not key:
                 problems.append(
-                    f"{where}: environment variable {reference.group(1)} is not set (or empty); "
+                    f"{entry}: environment variable {name} is not set (or empty); "
                     f"that key of {identity.describe()} cannot authenticate"
                 )
-                continue
-            entries.append((hash_key(key), identity))
+            elif len(key) < MIN_KEY_LENGTH:
+                problems.append(
+                    f"{entry}: the key in environment variable {name} has {len(key)} "
+                    f"characters, fewer than {MIN_KEY_LENGTH}; that key of "
+                    f"{identity.describe()} is refused (make one with `catalog keys new`)"
+                )
+            else:
+                entries.append((hash_key(key), identity))
         return cls(entries, problems)
 
     def identify(self, key: str) -> Identity | None:

@@ -22,11 +22,12 @@ import signal
 import socket
 import sys
 import threading
+import uuid
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 
 from ._requests import CallAnswer, CallRequest, answer, error_data
 from .errors import CatalogError, ExecutorError
@@ -40,11 +41,19 @@ if TYPE_CHECKING:
 MAX_CHUNK = 1000
 #: chunks per unit of parallelism, so a slow chunk does not leave the other workers idle at the end
 CHUNKS_PER_WORKER = 4
+#: parts a chunk that a dying worker took down is split into, each run alone: an item runs at
+#: most three times (``runs_bound``) in chunks of up to ``SPLIT ** 2`` (1024) items
+SPLIT = 32
+#: worker deaths a batch sits through while it looks for the items that end them; then the
+#: items not cleared yet fail without another run (each death costs a process or two to start)
+MAX_DEATHS = 32
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
 Progress = Callable[[int, int], None]
+#: a catalog lent to the batch's tasks that run in the caller's process: (its pid, key)
+Lender = tuple[int, str]
 #: an item of a batch: a request to run, or an input that failed before it could become one
 Item = CallRequest | CallAnswer
 
@@ -145,7 +154,8 @@ def iter_answers(
     chunks = [requests[start : start + size] for start in range(0, len(requests), size)]
     # Workers may run elsewhere, in another folder: give them the absolute path.
     path = str(Path(catalog_path).resolve())
-    yield from _Batch(items, progress).pooled(executor, path, chunks, timeout)
+    with _lend(catalog) as lender:
+        yield from _Batch(items, progress).pooled(executor, path, chunks, timeout, lender)
 
 
 def _check_names(catalog: Catalog, items: Sequence[Item], requests: Sequence[int]) -> None:
@@ -235,62 +245,89 @@ class _Batch:
         path: str,
         chunks: Sequence[Sequence[int]],
         timeout: float | None,
+        lender: Lender | None = None,
     ) -> Iterator[CallAnswer]:
         # A few chunks queued per worker keep it busy while answers travel back; more would
         # only widen what a broken pool takes down with it.
         window = max(2, 2 * parallelism(executor))
         queue = deque(chunks)
         running: dict[cf.Future[bytes], Sequence[int]] = {}
-        #: chunks that were running or queued when a worker process died
-        suspects: list[Sequence[int]] = []
+        #: chunks that were running or queued when a worker process died, with the error
+        suspects: list[tuple[Sequence[int], BaseException]] = []
+        send = _Sender(self, executor, path, timeout, lender, running)
         yield from self.ready()
         try:
             while queue or running:
                 while queue and len(running) < window:
-                    sent = self._submit(executor, path, queue.popleft(), timeout)
-                    if sent is not None:
-                        running[sent[0]] = sent[1]
-                if not running:
+                    send(queue.popleft())
+                if not running:  # nothing went: each item is recorded failed already
+                    yield from self.ready()
                     continue
                 finished, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
                 for future in finished:
-                    self._collect(future, running.pop(future), suspects)
+                    chunk = running.pop(future)
+                    died = self.collect(future, chunk)
+                    if died is not None:
+                        suspects.append((chunk, died))
                 yield from self.ready()
-            # A dying worker takes down every chunk of its pool (Dask: every task queued on
-            # it) with it. Run each of those again alone: if a worker dies now, this one did it.
-            for chunk in suspects:
-                sent = self._submit(executor, path, chunk, timeout)
-                if sent is not None:
-                    running[sent[0]] = sent[1]
-                    cf.wait([sent[0]])
-                    self._collect(sent[0], running.pop(sent[0]), None)
-                yield from self.ready()
+            yield from self._isolate(send, suspects)
+            if self.next != self.total:  # every item has its answer by now, else a bug here
+                raise RuntimeError(f"a batch lost answers: {self.next} of {self.total} given")
         finally:
             for future in running:  # the caller stopped early, or was interrupted
                 future.cancel()
 
-    def _submit(
-        self, executor: cf.Executor, path: str, chunk: Sequence[int], timeout: float | None
-    ) -> tuple[cf.Future[bytes], Sequence[int]] | None:
-        """Hand ``chunk`` to ``executor``: its future and the items it holds, or None when no
-        item went (each failed item is recorded)."""
-        # Pickled here: Dask would otherwise walk every request and its arguments looking for
-        # tasks inside them, which costs more than the calls (bytes it passes as they are).
-        data = [_request_data(self.request(p)) for p in chunk]
-        try:
-            requests = pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception:
-            chunk, data = self._drop_unpicklable(chunk, data)
-            if not chunk:
-                return None
-            requests = pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL)
-        try:
-            return executor.submit(run_chunk, path, requests, timeout), chunk
-        except Exception as exc:  # a pool shut down or broken for good, a lost scheduler
-            self.fail(chunk, _chunk_error(exc, chunk, "could not be handed to the executor"))
-            return None
+    def _isolate(
+        self, send: _Sender, suspects: Sequence[tuple[Sequence[int], BaseException]]
+    ) -> Iterator[CallAnswer]:
+        """Find the items that end their worker among ``suspects``, and answer all the others.
 
-    def _drop_unpicklable(
+        A dying worker takes down every chunk of its pool (Dask: every task it holds) with it,
+        so a chunk that died among others proves nothing. Here each task runs alone, one after
+        the other: a chunk is split into at most ``SPLIT`` parts, each run on its own; a part
+        that dies alone holds a culprit and is split again, down to single items. An item that
+        dies alone is the culprit and fails with the error; every other item gets its answer.
+        Each item runs at most ``1 + levels`` times (``runs_bound``), and after ``MAX_DEATHS``
+        deaths here the items not cleared yet fail without another run.
+        """
+        # Depth first, so the answers of the first chunks are complete (and flow) early.
+        stack = [(chunk, died, False) for chunk, died in reversed(suspects)]
+        deaths = 0
+        while stack:
+            chunk, died, alone = stack.pop()
+            if alone and len(chunk) == 1:
+                self.fail(chunk, _culprit_error(died, chunk[0]))
+                yield from self.ready()
+                continue
+            again: list[tuple[Sequence[int], BaseException, bool]] = []
+            for part in split(chunk):
+                if deaths >= MAX_DEATHS:
+                    self.fail(part, _given_up_error(died, part))
+                else:
+                    died_alone = send.alone(part)
+                    if died_alone is not None:
+                        deaths += 1
+                        again.append((part, died_alone, True))
+                yield from self.ready()
+            stack.extend(reversed(again))
+
+    def collect(self, future: cf.Future[bytes], chunk: Sequence[int]) -> BaseException | None:
+        """Record the answers of ``chunk``, or its failure; if its worker died, return the
+        error instead (that chunk is only a suspect)."""
+        try:
+            answers = _unpack(future.result(), len(chunk))
+        except cf.CancelledError as exc:
+            self.fail(chunk, _chunk_error(exc, chunk, "cancelled on the executor"))
+        except Exception as exc:
+            if _worker_died(exc):
+                return exc
+            # a lost scheduler, an answer that did not unpickle
+            self.fail(chunk, _chunk_error(exc, chunk, "failed on the executor"))
+        else:
+            self.record(chunk, answers)
+        return None
+
+    def drop_unpicklable(
         self, chunk: Sequence[int], data: list[dict[str, Any]]
     ) -> tuple[list[int], list[dict[str, Any]]]:
         """Fail the items whose arguments cannot travel to a worker; keep the others."""
@@ -314,33 +351,74 @@ class _Batch:
                 kept_data.append(request)
         return kept, kept_data
 
-    def _collect(
+
+class _Sender:
+    """Hands chunks of one batch to its executor, keeping their futures in ``running``."""
+
+    def __init__(
         self,
-        future: cf.Future[bytes],
-        chunk: Sequence[int],
-        suspects: list[Sequence[int]] | None,
+        batch: _Batch,
+        executor: cf.Executor,
+        path: str,
+        timeout: float | None,
+        lender: Lender | None,
+        running: dict[cf.Future[bytes], Sequence[int]],
     ) -> None:
+        self.batch = batch
+        self.executor = executor
+        self.path = path
+        self.timeout = timeout
+        self.lender = lender
+        self.running = running
+
+    def __call__(self, chunk: Sequence[int]) -> cf.Future[bytes] | None:
+        """Submit ``chunk``: its future (also in ``running``), or None when no item went
+        (each failed item is recorded)."""
+        batch = self.batch
+        # Pickled here: Dask would otherwise walk every request and its arguments looking for
+        # tasks inside them, which costs more than the calls (bytes it passes as they are).
+        data = [_request_data(batch.request(p)) for p in chunk]
         try:
-            answers = _unpack(future.result(), len(chunk))
-        except cf.CancelledError as exc:
-            error = _chunk_error(exc, chunk, "were cancelled on the executor")
-        except Exception as exc:
-            if not _worker_died(exc):  # a lost scheduler, an answer that did not unpickle
-                error = _chunk_error(exc, chunk, "failed on the executor")
-            elif suspects is not None:
-                suspects.append(chunk)
-                return
-            else:
-                error = _chunk_error(
-                    exc,
-                    chunk,
-                    "failed: the worker process running them died, also when they ran alone "
-                    "(a plugin that ends its process, or a crash in native code, does this)",
-                )
-        else:
-            self.record(chunk, answers)
-            return
-        self.fail(chunk, error)
+            requests = pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:
+            chunk, data = batch.drop_unpicklable(chunk, data)
+            if not chunk:
+                return None
+            requests = pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            future = self.executor.submit(run_chunk, self.path, requests, self.timeout, self.lender)
+        except Exception as exc:  # a pool shut down or broken for good, a lost scheduler
+            batch.fail(chunk, _chunk_error(exc, chunk, "could not be handed to the executor"))
+            return None
+        self.running[future] = chunk
+        return future
+
+    def alone(self, chunk: Sequence[int]) -> BaseException | None:
+        """Run ``chunk`` with nothing else of the batch on the executor and record what came
+        of it; if its worker died, return the error instead."""
+        future = self(chunk)
+        if future is None:
+            return None
+        cf.wait([future])
+        return self.batch.collect(future, self.running.pop(future))
+
+
+def split(chunk: Sequence[int]) -> list[Sequence[int]]:
+    """``chunk`` in at most ``SPLIT`` parts of near equal size (a single item stays whole)."""
+    size = math.ceil(len(chunk) / SPLIT)
+    return [chunk[start : start + size] for start in range(0, len(chunk), size)]
+
+
+def runs_bound(chunk_size: int) -> int:
+    """How often an item of a chunk of ``chunk_size`` items runs at most, when a worker dies
+    while running its chunk: once in the chunk, then once per split down to single items
+    (the executor's own retries aside: see ``dask_executor``)."""
+    runs, size = 1, chunk_size
+    while True:
+        runs += 1
+        size = math.ceil(size / SPLIT)
+        if size <= 1:
+            return runs
 
 
 def _worker_died(exc: BaseException) -> bool:
@@ -362,10 +440,36 @@ def _request_data(request: CallRequest) -> dict[str, Any]:
     }
 
 
+def _items(chunk: Sequence[int]) -> str:
+    return f"item {chunk[0]}" if len(chunk) == 1 else f"items {chunk[0]} to {chunk[-1]}"
+
+
+def _detail(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
 def _chunk_error(exc: BaseException, chunk: Sequence[int], what: str) -> dict[str, Any]:
     error = error_data(exc)
-    detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    error["message"] = f"items {chunk[0]} to {chunk[-1]} (one chunk) {what}: {detail}"
+    error["message"] = f"{_items(chunk)} (one chunk): {what}: {_detail(exc)}"
+    return error
+
+
+def _culprit_error(exc: BaseException, position: int) -> dict[str, Any]:
+    error = error_data(exc)
+    error["message"] = (
+        f"item {position}: the worker process running it died, also when it ran alone (a "
+        f"plugin that ends its process, or a crash in native code, does this): {_detail(exc)}"
+    )
+    return error
+
+
+def _given_up_error(exc: BaseException, chunk: Sequence[int]) -> dict[str, Any]:
+    error = error_data(exc)
+    error["message"] = (
+        f"{_items(chunk)}: not run again: a dying worker process took them down, and the "
+        f"batch stops looking for the items that end their worker after {MAX_DEATHS} deaths "
+        f"(each costs starting a process): {_detail(exc)}"
+    )
     return error
 
 
@@ -402,6 +506,38 @@ def worker_catalog(path: str) -> Catalog:
         return catalog
 
 
+#: catalogs lent by the batches of this process to their tasks that run in it: key -> catalog
+_LENT: dict[str, Catalog] = {}
+
+
+@contextmanager
+def _lend(catalog: Catalog | None) -> Iterator[Lender | None]:
+    """Lend ``catalog`` to the batch's tasks that run in this very process (a thread pool):
+    they use it, with its tenants, interceptor state and metrics, rather than a copy."""
+    if catalog is None:
+        yield None
+        return
+    key = uuid.uuid4().hex
+    with _CATALOGS_LOCK:
+        _LENT[key] = catalog
+    try:
+        yield os.getpid(), key
+    finally:
+        with _CATALOGS_LOCK:
+            del _LENT[key]
+
+
+def _borrowed(lender: Lender | None) -> Catalog | Literal[False] | None:
+    """In a task: the catalog lent to it if it runs in the lending process, False if that
+    batch has ended already, None if it runs elsewhere (a worker process loads its own)."""
+    # A forked worker inherits the lender's key, with a copy of the catalog: a copy is no
+    # loan, so the pid decides.
+    if lender is None or lender[0] != os.getpid():
+        return None
+    with _CATALOGS_LOCK:
+        return _LENT.get(lender[1], False)
+
+
 def _close_catalogs() -> None:
     with _CATALOGS_LOCK:
         catalogs = [catalog for _stamp, catalog in _CATALOGS.values()] + _RETIRED
@@ -415,9 +551,10 @@ def run_chunk(
     catalog_path: str,
     requests: bytes | Sequence[Mapping[str, Any]],
     timeout: float | None,
+    lender: Lender | None = None,
 ) -> bytes:
     """In a worker: answer ``requests`` (CallRequest dicts, or a pickled list of them) on the
-    catalog at ``catalog_path``.
+    catalog at ``catalog_path`` (or, in the process that sent them, on the catalog it lent).
 
     Returns the answers pickled, as a list of tuples in CallAnswer's field order. Pickled here,
     so a result that cannot travel fails its own item rather than the whole chunk.
@@ -425,8 +562,17 @@ def run_chunk(
     data: Sequence[Mapping[str, Any]] = (
         pickle.loads(requests) if isinstance(requests, bytes) else requests
     )  # pickled by the batch's own process
+    lent = _borrowed(lender)
+    if lent is False:
+        # The batch stopped before this task ran (it was left running): run nothing.
+        error = {
+            "type": "CancelledError",
+            "message": "not run: the batch that sent it had ended",
+            "exit_code": 130,
+        }
+        return _pack([CallAnswer(False, error=error)] * len(data))
     try:
-        catalog = worker_catalog(catalog_path)
+        catalog = lent if lent is not None else worker_catalog(catalog_path)
     except Exception as exc:
         error = _load_error(catalog_path, exc)
         answers = [CallAnswer(False, error=error)] * len(data)
@@ -578,8 +724,15 @@ def dask_executor(
     Every worker is asked to load the catalog first, so a cluster that cannot (another file
     system, task-catalog or a plugin not installed there) is refused with ExecutorError naming
     the workers, before any item runs.
+
+    Dask reruns a task whose worker died on another worker, up to the scheduler's
+    ``distributed.scheduler.allowed-failures`` times (3 by default), and only then reports
+    ``KilledWorker``: every run of a chunk would then be up to four. The local cluster is
+    started with 0, so the batch alone decides what runs again (see ``_Batch._isolate``); a
+    scheduler of one's own keeps its setting (it is the whole cluster's).
     """
     try:
+        import dask
         import distributed
     except ImportError:
         raise ExecutorError(f"--dask needs Dask distributed: {_INSTALL_DASK}") from None
@@ -590,15 +743,16 @@ def dask_executor(
     with ExitStack() as stack:
         try:
             if address == "local":
-                cluster = stack.enter_context(
-                    distributed.LocalCluster(  # type: ignore[no-untyped-call]
+                # Read by the scheduler as it starts, here in this process.
+                with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+                    local = distributed.LocalCluster(  # type: ignore[no-untyped-call]
                         n_workers=workers or os.cpu_count() or 1,
                         threads_per_worker=1,
                         processes=True,
                         dashboard_address=":0",  # any free port: 8787 may be taken
                         silence_logs=logging.ERROR,
                     )
-                )
+                cluster = stack.enter_context(local)
                 client = stack.enter_context(
                     distributed.Client(cluster)  # type: ignore[no-untyped-call]
                 )
@@ -611,7 +765,9 @@ def dask_executor(
         except (OSError, TimeoutError, ValueError) as exc:
             raise ExecutorError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
         check_dask_workers(client, address, path)
-        yield client.get_executor(pure=False)
+        # retries=0 (Dask's default, said here on purpose): run_chunk answers every error of
+        # a call as data, so a task that raises has failed for good.
+        yield client.get_executor(pure=False, retries=0)
 
 
 def check_dask_workers(client: Any, address: str, path: str) -> None:

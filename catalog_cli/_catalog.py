@@ -322,8 +322,9 @@ class Catalog:
         stops the batch).
 
         ``executor``: any ``concurrent.futures.Executor`` (a process pool, Dask's
-        ``client.get_executor()``); its workers load this catalog's file, which must be
-        readable there with the same plugins importable. None: here, one call after another.
+        ``client.get_executor()``); workers in other processes load this catalog's file, which
+        must be readable there with the same plugins importable; tasks in this process (a
+        thread pool) use this catalog itself. None: here, one call after another.
         ``progress(done, total)`` is told as items complete.
         """
         from ._batch import map_calls

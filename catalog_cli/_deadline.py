@@ -19,7 +19,6 @@ T = TypeVar("T")
 DEFAULT_MAX_ABANDONED = 64
 
 
-
 class _Count:
     """Abandoned threads still running in this process."""
 

@@ -7,6 +7,8 @@ every process that submits or runs jobs:
 - ``submit`` commits before it returns, so an accepted job survives any crash after that.
 - A worker claims a job inside ``BEGIN IMMEDIATE`` (one writer at a time, in every process),
   so two workers never run the same job. The claim takes a lease that a heartbeat renews.
+- Claims are fair between tenants: round-robin over the tenants with queued jobs (the one
+  whose last job was claimed longest ago goes next), oldest first within a tenant.
 - A job whose worker died (its lease ran out, or its process is gone from this host) is
   recovered by the next worker that looks: queued again or failed, per ``[jobs] interrupted``.
   A write by a worker that lost its job is fenced off by (worker, attempt).
@@ -29,7 +31,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple, get_args
 
-from ._requests import CallAnswer, CallRequest, answer, error_data
+from ._requests import CallAnswer, CallRequest, error_data
 from .errors import (
     CatalogError,
     ConfigError,
@@ -88,6 +90,35 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, seq);
 CREATE INDEX IF NOT EXISTS jobs_by_tenant ON jobs (tenant, seq);
+"""
+
+#: Added to schema 1 without a new version: code that does not know them ignores them (it
+#: claims oldest first), and opening a store adds them if they are missing.
+_FAIRNESS: Final = """
+CREATE TABLE IF NOT EXISTS turns (
+    tenant TEXT PRIMARY KEY,
+    last_claim INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_queued_by_tenant ON jobs (status, tenant, seq);
+"""
+#: Tables of a job store (anything else in a file without a schema version is not one).
+_TABLES: Final = frozenset({"jobs", "turns"})
+
+#: The tenant whose last job was claimed longest ago (never: first), among the tenants with
+#: queued jobs; ties by their oldest queued job. The tenants with queued jobs are found by
+#: jumping through the index, one lookup per tenant, however many jobs are queued.
+_NEXT_TENANT: Final = """
+WITH RECURSIVE waiting(tenant) AS (
+    SELECT (SELECT MIN(tenant) FROM jobs WHERE status = 'queued')
+    UNION ALL
+    SELECT (SELECT MIN(tenant) FROM jobs WHERE status = 'queued' AND tenant > waiting.tenant)
+    FROM waiting WHERE waiting.tenant IS NOT NULL
+)
+SELECT waiting.tenant FROM waiting LEFT JOIN turns ON turns.tenant = waiting.tenant
+WHERE waiting.tenant IS NOT NULL
+ORDER BY COALESCE(turns.last_claim, 0),
+    (SELECT MIN(seq) FROM jobs WHERE status = 'queued' AND tenant = waiting.tenant)
+LIMIT 1
 """
 
 _COLUMNS: Final = (
@@ -374,7 +405,7 @@ class JobStore:
                             "SELECT name FROM sqlite_master WHERE type = 'table' "
                             "AND name NOT LIKE 'sqlite_%'"
                         )
-                        if name != "jobs"
+                        if name not in _TABLES
                     ]
                     if others:
                         raise ConfigError(
@@ -405,6 +436,9 @@ class JobStore:
                             )
                         ],
                     )
+                for statement in _FAIRNESS.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
         except sqlite3.DatabaseError as exc:
             raise _store_error(self.path, "open it as a job store", exc) from None
         if str(mode).lower() != "wal":
@@ -518,16 +552,29 @@ class JobStore:
     # -- what workers do -----------------------------------------------------------------
 
     def claim(self, worker: WorkerId, *, lease: float = LEASE_SECONDS) -> Job | None:
-        """Take the oldest queued job for ``worker`` (status running, one more attempt)."""
+        """Take a queued job for ``worker`` (status running, one more attempt).
+
+        Fair between tenants: the oldest queued job of the tenant whose last job was claimed
+        longest ago (round-robin over the tenants with queued jobs), so a tenant that queues
+        many jobs does not hold up the others; each tenant's jobs go oldest first.
+        """
         held = None
         try:
             with self._connection() as conn, self._write(conn):
-                row = conn.execute(
-                    "SELECT seq, id FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1"
-                ).fetchone()
-                if row is None:
+                found = conn.execute(_NEXT_TENANT).fetchone()
+                if found is None:
                     return None
-                seq, held = row
+                (tenant,) = found
+                seq, held = conn.execute(
+                    "SELECT seq, id FROM jobs WHERE status = 'queued' AND tenant = ? "
+                    "ORDER BY seq LIMIT 1",
+                    (tenant,),
+                ).fetchone()
+                conn.execute(
+                    "INSERT OR REPLACE INTO turns (tenant, last_claim) "
+                    "VALUES (?, (SELECT COALESCE(MAX(last_claim), 0) + 1 FROM turns))",
+                    (tenant,),
+                )
                 # Held before the commit: a recovery in this process, serialized after this
                 # transaction, must see the job as ours.
                 _hold(held)
@@ -708,6 +755,50 @@ class JobStore:
         )
 
 
+def run_request(catalog: Catalog, request: CallRequest) -> CallAnswer:
+    """Run a job's call; like ``_requests.answer``, but the version is chosen first, so a call
+    that fails after that still says which version it ran (or tried to) and why: ``version``
+    and ``version_source`` are both set then, and both None when the call failed before a
+    version was chosen (an unknown tenant, interface or version)."""
+    started = time.perf_counter()
+    try:
+        choice = catalog.resolve_version(
+            request.interface,
+            customer=request.tenant,
+            version=request.version,
+            arguments=request.arguments,
+        )
+    except CatalogError as exc:
+        return CallAnswer(False, error=error_data(exc), seconds=time.perf_counter() - started)
+    try:
+        # The choice is passed on: a canary decided by chance is not decided twice.
+        outcome = catalog.execute(
+            request.interface,
+            customer=request.tenant,
+            version=request.version,
+            arguments=dict(request.arguments),
+            choice=choice,
+        )
+    except CatalogError as exc:
+        return CallAnswer(
+            False,
+            error=error_data(exc),
+            version=choice.version,
+            version_source=choice.source,
+            call_id=getattr(exc, "call_id", None),
+            seconds=time.perf_counter() - started,
+        )
+    return CallAnswer(
+        True,
+        outcome.result,
+        None,
+        outcome.version,
+        outcome.version_source,
+        outcome.call_id,
+        outcome.seconds,
+    )
+
+
 class JobWorker:
     """Threads that claim queued jobs from ``store`` and run them on ``catalog``.
 
@@ -842,7 +933,7 @@ class JobWorker:
             self._leases[job.id] = (job.attempts, me)
         try:
             try:
-                reply = answer(self.catalog, job.request)
+                reply = run_request(self.catalog, job.request)
             except Exception as exc:  # a bug outside the call itself: still the job's outcome
                 _log.exception("job %s failed outside its call", job.id)
                 reply = CallAnswer(False, error=error_data(exc))

@@ -5,9 +5,12 @@ from __future__ import annotations
 import concurrent.futures as cf
 import io
 import json
+import os
 import pickle
+import queue
 import sys
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -54,6 +57,8 @@ SIGN = """\
             time.sleep(0.5)
         if name == "die":
             os._exit(3)  # the worker process ends, as a crash in native code would end it
+        if name == "interrupt":
+            raise KeyboardInterrupt  # as Ctrl-C in the middle of the batch
         return f"-- {name}"
     """
 
@@ -200,6 +205,36 @@ def test_a_thread_pool_is_an_executor_too(path: Path) -> None:
     check_answers(answers, inputs)
 
 
+def test_a_thread_pool_batch_runs_on_the_callers_catalog_not_a_copy(
+    write_catalog: WriteCatalog,
+) -> None:
+    # A copy would start the plugins again and count the calls in metrics of its own.
+    path = write_catalog(TOML + "\n    [interceptors.metrics]\n", {"plugins/acme/sign.py": SIGN})
+    inputs = names(7, failing=(3,))
+    with Catalog(path) as catalog, cf.ThreadPoolExecutor(3) as threads:
+        answers = catalog.map(
+            "interface_a", inputs, customer="t", version=1, executor=threads, chunk_size=2
+        )
+        check_answers(answers, inputs)
+        [series] = catalog.metrics()
+        assert (series.tenant, series.calls, series.errors) == ("t", 7, 1)
+        assert batch._CATALOGS == {}  # no catalog loaded for the tasks
+        assert batch._LENT == {}  # the loan ends with the batch
+
+
+def test_a_task_elsewhere_loads_its_own_catalog_and_a_late_one_runs_nothing(path: Path) -> None:
+    requests = [CallRequest("t", "interface_a", 1, {"name": "a"}).to_dict()]
+    # Another pid: a forked worker that inherited the loan's key loads the file itself.
+    [found] = batch._unpack(run_chunk(str(path), requests, None, (-1, "inherited")), 1)
+    assert found.ok
+    assert str(path) in batch._CATALOGS
+    # This pid, but the loan is over: the batch stopped; nothing runs.
+    [late] = batch._unpack(run_chunk(str(path), requests, None, (os.getpid(), "over")), 1)
+    assert not late.ok
+    assert late.error is not None
+    assert late.error["message"] == "not run: the batch that sent it had ended"
+
+
 # -- a real process pool -------------------------------------------------------------------
 
 
@@ -226,22 +261,23 @@ def test_pool_keeps_input_order_and_records_failures(
     assert len({a.call_id.split("-")[0] for a in answers if a.call_id}) == 2
 
 
-def test_a_dead_worker_fails_only_its_chunk(path: Path, pool: ProcessPool) -> None:
-    inputs = names(12)
-    inputs[5] = {"name": "die"}
-    answers = map_calls(
-        path, "interface_a", inputs, customer="t", version=1, executor=pool, chunk_size=2
-    )
-    dead = [i for i, a in enumerate(answers) if not a.ok]
-    assert dead == [4, 5]  # the chunk holding "die"; every other chunk was run (again)
-    error = answers[5].error
+def test_a_dead_worker_fails_only_the_item_that_ends_it(path: Path, pool: ProcessPool) -> None:
+    # The review's case: the default chunking puts 25 items in a chunk here; only item 150
+    # may fail, and every other item of its chunk (and of the chunks the pool took down
+    # with it) gets its own answer.
+    inputs = names(200)
+    inputs[150] = {"name": "die"}
+    answers = map_calls(path, "interface_a", inputs, customer="t", version=1, executor=pool)
+    assert [i for i, a in enumerate(answers) if not a.ok] == [150]
+    error = answers[150].error
     assert error is not None
     assert error["type"] == "BrokenProcessPool"
-    assert "items 4 to 5 (one chunk)" in error["message"]
-    assert "died" in error["message"]
+    assert error["message"].startswith(
+        "item 150: the worker process running it died, also when it ran alone"
+    )
     for i, found in enumerate(answers):
-        if i not in dead:
-            assert found.result == expected(f"n{i}")
+        if i != 150:
+            assert found.result == expected(f"n{i}"), (i, found.error)
     # The pool replaced itself: it goes on working.
     again = map_calls(path, "interface_a", names(4), customer="t", version=1, executor=pool)
     assert all(a.ok for a in again)
@@ -320,38 +356,120 @@ def test_a_result_that_cannot_travel_fails_only_its_item() -> None:
 # -- executors that misbehave --------------------------------------------------------------
 
 
-class Flaky(cf.Executor):
-    """Runs chunks inline; a chunk holding "die" breaks the pool, and so does every chunk
-    submitted in the same round, as when a real pool loses a worker."""
+class Breaking(cf.Executor):
+    """A pool of one worker thread that runs chunks in turn, item by item; an item named "die"
+    ends the worker: its chunk and every chunk still queued fail with BrokenExecutor, as when
+    a real process pool loses a process. ``runs`` counts how often each item started."""
 
-    def __init__(self) -> None:
-        self.workers = 2
-        self.alone: list[list[str]] = []
-        self.round: list[tuple[cf.Future[Any], list[dict[str, Any]]]] = []
+    def __init__(self, workers: int = 4) -> None:
+        self.workers = workers  # what the batch sizes its chunks and window by
+        self.runs: Counter[str] = Counter()
+        self.tasks: queue.Queue[tuple[cf.Future[Any], Callable[..., Any], tuple[Any, ...]]]
+        self.tasks = queue.Queue()
+        self.thread = threading.Thread(target=self._work, daemon=True)
+        self.thread.start()
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> cf.Future[Any]:
         future: cf.Future[Any] = cf.Future()
-        requests = pickle.loads(args[1])
-        dies = any(r["arguments"]["name"] == "die" for r in requests)
-        if dies:
-            self.alone.append([r["arguments"]["name"] for r in requests])
-            future.set_exception(cf.BrokenExecutor("a worker died"))
-        else:
-            future.set_result(fn(*args, **kwargs))
+        self.tasks.put((future, fn, args))
         return future
 
+    def _work(self) -> None:
+        while True:
+            future, fn, args = self.tasks.get()
+            if fn is None:
+                return
+            dies = False
+            for request in pickle.loads(args[1]):
+                name = request["arguments"]["name"]
+                self.runs[name] += 1
+                if name == "die" or name.startswith("die-"):
+                    dies = True
+                    break
+            if not dies:
+                future.set_result(fn(*args))
+                continue
+            broken = cf.BrokenExecutor("a process in the pool was terminated abruptly")
+            future.set_exception(broken)
+            while not self.tasks.empty():  # the pool is broken: everything queued fails
+                queued, queued_fn, _args = self.tasks.get()
+                if queued_fn is None:
+                    return
+                queued.set_exception(broken)
 
-def test_a_broken_chunk_runs_again_alone_before_it_counts_as_failed(path: Path) -> None:
-    flaky = Flaky()
-    inputs = names(6)
-    inputs[2] = {"name": "die"}
-    answers = map_calls(
-        path, "interface_a", inputs, customer="t", version=1, executor=flaky, chunk_size=2
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self.tasks.put((cf.Future(), None, ()))  # type: ignore[arg-type]
+        self.thread.join()
+
+
+def test_a_chunk_taken_down_with_a_worker_is_split_until_the_culprit_runs_alone(
+    path: Path,
+) -> None:
+    inputs = names(200)
+    inputs[150] = {"name": "die"}
+    with Breaking(workers=4) as breaking:
+        answers = map_calls(path, "interface_a", inputs, customer="t", version=1, executor=breaking)
+    assert [i for i, a in enumerate(answers) if not a.ok] == [150]
+    assert answers[150].error is not None
+    assert answers[150].error["type"] == "BrokenExecutor"
+    assert (
+        "item 150: the worker process running it died, also when it ran alone"
+        in (answers[150].error["message"])
     )
-    assert [a.ok for a in answers] == [True, True, False, False, True, True]
-    assert flaky.alone == [["die", "n3"], ["die", "n3"]]  # once among others, then alone
-    assert answers[3].error is not None
-    assert "also when they ran alone" in answers[3].error["message"]
+    assert all(a.result == expected(f"n{i}") for i, a in enumerate(answers) if i != 150)
+    # 25 items a chunk: each item ran in its chunk, then (if taken down) once more alone.
+    assert breaking.runs["die"] == 2 == batch.runs_bound(25)
+    assert max(breaking.runs.values()) <= 2
+
+
+def test_a_big_chunk_is_split_in_parts_then_items_so_each_item_runs_at_most_three_times(
+    path: Path,
+) -> None:
+    inputs = names(1000)
+    inputs[500] = {"name": "die"}
+    with Breaking(workers=1) as breaking:
+        answers = map_calls(
+            path, "interface_a", inputs, customer="t", version=1, executor=breaking,
+            chunk_size=1000,
+        )  # fmt: skip
+    assert [i for i, a in enumerate(answers) if not a.ok] == [500]
+    assert all(a.ok for i, a in enumerate(answers) if i != 500)
+    # In the chunk, in its part of 32 (items 480 to 511), alone: three runs at most.
+    assert breaking.runs["die"] == 3 == batch.runs_bound(1000)
+    assert max(breaking.runs.values()) == 3
+    assert [n for n, runs in breaking.runs.items() if runs == 3] == [
+        f"n{i}" if i != 500 else "die" for i in range(480, 501)
+    ]  # the items after "die" did not run in the chunk: it ended there
+    assert batch.runs_bound(1) == 2
+    assert batch.runs_bound(1024) == 3
+    assert batch.runs_bound(1025) == 4
+
+
+def test_the_search_for_culprits_stops_after_max_deaths(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(batch, "MAX_DEATHS", 2)
+    inputs = names(40)
+    for i in (3, 20, 30):
+        inputs[i] = {"name": f"die-{i}"}
+    with Breaking(workers=1) as breaking:
+        answers = map_calls(
+            path, "interface_a", inputs, customer="t", version=1, executor=breaking,
+            chunk_size=40,
+        )  # fmt: skip
+    # Parts of two, each alone: [2, 3] and [20, 21] die, the two deaths allowed; what is not
+    # cleared by then (those two parts, and the parts after them) is not run again.
+    failed = [2, 3, *range(20, 40)]
+    assert [i for i, a in enumerate(answers) if not a.ok] == failed
+    for i in failed:
+        error = answers[i].error
+        assert error is not None
+        message = error["message"]
+        assert "not run again" in message
+        assert "stops looking for the items that end their worker after 2 deaths" in message
+    assert answers[2].error["type"] == "BrokenExecutor"  # type: ignore[index]
+    assert (breaking.runs["die-3"], breaking.runs["die-20"], breaking.runs["die-30"]) == (2, 1, 0)
+    assert all(a.result == expected(f"n{i}") for i, a in enumerate(answers) if a.ok)
 
 
 class Closed(cf.Executor):
@@ -361,6 +479,7 @@ class Closed(cf.Executor):
 
 def test_an_executor_that_refuses_work_fails_the_items_saying_so(path: Path) -> None:
     answers = map_calls(path, "interface_a", names(3), customer="t", executor=Closed())
+    assert len(answers) == 3
     for found in answers:
         assert found.error is not None
         assert "could not be handed to the executor" in found.error["message"]
@@ -427,6 +546,62 @@ def test_cli_batch_from_stdin_on_a_real_pool(invoke: Invoke, path: Path) -> None
     check_answers(answers, inputs)
     assert "29 ok, 1 failed in" in result.stderr
     assert "2 worker processes" in result.stderr
+
+
+def test_cli_out_replaces_the_file_only_at_the_end(
+    invoke: Invoke, path: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "answers.jsonl"
+    out.write_text("old answers\n", encoding="utf-8")
+    out.chmod(0o640)
+    result = invoke(
+        "run", "interface_a", "-C", "t", "--version", "1", "--batch", "-", "--workers", "0",
+        "--out", str(out), catalog=path, input='{"name": "a"}\n{"name": "b"}\n',
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert [row["result"] for row in lines_of(out.read_text(encoding="utf-8"))] == [
+        expected("a"),
+        expected("b"),
+    ]
+    assert out.stat().st_mode & 0o777 == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("answers")) == [
+        "answers.jsonl"
+    ]
+
+
+def test_cli_out_is_kept_when_the_executor_cannot_be_set_up(
+    invoke: Invoke, path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "distributed", None)  # --dask without the extra
+    out = tmp_path / "o2.jsonl"
+    out.write_text("earlier results\n", encoding="utf-8")
+    result = invoke(
+        "run", "interface_a", "-C", "t", "--batch", "-", "--dask", "local", "--out", str(out),
+        catalog=path, input='{"name": "a"}\n',
+    )  # fmt: skip
+    assert result.exit_code == ExecutorError.exit_code == 3
+    assert out.read_text(encoding="utf-8") == "earlier results\n"
+    assert not (tmp_path / "o2.jsonl.partial").exists()
+
+
+def test_cli_interrupted_batch_keeps_the_file_and_leaves_the_answers_so_far_beside_it(
+    invoke: Invoke, path: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "answers.jsonl"
+    out.write_text("earlier results\n", encoding="utf-8")
+    text = '{"name": "a"}\n{"name": "b"}\n{"name": "interrupt"}\n{"name": "c"}\n'
+    result = invoke(
+        "run", "interface_a", "-C", "t", "--version", "1", "--batch", "-", "--workers", "0",
+        "--out", str(out), catalog=path, input=text,
+    )  # fmt: skip
+    assert result.exit_code == 130
+    assert out.read_text(encoding="utf-8") == "earlier results\n"
+    partial = tmp_path / "answers.jsonl.partial"
+    rows = lines_of(partial.read_text(encoding="utf-8"))
+    assert [row["result"] for row in rows] == [expected("a"), expected("b")]
+    assert f"{out} is as it was; the 2 answer(s) written so far are in {partial}" in " ".join(
+        result.stderr.split()
+    )
 
 
 def test_cli_fail_on_error_exits_13(invoke: Invoke, path: Path, tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from catalog_cli._batch import check_dask_workers, map_calls
+from catalog_cli._batch import check_dask_workers, dask_executor, map_calls
 from catalog_cli.errors import ExecutorError
 from tests.conftest import Invoke, WriteCatalog
 from tests.test_batch import SIGN, TOML, check_answers, expected, names
@@ -21,8 +21,8 @@ dask = pytest.importorskip("dask")
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[Any]:
-    # Dask itself does not retry a task whose worker died (by default it does, up to three
-    # times, killing a worker each time): the batch's own rerun alone is what runs, and fast.
+    # As `--dask local` does: Dask itself does not retry a task whose worker died (by default
+    # it does, up to three times, killing a worker each time): only the batch reruns, fast.
     with (
         dask.config.set({"distributed.scheduler.allowed-failures": 0}),
         distributed.LocalCluster(
@@ -61,7 +61,7 @@ def test_dask_keeps_input_order_and_records_failures(path: Path, client: Any) ->
     assert len({a.call_id.split("-")[0] for a in answers if a.call_id}) == 2  # both workers
 
 
-def test_dask_lost_worker_fails_its_chunk_and_the_rest_goes_on(path: Path, client: Any) -> None:
+def test_dask_lost_worker_fails_only_its_item_and_the_rest_goes_on(path: Path, client: Any) -> None:
     inputs = names(8)
     inputs[6] = {"name": "die"}
     answers = map_calls(
@@ -73,14 +73,58 @@ def test_dask_lost_worker_fails_its_chunk_and_the_rest_goes_on(path: Path, clien
         executor=client.get_executor(pure=False),
         chunk_size=2,
     )
-    assert [i for i, a in enumerate(answers) if not a.ok] == [6, 7]
+    assert [i for i, a in enumerate(answers) if not a.ok] == [6]
     error = answers[6].error
     assert error is not None
     assert error["type"] == "KilledWorker"
-    assert "items 6 to 7 (one chunk)" in error["message"]
-    assert "also when they ran alone" in error["message"]
-    assert [a.result for a in answers[:6]] == [expected(f"n{i}") for i in range(6)]
+    assert error["message"].startswith(
+        "item 6: the worker process running it died, also when it ran alone"
+    )
+    assert [a.result for i, a in enumerate(answers) if i != 6] == [
+        expected(f"n{i}") for i in range(8) if i != 6
+    ]
     client.wait_for_workers(2, timeout=60)  # the nanny restarts it for the other tests
+
+
+# Counts its runs in a file (O_APPEND: lines from many processes never mix) before it dies.
+COUNTING_SIGN = """\
+    import os
+
+    from catalog_cli import hookimpl
+
+
+    @hookimpl
+    def interface_a_v1_signature(ctx, name):
+        fd = os.open(ctx.settings["runs"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, (name + "\\n").encode())
+        finally:
+            os.close(fd)
+        if name == "die":
+            os._exit(3)
+        return f"-- {name}"
+    """
+
+
+def test_dask_local_lets_only_the_batch_rerun_a_task_whose_worker_died(
+    write_catalog: WriteCatalog, tmp_path: Path
+) -> None:
+    # Dask by default reruns such a task on three more workers (killing each) before the
+    # batch hears of it, and then the batch runs it again: eight runs. `--dask local` starts
+    # its cluster with allowed-failures 0: once among others, once alone.
+    runs = tmp_path / "runs.log"
+    toml = TOML + f'\n    [tenants.t.settings."acme.sign"]\n    runs = {json.dumps(str(runs))}\n'
+    path = write_catalog(toml, {"plugins/acme/sign.py": COUNTING_SIGN})
+    inputs = names(4)
+    inputs[2] = {"name": "die"}
+    with dask_executor("local", path, workers=2) as executor:
+        answers = map_calls(
+            path, "interface_a", inputs, customer="t", version=1, executor=executor, chunk_size=1
+        )
+    assert [i for i, a in enumerate(answers) if not a.ok] == [2]
+    assert answers[2].error is not None
+    assert answers[2].error["type"] == "KilledWorker"
+    assert runs.read_text(encoding="utf-8").splitlines().count("die") == 2
 
 
 def test_dask_workers_that_cannot_load_the_catalog_are_refused_up_front(
@@ -127,13 +171,17 @@ def test_cli_batch_on_a_local_dask_cluster_started_for_the_run(invoke: Invoke, p
     assert "a local Dask cluster" in result.stderr
 
 
-def test_cli_unreachable_scheduler_is_exit_3(
-    invoke: Invoke, path: Path, monkeypatch: pytest.MonkeyPatch
+def test_cli_unreachable_scheduler_is_exit_3_and_keeps_the_out_file(
+    invoke: Invoke, path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setattr("catalog_cli._batch.DASK_CONNECT_TIMEOUT", 0.5)
+    out = tmp_path / "o2.jsonl"
+    out.write_text("earlier results\n", encoding="utf-8")
     result = invoke(
         "run", "interface_a", "-C", "t", "--batch", "-", "--dask", "tcp://127.0.0.1:9",
-        catalog=path, input='{"name": "a"}\n',
+        "--out", str(out), catalog=path, input='{"name": "a"}\n',
     )  # fmt: skip
     assert result.exit_code == 3, result.output
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in result.stderr
+    assert out.read_text(encoding="utf-8") == "earlier results\n"
+    assert not (tmp_path / "o2.jsonl.partial").exists()

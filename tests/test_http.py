@@ -3,6 +3,7 @@ ways a tenant's key might be used to act as, or look at, another tenant."""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -20,8 +21,17 @@ from catalog_cli import Catalog
 from catalog_cli._auth import ADMIN as ADMIN_ID
 from catalog_cli._auth import Identity, KeyRing, hash_key, new_key
 from catalog_cli._config import read_config
-from catalog_cli.errors import ConfigError
+from catalog_cli._jobs import Job
+from catalog_cli._requests import error_data
+from catalog_cli.errors import (
+    CallTimeoutError,
+    CatalogError,
+    CircuitOpenError,
+    ConfigError,
+    RateLimitedError,
+)
 from catalog_cli.http import ServeSettings, create_app
+from catalog_cli.http._jobviews import job_view
 from catalog_cli.http._models import (
     HealthReport,
     InterfaceDetail,
@@ -34,6 +44,7 @@ from catalog_cli.http._models import (
     ReloadReport,
     RunResponse,
 )
+from catalog_cli.http._problems import from_catalog_error
 
 from .conftest import WriteCatalog
 
@@ -76,6 +87,10 @@ PLUGINS = {
         @hookimpl
         def price_quote_v1_tax_rate(country):
             raise RuntimeError("db password=hunter2 at /srv/internal")
+
+        @hookimpl
+        def catalog_health():
+            raise RuntimeError("cannot reach postgres://app:hunter2@db.internal/prices")
         """,
     "plugins/slow/hang.py": """
         import time
@@ -804,29 +819,446 @@ def test_the_openapi_document_describes_every_route(client: TestClient) -> None:
     assert ok == {"$ref": "#/components/schemas/RunResponse"}
     for code in ("400", "404", "415", "422", "429", "500", "503", "504"):
         assert code in run["responses"]
-    assert [p["name"] for p in run["parameters"] if p["in"] == "header"] == ["X-Timeout"]
+    assert [p["name"] for p in run["parameters"] if p["in"] == "header"] == [
+        "X-Timeout",
+        "X-Tenant",
+        "X-Customer",
+    ]
     assert "ValidationError" not in json.dumps(document)
     assert "HTTPValidationError" not in document["components"]["schemas"]
     jobs = document["paths"]["/v1/interfaces/{interface}/jobs"]["post"]["responses"]
     assert "202" in jobs and "200" not in jobs
 
 
-def test_a_job_store_that_cannot_open_is_500(
+def test_the_openapi_document_declares_tenant_parameters_statuses_and_headers(
+    client: TestClient,
+) -> None:
+    document = client.get("/openapi.json").json()
+    for method, path in ROUTES:
+        operation = document["paths"][path][method]
+        named = {(p["name"], p["in"]) for p in operation["parameters"]}
+        assert {
+            ("tenant", "query"),
+            ("customer", "query"),
+            ("X-Tenant", "header"),
+            ("X-Customer", "header"),
+        } <= named, path
+        responses = operation["responses"]
+        # the guard's (400: several tenants, 404: an unknown one, 413) and 500, everywhere
+        for code in ("400", "401", "403", "404", "413", "500"):
+            assert code in responses, (path, code)
+        assert "WWW-Authenticate" in responses["401"]["headers"]
+        for code in ("429", "503"):
+            if code in responses:
+                assert responses[code]["headers"]["Retry-After"]["schema"]["type"] == "integer"
+    run = document["paths"]["/v1/interfaces/{interface}/run"]["post"]["responses"]
+    assert "Retry-After" in run["429"]["headers"] and "Retry-After" in run["503"]["headers"]
+    jobs = document["paths"]["/v1/interfaces/{interface}/jobs"]["post"]["responses"]
+    assert jobs["202"]["headers"]["Location"]["schema"] == {"type": "string"}
+    assert "503" in jobs  # a tenant that fails closed
+
+
+def test_a_job_store_that_cannot_open_stops_the_start(
+    catalog_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setenv("CATALOG_JOBS_DB", str(tmp_path / "no" / "such" / "folder" / "jobs.db"))
+    app = create_app(catalog_file, settings=ServeSettings(job_threads=0))
+    with (
+        caplog.at_level(logging.ERROR, logger="catalog.serve"),
+        pytest.raises(ConfigError, match="job store"),
+        TestClient(app),
+    ):
+        pass  # pragma: no cover - the start fails
+    assert any("cannot start" in r.getMessage() for r in caplog.records)
+
+
+def test_a_job_store_that_cannot_open_without_a_start_is_500(
     catalog_file: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("CATALOG_JOBS_DB", str(tmp_path / "no" / "such" / "folder" / "jobs.db"))
     app = create_app(catalog_file, settings=ServeSettings(job_threads=0))
-    with TestClient(app) as client:
-        response = client.post("/v1/interfaces/interface_a/jobs", headers=C2)
+    client = TestClient(app)  # no lifespan: the store is opened at the first request
+    response = client.post("/v1/interfaces/interface_a/jobs", headers=C2)
     data = problem(response, 500)
     assert "no/such" not in response.text and data["call_id"]
+    app.state.catalog_server.catalog.close()
 
 
 def test_serve_settings_come_from_the_environment() -> None:
-    assert ServeSettings.from_env({}) == ServeSettings(max_timeout=60.0, job_threads=2)
-    found = ServeSettings.from_env({"CATALOG_MAX_TIMEOUT": "2.5", "CATALOG_JOB_THREADS": "0"})
-    assert found == ServeSettings(max_timeout=2.5, job_threads=0)
+    assert ServeSettings.from_env({}) == ServeSettings(
+        max_timeout=60.0, job_threads=2, max_body=1 << 20
+    )
+    found = ServeSettings.from_env(
+        {"CATALOG_MAX_TIMEOUT": "2.5", "CATALOG_JOB_THREADS": "0", "CATALOG_MAX_BODY": "4096"}
+    )
+    assert found == ServeSettings(max_timeout=2.5, job_threads=0, max_body=4096)
+    with pytest.raises(ConfigError, match=r"\$CATALOG_MAX_BODY"):
+        ServeSettings.from_env({"CATALOG_MAX_BODY": "0"})
     with pytest.raises(ConfigError, match=r"\$CATALOG_MAX_TIMEOUT"):
         ServeSettings.from_env({"CATALOG_MAX_TIMEOUT": "soon"})
     with pytest.raises(ConfigError, match=r"\$CATALOG_JOB_THREADS"):
         ServeSettings.from_env({"CATALOG_JOB_THREADS": "-1"})
+
+
+# -- failed jobs say what a direct call would say ------------------------------------------
+
+
+def _failed_job(exc: CatalogError, *, job_id: str = "job-1") -> Job:
+    data = error_data(exc)
+    return Job(
+        job_id,
+        "c7",
+        "price_quote",
+        None,
+        {},
+        "failed",
+        1,
+        1.0,
+        2.0,
+        3.0,
+        None,
+        data,
+        getattr(exc, "version", None),
+        None,
+        getattr(exc, "call_id", None),
+    )
+
+
+LEAK = "(last: RuntimeError: db password=hunter2 at /srv/internal)"
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        CircuitOpenError(
+            f"price_quote v1 for tenant 'c7': circuit open {LEAK}",
+            interceptor="circuit_breaker",
+            tenant="c7",
+            interface="price_quote",
+            version=1,
+        ),
+        RateLimitedError(
+            f"tenant 'c7' is over its rate limit {LEAK}",
+            interceptor="rate_limit",
+            tenant="c7",
+            interface="price_quote",
+            version=1,
+        ),
+        CallTimeoutError(
+            tenant="c7", interface="price_quote", version=1, call_id="cid-1", seconds=0.05
+        ),
+    ],
+    ids=lambda exc: type(exc).__name__,
+)
+def test_a_failed_jobs_error_reads_as_the_same_direct_calls_problem(exc: CatalogError) -> None:
+    direct = from_catalog_error(exc, tenant="c7")
+    shown = job_view(_failed_job(exc), admin=False)["error"]
+    assert (shown["status"], shown["detail"]) == (direct.status, direct.detail)
+    assert "hunter2" not in shown["detail"]
+    assert job_view(_failed_job(exc), admin=True)["error"]["detail"] == str(exc)
+
+
+def test_an_interrupted_job_does_not_name_the_workers_host() -> None:
+    job = _failed_job(CircuitOpenError("x", interceptor="i", tenant="c7", interface="i", version=1))
+    error = {"type": "JobInterrupted", "message": "interrupted (db7.internal, pid 4242)"}
+    shown = job_view(job._replace(error={**error, "exit_code": 130}), admin=False)["error"]
+    assert shown["status"] == 500 and "db7" not in shown["detail"]
+
+
+def test_a_job_refused_by_an_open_circuit_hides_the_plugins_exception(
+    client: TestClient,
+) -> None:
+    body = {"arguments": {"unit_price": 1.0, "quantity": 1}}
+    first = valid(
+        JobModel, client.post("/v1/interfaces/price_quote/jobs", json=body, headers=bearer("c7"))
+    )
+    assert _finished(client, first["id"], bearer("c7"))["error"]["status"] == 500  # opens it
+    second = valid(
+        JobModel, client.post("/v1/interfaces/price_quote/jobs", json=body, headers=bearer("c7"))
+    )
+    done = _finished(client, second["id"], bearer("c7"))
+    direct = problem(
+        client.post("/v1/interfaces/price_quote/run", json=body, headers=bearer("c7")), 503
+    )
+    assert done["error"]["type"] == "CircuitOpenError"
+    assert (done["error"]["status"], done["error"]["detail"]) == (503, direct["detail"])
+    assert "hunter2" not in client.get(f"/v1/jobs/{second['id']}", headers=bearer("c7")).text
+    admin = client.get(f"/v1/jobs/{second['id']}", headers=ADMIN).json()
+    assert "hunter2" in admin["error"]["detail"]
+
+
+# -- submitting a job checks the tenant as a run does --------------------------------------
+
+
+def test_a_tenant_that_fails_closed_cannot_submit_a_job(client: TestClient) -> None:
+    run = problem(client.post("/v1/interfaces/interface_a/run", headers=bearer("c3")), 503)
+    job = problem(client.post("/v1/interfaces/interface_a/jobs", headers=bearer("c3")), 503)
+    assert job["type"] == run["type"] and "bad_import" not in job["detail"]
+    assert valid(JobList, client.get("/v1/jobs?tenant=c3", headers=ADMIN))["jobs"] == []
+
+
+def test_a_rate_limited_tenants_job_is_accepted_and_fails_when_it_runs(
+    client: TestClient,
+) -> None:
+    # Submitting does not pass the call interceptors: they apply when the job runs.
+    ids = [
+        valid(JobModel, client.post("/v1/interfaces/interface_a/jobs", headers=bearer("c6")))["id"]
+        for _ in range(2)
+    ]
+    done = [_finished(client, job_id, bearer("c6")) for job_id in ids]
+    assert sorted(d["status"] for d in done) == ["failed", "succeeded"]
+    [failed] = [d for d in done if d["status"] == "failed"]
+    assert failed["error"]["status"] == 429 and failed["error"]["type"] == "RateLimitedError"
+
+
+# -- health checks tell a tenant the status, not the exception -----------------------------
+
+
+def test_an_unhealthy_check_shows_its_tenant_no_exception_text(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="catalog.serve"):
+        every = client.get("/v1/health", headers=bearer("c4"))
+        one = client.get("/v1/health/flaky.raises", headers=bearer("c4"))
+    for response in (every, one):
+        data = valid(HealthReport, response)
+        [check] = [c for c in data["checks"] if c["plugin"] == "flaky.raises"]
+        assert check["status"] == "unhealthy" and data["ok"] is False
+        assert "server log" in check["details"]
+        assert "hunter2" not in response.text and "postgres" not in response.text
+    logged = [r.getMessage() for r in caplog.records if "hunter2" in r.getMessage()]
+    assert logged and "'flaky.raises'" in logged[0] and "'c4'" in logged[0]
+    admin = client.get("/v1/health?tenant=c4", headers=ADMIN)
+    assert "postgres://app:hunter2" in admin.text
+
+
+# -- the key is checked before the body is read; bodies are capped -------------------------
+
+
+def test_a_request_without_a_key_is_401_before_its_body_is_parsed(client: TestClient) -> None:
+    response = client.post(
+        "/v1/interfaces/price_quote/run",
+        content=b"{",
+        headers={"Content-Type": "application/json"},
+    )
+    problem(response, 401)
+
+
+def _asgi(
+    app: Any,
+    headers: list[tuple[str, str]],
+    chunks: list[bytes],
+    path: str = "/v1/interfaces/price_quote/run",
+) -> tuple[int, bytes, int]:
+    """Send one request straight to the ASGI app; (status, body, chunks the app pulled)."""
+
+    async def call() -> tuple[int, bytes, int]:
+        pending = list(chunks)
+        pulled = 0
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            nonlocal pulled
+            if not pending:
+                return {"type": "http.disconnect"}
+            pulled += 1
+            body = pending.pop(0)
+            return {"type": "http.request", "body": body, "more_body": bool(pending)}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "root_path": "",
+            "query_string": b"",
+            "headers": [(k.lower().encode(), v.encode()) for k, v in headers],
+            "client": ("127.0.0.1", 50000),
+            "server": ("127.0.0.1", 80),
+        }
+        await app(scope, receive, send)
+        [start] = [m for m in sent if m["type"] == "http.response.start"]
+        body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+        return start["status"], body, pulled
+
+    return asyncio.run(call())
+
+
+@pytest.fixture
+def small_app(catalog_file: Path) -> Iterator[Any]:
+    app = create_app(catalog_file, settings=ServeSettings(job_threads=0, max_body=64))
+    yield app
+    app.state.catalog_server.catalog.close()
+
+
+def test_a_huge_body_without_a_key_is_refused_unread(small_app: Any) -> None:
+    headers = [("content-type", "application/json"), ("content-length", str(200 << 20))]
+    status, body, pulled = _asgi(small_app, headers, [b"{" * 1024] * 8)
+    assert status == 401 and pulled == 0
+    assert json.loads(body)["type"].endswith("unauthenticated")
+
+
+def test_a_declared_body_over_the_cap_is_413_unread(small_app: Any) -> None:
+    headers = [
+        ("x-api-key", C2_KEY),
+        ("content-type", "application/json"),
+        ("content-length", "65"),
+    ]
+    status, body, pulled = _asgi(small_app, headers, [b" " * 65])
+    assert status == 413 and pulled == 0
+    assert json.loads(body)["type"].endswith("too-large")
+
+
+def test_a_streamed_body_over_the_cap_is_413_once_it_passes(small_app: Any) -> None:
+    headers = [("x-api-key", C2_KEY), ("content-type", "application/json")]
+    status, body, pulled = _asgi(small_app, headers, [b" " * 40] * 10)
+    assert status == 413 and pulled == 2  # the rest is never read
+    assert json.loads(body)["status"] == 413
+
+
+def test_a_body_under_the_cap_is_served(small_app: Any) -> None:
+    headers = [("x-api-key", C2_KEY), ("content-type", "application/json")]
+    status, body, _pulled = _asgi(
+        small_app, headers, [b'{"arguments": {"unit_price": 1.0,', b' "quantity": 2}}']
+    )
+    assert status == 200, body
+    assert json.loads(body)["result"]["subtotal"] == 2.0
+
+
+# -- repeated headers and parameters ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [("X-API-Key", KEYS["c1"]), ("X-API-Key", "bogus-key-0123456789")],
+        [("Authorization", f"Bearer {KEYS['c1']}"), ("Authorization", "Bearer bogus")],
+        [("Authorization", f"Bearer {KEYS['c1']}"), ("Authorization", "Basic Ym9ndXM=")],
+    ],
+)
+def test_a_key_header_repeated_with_another_value_is_401(
+    client: TestClient, headers: list[tuple[str, str]]
+) -> None:
+    problem(client.get("/v1/interfaces", headers=headers), 401)
+
+
+def test_a_key_header_repeated_with_the_same_value_is_fine(client: TestClient) -> None:
+    headers = [("X-API-Key", KEYS["c1"]), ("X-API-Key", KEYS["c1"])]
+    assert client.get("/v1/interfaces", headers=headers).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("url", "headers"),
+    [
+        ("/v1/interfaces", [("X-Tenant", "c1"), ("X-Tenant", "c2")]),
+        ("/v1/interfaces", [("X-Customer", "c2"), ("X-Customer", "c1")]),
+        ("/v1/interfaces?tenant=c2&tenant=c1", []),
+        ("/v1/interfaces?customer=c1&customer=c2", []),
+    ],
+)
+def test_a_tenant_repeated_with_another_value_is_refused_as_spoofing(
+    client: TestClient,
+    caplog: pytest.LogCaptureFixture,
+    url: str,
+    headers: list[tuple[str, str]],
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="catalog.serve"):
+        response = client.get(url, headers=[("X-API-Key", KEYS["c1"]), *headers])
+    problem(response, 403)
+    assert any("spoofing" in r.getMessage() and "'c2'" in r.getMessage() for r in caplog.records)
+
+
+def test_a_tenant_repeated_with_the_same_value_is_fine(client: TestClient) -> None:
+    response = client.get(
+        "/v1/interfaces?tenant=c1&tenant=c1",
+        headers=[("X-API-Key", KEYS["c1"]), ("X-Tenant", "c1"), ("X-Tenant", "c1")],
+    )
+    assert response.status_code == 200
+
+
+def test_the_admin_naming_two_tenants_in_one_parameter_is_400(client: TestClient) -> None:
+    problem(client.get("/v1/health?tenant=c1&tenant=c2", headers=ADMIN), 400)
+
+
+# -- keys from the environment ---------------------------------------------------------------
+
+
+def test_a_key_from_the_environment_loses_surrounding_whitespace(
+    write_catalog: WriteCatalog,
+) -> None:
+    path = write_catalog('[tenants.c1]\napi_keys = ["${env:FROM_A_FILE}"]\n')
+    ring = KeyRing.from_config(read_config(path), {"FROM_A_FILE": "  a-key-read-from-a-file\n"})
+    assert ring.identify("a-key-read-from-a-file") == Identity("c1")
+    assert ring.problems == ()
+
+
+def test_a_short_key_from_the_environment_is_refused_naming_its_entry(
+    write_catalog: WriteCatalog,
+) -> None:
+    path = write_catalog(
+        '[serve]\nadmin_keys = ["${env:SHORT}"]\n[tenants.c1]\napi_keys = ["${env:SHORT}"]\n'
+    )
+    ring = KeyRing.from_config(read_config(path), {"SHORT": "short-key\n"})
+    assert ring.identify("short-key") is None and len(ring) == 0
+    assert len(ring.problems) == 2
+    assert 'serve.admin_keys entry "${env:SHORT}"' in ring.problems[0]
+    assert 'tenants.c1.api_keys entry "${env:SHORT}"' in ring.problems[1]
+    assert "fewer than 16" in ring.problems[1] and "short-key" not in ring.problems[1]
+
+
+def test_an_unusable_key_is_named_by_its_entry_not_a_shifted_index(
+    write_catalog: WriteCatalog,
+) -> None:
+    path = write_catalog('[tenants.c1]\napi_keys = ["plain", "${env:EMPTYVAR}"]\n')
+    [problem_] = KeyRing.from_config(read_config(path), {"EMPTYVAR": ""}).problems
+    assert 'tenants.c1.api_keys entry "${env:EMPTYVAR}"' in problem_
+    assert "api_keys[0]" not in problem_
+
+
+# -- the job store: read at start, closed at stop ----------------------------------------------
+
+
+def test_a_reload_that_changes_jobs_says_it_needs_a_restart(
+    client: TestClient, catalog_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    catalog_file.write_text(catalog_toml(extra='[jobs]\ninterrupted = "fail"\n'), encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="catalog.serve"):
+        data = valid(ReloadReport, client.post("/v1/admin/reload", headers=ADMIN))
+    [note] = data["notes"]
+    assert "[jobs]" in note and "restart" in note
+    assert any("[jobs]" in r.getMessage() for r in caplog.records)
+    again = valid(ReloadReport, client.post("/v1/admin/reload", headers=ADMIN))
+    assert again["notes"] == data["notes"]  # still not applied
+    catalog_file.write_text(catalog_toml(), encoding="utf-8")
+    assert valid(ReloadReport, client.post("/v1/admin/reload", headers=ADMIN))["notes"] == []
+
+
+def test_no_job_store_is_reopened_after_the_server_stopped(catalog_file: Path) -> None:
+    app = create_app(catalog_file, settings=ServeSettings(job_threads=0))
+    with TestClient(app) as client:
+        assert client.get("/v1/jobs", headers=C2).status_code == 200
+    server = app.state.catalog_server
+    late = TestClient(app).get("/v1/jobs", headers=C2)  # no lifespan: the app stays stopped
+    assert problem(late, 503)["type"].endswith("stopping")
+    assert server._store is None
+
+
+def test_an_overloaded_server_answers_503_with_retry_after(monkeypatch: pytest.MonkeyPatch) -> None:
+    from catalog_cli import _deadline
+    from catalog_cli.errors import OverloadedError
+    from catalog_cli.http._problems import ErrorFacts, public_problem
+
+    monkeypatch.setattr(_deadline._abandoned, "value", 10**6)
+    error = OverloadedError("busy", interceptor="deadline", tenant="c1", interface="i", version=1)
+    problem = public_problem(type(error), ErrorFacts.of(error, "c1"))
+    assert problem is not None
+    assert problem.kind == "overloaded" and problem.headers == {"Retry-After": "1"}

@@ -117,6 +117,34 @@ def test_a_real_socket_serves_calls_and_refuses_wrong_keys(catalog_file: Path) -
         assert wait_for(finished)["result"].startswith("gen0 there")
 
 
+def _first_reply(url: str, head: bytes) -> bytes:
+    """Send ``head`` (a request whose body is mostly never sent) and read the reply's start."""
+    port = int(url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(head)
+        reply = b""
+        while b"\r\n\r\n" not in reply:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+    return reply
+
+
+def test_a_real_socket_refuses_a_huge_body_before_reading_it(catalog_file: Path) -> None:
+    app = create_app(catalog_file, settings=ServeSettings(job_threads=0))
+    head = (
+        "POST /v1/interfaces/interface_a/run HTTP/1.1\r\nHost: localhost\r\n"
+        "Content-Type: application/json\r\nContent-Length: 209715200\r\n{key}\r\n{{"
+    )
+    with uvicorn_on_loopback(app) as url:
+        # 200 MB announced, one byte sent: the answer comes at once, from the headers alone.
+        without_key = _first_reply(url, head.format(key="").encode())
+        assert without_key.startswith(b"HTTP/1.1 401"), without_key
+        with_key = _first_reply(url, head.format(key=f"X-API-Key: {KEY}\r\n").encode())
+        assert with_key.startswith(b"HTTP/1.1 413"), with_key
+
+
 def test_reload_under_load_fails_no_request(catalog_file: Path) -> None:
     plugin = catalog_file.parent / "plugins" / "acme" / "greet.py"
     app = create_app(catalog_file, settings=ServeSettings(job_threads=0))
@@ -253,6 +281,53 @@ def test_catalog_serve_on_a_busy_port_exits_14(catalog_file: Path) -> None:
         )
     assert done.returncode == 14, done.stderr
     assert f"127.0.0.1:{port}" in done.stderr
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_catalog_serve_with_an_unusable_job_store_exits_3_before_starting(
+    catalog_file: Path, tmp_path: Path, workers: str
+) -> None:
+    env = command_env()
+    env["CATALOG_JOBS_DB"] = str(tmp_path / "nonexistent" / "x.db")
+    done = subprocess.run(
+        catalog_command(
+            "--catalog", str(catalog_file), "serve", "--port", str(free_port()), "-w", workers
+        ),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 3, done.stderr
+    assert "job store" in done.stderr and "x.db" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "Started" not in done.stderr  # no server process was started
+
+
+def test_catalog_serve_exits_non_zero_when_a_worker_cannot_start(
+    catalog_file: Path, tmp_path: Path
+) -> None:
+    env = command_env()
+    env["CATALOG_JOBS_DB"] = str(tmp_path / "nonexistent" / "x.db")
+    # The store is fine when the command checks it, gone when the workers open it: any
+    # failure of a worker's start-up the command cannot foresee.
+    skip_check = (
+        "import catalog_cli.cli.serve as serve; serve.check_job_store = lambda catalog: None; "
+        "from catalog_cli.cli import main; main()"
+    )
+    args = ["--catalog", str(catalog_file), "serve", "-p", str(free_port()), "-w", "2"]
+    done = subprocess.run(
+        [sys.executable, "-c", skip_check, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 14, done.stderr
+    assert "could not start" in done.stderr
+    assert "cannot start:" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_catalog_serve_without_the_extra_says_what_to_install(

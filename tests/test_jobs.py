@@ -496,6 +496,25 @@ def test_catalog_errors_become_failed_jobs(catalog: Catalog, store: JobStore) ->
     assert store.get(bad.id).error["type"] == "InvalidArgumentsError"  # type: ignore[index]
 
 
+def test_a_failed_job_says_which_version_it_ran_and_why_or_neither(
+    catalog: Catalog, store: JobStore
+) -> None:
+    raised = store.submit(request("boom", "Ada"))  # a plugin raises in v2, the tenant's pin
+    asked = store.submit(CallRequest("boom", "interface_a", 2, {"name": "Bo"}))
+    unknown = store.submit(request("nobody", "Ada"))  # fails before any version is chosen
+    JobWorker(catalog, store, threads=1).drain()
+    failed = store.get(raised.id)
+    assert failed.status == "failed"
+    assert (failed.ran_version, failed.version_source) == (2, "tenant")
+    assert failed.call_id and failed.call_id in failed.error["message"]  # type: ignore[index]
+    assert (store.get(asked.id).ran_version, store.get(asked.id).version_source) == (
+        2,
+        "requested",
+    )
+    never = store.get(unknown.id)
+    assert (never.status, never.ran_version, never.version_source) == ("failed", None, None)
+
+
 def test_result_that_is_not_json_fails_the_job_clearly(catalog: Catalog, store: JobStore) -> None:
     job = store.submit(CallRequest("nan", "price_quote", None, {"unit_price": 2, "quantity": 3}))
     JobWorker(catalog, store, threads=1).drain()
@@ -608,6 +627,75 @@ def test_workers_in_threads_and_another_process_never_run_a_job_twice(
     assert worker.ran + in_other == len(names)
     assert worker.ran > 0 and in_other > 0
     assert f"ran {in_other} job(s)" in err
+
+
+# -- fairness between tenants ------------------------------------------------------------------
+
+
+def _claim_tenants(store: JobStore, count: int) -> list[str]:
+    me = WorkerId.current()
+    tenants = []
+    for _ in range(count):
+        job = store.claim(me)
+        assert job is not None
+        _release(job.id)
+        tenants.append(job.tenant)
+    return tenants
+
+
+def test_a_tenant_that_floods_the_queue_does_not_starve_another(tmp_path: Path) -> None:
+    with JobStore(tmp_path / "jobs.sqlite3") as store:
+        for i in range(100):
+            store.submit(request("a", f"a{i}"))
+        late = store.submit(request("b", "b0"))
+        first_two = [store.claim(WorkerId.current()) for _ in range(2)]
+        for job in first_two:
+            assert job is not None
+            _release(job.id)
+        assert late.id in {job.id for job in first_two if job is not None}
+        assert [job.arguments["name"] for job in first_two if job is not None] == ["a0", "b0"]
+
+
+def test_claims_go_round_robin_over_tenants_and_oldest_first_within_each(
+    tmp_path: Path,
+) -> None:
+    with JobStore(tmp_path / "jobs.sqlite3") as store:
+        names: dict[str, list[str]] = {}
+        for tenant, count in (("a", 5), ("b", 2), ("c", 3)):
+            for i in range(count):
+                store.submit(request(tenant, f"{tenant}{i}"))
+        me = WorkerId.current()
+        claimed = []
+        while (job := store.claim(me)) is not None:
+            _release(job.id)
+            claimed.append(job.arguments["name"])
+            names.setdefault(job.tenant, []).append(job.arguments["name"])
+        # Never claimed: by their oldest job; then whoever waited longest since its last.
+        assert claimed == ["a0", "b0", "c0", "a1", "b1", "c1", "a2", "c2", "a3", "a4"]
+        assert names == {
+            "a": [f"a{i}" for i in range(5)],
+            "b": ["b0", "b1"],
+            "c": ["c0", "c1", "c2"],
+        }
+        # A tenant that comes back waits behind those that have waited longer than it.
+        store.submit(request("a", "a5"))
+        store.submit(request("c", "c3"))
+        store.submit(request("b", "b2"))
+        assert _claim_tenants(store, 3) == ["b", "c", "a"]
+
+
+def test_a_store_without_the_turns_table_gets_it_when_opened(tmp_path: Path) -> None:
+    database = tmp_path / "jobs.sqlite3"
+    with JobStore(database) as store:
+        store.submit(request("a", "a0"))
+        store.submit(request("a", "a1"))
+        store.submit(request("b", "b0"))
+    with sqlite3.connect(database) as conn:  # as an earlier task-catalog left it
+        conn.execute("DROP TABLE turns")
+        conn.execute("DROP INDEX jobs_queued_by_tenant")
+    conn.close()
+    with JobStore(database) as store:
+        assert _claim_tenants(store, 3) == ["a", "b", "a"]
 
 
 # -- interrupted jobs ------------------------------------------------------------------------

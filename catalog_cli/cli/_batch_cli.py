@@ -7,8 +7,10 @@ progress bar and the summary.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import stat
 import sys
 import time
 from collections.abc import Generator, Iterator
@@ -84,13 +86,74 @@ def _json_kind(value: Any) -> str:
     return "an array"
 
 
-def _open_output(out: str | None) -> IO[str]:
-    if out is None or out == "-":
-        return sys.stdout
-    try:
-        return open(out, "w", encoding="utf-8")
-    except OSError as exc:
-        raise typer.BadParameter(f"cannot write {out}: {exc}", param_hint="--out") from None
+class _Output:
+    """Where the answers go: stdout, or ``--out FILE`` by way of ``FILE.partial``.
+
+    FILE itself is replaced only when the batch has run to its end, by a rename (atomic on
+    one file system): until then it holds what it held. A batch that stops earlier (an
+    executor that cannot be set up, Ctrl-C, a crash) leaves the answers written so far in
+    ``FILE.partial``, or no such file if there are none. A FILE that exists but is no
+    regular file (``/dev/stdout``, a named pipe) is written to directly.
+    """
+
+    def __init__(self, out: str | None) -> None:
+        self.out = out
+        #: the file the answers end up in, and the one they are written to until then
+        self.target: str | None = None
+        self.partial: str | None = None
+        self.written = 0
+        self.stream: IO[str] = sys.stdout
+        if out is None or out == "-":
+            return
+        target = os.path.realpath(out)  # a symbolic link keeps pointing where it did
+        direct = os.path.exists(target) and not os.path.isfile(target)
+        where = target if direct else f"{target}.partial"
+        try:
+            # Closed by commit() or abandon(), which run_batch always calls.
+            self.stream = open(where, "w", encoding="utf-8")  # noqa: SIM115
+        except OSError as exc:
+            raise typer.BadParameter(f"cannot write {out}: {exc}", param_hint="--out") from None
+        if not direct:
+            self.target, self.partial = target, where
+
+    def commit(self) -> None:
+        """The batch has run to its end: its answers become FILE."""
+        if self.stream is sys.stdout:
+            return
+        self.stream.flush()
+        if self.partial is None or self.target is None:
+            self.stream.close()
+            return
+        try:
+            os.fsync(self.stream.fileno())  # on disk before the rename makes it FILE
+            self.stream.close()
+            with contextlib.suppress(FileNotFoundError):
+                # The old file's permissions, not a fresh file's defaults.
+                os.chmod(self.partial, stat.S_IMODE(os.stat(self.target).st_mode))
+            os.replace(self.partial, self.target)
+        except OSError as exc:
+            raise typer.BadParameter(
+                f"cannot replace {self.out} with the answers in {self.partial}: {exc}",
+                param_hint="--out",
+            ) from None
+        self.partial = None
+
+    def abandon(self) -> None:
+        """The batch stopped before its end: FILE stays as it was."""
+        if self.stream is sys.stdout or self.stream.closed:
+            return
+        with contextlib.suppress(OSError):
+            self.stream.close()
+        if self.partial is None:
+            return
+        if not self.written:
+            with contextlib.suppress(OSError):
+                os.remove(self.partial)
+            return
+        sys.stderr.write(
+            f"the batch stopped before its end: {self.out} is as it was; the {self.written} "
+            f"answer(s) written so far are in {self.partial}\n"
+        )
 
 
 def _wants_progress_bar(as_json: bool, out: str | None) -> bool:
@@ -191,10 +254,11 @@ def run_batch(
     items, lines = read_items(source, customer=customer, interface=interface, version=version)
     requests = sum(1 for item in items if isinstance(item, CallRequest))
     started = time.perf_counter()
+    # Opened first, so an --out that cannot be written is refused before a cluster starts;
+    # FILE itself is replaced only at the end (see _Output).
+    output = _Output(out)
     with ExitStack() as stack:
-        output = _open_output(out)
-        if output is not sys.stdout:
-            stack.callback(output.close)
+        stack.callback(output.abandon)  # unless committed by then
         executor, where = _executor(stack, catalog.path, dask, workers, requests)
         progress = None
         if _wants_progress_bar(as_json, out):
@@ -209,6 +273,7 @@ def run_batch(
             catalog=catalog,
         )
         ok, failed = _write(answers, lines, output, executor)
+        output.commit()
     _summary(ok, failed, time.perf_counter() - started, where, as_json=as_json)
     if failed and fail_on_error:
         raise BatchFailedError(failed, len(items), output=out if out not in (None, "-") else None)
@@ -235,17 +300,19 @@ def _executor(
 def _write(
     answers: Generator[CallAnswer, None, None],
     lines: list[int],
-    output: IO[str],
+    to: _Output,
     executor: cf.Executor | None,
 ) -> tuple[int, int]:
     """Write each answer as a JSON line as it comes; (how many ok, how many failed)."""
     from .._batch import ProcessPool
 
     ok = failed = 0
+    output = to.stream
     try:
         for index, found in enumerate(answers):
             row = {"index": index, "line": lines[index], **found.to_dict()}
             output.write(dumps(row) + "\n")
+            to.written += 1
             if found.ok:
                 ok += 1
             else:

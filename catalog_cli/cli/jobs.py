@@ -278,10 +278,13 @@ def submit_background(
     from .._jobs import JobStore
     from .._requests import CallRequest
 
-    # Arguments that do not fit fail now (exit 5), not later in a job nobody watches. The
-    # version still resolves where the job runs: pins and canaries apply then.
-    declared.bind(dict(arguments))
     catalog = current.catalog
+    # What would fail a run now fails the command, with the run's error and exit code, not
+    # later a job nobody watches: a tenant that fails closed (its plugins are built and
+    # started here, as a run would), then arguments that do not fit. The version still
+    # resolves where the job runs: pins and canaries apply then.
+    catalog.plugin_manager(customer)
+    declared.bind(dict(arguments))
     with JobStore.for_catalog(catalog) as store:
         job = store.submit(CallRequest(customer, interface, version, arguments))
         database = store.path

@@ -5,12 +5,15 @@ from __future__ import annotations
 import copy
 import os
 import sys
-from typing import Annotated, Any, Final
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
 
 from ..errors import ServeError
 from ._session import session
+
+if TYPE_CHECKING:
+    from .._catalog import Catalog
 
 #: uvicorn's log levels
 LOG_LEVELS: Final = ("critical", "error", "warning", "info", "debug", "trace")
@@ -83,6 +86,7 @@ def serve(
     current = session(ctx)
     ServeSettings.from_env()  # a bad $CATALOG_MAX_TIMEOUT stops here, before uvicorn starts
     catalog = current.catalog  # a broken catalog file stops here, with its own exit code
+    check_job_store(catalog)  # so does a job store that cannot be opened (exit 3)
     ring = KeyRing.from_config(config_of(catalog))
     for problem in ring.problems:
         sys.stderr.write(f"warning: API key unusable: {problem}\n")
@@ -107,9 +111,35 @@ def serve(
         else:
             # Each worker process builds its own app from the same file.
             os.environ["CATALOG_FILE"] = str(catalog.path)
-            uvicorn.run("catalog_cli.http:create_app", factory=True, workers=workers, **options)
+            _run_workers(workers, options)
     except SystemExit as exc:  # uvicorn exits like this when it cannot start
         if exc.code not in (None, 0):
             raise ServeError(
                 f"the server on {host}:{port} stopped: see the messages above"
             ) from None
+
+
+def check_job_store(catalog: Catalog) -> None:
+    """Open the catalog's job store once (and close it): raises its ConfigError now, before
+    any server starts, rather than in every worker's start-up."""
+    from .._jobs import JobStore
+
+    JobStore.for_catalog(catalog).close()
+
+
+def _run_workers(workers: int, options: dict[str, Any]) -> None:
+    """``uvicorn.run`` with worker processes, but one that tells a failed start: uvicorn's
+    supervisor stops when a worker cannot start, and returns as after Ctrl-C."""
+    from uvicorn import Config
+    from uvicorn.config import STARTUP_FAILURE
+    from uvicorn.supervisors import Multiprocess
+
+    config = Config("catalog_cli.http:create_app", factory=True, workers=workers, **options)
+    supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+    supervisor.run()
+    failed = [p.pid for p in supervisor.processes if p.exitcode == STARTUP_FAILURE]
+    if failed:
+        raise ServeError(
+            f"the server on {options['host']}:{options['port']} stopped: a worker process "
+            f"(pid {', '.join(map(str, failed))}) could not start; see the messages above"
+        )

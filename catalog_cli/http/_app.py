@@ -11,9 +11,11 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import CatalogError
 from . import _describe, _jobroutes, _operate, _run
+from ._guard import Guard
 from ._openapi import build
 from ._problems import (
     ProblemError,
@@ -31,10 +33,12 @@ if TYPE_CHECKING:
 DESCRIPTION = """\
 The methods of a task catalog over HTTP, per tenant.
 
-Every request needs an API key (`Authorization: Bearer <key>` or `X-API-Key`). A tenant's key
-runs methods as that tenant and sees only that tenant; naming another tenant is refused (403).
-Admin keys (`[serve] admin_keys`) reload the catalog and see every tenant, but run no methods.
-Errors are RFC 9457 problem details (`application/problem+json`).
+Every request needs an API key (`Authorization: Bearer <key>` or `X-API-Key`), checked before
+the request body is read. A tenant's key runs methods as that tenant and sees only that tenant;
+naming another tenant is refused (403). Admin keys (`[serve] admin_keys`) reload the catalog and
+see every tenant (`?tenant=` narrows it), but run no methods. Request bodies are capped
+(`$CATALOG_MAX_BODY` bytes, default 1 MiB; 413). Errors are RFC 9457 problem details
+(`application/problem+json`).
 """
 
 
@@ -48,6 +52,29 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(server.stop)
 
 
+class _QuietStartFailure:
+    """A start that fails with an error of the catalog (an unusable job store, say) is told
+    in one line, which ``Server.start`` logs: the server is not also handed the traceback
+    Starlette attaches to ``lifespan.startup.failed``. A bug keeps its traceback."""
+
+    def __init__(self, app: ASGIApp, *, server: Server) -> None:
+        self.app = app
+        self.server = server
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+
+        async def quiet_send(message: Message) -> None:
+            failed = message["type"] == "lifespan.startup.failed"
+            if failed and self.server.start_error is not None:
+                message = {**message, "message": ""}
+            await send(message)
+
+        await self.app(scope, receive, quiet_send)
+
+
 def create_app(
     catalog: Catalog | str | os.PathLike[str] | None = None,
     *,
@@ -55,8 +82,8 @@ def create_app(
 ) -> FastAPI:
     """The app serving ``catalog``: a Catalog (left open at shutdown), or a catalog file to
     load (None: $CATALOG_FILE, the nearest ./catalog.toml, or the shipped one), which the app
-    closes at shutdown. ``settings``: default from $CATALOG_MAX_TIMEOUT and
-    $CATALOG_JOB_THREADS.
+    closes at shutdown. ``settings``: default from $CATALOG_MAX_TIMEOUT,
+    $CATALOG_JOB_THREADS and $CATALOG_MAX_BODY.
 
     For any ASGI server: ``uvicorn --factory catalog_cli.http:create_app``.
     """
@@ -75,6 +102,10 @@ def create_app(
         generate_unique_id_function=lambda route: route.name,
     )
     app.state.catalog_server = server
+    # Inside Starlette's error middleware (an unexpected error is still a problem), outside
+    # the routes: the key is checked before any body is read.
+    app.add_middleware(Guard, server=server)
+    app.add_middleware(_QuietStartFailure, server=server)
     for module in (_run, _describe, _operate, _jobroutes):
         app.include_router(module.router)
     app.add_exception_handler(ProblemError, on_problem)

@@ -16,7 +16,7 @@ from ._security import AnyCaller, server_of
 router = APIRouter(prefix="/v1", tags=["jobs"])
 
 
-@router.get("/jobs", response_model=JobList, responses=problems(400, 401, 403, 404, 422))
+@router.get("/jobs", response_model=JobList, responses=problems(400, 401, 403, 404, 422, 503))
 def list_jobs(
     caller: AnyCaller,
     request: Request,
@@ -28,7 +28,7 @@ def list_jobs(
     return {"jobs": [job_view(job, admin=caller.identity.admin) for job in jobs]}
 
 
-@router.get("/jobs/{job_id}", response_model=JobModel, responses=problems(401, 403, 404))
+@router.get("/jobs/{job_id}", response_model=JobModel, responses=problems(401, 403, 404, 503))
 def show_job(job_id: str, caller: AnyCaller, request: Request) -> dict[str, Any]:
     """One job: status, result or error, timings. Another tenant's job is unknown (404)."""
     try:

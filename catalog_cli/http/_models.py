@@ -189,6 +189,9 @@ class ReloadReport(_Response):
     generation: int = Field(description="how many reloads the catalog has had")
     tenants: TenantChanges
     key_problems: list[str] = Field(description="configured keys that cannot authenticate")
+    notes: list[str] = Field(
+        description="changes the reload does not apply (restart the server for them)"
+    )
 
 
 class JobError(_Response):

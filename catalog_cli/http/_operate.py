@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any, Final
 
 from fastapi import APIRouter, Request
@@ -17,6 +18,8 @@ from ._server import config_of, generation_of
 if TYPE_CHECKING:
     from .._lifecycle import HealthResult
 
+log = logging.getLogger("catalog.serve")
+
 router = APIRouter(prefix="/v1", tags=["operations"])
 
 #: the Prometheus text exposition format
@@ -25,9 +28,20 @@ PROMETHEUS_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 
 def _check(result: HealthResult, caller: Caller) -> dict[str, Any]:
     data = result.to_dict()
-    if not caller.identity.admin and not result.checked and result.status == "unhealthy":
-        # The tenant fails closed: the reason names files and modules of the server.
-        data["details"] = "the tenant fails closed; the operator has the details in the server log"
+    if caller.identity.admin or result.status != "unhealthy":
+        return data
+    # What made a check unhealthy is often an exception of the plugin (a DSN, a path, a
+    # password): for the tenant, the status only; the operator finds the rest in the log.
+    log.warning(
+        "health of plugin %r for tenant %r: unhealthy: %s",
+        result.plugin,
+        result.tenant,
+        data["details"],
+    )
+    if not result.checked:  # the tenant fails closed; the reason names files and modules
+        data["details"] = "the tenant fails closed; the details are in the server log"
+    else:
+        data["details"] = "unhealthy; the details are in the server log"
     return data
 
 
@@ -86,21 +100,36 @@ def metrics(caller: AnyCaller, request: Request) -> Response:
 @router.post("/admin/reload", response_model=ReloadReport, responses=problems(401, 403, 409))
 def reload(caller: AdminCaller, request: Request) -> dict[str, Any]:
     """Re-read catalog.toml and the tenant plugins and swap them in atomically: requests in
-    flight finish on the old catalog. A refused reload changes nothing (409)."""
+    flight finish on the old catalog. A refused reload changes nothing (409). ``[jobs]`` is
+    not reloaded (``notes`` says so when it changed): restart the server for it."""
     server = server_of(request)
-    before = config_of(server.catalog).tenants
+    before = config_of(server.catalog)
     try:
         server.catalog.reload()
     except ReloadError as exc:
         raise reload_refused(exc) from None
-    after = config_of(server.catalog).tenants
+    after = config_of(server.catalog)
     ring = server.keyring()
+    notes = []
+    if server.jobs_outdated():
+        # The worker threads run on the store opened at start; moving it under them (or
+        # changing its policy) is a restart's job.
+        notes.append(
+            "[jobs] differs from the one the server started with: it keeps the job store "
+            "and policy it started with; restart it to apply the change"
+        )
+        log.warning("reload: %s", notes[-1])
     return {
         "generation": generation_of(server.catalog),
         "tenants": {
-            "added": sorted(set(after) - set(before)),
-            "removed": sorted(set(before) - set(after)),
-            "changed": sorted(t for t in set(before) & set(after) if before[t] != after[t]),
+            "added": sorted(set(after.tenants) - set(before.tenants)),
+            "removed": sorted(set(before.tenants) - set(after.tenants)),
+            "changed": sorted(
+                t
+                for t in set(before.tenants) & set(after.tenants)
+                if before.tenants[t] != after.tenants[t]
+            ),
         },
         "key_problems": list(ring.problems),
+        "notes": notes,
     }

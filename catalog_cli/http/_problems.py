@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
@@ -42,7 +42,7 @@ log = logging.getLogger("catalog.serve")
 MEDIA_TYPE: Final = "application/problem+json"
 _URN: Final = "urn:task-catalog:problem:"
 
-#: status -> (problem type, title) for the problems the API answers with
+#: problem type -> (status, title) for the problems the API answers with
 KINDS: Final[Mapping[str, tuple[int, str]]] = {
     "bad-request": (400, "Bad request"),
     "unauthenticated": (401, "Missing or unknown API key"),
@@ -50,6 +50,7 @@ KINDS: Final[Mapping[str, tuple[int, str]]] = {
     "not-found": (404, "Not found"),
     "method-not-allowed": (405, "Method not allowed"),
     "conflict": (409, "Conflict"),
+    "too-large": (413, "Request body too large"),
     "unsupported-media-type": (415, "Unsupported media type"),
     "invalid-arguments": (422, "Invalid arguments"),
     "rate-limited": (429, "Rate limited"),
@@ -57,11 +58,18 @@ KINDS: Final[Mapping[str, tuple[int, str]]] = {
     "not-implemented": (501, "Not available on this server"),
     "tenant-unavailable": (503, "Tenant unavailable"),
     "circuit-open": (503, "Circuit open"),
+    "overloaded": (503, "Server overloaded"),
+    "stopping": (503, "Server shutting down"),
     "timeout": (504, "Call timed out"),
 }
 
 #: errors that make a tenant fail closed: its configuration or a plugin it selects is broken
 _TENANT_BROKEN = (ConfigError, PluginLoadError, PluginStartupError, PluginValidationError)
+
+TENANT_UNAVAILABLE: Final = (
+    "the tenant's configuration or plugins failed to load; the operator has the details in the "
+    "server log"
+)
 
 
 class ProblemError(Exception):
@@ -91,59 +99,121 @@ def unauthenticated(detail: str, *, invalid: bool = False) -> ProblemError:
     return ProblemError("unauthenticated", detail, headers={"WWW-Authenticate": challenge})
 
 
-def _retry_after(exc: CallRefusedError) -> tuple[dict[str, str], float | None]:
-    if exc.retry_after is None:
+class ErrorFacts(NamedTuple):
+    """What is known of a failed call, from its exception or from a job that stored it as
+    data. Only errors the caller can act on show ``message``; for the others a problem is
+    made of the call's facts alone."""
+
+    tenant: str | None
+    interface: str | None = None
+    version: int | None = None
+    call_id: str | None = None
+    message: str = ""
+    retry_after: float | None = None
+    seconds: float | None = None
+    problems: Mapping[str, str] | None = None
+
+    @classmethod
+    def of(cls, exc: CatalogError, tenant: str | None) -> ErrorFacts:
+        return cls(
+            tenant,
+            getattr(exc, "interface", None),
+            getattr(exc, "version", None),
+            getattr(exc, "call_id", None),
+            str(exc),
+            getattr(exc, "retry_after", None),
+            getattr(exc, "seconds", None),
+            exc.problems if isinstance(exc, InvalidArgumentsError) else None,
+        )
+
+
+def error_class(name: str) -> type[CatalogError] | None:
+    """The error of the catalog called ``name`` (a job stores its error's type by name)."""
+    from .. import errors
+
+    found = getattr(errors, name, None)
+    if isinstance(found, type) and issubclass(found, CatalogError):
+        return found
+    return None
+
+
+def _retry_after(seconds: float | None) -> tuple[dict[str, str], float | None]:
+    if seconds is None:
         return {}, None
-    return {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}, exc.retry_after
+    return {"Retry-After": str(max(1, math.ceil(seconds)))}, seconds
+
+
+def _version(facts: ErrorFacts) -> str:
+    return f"{facts.interface} v{facts.version}" if facts.version else f"{facts.interface}"
+
+
+def public_problem(kind: type[BaseException], facts: ErrorFacts) -> ProblemError | None:
+    """The problem an error of type ``kind`` is for the caller, or None for a failure inside
+    the server (see ``internal``). The one mapping for direct calls and for failed jobs."""
+    tenant = facts.tenant
+    if issubclass(kind, InvalidArgumentsError):
+        return ProblemError(
+            "invalid-arguments",
+            facts.message,
+            errors=dict(facts.problems) if facts.problems is not None else None,
+            tenant=tenant,
+            call_id=facts.call_id,
+        )
+    if issubclass(kind, (UnknownInterfaceError, UnknownVersionError)):
+        return ProblemError("not-found", facts.message, tenant=tenant)
+    if issubclass(kind, UnknownTenantError):
+        # The key's tenant is gone from the catalog (a reload removed it mid-request).
+        return unauthenticated("the API key's tenant no longer exists", invalid=True)
+    if issubclass(kind, RateLimitedError):
+        headers, seconds = _retry_after(facts.retry_after)
+        return ProblemError(
+            "rate-limited",
+            f"tenant {tenant!r} is over its rate limit for {facts.interface}; retry later",
+            headers=headers,
+            retry_after=seconds,
+            tenant=tenant,
+        )
+    if issubclass(kind, CircuitOpenError):
+        # Never the message: it quotes the last exception of the plugin.
+        headers, seconds = _retry_after(facts.retry_after)
+        return ProblemError(
+            "circuit-open",
+            f"{_version(facts)} is failing for tenant {tenant!r}; calls are refused for now",
+            headers=headers,
+            retry_after=seconds,
+            tenant=tenant,
+        )
+    if issubclass(kind, CallRefusedError):
+        # OverloadedError, or an interceptor's own refusal: try again later
+        return ProblemError(
+            "overloaded",
+            f"{_version(facts)} was refused for now (too many calls are still running past "
+            "their deadline); retry later",
+            headers={"Retry-After": "1"},
+            retry_after=1.0,
+            tenant=tenant,
+        )
+    if issubclass(kind, CallTimeoutError):
+        within = f"within {facts.seconds:g} s" if facts.seconds is not None else "in time"
+        return ProblemError(
+            "timeout",
+            f"{_version(facts)} did not finish {within}",
+            tenant=tenant,
+            call_id=facts.call_id,
+        )
+    if issubclass(kind, _TENANT_BROKEN):
+        return ProblemError("tenant-unavailable", TENANT_UNAVAILABLE, tenant=tenant)
+    return None
 
 
 def from_catalog_error(exc: CatalogError, *, tenant: str | None, where: str = "") -> ProblemError:
     """The problem a catalog error becomes; server-side failures are logged here."""
-    call_id = getattr(exc, "call_id", None)
-    if isinstance(exc, InvalidArgumentsError):
-        return ProblemError(
-            "invalid-arguments", str(exc), errors=exc.problems, tenant=tenant, call_id=call_id
-        )
-    if isinstance(exc, (UnknownInterfaceError, UnknownVersionError)):
-        return ProblemError("not-found", str(exc), tenant=tenant)
-    if isinstance(exc, UnknownTenantError):
-        # The key's tenant is gone from the catalog (a reload removed it mid-request).
-        return unauthenticated("the API key's tenant no longer exists", invalid=True)
-    if isinstance(exc, RateLimitedError):
-        headers, seconds = _retry_after(exc)
-        return ProblemError(
-            "rate-limited",
-            f"tenant {exc.tenant!r} is over its rate limit for {exc.interface}; retry later",
-            headers=headers,
-            retry_after=seconds,
-            tenant=tenant,
-        )
-    if isinstance(exc, CircuitOpenError):
-        headers, seconds = _retry_after(exc)
-        return ProblemError(
-            "circuit-open",
-            f"{exc.interface} v{exc.version} is failing for tenant {exc.tenant!r}; calls are "
-            "refused for now",
-            headers=headers,
-            retry_after=seconds,
-            tenant=tenant,
-        )
-    if isinstance(exc, CallTimeoutError):
-        return ProblemError(
-            "timeout",
-            f"{exc.interface} v{exc.version} did not finish within {exc.seconds:g} s",
-            tenant=tenant,
-            call_id=exc.call_id,
-        )
-    if isinstance(exc, _TENANT_BROKEN):
+    problem = public_problem(type(exc), ErrorFacts.of(exc, tenant))
+    if problem is None:
+        return internal(exc, tenant=tenant, where=where, call_id=getattr(exc, "call_id", None))
+    if problem.kind == "tenant-unavailable":
         log.error("%stenant %r is unavailable (fails closed): %s", where, tenant, exc)
-        return ProblemError(
-            "tenant-unavailable",
-            "the tenant's configuration or plugins failed to load; the operator has the details "
-            "in the server log",
-            tenant=tenant,
-        )
-    return internal(exc, tenant=tenant, where=where, call_id=call_id)
+    return problem
 
 
 def internal(

@@ -101,8 +101,10 @@ def run(
 def submit_job(interface: str, caller: TenantCaller, request: Request, body: CallBody) -> Response:
     """Store the call durably and answer at once with the job (``Location``: where to poll).
 
-    The interface, version and arguments are checked first (404, 422), so a job that is
-    accepted can run.
+    The interface, the tenant (one that fails closed: 503, as for a run), the version and
+    the arguments are checked first (404, 503, 422), so a job that is accepted can run. The
+    call interceptors (rate limit, circuit breaker, ...) are not: they apply when the job
+    runs, and a call they refuse then fails the job with their error.
     """
     check_named(request, caller, body.tenant, body.customer)
     server = server_of(request)
@@ -112,6 +114,8 @@ def submit_job(interface: str, caller: TenantCaller, request: Request, body: Cal
     choice = catalog.resolve_version(
         interface, customer=tenant, version=body.version, arguments=body.arguments
     )
+    # In the order a run checks: the tenant is built (or known to fail) before the arguments.
+    catalog.plugin_manager(tenant)
     catalog.interface(interface).version(choice.version).bind(dict(body.arguments))
     job = server.store().submit(CallRequest(tenant, interface, body.version, body.arguments))
     return Response(

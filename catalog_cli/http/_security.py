@@ -12,6 +12,8 @@ import logging
 from typing import Annotated, Any, Final, NamedTuple
 
 from fastapi import Depends, Request
+from starlette.datastructures import Headers, QueryParams
+from starlette.types import Scope
 
 from .._auth import Identity
 from ._problems import ProblemError, unauthenticated
@@ -41,18 +43,8 @@ SCHEMES: Final[dict[str, dict[str, Any]]] = {
 SECURITY: Final[list[dict[str, list[str]]]] = [{"HTTPBearer": []}, {"APIKeyHeader": []}]
 
 
-def _presented(request: Request) -> set[str]:
-    """The keys the request presents (empty strings are no keys)."""
-    keys = set()
-    authorization = request.headers.get("authorization")
-    if authorization:
-        scheme, _, credentials = authorization.partition(" ")
-        if scheme.lower() == "bearer" and credentials.strip():
-            keys.add(credentials.strip())
-    header = request.headers.get("x-api-key")
-    if header:
-        keys.add(header)
-    return keys
+#: where the guard leaves the authenticated caller, in the request's scope state
+_CALLER: Final = "catalog_caller"
 
 
 class Caller(NamedTuple):
@@ -68,19 +60,49 @@ def server_of(request: Request) -> Server:
     return server
 
 
-def _client(request: Request) -> str:
-    return request.client.host if request.client is not None else "?"
+def _client(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "?"
 
 
-def refuse_spoofing(request: Request, identity: Identity, named: str) -> ProblemError:
+def _where(scope: Scope) -> str:
+    return f"{scope.get('method', '?')} {scope.get('path', '?')} from {_client(scope)}"
+
+
+def _presented(headers: Headers) -> str | None:
+    """The one key the request presents, or None. Two different keys, also in one header
+    repeated with another value, are refused: which one counts would be a guess."""
+    authorizations = set(headers.getlist("authorization"))
+    api_keys = set(headers.getlist("x-api-key"))
+    if len(authorizations) > 1 or len(api_keys) > 1:
+        raise unauthenticated(
+            "a key header is repeated with different values: send one key", invalid=True
+        )
+    keys = {key for key in api_keys if key}
+    for authorization in authorizations:
+        scheme, _, credentials = authorization.partition(" ")
+        if scheme.lower() == "bearer" and credentials.strip():
+            keys.add(credentials.strip())
+    if len(keys) > 1:
+        raise unauthenticated("two different API keys in one request", invalid=True)
+    return keys.pop() if keys else None
+
+
+def _named(scope: Scope, headers: Headers) -> set[str]:
+    """Every tenant the request names, in every repetition of each parameter and header."""
+    query = QueryParams(scope.get("query_string", b""))
+    values = [v for p in _PARAMS for v in query.getlist(p)]
+    values += [v for h in _HEADERS for v in headers.getlist(h)]
+    return {value for value in values if value}
+
+
+def refuse_spoofing(scope: Scope, identity: Identity, named: str) -> ProblemError:
     """403 for a tenant's key that names another tenant; logged, as an attack may be under way."""
     log.warning(
-        "spoofing attempt refused: %s asked for tenant %r (%s %s from %s)",
+        "spoofing attempt refused: %s asked for tenant %r (%s)",
         identity.describe(),
         named,
-        request.method,
-        request.url.path,
-        _client(request),
+        _where(scope),
     )
     return ProblemError(
         "forbidden",
@@ -94,46 +116,49 @@ def check_named(request: Request, caller: Caller, *named: str | None) -> None:
     tenant = caller.identity.tenant
     for name in named:
         if name is not None and tenant is not None and name != tenant:
-            raise refuse_spoofing(request, caller.identity, name)
+            raise refuse_spoofing(request.scope, caller.identity, name)
 
 
-def _authenticate(request: Request) -> Caller:
-    keys = _presented(request)
-    if not keys:
+def identify(server: Server, scope: Scope) -> Caller:
+    """Who sends the request in ``scope``, from its headers and query alone (the body is not
+    read yet); raises ProblemError (401, 403, 400, 404). The caller is kept in the scope."""
+    headers = Headers(scope=scope)
+    key = _presented(headers)
+    if key is None:
         raise unauthenticated(
             "send an API key: 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
         )
-    if len(keys) > 1:
-        raise unauthenticated("two different API keys in one request", invalid=True)
-    identity = server_of(request).keyring().identify(keys.pop())
+    identity = server.keyring().identify(key)
     if identity is None:
-        log.warning(
-            "unknown API key (%s %s from %s)", request.method, request.url.path, _client(request)
-        )
+        log.warning("unknown API key (%s)", _where(scope))
         raise unauthenticated("unknown API key", invalid=True)
-    request.state.tenant = identity.tenant
-    named = {
-        value
-        for value in [
-            *(request.query_params.get(p) for p in _PARAMS),
-            *(request.headers.get(h) for h in _HEADERS),
-        ]
-        if value
-    }
+    state = scope.setdefault("state", {})
+    state["tenant"] = identity.tenant
+    named = _named(scope, headers)
     if identity.tenant is not None:
         for name in sorted(named):
             if name != identity.tenant:
-                raise refuse_spoofing(request, identity, name)
-        return Caller(identity, identity.tenant)
-    if len(named) > 1:
-        raise ProblemError("bad-request", f"the request names several tenants: {sorted(named)}")
-    tenant = named.pop() if named else None
-    if tenant is not None:
-        known = config_of(server_of(request).catalog).tenants
-        if tenant not in known:
-            raise ProblemError("not-found", f"unknown tenant {tenant!r}")
-        request.state.tenant = tenant
-    return Caller(identity, tenant)
+                raise refuse_spoofing(scope, identity, name)
+        caller = Caller(identity, identity.tenant)
+    else:
+        if len(named) > 1:
+            raise ProblemError("bad-request", f"the request names several tenants: {sorted(named)}")
+        tenant = named.pop() if named else None
+        if tenant is not None:
+            if tenant not in config_of(server.catalog).tenants:
+                raise ProblemError("not-found", f"unknown tenant {tenant!r}")
+            state["tenant"] = tenant
+        caller = Caller(identity, tenant)
+    state[_CALLER] = caller
+    return caller
+
+
+def _authenticate(request: Request) -> Caller:
+    # The guard (``_guard``) has identified the caller before the body was read.
+    caller = request.scope.get("state", {}).get(_CALLER)
+    if isinstance(caller, Caller):
+        return caller
+    return identify(server_of(request), request.scope)
 
 
 async def authenticate(request: Request) -> Caller:

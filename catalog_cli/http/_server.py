@@ -14,7 +14,7 @@ from ..errors import CatalogError, ConfigError, ConfigProblem
 
 if TYPE_CHECKING:
     from .._catalog import Catalog
-    from .._config import CatalogConfig
+    from .._config import CatalogConfig, JobsConfig
     from .._jobs import JobStore, JobWorker
 
 log = logging.getLogger("catalog.serve")
@@ -22,6 +22,7 @@ log = logging.getLogger("catalog.serve")
 #: Environment variables the app reads at start (``catalog serve`` sets them for its workers).
 MAX_TIMEOUT_ENV: Final = "CATALOG_MAX_TIMEOUT"
 JOB_THREADS_ENV: Final = "CATALOG_JOB_THREADS"
+MAX_BODY_ENV: Final = "CATALOG_MAX_BODY"
 
 
 def _number(
@@ -47,25 +48,28 @@ class ServeSettings(NamedTuple):
     max_timeout: float = 60.0
     #: threads that run background jobs in this process (0: jobs are only stored here)
     job_threads: int = 2
+    #: the largest request body taken (bytes); a larger one is answered 413 unread
+    max_body: int = 1 << 20
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServeSettings:
         env = os.environ if environ is None else environ
+        defaults = cls._field_defaults
         return cls(
-            _number(env, MAX_TIMEOUT_ENV, cls._field_defaults["max_timeout"], 0.001, 86400),
-            int(_number(env, JOB_THREADS_ENV, cls._field_defaults["job_threads"], 0, 64)),
+            _number(env, MAX_TIMEOUT_ENV, defaults["max_timeout"], 0.001, 86400),
+            int(_number(env, JOB_THREADS_ENV, defaults["job_threads"], 0, 64)),
+            int(_number(env, MAX_BODY_ENV, defaults["max_body"], 1, 1 << 30)),
         )
 
 
 def config_of(catalog: Catalog) -> CatalogConfig:
     """The configuration the catalog serves from right now (it changes with a reload)."""
-    # Catalog has no public accessor for its configuration yet.
-    return catalog._state.config
+    return catalog.config
 
 
 def generation_of(catalog: Catalog) -> int:
     """How many reloads the catalog has had."""
-    return catalog._state.generation
+    return catalog.generation
 
 
 class Server:
@@ -79,7 +83,11 @@ class Server:
         self._ring_config: CatalogConfig | None = None
         self._ring = KeyRing(())
         self._store: JobStore | None = None
+        self._store_jobs: JobsConfig | None = None
         self._worker: JobWorker | None = None
+        self._stopped = False
+        #: why the last start failed, if an error of the catalog stopped it (logged then)
+        self.start_error: CatalogError | None = None
 
     def keyring(self) -> KeyRing:
         """The keys of the configuration in use: rebuilt (and environment references read
@@ -96,24 +104,56 @@ class Server:
             return self._ring
 
     def store(self) -> JobStore:
-        """The job store (opened on first use)."""
-        if self._store is None:
-            from .._jobs import JobStore
+        """The job store: opened at start, and kept until the server stops (a reload does not
+        move it: ``[jobs]`` is read once). Refused (503) once the server is stopping."""
+        store = self._store
+        if store is not None:
+            return store
+        with self._lock:
+            if self._stopped:
+                # Reopening here would leave a store behind that nobody closes.
+                from ._problems import ProblemError
 
-            with self._lock:
-                if self._store is None:
-                    try:
-                        self._store = JobStore.for_catalog(self.catalog)
-                    except CatalogError as exc:
-                        # The server's own storage, not the tenant's: a 500, not a 503.
-                        from ._problems import internal
+                raise ProblemError("stopping", "the server is shutting down; try again later")
+            if self._store is None:
+                try:
+                    self._store = self._open_store()
+                except CatalogError as exc:
+                    # The server's own storage, not the tenant's: a 500, not a 503.
+                    from ._problems import internal
 
-                        raise internal(exc, tenant=None, where="job store: ") from exc
-        return self._store
+                    raise internal(exc, tenant=None, where="job store: ") from exc
+            return self._store
+
+    def _open_store(self) -> JobStore:
+        from .._jobs import JobStore
+
+        config = config_of(self.catalog)
+        store = JobStore.for_config(self.catalog.path, config.jobs)
+        self._store_jobs = config.jobs
+        return store
+
+    def jobs_outdated(self) -> bool:
+        """Whether ``[jobs]`` has changed since the store was opened: the server keeps the
+        store (its workers run on it) until it restarts."""
+        opened = self._store_jobs
+        return opened is not None and opened != config_of(self.catalog).jobs
 
     def start(self) -> None:
-        """Read the keys, build every tenant that has one (so failures show in the log now,
-        not at the first request), and start the job worker."""
+        """Open the job store (an unusable one stops the start with its ConfigError), read
+        the keys, build every tenant that has one (so failures show in the log now, not at
+        the first request), and start the job worker."""
+        with self._lock:
+            self._stopped = False
+            self.start_error = None
+            if self._store is None:
+                try:
+                    self._store = self._open_store()
+                except CatalogError as exc:
+                    log.error("cannot start: %s", exc)
+                    self.start_error = exc
+                    raise
+            store = self._store
         ring = self.keyring()
         if not len(ring):
             log.warning("no API key can authenticate: every request will get 401")
@@ -124,15 +164,19 @@ class Server:
         if self.settings.job_threads:
             from .._jobs import JobWorker
 
-            self._worker = JobWorker(self.catalog, self.store(), threads=self.settings.job_threads)
+            self._worker = JobWorker(self.catalog, store, threads=self.settings.job_threads)
             self._worker.start()
 
     def stop(self) -> None:
-        """Stop the job worker, then shut the plugins down if the app loaded the catalog."""
-        worker, self._worker = self._worker, None
+        """Stop the job worker, close the store, then shut the plugins down if the app
+        loaded the catalog. Later requests for jobs are refused; nothing is reopened."""
+        with self._lock:
+            self._stopped = True
+            worker, self._worker = self._worker, None
         if worker is not None:
             worker.stop()
-        store, self._store = self._store, None
+        with self._lock:
+            store, self._store = self._store, None
         if store is not None:
             store.close()
         if self._owned:

@@ -198,6 +198,39 @@ def test_background_checks_the_call_before_queueing_it(
     assert store.list() == []
 
 
+@pytest.mark.parametrize(
+    ("section", "code", "message"),
+    [
+        # A problem in the tenant's own section: a configuration error for this tenant.
+        ('plugins = ["acme.nosuch"]', 3, "acme.nosuch"),
+        # A plugin that fails to import.
+        ('plugins = ["acme.crash"]', 6, "acme.crash"),
+    ],
+)
+def test_background_refuses_a_tenant_that_fails_closed_as_a_run_would(
+    invoke: Invoke,
+    path: Path,
+    store: JobStore,
+    section: str,
+    code: int,
+    message: str,
+) -> None:
+    (path.parent / "plugins" / "acme" / "crash.py").write_text(
+        'raise RuntimeError("cannot import")\n', encoding="utf-8"
+    )
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(f"\n[tenants.bad]\n{section}\n")
+    direct = invoke("run", "interface_a", "-C", "bad", catalog=path)
+    assert direct.exit_code == code, direct.stderr
+    assert message in direct.stderr
+    queued = invoke("run", "interface_a", "-C", "bad", "--background", catalog=path)
+    assert (queued.exit_code, queued.stderr, queued.stdout) == (code, direct.stderr, "")
+    as_json = invoke("run", "interface_a", "-C", "bad", "--background", "--json", catalog=path)
+    assert as_json.exit_code == code
+    assert json.loads(as_json.stderr)["error"]["exit_code"] == code
+    assert store.list() == []
+
+
 def _run_background(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         cli(path, "run", "interface_a", *args, "--background"),
