@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple, get_args
 
-from ._requests import CallAnswer, CallRequest, error_data
+from ._requests import CallAnswer, CallRequest, answer, error_data
 from .errors import (
     CatalogError,
     ConfigError,
@@ -756,47 +756,8 @@ class JobStore:
 
 
 def run_request(catalog: Catalog, request: CallRequest) -> CallAnswer:
-    """Run a job's call; like ``_requests.answer``, but the version is chosen first, so a call
-    that fails after that still says which version it ran (or tried to) and why: ``version``
-    and ``version_source`` are both set then, and both None when the call failed before a
-    version was chosen (an unknown tenant, interface or version)."""
-    started = time.perf_counter()
-    try:
-        choice = catalog.resolve_version(
-            request.interface,
-            customer=request.tenant,
-            version=request.version,
-            arguments=request.arguments,
-        )
-    except CatalogError as exc:
-        return CallAnswer(False, error=error_data(exc), seconds=time.perf_counter() - started)
-    try:
-        # The choice is passed on: a canary decided by chance is not decided twice.
-        outcome = catalog.execute(
-            request.interface,
-            customer=request.tenant,
-            version=request.version,
-            arguments=dict(request.arguments),
-            choice=choice,
-        )
-    except CatalogError as exc:
-        return CallAnswer(
-            False,
-            error=error_data(exc),
-            version=choice.version,
-            version_source=choice.source,
-            call_id=getattr(exc, "call_id", None),
-            seconds=time.perf_counter() - started,
-        )
-    return CallAnswer(
-        True,
-        outcome.result,
-        None,
-        outcome.version,
-        outcome.version_source,
-        outcome.call_id,
-        outcome.seconds,
-    )
+    """Run a job's call (see ``_requests.answer``: the version is chosen first)."""
+    return answer(catalog, request)
 
 
 class JobWorker:

@@ -95,22 +95,39 @@ def error_data(exc: BaseException) -> dict[str, Any]:
 
 
 def answer(catalog: Catalog, request: CallRequest, timeout: float | None = None) -> CallAnswer:
-    """Run ``request`` on ``catalog``; every error of the catalog becomes part of the answer."""
+    """Run ``request`` on ``catalog``; every error of the catalog becomes part of the answer.
+
+    The version is chosen first, so a call that fails after that still says which version it
+    ran (or tried to) and why: ``version`` and ``version_source`` are both set then, and both
+    None when the call failed before a version was chosen (an unknown tenant, interface or
+    version). The call id links a failure to the log.
+    """
     started = time.perf_counter()
     try:
+        choice = catalog.resolve_version(
+            request.interface,
+            customer=request.tenant,
+            version=request.version,
+            arguments=request.arguments,
+        )
+    except CatalogError as exc:
+        return CallAnswer(False, error=error_data(exc), seconds=time.perf_counter() - started)
+    try:
+        # The choice is passed on: a canary decided by chance is not decided twice.
         outcome = catalog.execute(
             request.interface,
             customer=request.tenant,
             version=request.version,
             arguments=dict(request.arguments),
             timeout=timeout,
+            choice=choice,
         )
     except CatalogError as exc:
-        # What the error knows of the call: the call id links it to the server's log.
         return CallAnswer(
             False,
             error=error_data(exc),
-            version=getattr(exc, "version", None),
+            version=choice.version,
+            version_source=choice.source,
             call_id=getattr(exc, "call_id", None),
             seconds=time.perf_counter() - started,
         )
