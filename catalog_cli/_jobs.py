@@ -755,11 +755,6 @@ class JobStore:
         )
 
 
-def run_request(catalog: Catalog, request: CallRequest) -> CallAnswer:
-    """Run a job's call (see ``_requests.answer``: the version is chosen first)."""
-    return answer(catalog, request)
-
-
 class JobWorker:
     """Threads that claim queued jobs from ``store`` and run them on ``catalog``.
 
@@ -894,7 +889,7 @@ class JobWorker:
             self._leases[job.id] = (job.attempts, me)
         try:
             try:
-                reply = run_request(self.catalog, job.request)
+                reply = answer(self.catalog, job.request)
             except Exception as exc:  # a bug outside the call itself: still the job's outcome
                 _log.exception("job %s failed outside its call", job.id)
                 reply = CallAnswer(False, error=error_data(exc))
