@@ -9,16 +9,19 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ._batch import ProcessPool, map_calls
     from ._catalog import CallOutcome, Catalog, Method
     from ._context import Context, Points
     from ._declare import Policy, entrypoint, plugin_point
     from ._events import CallEvent
     from ._intercept import Call, PointCall
     from ._interfaces import Interface, Parameter, PluginPoint, Version
+    from ._jobs import Job, JobStore, JobWorker
     from ._lifecycle import Health, HealthResult
     from ._markers import PROJECT, hookimpl, hookspec
     from ._meta import PLUGIN_API_VERSION, PluginMeta
     from ._otel import export_trace
+    from ._requests import CallAnswer, CallRequest
     from ._state import VersionChoice
     from ._tenants import HookUse
     from ._trace import Trace
@@ -28,8 +31,10 @@ __all__ = [
     "PLUGIN_API_VERSION",
     "PROJECT",
     "Call",
+    "CallAnswer",
     "CallEvent",
     "CallOutcome",
+    "CallRequest",
     "Catalog",
     "CheckReport",
     "Context",
@@ -37,6 +42,9 @@ __all__ = [
     "HealthResult",
     "HookUse",
     "Interface",
+    "Job",
+    "JobStore",
+    "JobWorker",
     "Method",
     "Parameter",
     "PluginInfo",
@@ -46,6 +54,7 @@ __all__ = [
     "Points",
     "Policy",
     "Problem",
+    "ProcessPool",
     "TenantInfo",
     "Trace",
     "Version",
@@ -55,15 +64,16 @@ __all__ = [
     "export_trace",
     "hookimpl",
     "hookspec",
+    "map_calls",
     "plugin_point",
 ]
 
 _HOMES = {
-    "PLUGIN_API_VERSION": "._meta",
-    "PROJECT": "._markers",
     "Call": "._intercept",
+    "CallAnswer": "._requests",
     "CallEvent": "._events",
     "CallOutcome": "._catalog",
+    "CallRequest": "._requests",
     "Catalog": "._catalog",
     "CheckReport": "._views",
     "Context": "._context",
@@ -71,7 +81,12 @@ _HOMES = {
     "HealthResult": "._lifecycle",
     "HookUse": "._tenants",
     "Interface": "._interfaces",
+    "Job": "._jobs",
+    "JobStore": "._jobs",
+    "JobWorker": "._jobs",
     "Method": "._catalog",
+    "PLUGIN_API_VERSION": "._meta",
+    "PROJECT": "._markers",
     "Parameter": "._interfaces",
     "PluginInfo": "._views",
     "PluginMeta": "._meta",
@@ -80,6 +95,7 @@ _HOMES = {
     "Points": "._context",
     "Policy": "._declare",
     "Problem": "._views",
+    "ProcessPool": "._batch",
     "TenantInfo": "._views",
     "Trace": "._trace",
     "Version": "._interfaces",
@@ -88,6 +104,7 @@ _HOMES = {
     "export_trace": "._otel",
     "hookimpl": "._markers",
     "hookspec": "._markers",
+    "map_calls": "._batch",
     "plugin_point": "._declare",
 }
 

@@ -214,3 +214,12 @@ def test_commands_do_not_import_the_http_stack(tmp_path: Path, command: tuple[st
     assert code == 0, stderr
     assert loaded(modules, "fastapi", "uvicorn", "starlette", "pydantic", "catalog_cli.http") == []
     assert loaded(modules, *ENGINE) == []
+
+
+def test_every_public_name_resolves() -> None:
+    # The package imports its names lazily: a stale entry would only fail when used.
+    import catalog_cli
+
+    assert catalog_cli.__all__ == sorted(catalog_cli.__all__, key=lambda n: (not n.isupper(), n))
+    for name in catalog_cli.__all__:
+        assert getattr(catalog_cli, name) is not None, name
