@@ -606,9 +606,8 @@ class Catalog:
         from ._config import InterceptorConfig, thaw
         from ._intercept import PREFIX
         from ._settings import describe_schema, is_schema
-        from ._sources import PluginSource
         from .errors import PluginError
-        from .interceptors import BUILTIN, DEFAULT_ORDER
+        from .interceptors import BUILTIN, default_order
 
         state = self._state
         found = []
@@ -617,9 +616,7 @@ class Catalog:
             names += [name for name in BUILTIN if name not in names]
         for name in names:
             configured = state.config.interceptors.get(name)
-            source = state.interceptor_sources.get(name) or PluginSource(
-                PREFIX + name, "builtin", BUILTIN[name], BUILTIN[name]
-            )
+            source = state.source(PREFIX + name)
             config = configured or InterceptorConfig(name, enabled=False)
             order: int | None = config.order
             meta, error = None, None
@@ -634,8 +631,7 @@ class Catalog:
                     hooks = tuple(dict.fromkeys(use.hook for use in uses))
                     meta = state.meta(source.name)
                     if order is None:
-                        declared = getattr(module, "ORDER", DEFAULT_ORDER)
-                        order = declared if isinstance(declared, int) else DEFAULT_ORDER
+                        order = default_order(module)
                 except PluginError as exc:
                     error = str(exc)
             tenants = tuple(

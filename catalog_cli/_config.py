@@ -240,6 +240,8 @@ class _Checker:
         key: tuple[str, ...],
         name: str,
         valid: Callable[[str], str | None] | None = None,
+        *,
+        secret: bool = False,
     ) -> tuple[str, ...]:
         value = table.get(name, [])
         if not isinstance(value, list):
@@ -252,8 +254,8 @@ class _Checker:
                 continue
             problem = valid(item) if valid else None
             if problem:
-                # An API key written in clear must not be repeated in messages and logs.
-                shown = "" if valid is _api_key_problem else f" ({item!r})"
+                # A secret written in clear must not be repeated in messages and logs.
+                shown = "" if secret else f" ({item!r})"
                 self.add((*key, name), f"item {index}{shown}: {problem}")
                 continue
             if item in result:
@@ -294,7 +296,7 @@ class _Checker:
         return found
 
     def api_keys(self, table: Mapping[str, Any], key: tuple[str, ...]) -> tuple[str, ...]:
-        return self.strings(table, key, "api_keys", _api_key_problem)
+        return self.strings(table, key, "api_keys", _api_key_problem, secret=True)
 
     def jobs(self, raw: Any, base: Path) -> JobsConfig:
         key = ("jobs",)
@@ -476,7 +478,7 @@ def parse_config(text: str, path: Path | None) -> CatalogConfig:
     errors = check.errors(section, ("catalog",))
     serve = check.table(document.get("serve", {}), ("serve",))
     check.known_keys(serve, ("serve",), _SERVE_KEYS)
-    admin_keys = check.strings(serve, ("serve",), "admin_keys", _api_key_problem)
+    admin_keys = check.strings(serve, ("serve",), "admin_keys", _api_key_problem, secret=True)
     jobs = check.jobs(document.get("jobs", {}), base)
     interceptors = {
         name: check.interceptor(name, raw)

@@ -753,7 +753,7 @@ class CatalogState:
     ) -> list[intercept.InterceptorUse] | ConfigError:
         """The interceptors for the tenant, loaded, checked and with their settings, outermost
         first. Raises PluginError (the tenant fails closed) for one that cannot be used."""
-        from .interceptors import BUILTIN, DEFAULT_ORDER
+        from .interceptors import BUILTIN, default_order
 
         uses = []
         found: Problems = []
@@ -779,10 +779,7 @@ class CatalogState:
                 )
                 continue
             values = self._interceptor_settings(config, configured, found, secrets)
-            order = configured.order
-            if order is None:
-                declared = getattr(module, "ORDER", DEFAULT_ORDER)
-                order = declared if isinstance(declared, int) else DEFAULT_ORDER
+            order = configured.order if configured.order is not None else default_order(module)
             uses.append(
                 intercept.InterceptorUse(
                     name,

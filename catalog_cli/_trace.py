@@ -160,19 +160,23 @@ def _fail(node: TraceNode, trace: Trace, exc: BaseException) -> None:
     trace.leave(node)
 
 
+def _step(trace: Trace, node: TraceNode, run: Callable[[], Any]) -> Any:
+    """``run()``, its result or error recorded on ``node``."""
+    try:
+        result = run()
+    except BaseException as exc:
+        _fail(node, trace, exc)
+        raise
+    _record(node, trace, result)
+    return result
+
+
 def _traced_function(original: Callable[..., Any], kind: Kind, name: str, plugin: str) -> Any:
     def traced(*args: Any) -> Any:
         trace = _recorder.get(None)
         if trace is None:
             return original(*args)
-        node = trace.enter(kind, name, plugin)
-        try:
-            result = original(*args)
-        except BaseException as exc:
-            _fail(node, trace, exc)
-            raise
-        _record(node, trace, result)
-        return result
+        return _step(trace, trace.enter(kind, name, plugin), lambda: original(*args))
 
     return traced
 
@@ -263,10 +267,4 @@ class TracedCaller:
         if trace is None:
             return self._caller(**kwargs)
         node = trace.enter(self._kind, self._name, **self._detail)
-        try:
-            result = self._caller(**kwargs)
-        except BaseException as exc:
-            _fail(node, trace, exc)
-            raise
-        _record(node, trace, result)
-        return result
+        return _step(trace, node, lambda: self._caller(**kwargs))

@@ -7,6 +7,7 @@ its default place in the chain (lower wraps further out).
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Final
 
 #: name in catalog.toml -> module
@@ -24,3 +25,9 @@ BUILTIN: Final = {
 
 #: The order of a user interceptor that names none (the built-ins use 50-800).
 DEFAULT_ORDER: Final = 1000
+
+
+def default_order(module: ModuleType) -> int:
+    """The interceptor's own place in the chain: its ``ORDER``, else DEFAULT_ORDER."""
+    declared = getattr(module, "ORDER", DEFAULT_ORDER)
+    return declared if isinstance(declared, int) else DEFAULT_ORDER
