@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from catalog_cli import Catalog
-from catalog_cli._batch import ProcessPool, dask_executor, map_calls
-from catalog_cli._requests import CallAnswer
+from catalog_cli.execution._batch import ProcessPool, dask_executor, map_calls
+from catalog_cli.execution._requests import CallAnswer
 
 REPO = Path(__file__).resolve().parent.parent
 CATALOG = REPO / "catalog.toml"

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from catalog_cli import Catalog
-from catalog_cli._auth import hash_key
+from catalog_cli.config._keys import hash_key
 
 REPO = Path(__file__).resolve().parent.parent
 KEY = "benchmark-key-of-c2"

@@ -126,7 +126,7 @@ def measure(catalog: Catalog, rounds: int, calls: int) -> list[dict[str, Any]]:
         scope, _ = state.prepare(tenant, interface, version)
         full = declared.bind(dict(arguments))
 
-        from catalog_cli._context import Context
+        from catalog_cli.runtime._context import Context
 
         def raw(hook: Any = hook, scope: Any = scope, full: dict[str, Any] = full) -> Any:
             return hook(ctx=Context(scope), **full)

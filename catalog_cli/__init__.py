@@ -9,23 +9,46 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._batch import ProcessPool, map_calls
-    from ._catalog import CallOutcome, Catalog, Method
-    from ._context import Context, Points
-    from ._declare import Policy, entrypoint, plugin_point
-    from ._events import CallEvent
-    from ._intercept import Call, PointCall
-    from ._interfaces import Interface, Parameter, PluginPoint, Version
-    from ._jobs import Job, JobStore, JobWorker
-    from ._lifecycle import Health, HealthResult
-    from ._markers import PROJECT, hookimpl, hookspec
-    from ._meta import PLUGIN_API_VERSION, PluginMeta
-    from ._otel import export_trace
-    from ._requests import CallAnswer, CallRequest
-    from ._state import VersionChoice
-    from ._tenants import HookUse
-    from ._trace import Trace
-    from ._views import CheckReport, PluginInfo, Problem, TenantInfo
+    from .config import Option, Options
+    from .declarations import (
+        PROJECT,
+        Interface,
+        Parameter,
+        PluginPoint,
+        Policy,
+        Version,
+        entrypoint,
+        hookimpl,
+        hookspec,
+        plugin_point,
+    )
+    from .errors import ErrorRecord
+    from .execution import (
+        CallAnswer,
+        CallOutcome,
+        CallRequest,
+        Catalog,
+        CheckReport,
+        Method,
+        PluginInfo,
+        Problem,
+        TenantInfo,
+    )
+    from .execution._batch import ProcessPool, map_calls
+    from .execution._jobs import Job, JobStore, JobWorker
+    from .registry import PLUGIN_API_VERSION, HookUse, PluginMeta, VersionChoice
+    from .runtime import (
+        Call,
+        CallEvent,
+        Context,
+        Health,
+        HealthResult,
+        InterceptorContext,
+        PointCall,
+        Points,
+        Trace,
+    )
+    from .runtime._otel import export_trace
 
 __all__ = [
     "PLUGIN_API_VERSION",
@@ -38,14 +61,18 @@ __all__ = [
     "Catalog",
     "CheckReport",
     "Context",
+    "ErrorRecord",
     "Health",
     "HealthResult",
     "HookUse",
+    "InterceptorContext",
     "Interface",
     "Job",
     "JobStore",
     "JobWorker",
     "Method",
+    "Option",
+    "Options",
     "Parameter",
     "PluginInfo",
     "PluginMeta",
@@ -69,43 +96,47 @@ __all__ = [
 ]
 
 _HOMES = {
-    "Call": "._intercept",
-    "CallAnswer": "._requests",
-    "CallEvent": "._events",
-    "CallOutcome": "._catalog",
-    "CallRequest": "._requests",
-    "Catalog": "._catalog",
-    "CheckReport": "._views",
-    "Context": "._context",
-    "Health": "._lifecycle",
-    "HealthResult": "._lifecycle",
-    "HookUse": "._tenants",
-    "Interface": "._interfaces",
-    "Job": "._jobs",
-    "JobStore": "._jobs",
-    "JobWorker": "._jobs",
-    "Method": "._catalog",
-    "PLUGIN_API_VERSION": "._meta",
-    "PROJECT": "._markers",
-    "Parameter": "._interfaces",
-    "PluginInfo": "._views",
-    "PluginMeta": "._meta",
-    "PluginPoint": "._interfaces",
-    "PointCall": "._intercept",
-    "Points": "._context",
-    "Policy": "._declare",
-    "Problem": "._views",
-    "ProcessPool": "._batch",
-    "TenantInfo": "._views",
-    "Trace": "._trace",
-    "Version": "._interfaces",
-    "VersionChoice": "._state",
-    "entrypoint": "._declare",
-    "export_trace": "._otel",
-    "hookimpl": "._markers",
-    "hookspec": "._markers",
-    "map_calls": "._batch",
-    "plugin_point": "._declare",
+    "Call": ".runtime",
+    "CallAnswer": ".execution",
+    "CallEvent": ".runtime",
+    "CallOutcome": ".execution",
+    "CallRequest": ".execution",
+    "Catalog": ".execution",
+    "CheckReport": ".execution",
+    "Context": ".runtime",
+    "ErrorRecord": ".errors",
+    "Health": ".runtime",
+    "HealthResult": ".runtime",
+    "HookUse": ".registry",
+    "InterceptorContext": ".runtime",
+    "Interface": ".declarations",
+    "Job": ".execution._jobs",
+    "JobStore": ".execution._jobs",
+    "JobWorker": ".execution._jobs",
+    "Method": ".execution",
+    "Option": ".config",
+    "Options": ".config",
+    "PLUGIN_API_VERSION": ".registry",
+    "PROJECT": ".declarations",
+    "Parameter": ".declarations",
+    "PluginInfo": ".execution",
+    "PluginMeta": ".registry",
+    "PluginPoint": ".declarations",
+    "PointCall": ".runtime",
+    "Points": ".runtime",
+    "Policy": ".declarations",
+    "Problem": ".execution",
+    "ProcessPool": ".execution._batch",
+    "TenantInfo": ".execution",
+    "Trace": ".runtime",
+    "Version": ".declarations",
+    "VersionChoice": ".registry",
+    "entrypoint": ".declarations",
+    "export_trace": ".runtime._otel",
+    "hookimpl": ".declarations",
+    "hookspec": ".declarations",
+    "map_calls": ".execution._batch",
+    "plugin_point": ".declarations",
 }
 
 

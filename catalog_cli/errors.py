@@ -32,14 +32,16 @@
     ├── BatchFailedError                      items of a batch failed (--fail-on-error)
     └── ServeError                            `catalog serve` could not start
 
-Every class has an ``exit_code``: the CLI exits with it (see the README's table).
+Every class has a ``kind``, a stable name for what went wrong; :meth:`CatalogError.record`
+turns an error into data (:class:`ErrorRecord`). The command line maps kinds to exit codes
+(``catalog_cli.cli``), the HTTP API to statuses (``catalog_cli.http``): the engine knows neither.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 
 def listing(names: Iterable[object], limit: int = 12) -> str:
@@ -50,16 +52,57 @@ def listing(names: Iterable[object], limit: int = 12) -> str:
     return ", ".join(shown)
 
 
+def _did_you_mean(name: object, choices: Sequence[object]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
 def _choices(label: str, names: Iterable[object]) -> str:
     listed = listing(names)
     return f" {label[0].upper()}{label[1:]}: {listed}." if listed else f" There are no {label}."
 
 
+class ErrorRecord(NamedTuple):
+    """An error as data: what the CLI, the HTTP API, jobs and batches report.
+
+    ``kind`` names what went wrong (``invalid_arguments``, ``plugin_call``, ...); the other
+    fields say where, when known.
+    """
+
+    kind: str
+    message: str
+    #: the exception class, for people
+    type: str = ""
+    tenant: str | None = None
+    plugin: str | None = None
+    interface: str | None = None
+    version: int | None = None
+    call_id: str | None = None
+    #: facts of this kind of error (the arguments that were wrong, seconds waited, ...)
+    details: Mapping[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = self._asdict()
+        data["details"] = dict(self.details or {})
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ErrorRecord:
+        """A record read back from JSON (unknown fields are ignored)."""
+        known = {name: data[name] for name in cls._fields if name in data}
+        known.setdefault("kind", "error")
+        known.setdefault("message", "")
+        known["details"] = dict(known.get("details") or {})
+        return cls(**known)
+
+
 class CatalogError(Exception):
     """Base class of every error task-catalog raises on purpose."""
 
-    exit_code: ClassVar[int] = 1
-    #: for a traced call that failed: its trace (``catalog_cli._trace.Trace``)
+    kind: ClassVar[str] = "error"
+    #: for a traced call that failed: its trace (``catalog_cli.runtime.Trace``)
     trace: object | None = None
 
     def __init__(self, message: str) -> None:
@@ -68,6 +111,38 @@ class CatalogError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    def record(self) -> ErrorRecord:
+        """This error as data."""
+        return ErrorRecord(
+            self.kind,
+            self.message,
+            type(self).__name__,
+            _text(getattr(self, "tenant", None)),
+            _text(getattr(self, "plugin", None)),
+            _text(getattr(self, "interface", None)),
+            _number(getattr(self, "version", None)),
+            _text(getattr(self, "call_id", None)),
+            self._details(),
+        )
+
+    def _details(self) -> dict[str, Any]:
+        return {}
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _number(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def record_of(exc: BaseException) -> ErrorRecord:
+    """Any exception as data: a catalog error's own record, else an internal error."""
+    if isinstance(exc, CatalogError):
+        return exc.record()
+    return ErrorRecord("internal", f"{type(exc).__name__}: {exc}", type(exc).__name__)
 
 
 class ConfigProblem(NamedTuple):
@@ -89,7 +164,7 @@ class ConfigProblem(NamedTuple):
 class ConfigError(CatalogError, ValueError):
     """The catalog file is missing, is not valid TOML, or has invalid content."""
 
-    exit_code = 3
+    kind = "config"
 
     def __init__(
         self,
@@ -112,11 +187,17 @@ class ConfigError(CatalogError, ValueError):
             body = "\n".join(f"  - {line}" for line in lines)
             super().__init__(f"{head}{len(lines)} problems in the catalog:\n{body}")
 
+    def _details(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path) if self.path is not None else None,
+            "problems": [p._asdict() for p in self.problems],
+        }
+
 
 class DeclarationError(CatalogError, TypeError):
     """An interface declaration (a hookspec module) is invalid."""
 
-    exit_code = 9
+    kind = "declaration"
 
     def __init__(self, message: str, *, module: str | None = None, hook: str | None = None):
         where = " ".join(
@@ -128,32 +209,43 @@ class DeclarationError(CatalogError, TypeError):
         self.module = module
         self.hook = hook
 
+    def _details(self) -> dict[str, Any]:
+        return {"module": self.module, "hook": self.hook}
+
 
 class UnknownNameError(CatalogError, LookupError):
     """A name given by the user does not exist; ``choices`` lists the ones that do."""
 
-    exit_code = 4
-    kind: ClassVar[str] = "name"
+    kind = "unknown_name"
+    #: what kind of name, for messages ("interface", "tenant", ...)
+    noun: ClassVar[str] = "name"
 
     def __init__(self, name: object, choices: Iterable[object], *, context: str = "") -> None:
         self.name = name
         self.choices = tuple(choices)
         where = f" {context}" if context else ""
+        hint = _did_you_mean(name, self.choices)
         super().__init__(
-            f"unknown {self.kind} {name!r}{where}." + _choices(f"known {self.kind}s", self.choices)
+            f"unknown {self.noun} {name!r}{where}.{hint}"
+            + _choices(f"known {self.noun}s", self.choices)
         )
+
+    def _details(self) -> dict[str, Any]:
+        return {"name": str(self.name), "choices": [str(c) for c in self.choices[:50]]}
 
 
 class UnknownInterfaceError(UnknownNameError):
     """No interface has this name."""
 
-    kind = "interface"
+    kind = "unknown_interface"
+    noun = "interface"
 
 
 class UnknownVersionError(UnknownNameError):
     """The interface has no such version."""
 
-    kind = "version"
+    kind = "unknown_version"
+    noun = "version"
 
     def __init__(self, interface: str, version: object, choices: Iterable[int]) -> None:
         self.interface = interface
@@ -163,25 +255,29 @@ class UnknownVersionError(UnknownNameError):
 class UnknownTenantError(UnknownNameError):
     """No tenant (customer) has this id in the catalog."""
 
-    kind = "tenant"
+    kind = "unknown_tenant"
+    noun = "tenant"
 
 
 class UnknownPluginError(UnknownNameError):
     """No plugin has this name in any plugin source."""
 
-    kind = "plugin"
+    kind = "unknown_plugin"
+    noun = "plugin"
 
 
 class UnknownInterceptorError(UnknownNameError):
     """No interceptor has this name (built-in or configured)."""
 
-    kind = "interceptor"
+    kind = "unknown_interceptor"
+    noun = "interceptor"
 
 
 class UnknownPluginPointError(UnknownNameError, AttributeError):  # type: ignore[misc]
     """An implementation asked for a plugin point its version does not declare."""
 
-    kind = "plugin point"
+    kind = "unknown_plugin_point"
+    noun = "plugin point"
 
     def __init__(self, interface: str, version: int, point: str, choices: Iterable[str]) -> None:
         self.interface = interface
@@ -192,7 +288,7 @@ class UnknownPluginPointError(UnknownNameError, AttributeError):  # type: ignore
 class InvalidArgumentsError(CatalogError, TypeError):
     """A method was called with missing, unknown or wrongly typed arguments."""
 
-    exit_code = 5
+    kind = "invalid_arguments"
 
     def __init__(self, interface: str, version: int, problems: dict[str, str]) -> None:
         self.interface = interface
@@ -202,11 +298,14 @@ class InvalidArgumentsError(CatalogError, TypeError):
         body = "; ".join(f"{name}: {why}" for name, why in self.problems.items())
         super().__init__(f"invalid arguments for {interface} v{version}: {body}")
 
+    def _details(self) -> dict[str, Any]:
+        return {"problems": dict(self.problems)}
+
 
 class PluginError(CatalogError):
     """Base class of errors that a plugin causes; ``plugin`` names it."""
 
-    exit_code = 6
+    kind = "plugin"
 
     def __init__(self, message: str, *, plugin: str, tenant: str | None = None) -> None:
         self.plugin = plugin
@@ -216,6 +315,8 @@ class PluginError(CatalogError):
 
 class PluginLoadError(PluginError):
     """A selected plugin could not be imported: its tenants fail closed."""
+
+    kind = "plugin_load"
 
     def __init__(
         self, plugin: str, source: str, cause: BaseException, *, tenant: str | None = None
@@ -230,9 +331,14 @@ class PluginLoadError(PluginError):
             tenant=tenant,
         )
 
+    def _details(self) -> dict[str, Any]:
+        return {"source": self.source, "cause": type(self.cause).__name__}
+
 
 class PluginStartupError(PluginError):
     """A plugin's startup hook raised or did not finish in time: its tenant fails closed."""
+
+    kind = "plugin_startup"
 
     def __init__(self, plugin: str, tenant: str, cause: BaseException) -> None:
         self.cause = cause
@@ -246,6 +352,8 @@ class PluginStartupError(PluginError):
 
 class PluginValidationError(PluginError):
     """A plugin's hook implementation does not fit its hookspec."""
+
+    kind = "plugin_validation"
 
     def __init__(
         self,
@@ -273,6 +381,13 @@ class PluginValidationError(PluginError):
             text += f" [tenant {tenant!r} fails closed]"
         super().__init__(text, plugin=plugin, tenant=tenant)
 
+    def _details(self) -> dict[str, Any]:
+        return {
+            "hook": self.hook,
+            "expected": list(self.expected) if self.expected is not None else None,
+            "found": list(self.found) if self.found is not None else None,
+        }
+
     def for_tenant(self, tenant: str) -> PluginValidationError:
         """The same error, as the reason ``tenant`` fails closed."""
         if self.tenant == tenant:
@@ -289,6 +404,8 @@ class PluginValidationError(PluginError):
 class PluginIncompatibleError(PluginValidationError):
     """A plugin needs a plugin API version or interface versions this catalog lacks."""
 
+    kind = "plugin_incompatible"
+
     def __init__(
         self, plugin: str, problem: str, *, required: str, provided: str, tenant: str | None = None
     ) -> None:
@@ -300,6 +417,8 @@ class PluginIncompatibleError(PluginValidationError):
 class PluginDependencyError(PluginValidationError):
     """A plugin depends on plugins its tenant does not select, or dependencies form a cycle."""
 
+    kind = "plugin_dependency"
+
     def __init__(self, plugin: str, problem: str, *, tenant: str | None = None) -> None:
         super().__init__(plugin, problem, tenant=tenant)
 
@@ -307,7 +426,7 @@ class PluginDependencyError(PluginValidationError):
 class PluginCallError(PluginError):
     """A plugin raised while a method ran; the original exception is ``cause``."""
 
-    exit_code = 7
+    kind = "plugin_call"
 
     def __init__(
         self,
@@ -330,11 +449,14 @@ class PluginCallError(PluginError):
             tenant=tenant,
         )
 
+    def _details(self) -> dict[str, Any]:
+        return {"cause": type(self.cause).__name__}
+
 
 class CallTimeoutError(CatalogError, TimeoutError):
     """A call did not finish before its deadline; the call may still be running."""
 
-    exit_code = 8
+    kind = "call_timeout"
 
     def __init__(
         self, *, tenant: str, interface: str, version: int, call_id: str, seconds: float
@@ -349,12 +471,15 @@ class CallTimeoutError(CatalogError, TimeoutError):
             f"{seconds:g} s (call {call_id}); a plugin may be hanging"
         )
 
+    def _details(self) -> dict[str, Any]:
+        return {"seconds": self.seconds}
+
 
 class ResultValidationError(PluginError):
     """A value a plugin produced does not fit the declared return type (validation
     interceptor); ``plugin`` produced it, ``where`` is the entry point or plugin point."""
 
-    exit_code = 7
+    kind = "result_validation"
 
     def __init__(
         self,
@@ -381,11 +506,14 @@ class ResultValidationError(PluginError):
             tenant=tenant,
         )
 
+    def _details(self) -> dict[str, Any]:
+        return {"where": self.where, "expected": self.expected, "problem": self.problem}
+
 
 class CallRefusedError(CatalogError):
     """An interceptor refused to run the call now; it may succeed later."""
 
-    exit_code = 12
+    kind = "call_refused"
 
     def __init__(
         self,
@@ -405,24 +533,33 @@ class CallRefusedError(CatalogError):
         self.retry_after = retry_after
         super().__init__(message)
 
+    def _details(self) -> dict[str, Any]:
+        return {"interceptor": self.interceptor, "retry_after": self.retry_after}
+
 
 class CircuitOpenError(CallRefusedError):
     """The circuit breaker for this tenant, interface and version is open: failing fast."""
+
+    kind = "circuit_open"
 
 
 class OverloadedError(CallRefusedError):
     """Too many calls abandoned at their deadline are still running in this process: calls
     with a deadline are refused until some end (a dependency is probably hanging)."""
 
+    kind = "overloaded"
+
 
 class RateLimitedError(CallRefusedError):
     """The tenant (or the tenant on this interface) is over its rate limit."""
+
+    kind = "rate_limited"
 
 
 class ReloadError(CatalogError):
     """A reload was refused because the new catalog would not work; the old one serves on."""
 
-    exit_code = 3
+    kind = "reload"
 
     def __init__(self, path: str, causes: Sequence[CatalogError]) -> None:
         self.path = path
@@ -432,11 +569,15 @@ class ReloadError(CatalogError):
             f"reload of {path} refused; the catalog as loaded before serves on:\n{listed}"
         )
 
+    def _details(self) -> dict[str, Any]:
+        return {"causes": [cause.record().to_dict() for cause in self.causes]}
+
 
 class UnknownJobError(UnknownNameError):
     """No background job has this id in the job store."""
 
-    kind = "job"
+    kind = "unknown_job"
+    noun = "job"
 
     def __init__(self, job_id: str, database: object = None) -> None:
         # Job ids are not worth listing: say where we looked and how to see what is there.
@@ -453,13 +594,13 @@ class ExecutorError(CatalogError):
     """A batch's executor could not be set up: Dask missing, its scheduler unreachable or
     without workers, or workers that cannot load the catalog."""
 
-    exit_code = 3
+    kind = "executor"
 
 
 class BatchFailedError(CatalogError):
     """``catalog run --batch ... --fail-on-error``: some items of the batch failed."""
 
-    exit_code = 13
+    kind = "batch_failed"
 
     def __init__(self, failed: int, total: int, *, output: str | None = None) -> None:
         self.failed = failed
@@ -472,4 +613,4 @@ class ServeError(CatalogError):
     """``catalog serve`` cannot run: the ``serve`` extra is missing, or the server could not
     start (the address is in use, say)."""
 
-    exit_code = 14
+    kind = "serve"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import shutil
 import sys
 import textwrap
 from collections.abc import Callable, Iterator, Mapping
@@ -13,6 +14,7 @@ from typer.testing import CliRunner, Result
 
 from catalog_cli import Catalog
 from catalog_cli.cli import app
+from catalog_cli.runtime import PreparedCall
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = REPO / "catalog.toml"
@@ -37,12 +39,12 @@ def _no_catalog_env(
 
 @pytest.fixture(autouse=True)
 def _forget_plugin_files() -> Iterator[None]:
-    # Plugin files are imported under names unique to their folder; drop the ones a test
-    # loaded so sys.modules does not grow across the suite.
+    # Catalog-local modules are imported under names unique to their folder; drop the ones a
+    # test loaded so sys.modules does not grow across the suite.
     before = set(sys.modules)
     yield
     for name in set(sys.modules) - before:
-        if name.startswith("_catalog_plugin_"):
+        if name.startswith("_catalog_"):
             del sys.modules[name]
 
 
@@ -52,15 +54,32 @@ def shipped() -> Catalog:
     return Catalog(SHIPPED)
 
 
+#: The example catalog's folders of declarations and built-ins, copied into test catalogs.
+EXAMPLE_FOLDERS = ("hookspecs", "builtin_plugins")
+
+
+def copy_example(folder: Path) -> None:
+    """Give the catalog in ``folder`` the example's interfaces and built-ins."""
+    for name in EXAMPLE_FOLDERS:
+        shutil.copytree(
+            REPO / name, folder / name, ignore=shutil.ignore_patterns("__pycache__")
+        )
+
+
 @pytest.fixture
 def write_catalog(tmp_path: Path) -> WriteCatalog:
     """Write ``catalog.toml`` (and plugin files, by path relative to it) into a temp folder.
 
     ``files`` maps a relative path such as ``plugins/acme/a.py`` to its source; both the TOML
-    and the sources are dedented.
+    and the sources are dedented. The catalog declares the example's interfaces (its
+    ``hookspecs/`` and ``builtin_plugins/`` are copied), unless ``example=False``.
     """
 
-    def write(toml: str, files: Mapping[str, str] | None = None) -> Path:
+    def write(
+        toml: str, files: Mapping[str, str] | None = None, *, example: bool = True
+    ) -> Path:
+        if example and not (tmp_path / "hookspecs").exists():
+            copy_example(tmp_path)
         for relative, source in (files or {}).items():
             target = tmp_path / relative
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -76,8 +95,10 @@ def write_catalog(tmp_path: Path) -> WriteCatalog:
 def make_catalog(write_catalog: WriteCatalog) -> MakeCatalog:
     """Like ``write_catalog``, then load it as a Catalog."""
 
-    def make(toml: str, files: Mapping[str, str] | None = None) -> Catalog:
-        return Catalog(write_catalog(toml, files))
+    def make(
+        toml: str, files: Mapping[str, str] | None = None, *, example: bool = True
+    ) -> Catalog:
+        return Catalog(write_catalog(toml, files, example=example))
 
     return make
 
@@ -134,3 +155,9 @@ def new_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Call
     yield write
     for name in created:
         sys.modules.pop(name, None)
+
+
+def prepared(catalog: Catalog, tenant: str, interface: str) -> PreparedCall:
+    """The call ``catalog.run(interface, customer=tenant)`` would make (for looking inside)."""
+    choice = catalog.resolve_version(interface, customer=tenant)
+    return catalog._runtimes.prepared(tenant, choice)

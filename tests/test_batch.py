@@ -18,10 +18,8 @@ from typing import Any
 import pytest
 
 from catalog_cli import Catalog
-from catalog_cli import _batch as batch
-from catalog_cli._batch import ProcessPool, map_calls, run_chunk, worker_catalog
-from catalog_cli._requests import CallAnswer, CallRequest
 from catalog_cli.cli import _batch_cli
+from catalog_cli.cli._exits import exit_code
 from catalog_cli.errors import (
     BatchFailedError,
     ConfigError,
@@ -29,6 +27,9 @@ from catalog_cli.errors import (
     UnknownInterfaceError,
     UnknownTenantError,
 )
+from catalog_cli.execution import _batch as batch
+from catalog_cli.execution._batch import ProcessPool, map_calls, run_chunk, worker_catalog
+from catalog_cli.execution._requests import CallAnswer, CallRequest
 from tests.conftest import Invoke, WriteCatalog
 
 TOML = """\
@@ -43,6 +44,7 @@ TOML = """\
 SIGN = """\
     import os
     import random
+    import signal
     import time
 
     from catalog_cli import hookimpl
@@ -58,7 +60,8 @@ SIGN = """\
         if name == "die":
             os._exit(3)  # the worker process ends, as a crash in native code would end it
         if name == "interrupt":
-            raise KeyboardInterrupt  # as Ctrl-C in the middle of the batch
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C in the middle of the batch
+            time.sleep(5)  # the interrupt arrives first
         return f"-- {name}"
     """
 
@@ -96,9 +99,9 @@ def check_answers(answers: list[CallAnswer], inputs: list[dict[str, Any]]) -> No
         if name.startswith("boom"):
             assert not found.ok
             assert found.error is not None
-            assert found.error["type"] == "PluginCallError"
-            assert f"no signature for {name}" in found.error["message"]
-            assert found.error["exit_code"] == 7
+            assert found.error.type == "PluginCallError"
+            assert f"no signature for {name}" in found.error.message
+            assert exit_code(found.error) == 7
             assert found.result is None
         else:
             assert found.ok, found.error
@@ -140,13 +143,16 @@ def test_an_input_that_is_not_a_mapping_is_a_failed_item(path: Path) -> None:
     inputs: list[Any] = [{"name": "a"}, ["not", "a", "mapping"], {"name": "b"}, "text"]
     answers = map_calls(path, "interface_a", inputs, customer="t", version=1)
     assert [a.ok for a in answers] == [True, False, True, False]
-    assert answers[1].error == {
-        "type": "InvalidArgumentsError",
-        "message": "input 1: expected a mapping of arguments, got list",
-        "exit_code": 5,
-    }
+    error = answers[1].error
+    assert error is not None
+    assert (error.kind, error.type, error.message) == (
+        "invalid_arguments",
+        "InvalidArgumentsError",
+        "input 1: expected a mapping of arguments, got list",
+    )
+    assert exit_code(error) == 5
     assert answers[3].error is not None
-    assert "input 3" in answers[3].error["message"]
+    assert "input 3" in answers[3].error.message
 
 
 def test_invalid_arguments_are_failed_items_naming_the_parameter(path: Path) -> None:
@@ -155,8 +161,8 @@ def test_invalid_arguments_are_failed_items_naming_the_parameter(path: Path) -> 
     assert [a.ok for a in answers] == [False, False, True]
     for found, parameter in zip(answers[:2], ("name", "nmae"), strict=True):
         assert found.error is not None
-        assert found.error["type"] == "InvalidArgumentsError"
-        assert parameter in found.error["message"]
+        assert found.error.type == "InvalidArgumentsError"
+        assert parameter in found.error.message
 
 
 def test_timeout_bounds_each_call(path: Path) -> None:
@@ -164,8 +170,8 @@ def test_timeout_bounds_each_call(path: Path) -> None:
     answers = map_calls(path, "interface_a", inputs, customer="t", version=1, timeout=0.1)
     assert [a.ok for a in answers] == [True, False, True]
     assert answers[1].error is not None
-    assert answers[1].error["type"] == "CallTimeoutError"
-    assert answers[1].error["exit_code"] == 8
+    assert answers[1].error.type == "CallTimeoutError"
+    assert exit_code(answers[1].error) == 8
 
 
 def test_progress_grows_to_the_total(path: Path) -> None:
@@ -232,7 +238,7 @@ def test_a_task_elsewhere_loads_its_own_catalog_and_a_late_one_runs_nothing(path
     [late] = batch._unpack(run_chunk(str(path), requests, None, (os.getpid(), "over")), 1)
     assert not late.ok
     assert late.error is not None
-    assert late.error["message"] == "not run: the batch that sent it had ended"
+    assert late.error.message == "not run: the batch that sent it had ended"
 
 
 # -- a real process pool -------------------------------------------------------------------
@@ -271,8 +277,8 @@ def test_a_dead_worker_fails_only_the_item_that_ends_it(path: Path, pool: Proces
     assert [i for i, a in enumerate(answers) if not a.ok] == [150]
     error = answers[150].error
     assert error is not None
-    assert error["type"] == "BrokenProcessPool"
-    assert error["message"].startswith(
+    assert error.type == "BrokenProcessPool"
+    assert error.message.startswith(
         "item 150: the worker process running it died, also when it ran alone"
     )
     for i, found in enumerate(answers):
@@ -291,9 +297,9 @@ def test_workers_that_cannot_load_the_catalog_fail_every_item_saying_why(
     for found in answers:
         assert not found.ok
         assert found.error is not None
-        assert found.error["exit_code"] == 3
-        assert "cannot load the catalog" in found.error["message"]
-        assert str(missing) in found.error["message"]
+        assert exit_code(found.error) == 3
+        assert "cannot load the catalog" in found.error.message
+        assert str(missing) in found.error.message
 
 
 def test_arguments_that_cannot_travel_fail_only_their_item(path: Path) -> None:
@@ -313,7 +319,7 @@ def test_arguments_that_cannot_travel_fail_only_their_item(path: Path) -> None:
     assert [a.ok for a in answers] == [True, False, True]
     assert seen == [1, 3]  # the item that stayed behind, then the chunk of the two others
     assert answers[1].error is not None
-    assert "input 1: its arguments cannot travel to a worker" in answers[1].error["message"]
+    assert "input 1: its arguments cannot travel to a worker" in answers[1].error.message
 
 
 # -- the workers' side ---------------------------------------------------------------------
@@ -333,8 +339,8 @@ def test_run_chunk_answers_data_with_data(path: Path) -> None:
     assert first.result == expected("a")
     assert not second.ok
     assert second.error is not None
-    assert second.error["type"] == "InvalidArgumentsError"  # names what the request lacks
-    assert "interface" in second.error["message"]
+    assert second.error.type == "InvalidArgumentsError"  # names what the request lacks
+    assert "interface" in second.error.message
     rows = pickle.loads(run_chunk(str(path), requests, None))
     assert [type(row) for row in rows] == [tuple, tuple]  # plain data, in the field order
     assert rows[0][:2] == (True, expected("a"))
@@ -348,9 +354,9 @@ def test_a_result_that_cannot_travel_fails_only_its_item() -> None:
     assert not bad_back.ok
     assert bad_back.result is None
     assert bad_back.error is not None
-    assert bad_back.error["exit_code"] == 7
-    assert "c-2" in bad_back.error["message"]
-    assert "cannot travel back" in bad_back.error["message"]
+    assert exit_code(bad_back.error) == 7
+    assert "c-2" in bad_back.error.message
+    assert "cannot travel back" in bad_back.error.message
 
 
 # -- executors that misbehave --------------------------------------------------------------
@@ -411,10 +417,10 @@ def test_a_chunk_taken_down_with_a_worker_is_split_until_the_culprit_runs_alone(
         answers = map_calls(path, "interface_a", inputs, customer="t", version=1, executor=breaking)
     assert [i for i, a in enumerate(answers) if not a.ok] == [150]
     assert answers[150].error is not None
-    assert answers[150].error["type"] == "BrokenExecutor"
+    assert answers[150].error.type == "BrokenExecutor"
     assert (
         "item 150: the worker process running it died, also when it ran alone"
-        in (answers[150].error["message"])
+        in (answers[150].error.message)
     )
     assert all(a.result == expected(f"n{i}") for i, a in enumerate(answers) if i != 150)
     # 25 items a chunk: each item ran in its chunk, then (if taken down) once more alone.
@@ -464,10 +470,10 @@ def test_the_search_for_culprits_stops_after_max_deaths(
     for i in failed:
         error = answers[i].error
         assert error is not None
-        message = error["message"]
+        message = error.message
         assert "not run again" in message
         assert "stops looking for the items that end their worker after 2 deaths" in message
-    assert answers[2].error["type"] == "BrokenExecutor"  # type: ignore[index]
+    assert answers[2].error.type == "BrokenExecutor"  # type: ignore[index]
     assert (breaking.runs["die-3"], breaking.runs["die-20"], breaking.runs["die-30"]) == (2, 1, 0)
     assert all(a.result == expected(f"n{i}") for i, a in enumerate(answers) if a.ok)
 
@@ -482,8 +488,8 @@ def test_an_executor_that_refuses_work_fails_the_items_saying_so(path: Path) -> 
     assert len(answers) == 3
     for found in answers:
         assert found.error is not None
-        assert "could not be handed to the executor" in found.error["message"]
-        assert "after shutdown" in found.error["message"]
+        assert "could not be handed to the executor" in found.error.message
+        assert "after shutdown" in found.error.message
 
 
 def test_dask_without_the_extra_says_how_to_install_it(
@@ -540,9 +546,7 @@ def test_cli_batch_from_stdin_on_a_real_pool(invoke: Invoke, path: Path) -> None
     assert result.exit_code == 0, result.output
     rows = lines_of(result.stdout)
     assert [row["index"] for row in rows] == list(range(30))
-    answers = [
-        CallAnswer(**{k: v for k, v in row.items() if k not in ("index", "line")}) for row in rows
-    ]
+    answers = [CallAnswer.from_dict(row) for row in rows]
     check_answers(answers, inputs)
     assert "29 ok, 1 failed in" in result.stderr
     assert "2 worker processes" in result.stderr
@@ -579,7 +583,7 @@ def test_cli_out_is_kept_when_the_executor_cannot_be_set_up(
         "run", "interface_a", "-C", "t", "--batch", "-", "--dask", "local", "--out", str(out),
         catalog=path, input='{"name": "a"}\n',
     )  # fmt: skip
-    assert result.exit_code == ExecutorError.exit_code == 3
+    assert result.exit_code == exit_code(ExecutorError) == 3
     assert out.read_text(encoding="utf-8") == "earlier results\n"
     assert not (tmp_path / "o2.jsonl.partial").exists()
 
@@ -611,7 +615,7 @@ def test_cli_fail_on_error_exits_13(invoke: Invoke, path: Path, tmp_path: Path) 
         "run", "interface_a", "-C", "t", "--version", "1", "--batch", "-", "--workers", "1",
         "--out", str(out), "--fail-on-error", catalog=path, input=text,
     )  # fmt: skip
-    assert result.exit_code == BatchFailedError.exit_code == 13
+    assert result.exit_code == exit_code(BatchFailedError) == 13
     assert "1 ok, 1 failed" in result.stderr
     assert f"1 of 2 items of the batch failed; the answers are in {out}" in result.stderr
     assert len(lines_of(out.read_text(encoding="utf-8"))) == 2
@@ -693,7 +697,7 @@ def test_cli_dask_from_the_environment_unless_workers_given(
     monkeypatch.setenv("CATALOG_DASK", "local")
     text = '{"name": "a"}\n'
     result = invoke("run", "interface_a", "-C", "t", "--batch", "-", catalog=path, input=text)
-    assert result.exit_code == ExecutorError.exit_code == 3
+    assert result.exit_code == exit_code(ExecutorError) == 3
     assert "task-catalog[dask]" in result.stderr
     explicit = invoke(
         "run", "interface_a", "-C", "t", "--batch", "-", "--workers", "0", catalog=path,

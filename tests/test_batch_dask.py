@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from catalog_cli._batch import check_dask_workers, dask_executor, map_calls
+from catalog_cli.cli._exits import exit_code
 from catalog_cli.errors import ExecutorError
+from catalog_cli.execution._batch import check_dask_workers, dask_executor, map_calls
 from tests.conftest import Invoke, WriteCatalog
 from tests.test_batch import SIGN, TOML, check_answers, expected, names
 
@@ -76,8 +77,8 @@ def test_dask_lost_worker_fails_only_its_item_and_the_rest_goes_on(path: Path, c
     assert [i for i, a in enumerate(answers) if not a.ok] == [6]
     error = answers[6].error
     assert error is not None
-    assert error["type"] == "KilledWorker"
-    assert error["message"].startswith(
+    assert error.type == "KilledWorker"
+    assert error.message.startswith(
         "item 6: the worker process running it died, also when it ran alone"
     )
     assert [a.result for i, a in enumerate(answers) if i != 6] == [
@@ -123,7 +124,7 @@ def test_dask_local_lets_only_the_batch_rerun_a_task_whose_worker_died(
         )
     assert [i for i, a in enumerate(answers) if not a.ok] == [2]
     assert answers[2].error is not None
-    assert answers[2].error["type"] == "KilledWorker"
+    assert answers[2].error.type == "KilledWorker"
     assert runs.read_text(encoding="utf-8").splitlines().count("die") == 2
 
 
@@ -136,7 +137,7 @@ def test_dask_workers_that_cannot_load_the_catalog_are_refused_up_front(
     message = str(caught.value)
     assert "2 of 2 Dask workers cannot load the catalog" in message
     assert str(missing) in message
-    assert caught.value.exit_code == 3
+    assert exit_code(caught.value) == 3
 
 
 def test_cli_batch_on_a_dask_scheduler(
@@ -174,7 +175,7 @@ def test_cli_batch_on_a_local_dask_cluster_started_for_the_run(invoke: Invoke, p
 def test_cli_unreachable_scheduler_is_exit_3_and_keeps_the_out_file(
     invoke: Invoke, path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr("catalog_cli._batch.DASK_CONNECT_TIMEOUT", 0.5)
+    monkeypatch.setattr("catalog_cli.execution._batch.DASK_CONNECT_TIMEOUT", 0.5)
     out = tmp_path / "o2.jsonl"
     out.write_text("earlier results\n", encoding="utf-8")
     result = invoke(

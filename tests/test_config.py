@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from catalog_cli import Catalog
-from catalog_cli._config import parse_config, read_config
-from catalog_cli._locate import find_catalog, packaged_catalog
-from catalog_cli._toml import LineIndex, format_key, split_key
+from catalog_cli.cli._exits import exit_code
+from catalog_cli.config._config import parse_config, read_config
+from catalog_cli.config._locate import find_catalog, packaged_catalog
+from catalog_cli.config._toml import LineIndex, format_key, split_key
 from catalog_cli.errors import ConfigError
 
 from .conftest import SHIPPED, MakeCatalog, WriteCatalog
@@ -81,7 +82,7 @@ def test_missing_file_message(tmp_path: Path):
         Catalog(path)
     assert str(info.value) == f"{path}: catalog file not found"
     assert info.value.path == path
-    assert info.value.exit_code == 3
+    assert exit_code(info.value) == 3
 
 
 def test_read_config_of_a_directory_is_a_config_error(tmp_path: Path):
@@ -113,7 +114,7 @@ def test_unknown_key_in_catalog_section(write_catalog: WriteCatalog):
     )
     assert error.key == "catalog.plugin_dir"
     assert error.line == line_number(path, "plugin_dir =")
-    assert "unknown key (allowed: description, plugin_dirs, modules, versions, hookspecs, " in str(
+    assert "unknown key (allowed: description, hookspecs_dir, builtins_dir, plugin_dirs, " in str(
         error
     )
     assert str(error).endswith("did you mean 'plugin_dirs'?")
@@ -572,8 +573,10 @@ def test_settings_are_frozen():
 
 def test_empty_document_is_an_empty_catalog():
     config = parse_config("", None)
-    assert config.tenants == {}
-    assert config.plugin_dirs == ()
+    assert dict(config.tenants) == {}
+    # the default folders, which need not exist
+    assert [d.name for d in config.plugin_dirs] == ["plugins"]
+    assert config.explicit_dirs == frozenset()
 
 
 def test_config_problem_has_the_line_of_its_key():
@@ -629,16 +632,16 @@ rate = 0.5
     ],
 )
 def test_line_index_finds_keys(key: tuple[str, ...], line: int):
-    assert LineIndex(DOCUMENT).line_of(key) == line
+    assert LineIndex.of(DOCUMENT).line_of(key) == line
 
 
 def test_line_index_unknown_key_has_no_line():
-    assert LineIndex(DOCUMENT).line_of(("nothing",)) is None
-    assert LineIndex(DOCUMENT).line_of(()) is None
+    assert LineIndex.of(DOCUMENT).line_of(("nothing",)) is None
+    assert LineIndex.of(DOCUMENT).line_of(()) is None
 
 
 def test_line_index_ignores_comments():
-    assert LineIndex("# x = 1\nx = 2\n").line_of(("x",)) == 2
+    assert LineIndex.of("# x = 1\nx = 2\n").line_of(("x",)) == 2
 
 
 def test_split_key_handles_quotes_and_spaces():
@@ -737,12 +740,12 @@ def test_catalog_load_uses_the_environment_variable(
 
 
 def test_line_index_skips_multiline_strings():
-    index = LineIndex('[tenants.t]\nnote = """\nplugins = fake\n"""\nplugins = []\n')
+    index = LineIndex.of('[tenants.t]\nnote = """\nplugins = fake\n"""\nplugins = []\n')
     assert index.line_of(("tenants", "t", "plugins")) == 5
 
 
 def test_line_index_ignores_triple_quotes_inside_single_line_strings():
-    index = LineIndex('description = \'a """ b\'\n[tenants.t]\nplugins = []\n')
+    index = LineIndex.of('description = \'a """ b\'\n[tenants.t]\nplugins = []\n')
     assert index.line_of(("tenants", "t", "plugins")) == 3
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from catalog_cli import _deadline
 from catalog_cli._deadline import Late, Overloaded, call_with_deadline
+from catalog_cli.cli._exits import exit_code
 from catalog_cli.errors import OverloadedError
 from tests.conftest import MakeCatalog
 
@@ -42,5 +43,5 @@ def test_a_call_refused_for_overload_is_a_refusal(
     monkeypatch.setattr(_deadline._abandoned, "value", 10**6)
     with pytest.raises(OverloadedError) as refused:
         catalog.execute("interface_a", customer="t", timeout=1)
-    assert refused.value.exit_code == 12 and refused.value.tenant == "t"
+    assert exit_code(refused.value) == 12 and refused.value.tenant == "t"
     assert "$CATALOG_MAX_ABANDONED" in str(refused.value)

@@ -9,7 +9,7 @@ import pluggy
 import pytest
 
 from catalog_cli import PROJECT, entrypoint, hookimpl, plugin_point
-from catalog_cli._declare import ATTRIBUTE, EntrypointDeclaration, PointDeclaration
+from catalog_cli.declarations._decorators import ATTRIBUTE, EntrypointDeclaration, PointDeclaration
 from catalog_cli.errors import DeclarationError
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from catalog_cli import Catalog
 from catalog_cli import errors as errors_module
+from catalog_cli.cli import _exits as exits
 from catalog_cli.cli import app
 from catalog_cli.cli.check import EXIT_PROBLEMS
 from catalog_cli.cli.health import EXIT_UNHEALTHY
@@ -57,11 +58,22 @@ def test_hook_reference_policies_match_the_declarations(shipped: Catalog) -> Non
 
 
 def _exit_codes() -> set[int]:
-    codes = {0, 1, 2, 130, EXIT_PROBLEMS, EXIT_UNHEALTHY}
-    for value in vars(errors_module).values():
-        if isinstance(value, type) and issubclass(value, errors_module.CatalogError):
-            codes.add(value.exit_code)
-    return codes
+    return {0, 1, 2, 130, EXIT_PROBLEMS, EXIT_UNHEALTHY, *exits.CODES.values()}
+
+
+def _error_kinds() -> list[str]:
+    return sorted(
+        {
+            value.kind
+            for value in vars(errors_module).values()
+            if isinstance(value, type) and issubclass(value, errors_module.CatalogError)
+        }
+    )
+
+
+@pytest.mark.parametrize("kind", _error_kinds())
+def test_every_error_kind_has_an_exit_code(kind: str) -> None:
+    assert kind in exits.CODES
 
 
 @pytest.mark.parametrize("code", sorted(_exit_codes()))

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from catalog_cli import _entrypoints
+from catalog_cli.config import _cache
+from catalog_cli.registry import _entrypoints
 
 
 def _count_scans(monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -46,7 +47,7 @@ def test_an_install_changes_the_key(monkeypatch: pytest.MonkeyPatch, tmp_path: P
 
 def test_no_cache_scans_every_time(monkeypatch: pytest.MonkeyPatch) -> None:
     asked = _count_scans(monkeypatch)
-    monkeypatch.setenv(_entrypoints.NO_CACHE_VAR, "1")
+    monkeypatch.setenv(_cache.NO_CACHE_VAR, "1")
     _entrypoints.modules("catalog.hookspecs")
     _entrypoints.modules("catalog.hookspecs")
     assert len(asked) == 2 * len(_entrypoints.GROUPS)
@@ -67,7 +68,7 @@ def test_old_caches_are_pruned(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
 def test_unwritable_cache_still_answers(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    monkeypatch.setenv(_entrypoints.CACHE_DIR_VAR, str(blocker / "cache"))
+    monkeypatch.setenv(_cache.CACHE_DIR_VAR, str(blocker / "cache"))
     assert isinstance(_entrypoints.modules("catalog.hookspecs"), list)
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from catalog_cli._declare import plugin_point
+from catalog_cli.declarations._decorators import plugin_point
 from catalog_cli.errors import ConfigError, DeclarationError, PluginCallError
 from tests.conftest import Invoke, MakeCatalog, WriteCatalog
 

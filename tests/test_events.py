@@ -8,7 +8,7 @@ from types import ModuleType
 import pytest
 
 from catalog_cli.errors import PluginCallError, RateLimitedError
-from tests.conftest import MakeCatalog
+from tests.conftest import MakeCatalog, prepared
 
 OBSERVER = """
 from catalog_cli import hookimpl
@@ -91,9 +91,9 @@ def test_tenants_without_observers_get_no_wrapper(
     )
     assert catalog.plugin_manager("watched").get_plugin("catalog.events") is not None
     assert catalog.plugin_manager("plain").get_plugin("catalog.events") is None
-    from catalog_cli._intercept import Chain
+    from catalog_cli.runtime._intercept import Chain
 
-    plain, _ = catalog._state.prepare("plain", "interface_a", None)
+    plain = prepared(catalog, "plain", "interface_a")
     assert not isinstance(plain.entry, Chain)  # no observer: the entry point is called directly
 
 

@@ -18,11 +18,9 @@ from pydantic import BaseModel
 from starlette.exceptions import StarletteDeprecationWarning
 
 from catalog_cli import Catalog
-from catalog_cli._auth import ADMIN as ADMIN_ID
-from catalog_cli._auth import Identity, KeyRing, hash_key, new_key
-from catalog_cli._config import read_config
-from catalog_cli._jobs import Job
-from catalog_cli._requests import error_data
+from catalog_cli.config._config import read_config
+from catalog_cli.config._keys import ADMIN as ADMIN_ID
+from catalog_cli.config._keys import Identity, KeyRing, hash_key, new_key
 from catalog_cli.errors import (
     CallTimeoutError,
     CatalogError,
@@ -30,6 +28,7 @@ from catalog_cli.errors import (
     ConfigError,
     RateLimitedError,
 )
+from catalog_cli.execution._jobs import Job
 from catalog_cli.http import ServeSettings, create_app
 from catalog_cli.http._jobviews import job_view
 from catalog_cli.http._models import (
@@ -754,7 +753,7 @@ def test_a_failed_job_tells_its_tenant_no_internals(client: TestClient) -> None:
     job = valid(JobModel, response)
     done = _finished(client, job["id"], bearer("c4"))
     assert done["status"] == "failed"
-    assert done["error"]["status"] == 500 and done["error"]["exit_code"] == 7
+    assert done["error"]["status"] == 500 and done["error"]["kind"] == "plugin_call"
     text = client.get(f"/v1/jobs/{job['id']}", headers=bearer("c4")).text
     assert "hunter2" not in text and "flaky" not in text
     admin = client.get(f"/v1/jobs/{job['id']}", headers=ADMIN).json()
@@ -907,7 +906,7 @@ def test_serve_settings_come_from_the_environment() -> None:
 
 
 def _failed_job(exc: CatalogError, *, job_id: str = "job-1") -> Job:
-    data = error_data(exc)
+    data = exc.record().to_dict()
     return Job(
         job_id,
         "c7",
@@ -963,8 +962,12 @@ def test_a_failed_jobs_error_reads_as_the_same_direct_calls_problem(exc: Catalog
 
 def test_an_interrupted_job_does_not_name_the_workers_host() -> None:
     job = _failed_job(CircuitOpenError("x", interceptor="i", tenant="c7", interface="i", version=1))
-    error = {"type": "JobInterrupted", "message": "interrupted (db7.internal, pid 4242)"}
-    shown = job_view(job._replace(error={**error, "exit_code": 130}), admin=False)["error"]
+    error = {
+        "kind": "interrupted",
+        "type": "JobInterrupted",
+        "message": "interrupted (db7.internal, pid 4242)",
+    }
+    shown = job_view(job._replace(error=error), admin=False)["error"]
     assert shown["status"] == 500 and "db7" not in shown["detail"]
 
 
@@ -1255,10 +1258,10 @@ def test_no_job_store_is_reopened_after_the_server_stopped(catalog_file: Path) -
 def test_an_overloaded_server_answers_503_with_retry_after(monkeypatch: pytest.MonkeyPatch) -> None:
     from catalog_cli import _deadline
     from catalog_cli.errors import OverloadedError
-    from catalog_cli.http._problems import ErrorFacts, public_problem
+    from catalog_cli.http._problems import public_problem
 
     monkeypatch.setattr(_deadline._abandoned, "value", 10**6)
     error = OverloadedError("busy", interceptor="deadline", tenant="c1", interface="i", version=1)
-    problem = public_problem(type(error), ErrorFacts.of(error, "c1"))
+    problem = public_problem(error.record())
     assert problem is not None
     assert problem.kind == "overloaded" and problem.headers == {"Retry-After": "1"}

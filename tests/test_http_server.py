@@ -20,7 +20,8 @@ import httpx
 import pytest
 import uvicorn
 
-from catalog_cli._auth import hash_key
+from catalog_cli.cli._exits import exit_code
+from catalog_cli.config._keys import hash_key
 from catalog_cli.http import ServeSettings, create_app
 
 from .conftest import REPO, Invoke, WriteCatalog
@@ -388,4 +389,4 @@ def test_the_exit_code_of_serve_is_documented() -> None:
 
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     table = readme[readme.index("## Exit codes") : readme.index("## Library use")]
-    assert f"| {ServeError.exit_code} | `catalog serve` could not start" in table
+    assert f"| {exit_code(ServeError)} | `catalog serve` could not start" in table

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import copy_example
+
 PYPROJECT = """
 [build-system]
 requires = ["setuptools>=61"]
@@ -78,6 +80,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _catalog(installed: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    copy_example(tmp_path)
     (tmp_path / "catalog.toml").write_text(textwrap.dedent(CATALOG))
     env = {
         **os.environ,

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from catalog_cli._intercept import Chain
 from catalog_cli.errors import ConfigError, PluginCallError, PluginLoadError, PluginValidationError
-from tests.conftest import MakeCatalog
+from catalog_cli.runtime._intercept import Chain
+from tests.conftest import MakeCatalog, prepared
 
 #: An interceptor that writes what it sees into the ``sink`` module; {name} tells them apart.
 RECORDER = """
@@ -24,15 +24,15 @@ ORDER = {order}
 
 
 @hookimpl(wrapper=True)
-def catalog_call(call):
+def catalog_call(ctx, call):
     sink.SEEN.append(("enter", "{name}", call.tenant, call.interface, call.version_source))
-    call.state["calls"] = call.state.get("calls", 0) + 1
+    ctx.state["calls"] = ctx.state.get("calls", 0) + 1
     try:
         result = yield
     except Exception as exc:
         sink.SEEN.append(("error", "{name}", type(exc).__name__))
         raise
-    sink.SEEN.append(("leave", "{name}", dict(call.settings)))
+    sink.SEEN.append(("leave", "{name}", dict(ctx.settings)))
     return result
 """
 
@@ -176,10 +176,9 @@ def test_tenants_without_interceptors_call_the_entry_point_directly(
         """,
         files(rec=recorder("rec")),
     )
-    state = catalog._state
-    plain, _ = state.prepare("plain", "price_quote", None)
-    other, _ = state.prepare("watched", "interface_a", None)
-    watched, _ = state.prepare("watched", "price_quote", None)
+    plain = prepared(catalog, "plain", "price_quote")
+    other = prepared(catalog, "watched", "interface_a")
+    watched = prepared(catalog, "watched", "price_quote")
     assert not isinstance(plain.entry, Chain)
     assert not isinstance(other.entry, Chain)  # out of the interface scope: no cost either
     assert isinstance(watched.entry, Chain)
@@ -221,7 +220,7 @@ PLUGIN = PluginMeta(settings=Settings)
 
 
 @hookimpl(wrapper=True)
-def catalog_call(call):
+def catalog_call(ctx, call):
     return (yield)
 """
 
@@ -316,12 +315,12 @@ def test_disabled_interceptor_does_not_run(make_catalog: MakeCatalog, sink: Modu
     ("source", "message"),
     [
         (
-            "from catalog_cli import hookimpl\n@hookimpl\ndef catalog_call(call):\n    return 1\n",
+            "from catalog_cli import hookimpl\n@hookimpl\ndef catalog_call(ctx, call):\n    return 1\n",
             "must be a new-style wrapper",
         ),
         (
             "from catalog_cli import hookimpl\n@hookimpl(wrapper=True, tryfirst=True)\n"
-            "def catalog_call(call):\n    return (yield)\n",
+            "def catalog_call(ctx, call):\n    return (yield)\n",
             "ordered by `order` in catalog.toml",
         ),
         (
@@ -375,7 +374,7 @@ def test_an_interceptor_that_raises_is_named(make_catalog: MakeCatalog) -> None:
     from catalog_cli import hookimpl
 
     @hookimpl(wrapper=True)
-    def catalog_call(call):
+    def catalog_call(ctx, call):
         raise RuntimeError("refused")
         yield
     """
@@ -399,14 +398,14 @@ import sink
 
 
 @hookimpl(wrapper=True)
-def catalog_call(call):
-    mode = call.settings["mode"]
+def catalog_call(ctx, call):
+    mode = ctx.settings["mode"]
     if mode == "respond":
         call.respond("from the interceptor")
         return (yield)
     if mode == "again":
         first = yield
-        return [first, call.again()]
+        return [first, call.again(ctx)]
     if mode == "runner":
         call.run_with(lambda method: ("ran", method()))
         return (yield)
@@ -510,10 +509,10 @@ def test_interceptor_state_is_per_tenant_under_threads(
         thread.start()
     for thread in threads:
         thread.join()
-    states = catalog._interceptor_states
+    states = catalog.interceptor_states("rec")
     for tenant in ("a", "b", "c"):
         expected = calls.count(tenant)
-        assert states.get((tenant, "rec"), {}).get("calls", 0) == expected
+        assert states.get(tenant, {}).get("calls", 0) == expected
         entries = [item for item in sink.SEEN if item[0] == "enter" and item[2] == tenant]
         assert len(entries) == expected
 
@@ -531,7 +530,7 @@ def test_state_survives_a_reload(make_catalog: MakeCatalog, sink: ModuleType) ->
     catalog.run("interface_a", customer="t")
     catalog.reload()
     catalog.run("interface_a", customer="t")
-    assert catalog._interceptor_states[("t", "rec")]["calls"] == 2
+    assert catalog.interceptor_states("rec")["t"]["calls"] == 2
 
 
 def test_an_interceptor_of_plugin_points_only(make_catalog: MakeCatalog, sink: ModuleType) -> None:
@@ -540,9 +539,9 @@ def test_an_interceptor_of_plugin_points_only(make_catalog: MakeCatalog, sink: M
     import sink
 
     @hookimpl(wrapper=True)
-    def catalog_point_call(call, point):
+    def catalog_point_call(ctx, call, point):
         result = yield
-        sink.SEEN.append((call.tenant, point.point, point.plugin, result, call.settings["tag"]))
+        sink.SEEN.append((call.tenant, point.point, point.plugin, result, ctx.settings["tag"]))
         return result
     """
     catalog = make_catalog(

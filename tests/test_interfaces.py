@@ -11,8 +11,13 @@ import pytest
 
 import hookspecs.interface_a
 import hookspecs.price_quote
-from catalog_cli._interfaces import Interface, build_interfaces, declarations
-from catalog_cli.errors import DeclarationError, InvalidArgumentsError, UnknownVersionError
+from catalog_cli.declarations import Interface, build_interfaces, declarations
+from catalog_cli.errors import (
+    ConfigError,
+    DeclarationError,
+    InvalidArgumentsError,
+    UnknownVersionError,
+)
 
 from .conftest import MakeCatalog
 
@@ -482,11 +487,13 @@ def test_shipped_interfaces_still_run_beside_a_third_party_one(
 
 
 def _fake_entry_points(
-    monkeypatch: pytest.MonkeyPatch, declared: dict[str, list[str]]
+    monkeypatch: pytest.MonkeyPatch, declared: dict[str, list[str]], *, name: str | None = None
 ) -> list[str]:
     asked: list[str] = []
     entries = [
-        importlib.metadata.EntryPoint(name=value.split(":")[0], value=value, group=group)
+        importlib.metadata.EntryPoint(
+            name=name or value.split(":")[0], value=value, group=group
+        )
         for group, values in declared.items()
         for value in values
     ]
@@ -507,12 +514,38 @@ def test_third_party_interface_from_entry_points(
     asked = _fake_entry_points(
         monkeypatch,
         {"catalog.hookspecs": [spec], "catalog.builtin_plugins": [f"{builtin}:farewell_v1"]},
+        name="acme-farewell",
     )
-    catalog = make_catalog(third_party_toml([], []), PLUGIN_FILES)
+    toml = third_party_toml([], []).replace("[catalog]", '[catalog]\npackages = ["acme-farewell"]')
+    catalog = make_catalog(toml, PLUGIN_FILES)
 
     assert {"catalog.hookspecs", "catalog.builtin_plugins"} <= set(asked)
     assert catalog.interface("farewell").latest == 1
     assert catalog.run("farewell", customer="friendly", name="Di") == "Bye Di!\nP.S. see you, Di"
+
+
+def test_an_installed_package_joins_only_the_catalogs_that_name_it(
+    make_catalog: MakeCatalog, new_module, monkeypatch: pytest.MonkeyPatch
+):
+    spec = new_module("spec", SPEC_SOURCE)
+    builtin = new_module("builtin", BUILTIN_SOURCE)
+    _fake_entry_points(
+        monkeypatch,
+        {"catalog.hookspecs": [spec], "catalog.builtin_plugins": [builtin]},
+        name="acme-farewell",
+    )
+    catalog = make_catalog("[tenants.plain]\n")
+    assert [i.name for i in catalog.interfaces()] == ["interface_a", "price_quote"]
+
+
+def test_an_unknown_package_is_a_config_error_with_a_suggestion(
+    make_catalog: MakeCatalog, new_module, monkeypatch: pytest.MonkeyPatch
+):
+    spec = new_module("spec", SPEC_SOURCE)
+    _fake_entry_points(monkeypatch, {"catalog.hookspecs": [spec]}, name="acme-farewell")
+    with pytest.raises(ConfigError, match="did you mean 'acme-farewell'") as info:
+        make_catalog('[catalog]\npackages = ["acme-farewel"]\n')
+    assert info.value.key == "catalog.packages"
 
 
 def test_module_named_by_entry_point_and_catalog_toml_loads_once(
@@ -572,6 +605,6 @@ def test_hookspec_module_that_fails_to_import_is_a_declaration_error(
 ):
     spec = new_module("spec", "raise RuntimeError('boom')\n")
     with pytest.raises(
-        DeclarationError, match="hookspec module failed to import: RuntimeError: boom"
+        DeclarationError, match="the declarations failed to import: RuntimeError: boom"
     ):
         make_catalog(third_party_toml([spec], []), PLUGIN_FILES)

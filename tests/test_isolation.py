@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from catalog_cli import Catalog
+from tests.conftest import copy_example
 
 PLUGINS = [f"p{i}" for i in range(6)]
 
@@ -40,6 +41,7 @@ catalogs = st.dictionaries(tenant_ids, selections, min_size=1, max_size=5)
 
 
 def _write(root: Path, tenants: dict[str, list[str]]) -> Catalog:
+    copy_example(root)
     plugin_dir = root / "plugins"
     plugin_dir.mkdir()
     for plugin in PLUGINS:

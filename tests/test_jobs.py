@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 
 from catalog_cli import Catalog
-from catalog_cli._jobs import (
+from catalog_cli.cli._exits import exit_code
+from catalog_cli.errors import ConfigError, InvalidArgumentsError, UnknownJobError
+from catalog_cli.execution._jobs import (
     STATUSES,
     Job,
     JobStore,
@@ -25,8 +27,7 @@ from catalog_cli._jobs import (
     _release,
     database_path,
 )
-from catalog_cli._requests import CallAnswer, CallRequest
-from catalog_cli.errors import ConfigError, InvalidArgumentsError, UnknownJobError
+from catalog_cli.execution._requests import CallAnswer, CallRequest
 from tests.conftest import REPO, WriteCatalog
 
 #: A catalog whose tenants run interface_a v2 with plugins that count, fail, block or
@@ -294,7 +295,7 @@ def test_list_rejects_unknown_status_and_bad_limit(store: JobStore) -> None:
 def test_unknown_job_is_an_unknown_name_with_exit_code_4(store: JobStore) -> None:
     with pytest.raises(UnknownJobError) as caught:
         store.get("no-such-job")
-    assert caught.value.exit_code == 4
+    assert exit_code(caught.value) == 4
     assert isinstance(caught.value, LookupError)
     assert str(caught.value) == (
         f"unknown job 'no-such-job' in the job store {store.path}; "
@@ -319,8 +320,8 @@ def test_submitted_job_is_durable_when_submit_returns(
         "import sys, time\n"
         "from pathlib import Path\n"
         "from catalog_cli import Catalog\n"
-        "from catalog_cli._jobs import JobStore\n"
-        "from catalog_cli._requests import CallRequest\n"
+        "from catalog_cli.execution._jobs import JobStore\n"
+        "from catalog_cli.execution._requests import CallRequest\n"
         "store = JobStore.for_catalog(Catalog(Path(sys.argv[1])))\n"
         "job = store.submit(CallRequest('t1', 'interface_a', None, {'name': 'kept'}))\n"
         "print(job.id, flush=True)\n"
@@ -363,7 +364,7 @@ def test_database_path_default_config_and_environment(
         assert store.path == tmp_path / "state" / "j.db"
         assert (store.interrupted, store.attempts) == ("fail", 5)
         monkeypatch.setenv("CATALOG_JOBS_DB", str(tmp_path / "env.db"))
-        assert database_path(catalog.path, catalog._state.config.jobs) == tmp_path / "env.db"
+        assert database_path(catalog.path, catalog.config.jobs) == tmp_path / "env.db"
         with JobStore.for_catalog(catalog) as from_env:
             assert from_env.path == tmp_path / "env.db"
             assert from_env.interrupted == "fail"
@@ -377,7 +378,7 @@ def test_unusable_location_is_a_config_error_naming_the_path(
     with Catalog(path) as catalog, pytest.raises(ConfigError) as caught:
         JobStore.for_catalog(catalog)
     target = tmp_path / "no" / "such" / "folder" / "jobs.sqlite3"
-    assert caught.value.exit_code == 3
+    assert exit_code(caught.value) == 3
     assert str(caught.value).startswith(f"{target}: job store: cannot open it")
     assert "[jobs] database" in str(caught.value) and "$CATALOG_JOBS_DB" in str(caught.value)
 
@@ -474,7 +475,7 @@ def test_failing_plugin_makes_a_failed_job_with_the_error(
     assert failed.result is None
     assert failed.error is not None
     assert failed.error["type"] == "PluginCallError"
-    assert failed.error["exit_code"] == 7
+    assert failed.error["kind"] in ("plugin_call", "result_validation")
     assert failed.error["message"].startswith(
         "plugin 'acme.boom' raised ValueError in interface_a v2 for tenant 'boom' (call "
     )
@@ -487,11 +488,13 @@ def test_catalog_errors_become_failed_jobs(catalog: Catalog, store: JobStore) ->
     unknown = store.submit(request("nobody", "Ada"))
     bad = store.submit(CallRequest("t1", "interface_a", None, {"name": 3}))
     JobWorker(catalog, store, threads=1).drain()
-    assert store.get(unknown.id).error == {
-        "type": "UnknownTenantError",
-        "message": store.get(unknown.id).error["message"],  # type: ignore[index]
-        "exit_code": 4,
-    }
+    error = store.get(unknown.id).error
+    assert error is not None
+    assert (error["kind"], error["type"], error["tenant"]) == (
+        "unknown_tenant",
+        "UnknownTenantError",
+        None,
+    )
     assert "nobody" in store.get(unknown.id).error["message"]  # type: ignore[index]
     assert store.get(bad.id).error["type"] == "InvalidArgumentsError"  # type: ignore[index]
 
@@ -515,17 +518,21 @@ def test_a_failed_job_says_which_version_it_ran_and_why_or_neither(
     assert (never.status, never.ran_version, never.version_source) == ("failed", None, None)
 
 
-def test_result_that_is_not_json_fails_the_job_clearly(catalog: Catalog, store: JobStore) -> None:
+def test_a_value_that_is_no_data_fails_the_job_naming_the_plugin(
+    catalog: Catalog, store: JobStore
+) -> None:
     job = store.submit(CallRequest("nan", "price_quote", None, {"unit_price": 2, "quantity": 3}))
     JobWorker(catalog, store, threads=1).drain()
     failed = store.get(job.id)
     assert failed.status == "failed"
     assert failed.error is not None
-    assert failed.error["type"] == "ResultValidationError"
-    assert failed.error["exit_code"] == 7
-    message = failed.error["message"]
-    assert "the result of price_quote v1 for tenant 'nan'" in message
-    assert "is not JSON data, so the job cannot keep it" in message
+    assert (failed.error["type"], failed.error["kind"]) == (
+        "ResultValidationError",
+        "result_validation",
+    )
+    # NaN is no JSON number: caught where the plugin returned it, before the job stores it
+    assert failed.error["plugin"] == "acme.nan"
+    assert "expected float | None, got float nan" in failed.error["message"]
     assert failed.ran_version == 1 and failed.call_id
 
 
@@ -715,12 +722,13 @@ def test_expired_lease_requeues_then_fails_after_the_attempts(tmp_path: Path) ->
         assert store.claim(elsewhere, lease=30) is not None
         [gave_up] = store.recover(now=now + 62)
     assert gave_up.status == "failed" and gave_up.attempts == 2
-    assert gave_up.error == {
-        "type": "JobInterrupted",
-        "message": "interrupted 2 times: the worker running it stopped each time (last "
+    assert gave_up.error is not None
+    assert (gave_up.error["kind"], gave_up.error["type"], gave_up.error["message"]) == (
+        "interrupted",
+        "JobInterrupted",
+        "interrupted 2 times: the worker running it stopped each time (last "
         "elsewhere, pid 4242: its lease ran out); [jobs] attempts = 2",
-        "exit_code": 130,
-    }
+    )
 
 
 def test_fail_policy_fails_an_interrupted_job_at_once(tmp_path: Path) -> None:
@@ -835,7 +843,7 @@ def test_restart_fails_a_job_whose_worker_was_killed_with_fail_policy(
     message = failed.error["message"]
     assert message.startswith("interrupted: the worker running it stopped (")
     assert f"{WorkerId.current().host}, pid {killed_pid}: its process is gone" in message
-    assert failed.error["exit_code"] == 130
+    assert failed.error["kind"] == "interrupted"
     assert files.marks_count() == 1  # never run again
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import sys
 import threading
@@ -15,6 +16,7 @@ from catalog_cli.errors import (
     CallTimeoutError,
     InvalidArgumentsError,
     PluginCallError,
+    ResultValidationError,
     UnknownInterfaceError,
     UnknownPluginPointError,
     UnknownTenantError,
@@ -25,7 +27,9 @@ from tests.conftest import MakeCatalog, PluginCatalog
 
 def _plugin_module(name: str) -> ModuleType:
     """The most recently loaded plugin file module named ``name``."""
-    return [m for n, m in sys.modules.items() if n.endswith(f"__{name}")][-1]
+    return [
+        m for n, m in sys.modules.items() if n.startswith("_catalog_") and n.endswith(f".{name}")
+    ][-1]
 
 
 # -- the shipped catalog --------------------------------------------------------------------
@@ -104,7 +108,8 @@ def test_arguments_checked_before_any_plugin_runs(plugin_catalog: PluginCatalog)
     assert set(info.value.problems) == {"name", "vip", "colour"}
     assert "expected str, got int 3" in info.value.problems["name"]
     assert "unknown parameter" in info.value.problems["colour"]
-    assert _plugin_module("spy").CALLS == []
+    # Not even imported: the tenant is built once its arguments are known to fit.
+    assert not [n for n in sys.modules if n.startswith("_catalog_") and n.endswith(".spy")]
 
 
 # -- plugin points, order and the context ---------------------------------------------------
@@ -244,14 +249,31 @@ def test_plugin_log_records_carry_tenant_and_call(
     assert record.catalog_plugin == "talker"  # type: ignore[attr-defined]
 
 
-def test_settings_outside_a_plugin_are_refused(shipped: Catalog) -> None:
-    ctx = shipped.new_context("interface_a", customer="c1")
-    with pytest.raises(Exception, match="only available inside the code of a plugin"):
-        _ = ctx.settings
+def _context(catalog: Catalog, tenant: str, plugin: str, hook: str) -> Context:
+    """The ``ctx`` bound to a plugin's implementation of ``hook`` for ``tenant``."""
+    implementation = getattr(catalog.plugin_manager(tenant).get_plugin(plugin), hook)
+    ctx = inspect.unwrap(implementation).__self__  # a bound method, maybe in a guard
+    assert isinstance(ctx, Context)
+    return ctx
+
+
+def test_each_plugin_of_each_tenant_has_a_context_of_its_own(shipped: Catalog) -> None:
+    builtin = _context(shipped, "c2", "builtin_plugins.price_quote", "price_quote_v1")
+    customer = _context(shipped, "c2", "customer_2.price_quote", "price_quote_v1_tax_rate")
+    other = _context(shipped, "c1", "builtin_plugins.price_quote", "price_quote_v1")
+    assert (builtin.tenant, builtin.plugin, dict(builtin.settings)) == (
+        "c2",
+        "builtin_plugins.price_quote",
+        {"currency": "EUR"},
+    )
+    assert customer.plugin == "customer_2.price_quote"
+    assert dict(customer.settings) == {"domestic": ("NL",), "handling_fee": 2.5}
+    assert (other.tenant, dict(other.settings)) == ("c1", {})
+    assert builtin.call_id is None  # no call in progress
 
 
 def test_unknown_plugin_point_names_the_known_ones(shipped: Catalog) -> None:
-    ctx = shipped.new_context("interface_a", customer="c1", version=1)
+    ctx = _context(shipped, "c1", "builtin_plugins.interface_a", "interface_a_v1")
     with pytest.raises(UnknownPluginPointError, match="Known plugin points: signature"):
         _ = ctx.points.greeting
     assert dir(ctx.points) == ["signature"]
@@ -260,9 +282,8 @@ def test_unknown_plugin_point_names_the_known_ones(shipped: Catalog) -> None:
 def test_raw_pluggy_call_gives_the_same_result(shipped: Catalog) -> None:
     pm = shipped.plugin_manager("c2")
     assert isinstance(pm, pluggy.PluginManager)
-    ctx = shipped.new_context("interface_a", customer="c2", version=2)
-    raw = pm.hook.interface_a_v2(ctx=ctx, name="Ada", language="en", vip=True)
-    assert isinstance(ctx, Context)
+    # No ctx to pass: each plugin's is bound to it.
+    raw = pm.hook.interface_a_v2(name="Ada", language="en", vip=True)
     assert raw == shipped.run("interface_a", customer="c2", version=2, name="Ada", vip=True)
 
 
@@ -325,7 +346,9 @@ def test_plugin_exception_names_the_plugin_and_tenant(
     assert catalog.run("interface_a", customer="good", version=2) == "Hello, there!\nok"
 
 
-def test_error_in_builtin_is_blamed_on_builtin(plugin_catalog: PluginCatalog) -> None:
+def test_a_wrong_value_is_blamed_on_the_plugin_that_returned_it(
+    plugin_catalog: PluginCatalog,
+) -> None:
     catalog = plugin_catalog(
         {
             "weird": """
@@ -336,9 +359,38 @@ def test_error_in_builtin_is_blamed_on_builtin(plugin_catalog: PluginCatalog) ->
             """
         },
     )
-    with pytest.raises(PluginCallError) as info:
+    # No validation interceptor: the catalog checks what customer plugins return.
+    with pytest.raises(ResultValidationError) as info:
         catalog.run("price_quote", customer="t", unit_price=1.0, quantity=1)
-    assert info.value.plugin == "builtin_plugins.price_quote"
+    assert (info.value.plugin, info.value.where) == ("weird", "plugin point 'tax_rate'")
+    assert "expected float | None, got str 'not a number'" in str(info.value)
+
+
+def test_error_in_builtin_is_blamed_on_builtin(make_catalog: MakeCatalog) -> None:
+    catalog = make_catalog(
+        "[tenants.t]\n",
+        {
+            "hookspecs/ratio.py": """
+            from catalog_cli import Context, entrypoint
+
+            @entrypoint
+            def ratio_v1(ctx: Context, a: int, b: int) -> float:
+                "a / b"
+            """,
+            "builtin_plugins/ratio.py": """
+            from catalog_cli import hookimpl
+
+            @hookimpl
+            def ratio_v1(a, b):
+                return a / b
+            """,
+        },
+        example=False,
+    )
+    with pytest.raises(PluginCallError) as info:
+        catalog.run("ratio", customer="t", a=1, b=0)
+    assert info.value.plugin == "builtin_plugins.ratio"
+    assert isinstance(info.value.cause, ZeroDivisionError)
 
 
 def test_timeout_returns_at_the_deadline(plugin_catalog: PluginCatalog) -> None:

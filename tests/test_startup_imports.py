@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import copy_example
+
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = REPO / "catalog.toml"
 
@@ -35,7 +37,7 @@ from catalog_cli.cli import main
 main()
 """
 
-ENGINE = ("pluggy", "hookspecs", "builtin_plugins", "catalog_cli._catalog", "tomllib", "tomli")
+ENGINE = ("pluggy", "hookspecs", "builtin_plugins", "catalog_cli.execution._catalog", "tomllib", "tomli")
 TEST_TOOLS = ("hypothesis", "pytest", "_pytest", "tests")
 
 
@@ -69,7 +71,7 @@ def test_help_imports_no_engine(tmp_path: Path) -> None:
     assert code == 0, stderr
     assert loaded(modules, *ENGINE) == []
     # Entry-point scanning (importlib.metadata) lives in _sources: not even imported.
-    assert "catalog_cli._sources" not in modules
+    assert "catalog_cli.registry._sources" not in modules
     assert "catalog_cli._state" not in modules
     assert loaded(modules, *TEST_TOOLS) == []
 
@@ -79,7 +81,7 @@ def test_subcommand_help_imports_no_engine(tmp_path: Path, command: tuple[str, .
     code, modules, stderr = imported(tmp_path, *command)
     assert code == 0, stderr
     assert loaded(modules, *ENGINE) == []
-    assert "catalog_cli._sources" not in modules
+    assert "catalog_cli.registry._sources" not in modules
 
 
 @pytest.mark.parametrize(
@@ -96,7 +98,7 @@ def test_json_commands_do_not_import_rich(tmp_path: Path, command: tuple[str, ..
     assert code == 0, stderr
     assert loaded(modules, "rich") == []
     # They did load the catalog: the check above is not vacuous.
-    assert "catalog_cli._catalog" in modules
+    assert "catalog_cli.execution._catalog" in modules
 
 
 def test_json_error_does_not_import_rich(tmp_path: Path) -> None:
@@ -144,15 +146,16 @@ def test_light_commands_skip_optional_heavy_modules(
     code, modules, stderr = imported(tmp_path, "--catalog", str(SHIPPED), *command)
     assert code == 0, stderr
     assert loaded(modules, "pydantic", "packaging", "email", "logging") == []
-    assert loaded(modules, "prometheus_client", "opentelemetry", "catalog_cli._otel") == []
+    assert loaded(modules, "prometheus_client", "opentelemetry", "catalog_cli.runtime._otel") == []
     assert loaded(modules, "catalog_cli.interceptors.log", "catalog_cli.interceptors.metrics") == []
     assert "importlib.metadata" not in modules
-    assert "catalog_cli._catalog" in modules
+    assert "catalog_cli.execution._catalog" in modules
 
 
 def test_interceptors_do_not_bring_their_optional_exports(tmp_path: Path) -> None:
     # The metrics interceptor counts without prometheus_client (only its export needs it).
     catalog = tmp_path / "catalog.toml"
+    copy_example(tmp_path)
     catalog.write_text(
         SHIPPED.read_text(encoding="utf-8").replace(
             'plugin_dirs = ["plugins"]', f"plugin_dirs = [{str(REPO / 'plugins')!r}]"
@@ -173,7 +176,7 @@ def test_interceptors_do_not_bring_their_optional_exports(tmp_path: Path) -> Non
 def test_help_does_not_import_the_job_store(tmp_path: Path, command: tuple[str, ...]) -> None:
     code, modules, stderr = imported(tmp_path, *command)
     assert code == 0, stderr
-    assert loaded(modules, "sqlite3", "_sqlite3", "catalog_cli._jobs") == []
+    assert loaded(modules, "sqlite3", "_sqlite3", "catalog_cli.execution._jobs") == []
     assert "catalog_cli.cli.jobs" in modules  # the jobs commands are there, only lighter
 
 
@@ -181,15 +184,15 @@ def test_commands_without_jobs_do_not_import_the_job_store(tmp_path: Path) -> No
     command = ("--catalog", str(SHIPPED), "run", "interface_a", "--version", "2", "-C", "c1")
     code, modules, stderr = imported(tmp_path, *command, "--json")
     assert code == 0, stderr
-    assert loaded(modules, "sqlite3", "catalog_cli._jobs") == []
-    assert "catalog_cli._catalog" in modules
+    assert loaded(modules, "sqlite3", "catalog_cli.execution._jobs") == []
+    assert "catalog_cli.execution._catalog" in modules
 
 
 def test_run_imports_no_batch_machinery(tmp_path: Path) -> None:
     command = ("--catalog", str(SHIPPED), "run", "interface_a", "--version", "2", "-C", "c1")
     code, modules, stderr = imported(tmp_path, *command, "--json")
     assert code == 0, stderr
-    assert "catalog_cli._batch" not in modules
+    assert "catalog_cli.execution._batch" not in modules
     assert loaded(modules, "dask", "distributed", "multiprocessing", "concurrent.futures") == []
 
 
@@ -201,7 +204,7 @@ def test_a_batch_imports_dask_only_when_asked_for(tmp_path: Path) -> None:
         tmp_path, *command, "--batch", str(inputs), "--workers", "0", "--json"
     )
     assert code == 0, stderr
-    assert "catalog_cli._batch" in modules  # it did run a batch
+    assert "catalog_cli.execution._batch" in modules  # it did run a batch
     assert loaded(modules, "dask", "distributed", "tornado", "rich") == []
 
 

@@ -31,7 +31,7 @@ def interface_a_v1_signature(ctx, name):
 
 
 def _imported(catalog: Catalog, plugin: str) -> bool:
-    return catalog._state.sources[plugin].module in sys.modules
+    return catalog.registry.sources[plugin].module in sys.modules
 
 
 def _catalog_with_bad(make_catalog: MakeCatalog, bad_source: str) -> Catalog:
@@ -242,7 +242,7 @@ def test_concurrent_first_use_builds_one_manager(make_catalog: MakeCatalog) -> N
     with ThreadPoolExecutor(8) as pool:
         ids = set(pool.map(first_use, range(8)))
     assert len(ids) == 1
-    counted = [m for n, m in sys.modules.items() if n.endswith("__counted")][-1]
+    counted = [m for n, m in sys.modules.items() if n.endswith(".counted")][-1]
     assert counted.IMPORTS == [1]
 
 

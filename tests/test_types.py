@@ -6,7 +6,7 @@ from typing import Any, Literal, Optional, Union
 
 import pytest
 
-from catalog_cli._types import UnsupportedTypeError, compile_type, display_annotation
+from catalog_cli.declarations._types import UnsupportedTypeError, compile_type, display_annotation
 
 # -- check: scalars ------------------------------------------------------------------------
 

@@ -11,15 +11,11 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
+from . import _exits as exits
 from . import check, health, interceptors, interfaces, keys, plugins, run, serve, tenants
 from . import jobs as jobs_cli
+from ._exits import exit_code
 from ._session import Session, session
-
-#: Documented in the README ("Exit codes"); CatalogError subclasses carry theirs.
-EXIT_OK = 0
-EXIT_INTERNAL = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
 
 
 class CatalogGroup(TyperGroup):
@@ -42,11 +38,11 @@ class CatalogGroup(TyperGroup):
             current = ctx.find_object(Session) or Session(None, False)
             if current.debug:
                 traceback.print_exc()  # and still the documented exit code
-            current.abort(str(exc), exc.exit_code)
+            current.abort(str(exc), exit_code(exc), exc.kind)
         except (typer.Exit, typer.Abort):
             raise
         except KeyboardInterrupt:
-            raise typer.Exit(EXIT_INTERRUPTED) from None
+            raise typer.Exit(exits.INTERRUPTED) from None
         except Exception as exc:
             if _is_usage_error(exc):
                 raise
@@ -56,7 +52,7 @@ class CatalogGroup(TyperGroup):
             current.abort(
                 f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the "
                 "traceback, and please report it)",
-                EXIT_INTERNAL,
+                exits.INTERNAL,
             )
 
 

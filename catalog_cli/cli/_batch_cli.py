@@ -19,17 +19,16 @@ from typing import IO, TYPE_CHECKING, Any
 
 import typer
 
+from . import _exits as exits
+from ._exits import with_exit_code
 from ._session import Session, dumps
-
-#: as for Ctrl-C (README, "Exit codes")
-EXIT_INTERRUPTED = 130
 
 if TYPE_CHECKING:
     import concurrent.futures as cf
     from pathlib import Path
 
-    from .._batch import Item, Progress
-    from .._requests import CallAnswer
+    from ..execution._batch import Item, Progress
+    from ..execution._requests import CallAnswer
 
 
 def read_items(
@@ -39,8 +38,8 @@ def read_items(
 
     Blank lines are skipped; a line that is not a JSON object is a failed item naming its line.
     """
-    from .._batch import bad_input
-    from .._requests import CallRequest
+    from ..execution._batch import bad_input
+    from ..execution._requests import CallRequest
 
     name = "stdin" if source == "-" else source
     try:
@@ -242,9 +241,9 @@ def run_batch(
     as_json: bool,
 ) -> None:
     """Run the batch and write its answers; see the README, "Batches and Dask"."""
-    from .._batch import iter_answers
-    from .._requests import CallRequest
     from ..errors import BatchFailedError
+    from ..execution._batch import iter_answers
+    from ..execution._requests import CallRequest
 
     if dask is None and workers is None:
         dask = os.environ.get("CATALOG_DASK", "").strip() or None  # explicit options win
@@ -283,7 +282,7 @@ def _executor(
     stack: ExitStack, path: Path, dask: str | None, workers: int | None, requests: int
 ) -> tuple[cf.Executor | None, str]:
     """Where the batch runs (None: in this process), and how to say so in the summary."""
-    from .._batch import ProcessPool, dask_executor
+    from ..execution._batch import ProcessPool, dask_executor
 
     if dask is not None:
         executor = stack.enter_context(dask_executor(dask, path, workers=workers))
@@ -304,13 +303,14 @@ def _write(
     executor: cf.Executor | None,
 ) -> tuple[int, int]:
     """Write each answer as a JSON line as it comes; (how many ok, how many failed)."""
-    from .._batch import ProcessPool
+    from ..execution._batch import ProcessPool
 
     ok = failed = 0
     output = to.stream
     try:
         for index, found in enumerate(answers):
             row = {"index": index, "line": lines[index], **found.to_dict()}
+            row["error"] = with_exit_code(found.error)
             output.write(dumps(row) + "\n")
             to.written += 1
             if found.ok:
@@ -332,7 +332,7 @@ def _write(
             os.close(devnull)
         except (OSError, ValueError):  # not a real file: nothing left to close badly
             pass
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        raise typer.Exit(exits.INTERRUPTED) from None
     finally:
         answers.close()
     return ok, failed

@@ -12,7 +12,7 @@ import typer
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from .._catalog import Catalog
+    from ..execution._catalog import Catalog
 
 
 #: The ``--json`` option every listing command takes.
@@ -41,7 +41,7 @@ class Session:
     @property
     def catalog(self) -> Catalog:
         if self._catalog is None:
-            from .._catalog import Catalog
+            from ..execution._catalog import Catalog
 
             self._catalog = Catalog.load(self.catalog_path)
         return self._catalog
@@ -77,10 +77,14 @@ class Session:
         """Print ``data`` as JSON on stdout (no rich involved)."""
         sys.stdout.write(dumps(data, indent=2) + "\n")
 
-    def abort(self, message: str, code: int) -> NoReturn:
-        """Report ``message`` on stderr and exit with ``code``."""
+    def abort(self, message: str, code: int, kind: str | None = None) -> NoReturn:
+        """Report ``message`` (an error of ``kind``) on stderr and exit with ``code``."""
         if self.as_json:
-            sys.stderr.write(json.dumps({"error": {"message": message, "exit_code": code}}) + "\n")
+            error: dict[str, object] = {"message": message}
+            if kind is not None:
+                error["kind"] = kind
+            error["exit_code"] = code
+            sys.stderr.write(json.dumps({"error": error}) + "\n")
         else:
             from rich.markup import escape
 

@@ -6,10 +6,12 @@ from typing import Annotated
 
 import typer
 
+from . import _exits as exits
+from ._exits import exit_code
 from ._session import session
 
 #: Exit code when the catalog loads but a tenant or plugin has a problem.
-EXIT_PROBLEMS = 10
+EXIT_PROBLEMS = exits.PROBLEMS
 
 
 def check(
@@ -42,7 +44,7 @@ def check(
                     ],
                 }
             )
-            raise typer.Exit(exc.exit_code) from None
+            raise typer.Exit(exit_code(exc)) from None
         raise
     report = catalog.check()
     if as_json:

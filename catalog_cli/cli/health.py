@@ -6,10 +6,11 @@ from typing import Annotated
 
 import typer
 
+from . import _exits as exits
 from ._session import JsonOption, session
 
 #: Exit code when any check reports unhealthy (or a tenant fails closed).
-EXIT_UNHEALTHY = 11
+EXIT_UNHEALTHY = exits.UNHEALTHY
 
 
 def health(

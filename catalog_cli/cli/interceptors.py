@@ -9,7 +9,7 @@ import typer
 from ._session import JsonOption, dumps, session
 
 if TYPE_CHECKING:
-    from .._config import Scope
+    from ..config import Scope
 
 app = typer.Typer(
     help="List the interceptors around method calls (logging, metrics, retry, ...).",

@@ -9,7 +9,7 @@ import typer
 from ._session import JsonOption, session
 
 if TYPE_CHECKING:
-    from .._interfaces import PluginPoint
+    from ..declarations import PluginPoint
 
 app = typer.Typer(
     help="List and describe interfaces (methods) and their versions.", no_args_is_help=True

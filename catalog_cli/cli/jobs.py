@@ -11,13 +11,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ._exits import code_of, with_exit_code
 from ._session import JsonOption, Session, session
 
 if TYPE_CHECKING:
     from types import FrameType
 
-    from .._interfaces import Version
-    from .._jobs import Job, JobStore, JobWorker
+    from ..declarations import Version
+    from ..execution._jobs import Job, JobStore, JobWorker
 
 
 class Status(str, Enum):
@@ -39,9 +40,8 @@ app = typer.Typer(
 
 def open_store(current: Session) -> JobStore:
     """The job store of the session's catalog file, found from its ``[jobs]`` section alone."""
-    from .._config import read_config
-    from .._jobs import JobStore
-    from .._locate import find_catalog
+    from ..config import find_catalog, read_config
+    from ..execution._jobs import JobStore
 
     path, _why = find_catalog(current.catalog_path)
     return JobStore.for_config(path, read_config(path).jobs)
@@ -90,7 +90,7 @@ def list_jobs(
             tenant=tenant, status=status.value if status is not None else None, limit=limit
         )
     if as_json:
-        current.json([job.to_dict() for job in jobs])
+        current.json([_job_json(job) for job in jobs])
         return
     from ._render import status as status_text
     from ._render import table
@@ -128,7 +128,7 @@ def show_job(
         job = store.get(job_id)
         worker, lease = store.holder(job_id) if job.status == "running" else (None, None)
     if as_json:
-        current.json(job.to_dict())
+        current.json(_job_json(job))
         return
     from rich.text import Text
 
@@ -155,13 +155,23 @@ def show_job(
         out.print(
             Text(
                 f"{job.error.get('type')}: {job.error.get('message')} "
-                f"(exit code {job.error.get('exit_code')})",
+                f"(exit code {code_of(str(job.error.get('kind')))})",
                 style="red",
             ),
             soft_wrap=True,
         )
     elif job.status == "succeeded":
         print_value(out, job.result)
+
+
+def _job_json(job: Job) -> dict[str, Any]:
+    """A job as JSON, its error with the exit code it stands for."""
+    from ..errors import ErrorRecord
+
+    data = job.to_dict()
+    if job.error is not None:
+        data["error"] = with_exit_code(ErrorRecord.from_dict(job.error))
+    return data
 
 
 def _compact_json(value: Any) -> str:
@@ -187,7 +197,7 @@ def work(
     A second Ctrl-C quits at once; the jobs it leaves running are recovered by the next
     worker, per [jobs] interrupted in catalog.toml.
     """
-    from .._jobs import JobStore, JobWorker, WorkerId
+    from ..execution._jobs import JobStore, JobWorker, WorkerId
 
     current = session(ctx)
     catalog = current.catalog
@@ -275,8 +285,8 @@ def submit_background(
     arguments: dict[str, Any],
 ) -> None:
     """Store the call as a job, print its id (or ``{"job": ...}``), start a worker for it."""
-    from .._jobs import JobStore
-    from .._requests import CallRequest
+    from ..execution._jobs import JobStore
+    from ..execution._requests import CallRequest
 
     catalog = current.catalog
     # What would fail a run now fails the command, with the run's error and exit code, not
@@ -289,7 +299,7 @@ def submit_background(
         job = store.submit(CallRequest(customer, interface, version, arguments))
         database = store.path
     if current.as_json:
-        current.json({"job": job.to_dict()})
+        current.json({"job": _job_json(job)})
     else:
         sys.stdout.write(job.id + "\n")
         current.err.print(
@@ -314,7 +324,7 @@ def start_worker(catalog_path: Path, database: Path) -> str | None:
     import os
     import subprocess
 
-    from .._jobs import ENV_VAR
+    from ..execution._jobs import ENV_VAR
 
     command = [
         sys.executable,

@@ -18,7 +18,7 @@ def new_key(ctx: typer.Context, as_json: JsonOption = False) -> None:
     The key goes to its client; only the hash goes in the file (a tenant's api_keys, or
     [serve] admin_keys). The key is not stored anywhere: keep it now.
     """
-    from .._auth import new_key as make
+    from ..config._keys import new_key as make
 
     key, hashed = make()
     current = session(ctx, as_json=as_json)

@@ -9,7 +9,7 @@ import typer
 from ._session import JsonOption, session
 
 if TYPE_CHECKING:
-    from .._tenants import HookUse
+    from ..registry import HookUse
 
 app = typer.Typer(help="List plugins and their load status.", no_args_is_help=True)
 

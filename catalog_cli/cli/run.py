@@ -13,7 +13,7 @@ from ..errors import CatalogError
 from ._session import Session, session
 
 if TYPE_CHECKING:
-    from .._interfaces import Version
+    from ..declarations import Version
 
 
 def _parse_json_arguments(text: str) -> dict[str, Any]:

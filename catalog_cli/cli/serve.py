@@ -13,7 +13,7 @@ from ..errors import ServeError
 from ._session import session
 
 if TYPE_CHECKING:
-    from .._catalog import Catalog
+    from ..execution._catalog import Catalog
 
 #: uvicorn's log levels
 LOG_LEVELS: Final = ("critical", "error", "warning", "info", "debug", "trace")
@@ -79,7 +79,7 @@ def serve(
             f"catalog serve needs the serve extra ({exc.name} is not installed): "
             "pip install 'task-catalog[serve]'"
         ) from None
-    from .._auth import KeyRing
+    from ..config._keys import KeyRing
     from ..http import create_app
     from ..http._server import JOB_THREADS_ENV, ServeSettings, config_of
 
@@ -122,7 +122,7 @@ def serve(
 def check_job_store(catalog: Catalog) -> None:
     """Open the catalog's job store once (and close it): raises its ConfigError now, before
     any server starts, rather than in every worker's start-up."""
-    from .._jobs import JobStore
+    from ..execution._jobs import JobStore
 
     JobStore.for_catalog(catalog).close()
 

@@ -9,8 +9,8 @@ import typer
 from ._session import JsonOption, dumps, session
 
 if TYPE_CHECKING:
-    from .._catalog import Catalog
-    from .._views import TenantInfo
+    from ..execution._catalog import Catalog
+    from ..execution._views import TenantInfo
 
 app = typer.Typer(help="List tenants (customers) and show what runs for one.", no_args_is_help=True)
 

@@ -28,7 +28,7 @@ from ._problems import (
 from ._server import Server, ServeSettings
 
 if TYPE_CHECKING:
-    from .._catalog import Catalog
+    from ..execution._catalog import Catalog
 
 DESCRIPTION = """\
 The methods of a task catalog over HTTP, per tenant.
@@ -88,7 +88,7 @@ def create_app(
     For any ASGI server: ``uvicorn --factory catalog_cli.http:create_app``.
     """
     from .. import __version__
-    from .._catalog import Catalog
+    from ..execution._catalog import Catalog
 
     owned = not isinstance(catalog, Catalog)
     loaded = catalog if isinstance(catalog, Catalog) else Catalog.load(catalog)

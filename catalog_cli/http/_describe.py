@@ -19,8 +19,8 @@ from ._security import AnyCaller, Caller, server_of
 from ._server import config_of
 
 if TYPE_CHECKING:
-    from .._catalog import Catalog
-    from .._views import PluginInfo
+    from ..execution._catalog import Catalog
+    from ..execution._views import PluginInfo
 
 log = logging.getLogger("catalog.serve")
 

@@ -2,46 +2,28 @@
 
 from __future__ import annotations
 
-import re
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
-from ._problems import ErrorFacts, error_class, public_problem
+from ..errors import ErrorRecord
+from ._problems import public_problem
 
 if TYPE_CHECKING:
-    from .._jobs import Job
-
-#: how CallTimeoutError writes its deadline (the only fact of it a job keeps in its message)
-_WITHIN: Final = re.compile(r" did not finish within ([0-9][0-9.e+-]*) s ")
-
-
-def _seconds(message: str) -> float | None:
-    found = _WITHIN.search(message)
-    try:
-        return float(found.group(1)) if found else None
-    except ValueError:
-        return None
-
+    from ..execution._jobs import Job
 
 def _error(job: Job, *, admin: bool) -> dict[str, Any] | None:
-    error = job.error
-    if error is None:
+    if job.error is None:
         return None
-    kind = str(error.get("type", "Exception"))
-    message = str(error.get("message", ""))
-    exit_code = int(error.get("exit_code", 1))
-    facts = ErrorFacts(
-        job.tenant,
-        job.interface,
-        job.ran_version or job.version,
-        job.call_id,
-        message,
-        seconds=_seconds(message),
+    error = ErrorRecord.from_dict(job.error)
+    error = error._replace(
+        tenant=job.tenant,
+        interface=error.interface or job.interface,
+        version=error.version or job.ran_version or job.version,
+        call_id=error.call_id or job.call_id,
     )
-    cls = error_class(kind)
-    problem = public_problem(cls, facts) if cls is not None else None
+    problem = public_problem(error)
     if problem is not None:
         status, detail = problem.status, problem.detail
-    elif kind == "JobInterrupted":
+    elif error.kind == "interrupted":
         # Its message names the worker's host and process.
         status, detail = 500, "the job was interrupted: the worker running it stopped"
     else:
@@ -51,10 +33,10 @@ def _error(job: Job, *, admin: bool) -> dict[str, Any] | None:
             detail += f" (call {job.call_id})"
     # The operator (admin key) sees the error itself, as the job store has it.
     return {
-        "type": kind,
+        "kind": error.kind,
+        "type": error.type,
         "status": status,
-        "detail": message if admin else detail,
-        "exit_code": exit_code,
+        "detail": error.message if admin else detail,
     }
 
 

@@ -195,10 +195,10 @@ class ReloadReport(_Response):
 
 
 class JobError(_Response):
+    kind: str = Field(description="what went wrong (invalid_arguments, plugin_call, ...)")
     type: str
     status: int = Field(description="the HTTP status the error would have as a direct call")
     detail: str
-    exit_code: int
 
 
 class JobModel(_Response):

@@ -16,7 +16,7 @@ from ._security import AdminCaller, AnyCaller, Caller, server_of
 from ._server import config_of, generation_of
 
 if TYPE_CHECKING:
-    from .._lifecycle import HealthResult
+    from ..runtime import HealthResult
 
 log = logging.getLogger("catalog.serve")
 

@@ -11,30 +11,15 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping
-from typing import Any, Final, NamedTuple
+from typing import Any, Final
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from .._context import new_call_id
-from ..errors import (
-    CallRefusedError,
-    CallTimeoutError,
-    CatalogError,
-    CircuitOpenError,
-    ConfigError,
-    InvalidArgumentsError,
-    PluginLoadError,
-    PluginStartupError,
-    PluginValidationError,
-    RateLimitedError,
-    ReloadError,
-    UnknownInterfaceError,
-    UnknownTenantError,
-    UnknownVersionError,
-)
+from ..errors import CatalogError, ErrorRecord, ReloadError
+from ..runtime import new_call_id
 from ._json import encode
 
 log = logging.getLogger("catalog.serve")
@@ -62,9 +47,6 @@ KINDS: Final[Mapping[str, tuple[int, str]]] = {
     "stopping": (503, "Server shutting down"),
     "timeout": (504, "Call timed out"),
 }
-
-#: errors that make a tenant fail closed: its configuration or a plugin it selects is broken
-_TENANT_BROKEN = (ConfigError, PluginLoadError, PluginStartupError, PluginValidationError)
 
 TENANT_UNAVAILABLE: Final = (
     "the tenant's configuration or plugins failed to load; the operator has the details in the "
@@ -99,116 +81,96 @@ def unauthenticated(detail: str, *, invalid: bool = False) -> ProblemError:
     return ProblemError("unauthenticated", detail, headers={"WWW-Authenticate": challenge})
 
 
-class ErrorFacts(NamedTuple):
-    """What is known of a failed call, from its exception or from a job that stored it as
-    data. Only errors the caller can act on show ``message``; for the others a problem is
-    made of the call's facts alone."""
-
-    tenant: str | None
-    interface: str | None = None
-    version: int | None = None
-    call_id: str | None = None
-    message: str = ""
-    retry_after: float | None = None
-    seconds: float | None = None
-    problems: Mapping[str, str] | None = None
-
-    @classmethod
-    def of(cls, exc: CatalogError, tenant: str | None) -> ErrorFacts:
-        return cls(
-            tenant,
-            getattr(exc, "interface", None),
-            getattr(exc, "version", None),
-            getattr(exc, "call_id", None),
-            str(exc),
-            getattr(exc, "retry_after", None),
-            getattr(exc, "seconds", None),
-            exc.problems if isinstance(exc, InvalidArgumentsError) else None,
-        )
-
-
-def error_class(name: str) -> type[CatalogError] | None:
-    """The error of the catalog called ``name`` (a job stores its error's type by name)."""
-    from .. import errors
-
-    found = getattr(errors, name, None)
-    if isinstance(found, type) and issubclass(found, CatalogError):
-        return found
-    return None
-
-
 def _retry_after(seconds: float | None) -> tuple[dict[str, str], float | None]:
     if seconds is None:
         return {}, None
     return {"Retry-After": str(max(1, math.ceil(seconds)))}, seconds
 
 
-def _version(facts: ErrorFacts) -> str:
-    return f"{facts.interface} v{facts.version}" if facts.version else f"{facts.interface}"
+def _version(error: ErrorRecord) -> str:
+    return f"{error.interface} v{error.version}" if error.version else f"{error.interface}"
 
 
-def public_problem(kind: type[BaseException], facts: ErrorFacts) -> ProblemError | None:
-    """The problem an error of type ``kind`` is for the caller, or None for a failure inside
-    the server (see ``internal``). The one mapping for direct calls and for failed jobs."""
-    tenant = facts.tenant
-    if issubclass(kind, InvalidArgumentsError):
+#: kinds of error that make a tenant fail closed: its configuration or a plugin is broken
+_TENANT_BROKEN: Final = frozenset(
+    {
+        "config",
+        "plugin",
+        "plugin_load",
+        "plugin_startup",
+        "plugin_validation",
+        "plugin_incompatible",
+        "plugin_dependency",
+    }
+)
+
+
+def public_problem(error: ErrorRecord) -> ProblemError | None:
+    """The problem an error is for the caller, or None for a failure inside the server (see
+    ``internal``). The one mapping of error kinds to statuses, for direct calls and for
+    failed jobs alike."""
+    kind, tenant = error.kind, error.tenant
+    details = error.details or {}
+    if kind == "invalid_arguments":
+        problems = details.get("problems")
         return ProblemError(
             "invalid-arguments",
-            facts.message,
-            errors=dict(facts.problems) if facts.problems is not None else None,
+            error.message,
+            errors=dict(problems) if isinstance(problems, Mapping) else None,
             tenant=tenant,
-            call_id=facts.call_id,
+            call_id=error.call_id,
         )
-    if issubclass(kind, (UnknownInterfaceError, UnknownVersionError)):
-        return ProblemError("not-found", facts.message, tenant=tenant)
-    if issubclass(kind, UnknownTenantError):
+    if kind in ("unknown_interface", "unknown_version"):
+        return ProblemError("not-found", error.message, tenant=tenant)
+    if kind == "unknown_tenant":
         # The key's tenant is gone from the catalog (a reload removed it mid-request).
         return unauthenticated("the API key's tenant no longer exists", invalid=True)
-    if issubclass(kind, RateLimitedError):
-        headers, seconds = _retry_after(facts.retry_after)
+    if kind == "rate_limited":
+        headers, seconds = _retry_after(details.get("retry_after"))
         return ProblemError(
             "rate-limited",
-            f"tenant {tenant!r} is over its rate limit for {facts.interface}; retry later",
+            f"tenant {tenant!r} is over its rate limit for {error.interface}; retry later",
             headers=headers,
             retry_after=seconds,
             tenant=tenant,
         )
-    if issubclass(kind, CircuitOpenError):
+    if kind == "circuit_open":
         # Never the message: it quotes the last exception of the plugin.
-        headers, seconds = _retry_after(facts.retry_after)
+        headers, seconds = _retry_after(details.get("retry_after"))
         return ProblemError(
             "circuit-open",
-            f"{_version(facts)} is failing for tenant {tenant!r}; calls are refused for now",
+            f"{_version(error)} is failing for tenant {tenant!r}; calls are refused for now",
             headers=headers,
             retry_after=seconds,
             tenant=tenant,
         )
-    if issubclass(kind, CallRefusedError):
+    if kind in ("call_refused", "overloaded"):
         # OverloadedError, or an interceptor's own refusal: try again later
         return ProblemError(
             "overloaded",
-            f"{_version(facts)} was refused for now (too many calls are still running past "
+            f"{_version(error)} was refused for now (too many calls are still running past "
             "their deadline); retry later",
             headers={"Retry-After": "1"},
             retry_after=1.0,
             tenant=tenant,
         )
-    if issubclass(kind, CallTimeoutError):
-        within = f"within {facts.seconds:g} s" if facts.seconds is not None else "in time"
+    if kind == "call_timeout":
+        seconds = details.get("seconds")
+        within = f"within {seconds:g} s" if isinstance(seconds, (int, float)) else "in time"
         return ProblemError(
             "timeout",
-            f"{_version(facts)} did not finish {within}",
+            f"{_version(error)} did not finish {within}",
             tenant=tenant,
-            call_id=facts.call_id,
+            call_id=error.call_id,
         )
-    if issubclass(kind, _TENANT_BROKEN):
+    if kind in _TENANT_BROKEN:
         return ProblemError("tenant-unavailable", TENANT_UNAVAILABLE, tenant=tenant)
     return None
 
 
 def from_catalog_error(exc: CatalogError, *, tenant: str | None, where: str = "") -> ProblemError:
     """The problem a catalog error becomes; server-side failures are logged here."""
-    problem = public_problem(type(exc), ErrorFacts.of(exc, tenant))
+    problem = public_problem(exc.record()._replace(tenant=tenant))
     if problem is None:
         return internal(exc, tenant=tenant, where=where, call_id=getattr(exc, "call_id", None))
     if problem.kind == "tenant-unavailable":

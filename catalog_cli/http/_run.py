@@ -8,7 +8,7 @@ from typing import Annotated, Final
 from fastapi import APIRouter, Body, Request
 from starlette.responses import Response
 
-from .._requests import CallRequest
+from ..execution._requests import CallRequest
 from ._jobviews import job_view
 from ._json import encode
 from ._models import JobModel, RunRequest, RunResponse
@@ -114,9 +114,9 @@ def submit_job(interface: str, caller: TenantCaller, request: Request, body: Cal
     choice = catalog.resolve_version(
         interface, customer=tenant, version=body.version, arguments=body.arguments
     )
-    # In the order a run checks: the tenant is built (or known to fail) before the arguments.
-    catalog.plugin_manager(tenant)
+    # In the order a run checks: the arguments, then the tenant (built, or known to fail).
     catalog.interface(interface).version(choice.version).bind(dict(body.arguments))
+    catalog.plugin_manager(tenant)
     job = server.store().submit(CallRequest(tenant, interface, body.version, body.arguments))
     return Response(
         encode(job_view(job, admin=False)),

@@ -15,7 +15,7 @@ from fastapi import Depends, Request
 from starlette.datastructures import Headers, QueryParams
 from starlette.types import Scope
 
-from .._auth import Identity
+from ..config._keys import Identity
 from ._problems import ProblemError, unauthenticated
 from ._server import Server, config_of
 

@@ -9,13 +9,13 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Final, NamedTuple
 
-from .._auth import KeyRing
+from ..config._keys import KeyRing
 from ..errors import CatalogError, ConfigError, ConfigProblem
 
 if TYPE_CHECKING:
-    from .._catalog import Catalog
-    from .._config import CatalogConfig, JobsConfig
-    from .._jobs import JobStore, JobWorker
+    from ..config import CatalogConfig, JobsConfig
+    from ..execution._catalog import Catalog
+    from ..execution._jobs import JobStore, JobWorker
 
 log = logging.getLogger("catalog.serve")
 
@@ -126,7 +126,7 @@ class Server:
             return self._store
 
     def _open_store(self) -> JobStore:
-        from .._jobs import JobStore
+        from ..execution._jobs import JobStore
 
         config = config_of(self.catalog)
         store = JobStore.for_config(self.catalog.path, config.jobs)
@@ -162,7 +162,7 @@ class Server:
             if info.status == "failed":
                 log.warning("tenant %r fails closed: %s", tenant, info.error)
         if self.settings.job_threads:
-            from .._jobs import JobWorker
+            from ..execution._jobs import JobWorker
 
             self._worker = JobWorker(self.catalog, store, threads=self.settings.job_threads)
             self._worker.start()

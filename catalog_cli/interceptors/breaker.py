@@ -28,13 +28,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from catalog_cli import PluginMeta, hookimpl
-from catalog_cli._options import Option, Options, at_least, positive
+from catalog_cli.config import Option, Options, at_least, positive
 from catalog_cli.errors import CircuitOpenError
 
 from ._match import exception_names, matches
 
 if TYPE_CHECKING:
-    from catalog_cli._intercept import Call
+    from catalog_cli import Call, InterceptorContext
 
 #: The name in catalog.toml; the key of this interceptor's state.
 NAME: Final = "circuit_breaker"
@@ -91,8 +91,8 @@ class Circuit:
         return "open" if now < self.half_opens_at else "half-open"
 
 
-def _circuit(call: Call) -> tuple[threading.Lock, Circuit]:
-    state = call.state
+def _circuit(ctx: InterceptorContext, call: Call) -> tuple[threading.Lock, Circuit]:
+    state = ctx.state
     lock: threading.Lock = state.get("lock") or state.setdefault("lock", threading.Lock())
     with lock:
         circuits: dict[tuple[str, int], Circuit] = state.setdefault("circuits", {})
@@ -104,12 +104,12 @@ def _circuit(call: Call) -> tuple[threading.Lock, Circuit]:
 
 
 def states(
-    states_mapping: Mapping[tuple[str, str], Mapping[str, Any]], tenant: str
+    states_mapping: Mapping[str, Mapping[str, Any]], tenant: str
 ) -> dict[tuple[str, int], str]:
     """(interface, version) -> "closed", "open" or "half-open" for ``tenant``'s circuits,
-    from the catalog's interceptor states (``CatalogState.interceptor_states``). Circuits
+    from the breaker's states (``catalog.interceptor_states("circuit_breaker")``). Circuits
     that never saw a call are not listed (they are closed)."""
-    state = states_mapping.get((tenant, NAME))
+    state = states_mapping.get(tenant)
     if not state or "lock" not in state:
         return {}
     now = _now()
@@ -145,9 +145,9 @@ def _describe(exc: BaseException) -> str:
 
 
 @hookimpl(wrapper=True)
-def catalog_call(call: Call) -> Generator[None, Any, Any]:
-    lock, circuit = _circuit(call)
-    settings = call.settings
+def catalog_call(ctx: InterceptorContext, call: Call) -> Generator[None, Any, Any]:
+    lock, circuit = _circuit(ctx, call)
+    settings = ctx.settings
     with lock:
         now = _now()
         status = circuit.status(now)
@@ -160,7 +160,7 @@ def catalog_call(call: Call) -> Generator[None, Any, Any]:
     try:
         result = yield
     except (Exception, SystemExit) as exc:
-        _record(call, lock, circuit, settings, trial, epoch, exc)
+        _record(ctx, call, lock, circuit, settings, trial, epoch, exc)
         raise
     except BaseException:
         # Interrupted, so no outcome; but a trial must not hold the circuit half-open forever.
@@ -168,11 +168,12 @@ def catalog_call(call: Call) -> Generator[None, Any, Any]:
             with lock:
                 circuit.trial_in_flight = False
         raise
-    _record(call, lock, circuit, settings, trial, epoch, None)
+    _record(ctx, call, lock, circuit, settings, trial, epoch, None)
     return result
 
 
 def _record(
+    ctx: InterceptorContext,
     call: Call,
     lock: threading.Lock,
     circuit: Circuit,
@@ -191,7 +192,7 @@ def _record(
             return
         if failed is None:
             if trial:
-                call.log.info(
+                ctx.log.info(
                     "circuit closed for tenant %r on %s v%s: the trial call succeeded",
                     call.tenant,
                     call.interface,
@@ -207,7 +208,7 @@ def _record(
             reset = float(settings["reset_seconds"])
             circuit.half_opens_at = _now() + reset
             circuit.epoch += 1
-            call.log.warning(
+            ctx.log.warning(
                 "circuit opened for tenant %r on %s v%s after %d consecutive failures "
                 "(last: %s); half-opens in %g s",
                 call.tenant,

@@ -36,10 +36,10 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, Final
 
 from catalog_cli import PluginMeta, hookimpl
-from catalog_cli._options import Option, Options, at_least, positive
+from catalog_cli.config import Option, Options, at_least, positive
 
 if TYPE_CHECKING:
-    from catalog_cli._intercept import Call
+    from catalog_cli import Call, InterceptorContext
 
 PLUGIN = PluginMeta(
     description="Answers repeated calls (same tenant, interface, version and arguments) "
@@ -110,11 +110,11 @@ def _store(state: dict[str, Any]) -> _Store:
     return found  # type: ignore[no-any-return]
 
 
-def _key(call: Call) -> Hashable | None:
+def _key(ctx: InterceptorContext, call: Call) -> Hashable | None:
     try:
         arguments = canonical(dict(call.arguments))
     except Uncacheable as exc:
-        call.log.debug(
+        ctx.log.debug(
             "not caching %s v%s for tenant %r (call %s): argument of type %s",
             call.interface,
             call.version,
@@ -152,11 +152,11 @@ def _keep(store: _Store, key: Hashable, value: Any, settings: Mapping[str, Any])
 
 
 @hookimpl(wrapper=True)
-def catalog_call(call: Call) -> Generator[None, Any, Any]:
-    key = _key(call)
+def catalog_call(ctx: InterceptorContext, call: Call) -> Generator[None, Any, Any]:
+    key = _key(ctx, call)
     if key is None:
         return (yield)
-    store = _store(call.state)
+    store = _store(ctx.state)
     # Stored values are never changed, so copying one needs no lock.
     found = _lookup(store, key, call.generation)
     if found is not None:
@@ -166,7 +166,7 @@ def catalog_call(call: Call) -> Generator[None, Any, Any]:
     try:
         kept = copy.deepcopy(result)
     except Exception as exc:  # a result that cannot be copied cannot be shared safely
-        call.log.debug(
+        ctx.log.debug(
             "not caching %s v%s for tenant %r (call %s): result not copyable: %s: %s",
             call.interface,
             call.version,
@@ -176,5 +176,5 @@ def catalog_call(call: Call) -> Generator[None, Any, Any]:
             exc,
         )
         return result
-    _keep(store, key, kept, call.settings)
+    _keep(store, key, kept, ctx.settings)
     return result

@@ -22,12 +22,12 @@ from collections.abc import Generator, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from catalog_cli import PluginMeta, hookimpl
-from catalog_cli._options import Option, Options, one_of
-from catalog_cli._redact import SECRET_NAMES, redact
-from catalog_cli._redact import folded as _folded
+from catalog_cli.config import Option, Options, one_of
+from catalog_cli.runtime import SECRET_NAMES, redact
+from catalog_cli.runtime import folded as _folded
 
 if TYPE_CHECKING:
-    from catalog_cli._intercept import Call
+    from catalog_cli import Call, InterceptorContext
 
 #: The logger every call record goes to.
 LOGGER: Final = "catalog.calls"
@@ -77,8 +77,8 @@ _logger = logging.getLogger(LOGGER)
 
 
 @hookimpl(wrapper=True)
-def catalog_call(call: Call) -> Generator[None, Any, Any]:
-    settings = call.settings
+def catalog_call(ctx: InterceptorContext, call: Call) -> Generator[None, Any, Any]:
+    settings = ctx.settings
     started = _now()
     try:
         result = yield

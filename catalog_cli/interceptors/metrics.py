@@ -21,11 +21,11 @@ from collections.abc import Generator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from catalog_cli import PluginMeta, hookimpl
-from catalog_cli._options import Option, Options
+from catalog_cli.config import Option, Options
 from catalog_cli.errors import CatalogError
 
 if TYPE_CHECKING:
-    from catalog_cli._intercept import Call
+    from catalog_cli import Call, InterceptorContext
 
 #: Upper bounds (seconds) of the latency histogram's buckets, unless ``buckets`` says otherwise.
 DEFAULT_BUCKETS: Final = (
@@ -74,6 +74,9 @@ PLUGIN = PluginMeta(
         ),
     ),
 )
+
+#: The name in catalog.toml ([interceptors.metrics]).
+NAME: Final = "metrics"
 
 ORDER: Final = 200
 
@@ -185,9 +188,9 @@ def _store(state: dict[str, Any]) -> _Store:
 
 
 @hookimpl(wrapper=True)
-def catalog_call(call: Call) -> Generator[None, Any, Any]:
-    store = _store(call.state)
-    bounds = call.settings["buckets"]
+def catalog_call(ctx: InterceptorContext, call: Call) -> Generator[None, Any, Any]:
+    store = _store(ctx.state)
+    bounds = ctx.settings["buckets"]
     key = (call.interface, call.version, call.version_source)
     started = _now()
     try:
@@ -199,12 +202,13 @@ def catalog_call(call: Call) -> Generator[None, Any, Any]:
     return result
 
 
-def collect(states: Mapping[tuple[str, str], Mapping[str, Any]]) -> list[Series]:
-    """Every series in a catalog's interceptor states ((tenant, interceptor) -> state), sorted
-    by tenant, interface, version and version source."""
+def collect(states: Mapping[str, Mapping[str, Any]]) -> list[Series]:
+    """Every series in the metrics interceptor's states (tenant -> state, as
+    ``catalog.interceptor_states("metrics")`` gives them), sorted by tenant, interface, version
+    and version source."""
     found: list[Series] = []
     # list() first: tenants built meanwhile add states while this reads.
-    for (tenant, _name), state in list(states.items()):
+    for tenant, state in list(states.items()):
         store = state.get(_STATE_KEY)
         if isinstance(store, _Store):
             found.extend(store.snapshot(tenant))

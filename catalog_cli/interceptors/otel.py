@@ -25,11 +25,9 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "the opentelemetry interceptor needs OpenTelemetry: pip install 'task-catalog[otel]'"
     ) from exc
 
-from catalog_cli import PluginMeta, hookimpl
-from catalog_cli._intercept import Call, PointCall
-from catalog_cli._options import Option, Options
-from catalog_cli._otel import TRACER_NAME, span_name
-from catalog_cli._trace import summarize
+from catalog_cli import Call, InterceptorContext, PluginMeta, PointCall, hookimpl
+from catalog_cli.config import Option, Options
+from catalog_cli.runtime import TRACER_NAME, span_name, summarize
 
 PLUGIN = PluginMeta(
     description="OpenTelemetry spans: one per call, and one per plugin implementation at its "
@@ -83,7 +81,7 @@ def _failed(span: trace.Span, exc: BaseException) -> None:
 
 
 @hookimpl(wrapper=True)
-def catalog_call(call: Call) -> Generator[None, Any, Any]:
+def catalog_call(ctx: InterceptorContext, call: Call) -> Generator[None, Any, Any]:
     attributes: dict[str, Any] = {
         "catalog.kind": "call",
         "catalog.tenant": call.tenant,
@@ -94,7 +92,7 @@ def catalog_call(call: Call) -> Generator[None, Any, Any]:
         "catalog.call_id": call.call_id,
         "catalog.generation": call.generation,
     }
-    if call.settings["arguments"]:
+    if ctx.settings["arguments"]:
         for name, value in call.arguments.items():
             attributes[f"catalog.arguments.{name}"] = summarize(value)
     # Exceptions are recorded here, not by the context manager: it would also record a
@@ -115,8 +113,10 @@ def catalog_call(call: Call) -> Generator[None, Any, Any]:
 
 
 @hookimpl(wrapper=True)
-def catalog_point_call(call: Call, point: PointCall) -> Generator[None, Any, Any]:
-    if point.wrapper or not call.settings["points"]:
+def catalog_point_call(
+    ctx: InterceptorContext, call: Call, point: PointCall
+) -> Generator[None, Any, Any]:
+    if point.wrapper or not ctx.settings["points"]:
         return (yield)  # a wrapper's value is ready: there is nothing left to time
     attributes: dict[str, str | int] = {
         "catalog.kind": "implementation",

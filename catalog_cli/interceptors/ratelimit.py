@@ -25,11 +25,11 @@ from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, Final
 
 from catalog_cli import PluginMeta, hookimpl
-from catalog_cli._options import Option, Options, at_least, positive
+from catalog_cli.config import Option, Options, at_least, positive
 from catalog_cli.errors import RateLimitedError
 
 if TYPE_CHECKING:
-    from catalog_cli._intercept import Call
+    from catalog_cli import Call, InterceptorContext
 
 PLUGIN = PluginMeta(
     description="Refuses a tenant's calls beyond `rate` a second (bursts of up to `burst`) "
@@ -103,12 +103,12 @@ def _buckets(state: dict[str, Any]) -> _Buckets:
 
 
 @hookimpl(wrapper=True)
-def catalog_call(call: Call) -> Generator[None, Any, Any]:
-    settings = call.settings
+def catalog_call(ctx: InterceptorContext, call: Call) -> Generator[None, Any, Any]:
+    settings = ctx.settings
     rate: float = settings["rate"]
     burst: int = settings["burst"]
     per_interface: bool = settings["per_interface"]
-    wait = _buckets(call.state).take(call.interface if per_interface else "", rate, burst)
+    wait = _buckets(ctx.state).take(call.interface if per_interface else "", rate, burst)
     if wait is not None:
         on = f" on interface {call.interface!r}" if per_interface else ""
         raise RateLimitedError(

@@ -17,7 +17,7 @@ Every attempt runs the interceptors inside this one again: with the timeout inte
 inside (its default order), each attempt gets its own deadline, and a timed-out attempt
 (CallTimeoutError is a TimeoutError) is retried by the default ``on``.
 
-Per tenant, ``call.state`` counts for each (interface, version) the retries made, the calls
+Per tenant, its state counts for each (interface, version) the retries made, the calls
 that succeeded after a retry and the calls that gave up; :func:`counters` reads them.
 """
 
@@ -30,13 +30,13 @@ from collections.abc import Generator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from catalog_cli import PluginMeta, hookimpl
-from catalog_cli._options import Option, Options, at_least
+from catalog_cli.config import Option, Options, at_least
 from catalog_cli.errors import InvalidArgumentsError
 
 from ._match import exception_names, matches
 
 if TYPE_CHECKING:
-    from catalog_cli._intercept import Call
+    from catalog_cli import Call, InterceptorContext
 
 #: The name in catalog.toml; the key of this interceptor's state.
 NAME: Final = "retry"
@@ -90,8 +90,8 @@ def _retryable(exc: Exception, on: Iterable[str]) -> bool:
     return not isinstance(exc, InvalidArgumentsError) and matches(exc, on)
 
 
-def _count(call: Call, what: str) -> None:
-    state = call.state
+def _count(ctx: InterceptorContext, call: Call, what: str) -> None:
+    state = ctx.state
     lock = state.get("lock") or state.setdefault("lock", threading.Lock())
     with lock:
         counts = state.setdefault("counts", {}).setdefault(
@@ -101,11 +101,11 @@ def _count(call: Call, what: str) -> None:
 
 
 def counters(
-    states: Mapping[tuple[str, str], Mapping[str, Any]], tenant: str
+    states: Mapping[str, Mapping[str, Any]], tenant: str
 ) -> dict[tuple[str, int], dict[str, int]]:
     """(interface, version) -> {"retries", "recovered", "gave_up"} for ``tenant``, from the
-    catalog's interceptor states (``CatalogState.interceptor_states``)."""
-    state = states.get((tenant, NAME))
+    retry interceptor's states (``catalog.interceptor_states("retry")``)."""
+    state = states.get(tenant)
     if not state or "lock" not in state:
         return {}
     with state["lock"]:
@@ -113,12 +113,12 @@ def counters(
 
 
 @hookimpl(wrapper=True)
-def catalog_call(call: Call) -> Generator[None, Any, Any]:
+def catalog_call(ctx: InterceptorContext, call: Call) -> Generator[None, Any, Any]:
     try:
         return (yield)
     except Exception as exc:
         error: Exception = exc
-    settings = call.settings
+    settings = ctx.settings
     attempts: int = settings["attempts"]
     on: tuple[str, ...] = settings["on"]
     ladder = delays(settings)
@@ -128,7 +128,7 @@ def catalog_call(call: Call) -> Generator[None, Any, Any]:
         delay = next(ladder)
         if settings["jitter"]:
             delay *= _random()
-        call.log.info(
+        ctx.log.info(
             "retrying %s v%s for tenant %r (call %s): attempt %d of %d in %.3f s after %s: %s",
             call.interface,
             call.version,
@@ -140,19 +140,19 @@ def catalog_call(call: Call) -> Generator[None, Any, Any]:
             type(error).__name__,
             error,
         )
-        _count(call, "retries")
+        _count(ctx, call, "retries")
         _sleep(delay)
         attempt += 1
         try:
-            result = call.again()
+            result = call.again(ctx)
         except Exception as exc:
             error = exc
             continue
-        _count(call, "recovered")
+        _count(ctx, call, "recovered")
         return result
     if attempt > 1:
-        _count(call, "gave_up")
-        call.log.warning(
+        _count(ctx, call, "gave_up")
+        ctx.log.warning(
             "%s v%s for tenant %r (call %s) failed after %d attempts: %s: %s",
             call.interface,
             call.version,

@@ -36,15 +36,15 @@ from collections.abc import Callable, Generator, Mapping
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from catalog_cli import PluginMeta, hookimpl
-from catalog_cli._deadline import Late, Overloaded, call_with_deadline
-from catalog_cli._options import Option, Options, one_of, positive
+from catalog_cli.config import Option, Options, one_of, positive
 from catalog_cli.errors import CallTimeoutError, CatalogError, OverloadedError, PluginCallError
+from catalog_cli.runtime import Late, Overloaded, call_with_deadline
 
 if TYPE_CHECKING:
     import logging
     from multiprocessing.connection import Connection
 
-    from catalog_cli._intercept import Call
+    from catalog_cli import Call, InterceptorContext
 
 PLUGIN: Final = PluginMeta(
     description="Gives each call a deadline, in a thread or (a hard limit) in a child process",
@@ -83,26 +83,26 @@ class TimeoutStats(NamedTuple):
     killed: int
 
 
-def stats(states: Mapping[tuple[str, str], Mapping[str, Any]], tenant: str) -> TimeoutStats:
+def stats(states: Mapping[str, Mapping[str, Any]], tenant: str) -> TimeoutStats:
     """The counts for ``tenant`` from a catalog's interceptor states (``(tenant, name) ->
     state``, as the catalog keeps them)."""
-    state = states.get((tenant, NAME), {})
+    state = states.get(tenant, {})
     return TimeoutStats(state.get("abandoned", 0), state.get("running", 0), state.get("killed", 0))
 
 
-def abandoned(states: Mapping[tuple[str, str], Mapping[str, Any]], tenant: str) -> int:
+def abandoned(states: Mapping[str, Mapping[str, Any]], tenant: str) -> int:
     """How many of ``tenant``'s calls were abandoned at their deadline (thread mode)."""
     return stats(states, tenant).abandoned
 
 
 @hookimpl(wrapper=True)
-def catalog_call(call: Call) -> Generator[None, Any, Any]:
-    seconds: float = call.settings["seconds"]
-    state = call.state
-    if call.settings["isolation"] == "process":
-        call.run_with(_in_child(call, seconds, state, call.log))
+def catalog_call(ctx: InterceptorContext, call: Call) -> Generator[None, Any, Any]:
+    seconds: float = ctx.settings["seconds"]
+    state = ctx.state
+    if ctx.settings["isolation"] == "process":
+        call.run_with(_in_child(call, seconds, state, ctx.log))
     else:
-        call.run_with(_in_thread(call, seconds, state, call.log))
+        call.run_with(_in_thread(call, seconds, state, ctx.log))
     return (yield)
 
 
@@ -303,53 +303,31 @@ def _child_call(request: Request) -> bytes:
     pickled ("ok", result)."""
     import pickle
 
-    from catalog_cli import _intercept as intercept
-    from catalog_cli._catalog import Catalog, _call_error
-    from catalog_cli._context import Context
-    from catalog_cli._state import VersionChoice
     from catalog_cli.errors import ResultValidationError
+    from catalog_cli.runtime import run_entry_point
 
-    catalog = Catalog(request.path)
+    result, implementation, returns = run_entry_point(
+        request.path,
+        request.tenant,
+        request.interface,
+        request.version,
+        request.version_source,  # type: ignore[arg-type]
+        request.call_id,
+        dict(request.arguments),
+    )
     try:
-        choice = VersionChoice(
-            request.interface,
-            request.version,
-            request.version_source,  # type: ignore[arg-type]
-        )
-        scope, declared = catalog._state.prepare_choice(request.tenant, choice)
-        arguments = declared.bind(dict(request.arguments))
-        ctx = Context(scope, request.call_id)
-        entry = scope.entry
-        token = None
-        if isinstance(entry, intercept.Chain):
-            # The caller ran the catalog_call interceptors: here only the entry point runs,
-            # with the call known to the plugin-point interceptors.
-            token = intercept.current_call.set(intercept.Call(entry, ctx, arguments))
-            entry = entry.entry
-        try:
-            result = entry(ctx=ctx, **arguments)
-        except CatalogError:
-            raise
-        except (Exception, SystemExit) as exc:
-            raise _call_error(exc, ctx, scope) from exc
-        finally:
-            if token is not None:
-                intercept.current_call.reset(token)
-        try:
-            return pickle.dumps(("ok", result))
-        except Exception as exc:
-            raise ResultValidationError(
-                plugin=scope.implementation,
-                tenant=request.tenant,
-                interface=request.interface,
-                version=request.version,
-                where="entry point",
-                expected=declared.returns,
-                problem=f"the result cannot be pickled to leave the child process: {exc}",
-                call_id=request.call_id,
-            ) from None
-    finally:
-        catalog.close()
+        return pickle.dumps(("ok", result))
+    except Exception as exc:
+        raise ResultValidationError(
+            plugin=implementation,
+            tenant=request.tenant,
+            interface=request.interface,
+            version=request.version,
+            where="entry point",
+            expected=returns,
+            problem=f"the result cannot be pickled to leave the child process: {exc}",
+            call_id=request.call_id,
+        ) from None
 
 
 def portable(exc: BaseException) -> tuple[str, str, str, dict[str, Any]]:

@@ -23,12 +23,12 @@ from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, Final
 
 from catalog_cli import PluginMeta, hookimpl
-from catalog_cli._options import Option, Options
+from catalog_cli.config import Option, Options
 from catalog_cli.errors import ResultValidationError
 
 if TYPE_CHECKING:
-    from catalog_cli._intercept import Call, PointCall
-    from catalog_cli._types import DataType
+    from catalog_cli import Call, InterceptorContext, PointCall
+    from catalog_cli.declarations import DataType
 
 PLUGIN: Final = PluginMeta(
     description="Checks plugin results and method results against the declared return types",
@@ -50,26 +50,16 @@ def _problem(data_type: DataType, value: Any) -> str | None:
     return problem[len(head) :] if problem.startswith(head) else problem
 
 
-def _wrappers(call: Call) -> list[str]:
-    """The tenant plugins wrapping the entry point (the catalog's own wrappers left out)."""
-    plugins = {binding.name for binding in call.ctx._scope.bindings.values()}
-    return [
-        impl.plugin_name
-        for impl in getattr(call._chain.pm.hook, call.declared.hook).get_hookimpls()
-        if (impl.wrapper or impl.hookwrapper) and impl.plugin_name in plugins
-    ]
-
-
 @hookimpl(wrapper=True)
-def catalog_call(call: Call) -> Generator[None, Any, Any]:
-    check = call.settings["results"]
+def catalog_call(ctx: InterceptorContext, call: Call) -> Generator[None, Any, Any]:
+    check = ctx.settings["results"]
     result = yield
     data_type = call.declared.return_type
     if not check or data_type is None:
         return result
     problem = _problem(data_type, result)
     if problem is not None:
-        wrappers = _wrappers(call)
+        wrappers = call.wrappers
         if wrappers:
             names = ", ".join(repr(w) for w in wrappers)
             problem += f" (the result passed through tenant wrappers {names}, which may change it)"
@@ -97,8 +87,10 @@ def _list_problem(data_type: DataType, result: Any) -> str | None:
 
 
 @hookimpl(wrapper=True)
-def catalog_point_call(call: Call, point: PointCall) -> Generator[None, Any, Any]:
-    check = call.settings["plugin_points"]
+def catalog_point_call(
+    ctx: InterceptorContext, call: Call, point: PointCall
+) -> Generator[None, Any, Any]:
+    check = ctx.settings["plugin_points"]
     result = yield
     declared = call.declared.points[point.point]
     data_type = declared.return_type

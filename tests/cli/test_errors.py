@@ -9,6 +9,7 @@ import pytest
 from typer.testing import Result
 
 from catalog_cli import Catalog
+from catalog_cli.cli._exits import exit_code
 from catalog_cli.errors import (
     CallTimeoutError,
     CatalogError,
@@ -81,7 +82,7 @@ def assert_no_traceback(result: Result) -> None:
 def test_error_kind_maps_to_exit_code(
     invoke: Invoke, monkeypatch: pytest.MonkeyPatch, exc: CatalogError, code: int
 ) -> None:
-    assert type(exc).exit_code == code
+    assert exit_code(exc) == code
     fail_with(monkeypatch, exc)
     result = invoke("tenants", "list")
     assert result.exit_code == code
@@ -99,7 +100,9 @@ def test_error_as_json(
     result = invoke("tenants", "list", "--json")
     assert result.exit_code == code
     assert_no_traceback(result)
-    assert json.loads(result.stderr) == {"error": {"message": str(exc), "exit_code": code}}
+    assert json.loads(result.stderr) == {
+        "error": {"message": str(exc), "kind": exc.kind, "exit_code": code}
+    }
     assert result.stdout == ""
 
 
@@ -195,7 +198,7 @@ def test_empty_debug_env_is_off(invoke: Invoke, monkeypatch: pytest.MonkeyPatch)
 
 def test_debug_keeps_the_documented_exit_code(invoke: Invoke) -> None:
     result = invoke("--debug", "tenants", "show", "c9")
-    assert result.exit_code == UnknownTenantError.exit_code
+    assert result.exit_code == exit_code(UnknownTenantError)
     assert "Traceback" in result.stderr
     assert "UnknownTenantError" in result.stderr
     assert "error: unknown tenant 'c9'" in result.stderr
@@ -240,7 +243,11 @@ def test_missing_catalog_file_json(invoke: Invoke, tmp_path: Path) -> None:
     result = invoke("interfaces", "list", "--json", catalog=missing)
     assert result.exit_code == 3
     error = json.loads(result.stderr)["error"]
-    assert error == {"message": f"{missing}: catalog file not found", "exit_code": 3}
+    assert error == {
+        "message": f"{missing}: catalog file not found",
+        "kind": "config",
+        "exit_code": 3,
+    }
 
 
 def test_missing_catalog_short_option(invoke: Invoke, tmp_path: Path) -> None:

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from catalog_cli import Catalog
-from catalog_cli._jobs import STATUSES, Job, JobStore
-from catalog_cli._requests import CallRequest
 from catalog_cli.cli import jobs as jobs_cli
+from catalog_cli.execution._jobs import STATUSES, Job, JobStore
+from catalog_cli.execution._requests import CallRequest
 from tests.conftest import Invoke
 from tests.test_jobs import (
     DEADLINE,
@@ -131,6 +131,7 @@ def test_show_unknown_job_exits_4(invoke: Invoke, path: Path, tmp_path: Path) ->
     assert json.loads(as_json.stderr)["error"] == {
         "message": f"unknown job 'f00d' in the job store {database}; "
         "`catalog jobs list` lists the jobs",
+        "kind": "unknown_job",
         "exit_code": 4,
     }
 
@@ -291,7 +292,7 @@ def test_run_background_returns_a_job_that_a_detached_worker_runs(
 def test_show_names_the_worker_of_a_running_job(
     invoke: Invoke, path: Path, store: JobStore
 ) -> None:
-    from catalog_cli._jobs import WorkerId
+    from catalog_cli.execution._jobs import WorkerId
 
     job = submit(store, "t1", "Ada")
     store.claim(WorkerId("elsewhere", 4242, "w-1", "elsewhere|ns"))

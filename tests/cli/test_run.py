@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import Result
 
+from catalog_cli.cli._exits import exit_code
 from catalog_cli.errors import CallTimeoutError, PluginCallError, UnknownTenantError
 from tests.conftest import Invoke, WriteCatalog
 
@@ -447,7 +448,7 @@ def test_plugin_raises_with_debug(invoke: Invoke, trouble: Path) -> None:
     result = invoke(
         "--debug", "run", "interface_a", "--version", "1", "-C", "raiser", catalog=trouble
     )
-    assert result.exit_code == PluginCallError.exit_code
+    assert result.exit_code == exit_code(PluginCallError)
     assert "Traceback" in result.stderr
     assert "ValueError" in result.stderr  # the plugin's own exception, chained
     assert "plugin 'acme.raises' raised ValueError" in result.stderr
@@ -476,7 +477,7 @@ def test_timeout_with_debug_keeps_exit_code(invoke: Invoke, trouble: Path) -> No
         "0.1",
         catalog=trouble,
     )
-    assert result.exit_code == CallTimeoutError.exit_code
+    assert result.exit_code == exit_code(CallTimeoutError)
     assert "CallTimeoutError" in result.stderr
 
 
@@ -488,7 +489,7 @@ def test_generous_timeout_returns_result(invoke: Invoke) -> None:
 
 def test_unknown_tenant_with_debug_keeps_exit_code(invoke: Invoke) -> None:
     result = invoke("--debug", "run", "interface_a", "-C", "nope")
-    assert result.exit_code == UnknownTenantError.exit_code
+    assert result.exit_code == exit_code(UnknownTenantError)
     assert "UnknownTenantError" in result.stderr
 
 

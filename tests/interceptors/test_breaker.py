@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from catalog_cli import Catalog
+from catalog_cli.cli._exits import exit_code
 from catalog_cli.errors import (
     CallRefusedError,
     CircuitOpenError,
@@ -122,7 +123,7 @@ def _fail(catalog: Catalog, times: int, tenant: str = "a", interface: str = "") 
 
 
 def _states(catalog: Catalog, tenant: str = "a") -> dict[tuple[str, int], str]:
-    return breaker.states(catalog._state.interceptor_states, tenant)
+    return breaker.states(catalog.interceptor_states("circuit_breaker"), tenant)
 
 
 def _break(probe: ModuleType, tenant: str = "a", where: tuple[str, int] = QUOTE) -> None:
@@ -172,7 +173,7 @@ def test_while_open_calls_fail_fast_without_running_the_plugin(
     error = caught.value
     assert len(probe.CALLS) == calls
     assert isinstance(error, CallRefusedError)
-    assert error.exit_code == 12
+    assert exit_code(error) == 12
     assert (error.tenant, error.interface, error.version) == ("a", "price_quote", 1)
     assert error.interceptor == "circuit_breaker"
     assert error.retry_after == pytest.approx(6.0)
@@ -432,8 +433,9 @@ def test_an_interrupted_trial_frees_the_trial_slot(
     clock.now += 10
     key = ("a", *QUOTE)
     probe.BROKEN[key] = Interrupted()
-    with pytest.raises(Interrupted):
+    with pytest.raises(PluginCallError) as failed:  # contained: the plugin's own failure
         _quote(catalog)
+    assert isinstance(failed.value.cause, Interrupted)
     assert _states(catalog) == {QUOTE: "half-open"}
     probe.BROKEN.clear()
     _quote(catalog)  # the next trial

@@ -87,7 +87,7 @@ def failing_quote(catalog: Catalog, tenant: str = "t") -> None:
 
 
 def only(catalog: Catalog) -> Series:
-    (series,) = collect(catalog._interceptor_states)
+    (series,) = collect(catalog.interceptor_states("metrics"))
     return series
 
 
@@ -145,7 +145,7 @@ def test_each_version_and_source_is_a_series(measured: Callable[..., Catalog]) -
 
     assert [
         (s.interface, s.version, s.version_source, s.calls)
-        for s in collect(catalog._interceptor_states)
+        for s in collect(catalog.interceptor_states("metrics"))
     ] == [
         ("interface_a", 1, "requested", 2),
         ("interface_a", 2, "latest", 1),
@@ -161,11 +161,11 @@ def test_tenants_never_share_series(measured: Callable[..., Catalog]) -> None:
     failing_quote(catalog, "t")
     quote(catalog, "u")
 
-    found = {s.tenant: s for s in collect(catalog._interceptor_states)}
+    found = {s.tenant: s for s in collect(catalog.interceptor_states("metrics"))}
     assert (found["t"].calls, found["t"].errors) == (4, 1)
     assert (found["u"].calls, found["u"].errors) == (1, 0)
-    states = catalog._interceptor_states
-    assert states[("t", "metrics")] is not states[("u", "metrics")]
+    states = catalog.interceptor_states("metrics")
+    assert states["t"] is not states["u"]
 
 
 def test_canary_calls_carry_their_version_source(measured: Callable[..., Catalog]) -> None:
@@ -173,7 +173,7 @@ def test_canary_calls_carry_their_version_source(measured: Callable[..., Catalog
     for index in range(60):
         catalog.run("interface_a", customer="c", name=f"user{index}")
 
-    found = {(s.version, s.version_source): s.calls for s in collect(catalog._interceptor_states)}
+    found = {(s.version, s.version_source): s.calls for s in collect(catalog.interceptor_states("metrics"))}
     assert set(found) == {(1, "tenant"), (2, "canary")}
     assert sum(found.values()) == 60
 
@@ -226,7 +226,7 @@ def test_concurrent_calls_give_exact_totals(measured: Callable[..., Catalog]) ->
         thread.join()
 
     assert problems == []
-    found = {s.tenant: s for s in collect(catalog._interceptor_states)}
+    found = {s.tenant: s for s in collect(catalog.interceptor_states("metrics"))}
     assert (found["t"].calls, found["t"].errors) == (4 * rounds, 4 * rounds // 5)
     assert (found["u"].calls, found["u"].errors) == (4 * rounds, 0)
     assert found["t"].buckets[-1][1] == found["u"].buckets[-1][1] == 4 * rounds
@@ -234,7 +234,7 @@ def test_concurrent_calls_give_exact_totals(measured: Callable[..., Catalog]) ->
 
 def test_collect_reads_only_this_interceptors_state() -> None:
     other = {"count": 3}
-    assert collect({("t", "cache"): other, ("u", "metrics"): {}}) == []
+    assert collect({"t": other, "u": {}}) == []
 
 
 def test_series_survive_a_reload_and_new_buckets_restart_the_histogram(
@@ -260,7 +260,7 @@ def test_a_tenant_sets_its_own_buckets(measured: Callable[..., Catalog]) -> None
     catalog = measured(extra="[tenants.u.interceptors.metrics]\nbuckets = [1, 5]\n")
     quote(catalog, "t")
     quote(catalog, "u")
-    found = {s.tenant: [b for b, _ in s.buckets] for s in collect(catalog._interceptor_states)}
+    found = {s.tenant: [b for b, _ in s.buckets] for s in collect(catalog.interceptor_states("metrics"))}
     assert found == {
         "t": [*metrics.DEFAULT_BUCKETS, math.inf],
         "u": [1.0, 5.0, math.inf],
@@ -334,7 +334,7 @@ def test_bad_buckets_make_the_tenant_fail_closed(
     assert info.value.key == key
     assert key in str(info.value)
     assert why in str(info.value)
-    assert collect(catalog._interceptor_states) == []
+    assert collect(catalog.interceptor_states("metrics")) == []
 
 
 def test_default_buckets_pass_their_own_check() -> None:
@@ -364,7 +364,7 @@ def test_prometheus_text_has_counters_and_a_histogram(
     quote(catalog, "t")
     failing_quote(catalog)
 
-    text = prometheus_text(collect(catalog._interceptor_states))
+    text = prometheus_text(collect(catalog.interceptor_states("metrics")))
     found = families(text)
     assert set(found) == {"catalog_calls", "catalog_call_errors", "catalog_call_duration_seconds"}
     assert found["catalog_calls"].type == "counter"
@@ -392,7 +392,7 @@ def test_prometheus_text_labels_canary_calls(measured: Callable[..., Catalog]) -
     catalog = measured(extra=CANARY)
     for index in range(40):
         catalog.run("interface_a", customer="c", name=f"user{index}")
-    found = families(prometheus_text(collect(catalog._interceptor_states)))
+    found = families(prometheus_text(collect(catalog.interceptor_states("metrics"))))
     sources = {
         (s.labels["version"], s.labels["version_source"]): s.value
         for s in found["catalog_calls"].samples
@@ -406,9 +406,9 @@ def test_prometheus_text_uses_a_registry_of_its_own(measured: Callable[..., Cata
 
     catalog = measured()
     quote(catalog, "u")
-    first = prometheus_text(collect(catalog._interceptor_states))
+    first = prometheus_text(collect(catalog.interceptor_states("metrics")))
     # the same series exported again: a shared registry would refuse them as duplicates
-    assert prometheus_text(collect(catalog._interceptor_states)) == first
+    assert prometheus_text(collect(catalog.interceptor_states("metrics"))) == first
     assert "catalog_calls" not in prometheus_client.generate_latest().decode()
 
 

@@ -1,4 +1,4 @@
-"""OpenTelemetry: traced calls exported as spans (``catalog_cli._otel``), and the
+"""OpenTelemetry: traced calls exported as spans (``catalog_cli.runtime._otel``), and the
 ``opentelemetry`` interceptor's live spans.
 
 Spans go to a TracerProvider made per test with an in-memory exporter. The global provider is
@@ -21,14 +21,14 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import StatusCode
 
 from catalog_cli import Catalog
-from catalog_cli._otel import export_trace
-from catalog_cli._trace import Trace, TraceNode
 from catalog_cli.errors import (
     CatalogError,
     ConfigError,
     PluginCallError,
     PluginLoadError,
 )
+from catalog_cli.runtime._otel import export_trace
+from catalog_cli.runtime._trace import Trace, TraceNode
 from tests.conftest import REPO, MakeCatalog
 
 Tree = tuple[str, list[Any]]
@@ -337,7 +337,7 @@ from catalog_cli import hookimpl
 ORDER = 60
 
 @hookimpl(wrapper=True)
-def catalog_call(call):
+def catalog_call(ctx, call):
     return (yield)
 """
 

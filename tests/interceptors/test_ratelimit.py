@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from catalog_cli import Catalog
+from catalog_cli.cli._exits import exit_code
 from catalog_cli.errors import CallRefusedError, ConfigError, RateLimitedError
 from catalog_cli.interceptors import ratelimit
 from tests.conftest import MakeCatalog
@@ -98,7 +99,7 @@ def test_a_burst_is_allowed_then_calls_are_refused_before_anything_runs(
         quote(catalog)
     error = refused(lambda: quote(catalog))
     assert isinstance(error, CallRefusedError)
-    assert error.exit_code == 12
+    assert exit_code(error) == 12
     assert runs(catalog) == 3  # the refused call never reached the plugin
 
 

@@ -45,7 +45,7 @@ from catalog_cli import hookimpl
 
 
 @hookimpl(wrapper=True)
-def catalog_call(call):
+def catalog_call(ctx, call):
     PROBE.SEEN.append(__name__)
     return (yield)
 """
@@ -97,7 +97,7 @@ def _quote(catalog: Catalog, tenant: str = "t", quantity: int = 2) -> Any:
 
 
 def _counters(catalog: Catalog, tenant: str = "t") -> dict[tuple[str, int], dict[str, int]]:
-    return retry.counters(catalog._state.interceptor_states, tenant)
+    return retry.counters(catalog.interceptor_states("retry"), tenant)
 
 
 def test_two_failures_then_success_is_three_attempts_on_the_exponential_ladder(
@@ -223,7 +223,7 @@ from catalog_cli.errors import CatalogError, PluginCallError
 
 
 @hookimpl(wrapper=True)
-def catalog_call(call):
+def catalog_call(ctx, call):
     try:
         return (yield)
     except CatalogError:

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from catalog_cli import Catalog
+from catalog_cli.cli._exits import exit_code
 from catalog_cli.errors import (
     CallTimeoutError,
     CatalogError,
@@ -87,7 +88,7 @@ def _quote(catalog: Catalog, tenant: str = "t", quantity: int = 2) -> Any:
 
 
 def _stats(catalog: Catalog, tenant: str = "t") -> timeout.TimeoutStats:
-    return timeout.stats(catalog._state.interceptor_states, tenant)
+    return timeout.stats(catalog.interceptor_states("timeout"), tenant)
 
 
 def _deadline_thread(call_id: str) -> threading.Thread:
@@ -108,14 +109,14 @@ def test_a_call_past_its_deadline_raises_and_its_thread_is_abandoned(
         error = caught.value
         assert (error.tenant, error.interface, error.version) == ("t", "price_quote", 1)
         assert error.seconds == 0.2
-        assert error.exit_code == 8
+        assert exit_code(error) == 8
         [warning] = [r for r in caplog.records if r.levelno == logging.WARNING]
         assert warning.name == "catalog.interceptors.timeout"
         assert error.call_id in warning.getMessage()
         assert "abandoned" in warning.getMessage()
         # The caller has its answer; the work is still going on.
         assert _stats(catalog) == timeout.TimeoutStats(abandoned=1, running=1, killed=0)
-        assert timeout.abandoned(catalog._state.interceptor_states, "t") == 1
+        assert timeout.abandoned(catalog.interceptor_states("timeout"), "t") == 1
 
         worker = _deadline_thread(error.call_id)
         probe.RELEASE.set()
@@ -294,7 +295,7 @@ from catalog_cli import hookimpl
 
 
 @hookimpl(wrapper=True)
-def catalog_call(call):
+def catalog_call(ctx, call):
     with (Path({marks!r}) / "interceptor").open("a") as notes:
         notes.write(f"{{os.getpid()}}\\n")
     return (yield)
@@ -387,7 +388,7 @@ def test_errors_in_the_child_come_back_as_their_own_classes(
     assert failed.value.plugin == "in_child"
     assert isinstance(failed.value.cause, ConnectionError)
     assert "no route to the discount service" in str(failed.value)
-    assert failed.value.exit_code == 7
+    assert exit_code(failed.value) == 7
     # The plugin-point interceptors run in the child, with the call.
     with pytest.raises(ResultValidationError) as wrong:
         _quote(catalog, quantity=7)
@@ -404,7 +405,7 @@ def test_a_plugin_ending_the_child_is_a_plugin_failure(
     catalog = _process_catalog(make_catalog, marks, seconds=30)
     with pytest.raises(PluginCallError) as failed:
         _quote(catalog, quantity=66)
-    assert failed.value.exit_code == 7 and failed.value.tenant == "t"
+    assert exit_code(failed.value) == 7 and failed.value.tenant == "t"
     assert "ended without an answer (exit code 3)" in str(failed.value)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from catalog_cli import Catalog
+from catalog_cli.cli._exits import exit_code
 from catalog_cli.errors import ConfigError, PluginCallError, ResultValidationError
 from catalog_cli.interceptors import validation
 from tests.conftest import REPO, MakeCatalog
@@ -116,23 +117,22 @@ def test_a_plugins_wrong_answer_at_a_plugin_point_names_that_plugin(
     assert error.where == "plugin point 'discounts'"
     assert error.expected == "float | None"
     assert error.problem == "got str 'lots'"
-    assert error.exit_code == 7
+    assert exit_code(error) == 7
     assert "plugin 'text_discount' returned a wrong value from plugin point 'discounts'" in str(
         error
     )
 
 
-def test_without_the_interceptor_the_same_plugin_fails_elsewhere(
+def test_without_the_interceptor_customer_plugins_are_still_checked(
     make_catalog: MakeCatalog,
 ) -> None:
-    # The wrong answer reaches the built-in's sum(): a TypeError blamed on the built-in, not on
-    # the plugin that answered wrongly. Only the interceptor names the real culprit.
+    # The catalog checks what customer plugins return, always: the interceptor adds checks of
+    # the catalog's own code (built-ins, the method's result).
     catalog = _catalog(make_catalog, interceptors="")
-    with pytest.raises(PluginCallError) as caught:
+    with pytest.raises(ResultValidationError) as caught:
         _quote(catalog, "t")
-    assert not isinstance(caught.value, ResultValidationError)
-    assert caught.value.plugin == "builtin_plugins.price_quote"
-    assert isinstance(caught.value.cause, TypeError)
+    assert caught.value.plugin == "text_discount"
+    assert caught.value.where == "plugin point 'discounts'"
 
 
 def test_a_first_point_is_checked_and_none_is_no_answer(make_catalog: MakeCatalog) -> None:
@@ -182,49 +182,91 @@ def test_valid_calls_pass_unchanged(make_catalog: MakeCatalog) -> None:
 def test_a_tenant_wrapper_that_changes_the_result_to_a_wrong_type(
     make_catalog: MakeCatalog,
 ) -> None:
-    catalog = _catalog(make_catalog)
-    with pytest.raises(ResultValidationError) as caught:
-        catalog.run("interface_a", customer="wrapped", version=1)
-    error = caught.value
-    # The built-in implements the entry point; the wrapper is named as the one that may have
-    # changed the value.
-    assert error.plugin == "builtin_plugins.interface_a"
-    assert error.where == "entry point"
-    assert error.expected == "str"
-    assert error.problem.startswith("got int 42")
-    assert "tenant wrappers 'number_wrapper', which may change it" in error.problem
-    assert "catalog.events" not in error.problem  # the catalog's own wrapper is no suspect
-    assert catalog.run("interface_a", customer="good", version=1) == "Hello there!"
+    for interceptors in ("[interceptors.validation]", ""):
+        catalog = _catalog(make_catalog, interceptors)
+        with pytest.raises(ResultValidationError) as caught:
+            catalog.run("interface_a", customer="wrapped", version=1)
+        error = caught.value
+        # The wrapper made the value: it is named, with or without the interceptor.
+        assert (error.plugin, error.where, error.expected) == ("number_wrapper", "entry point", "str")
+        assert error.problem.startswith("got int 42")
+        assert catalog.run("interface_a", customer="good", version=1) == "Hello there!"
+
+
+#: An interface whose built-in gets its types wrong: what only the interceptor checks.
+COUNT_SPECS = """
+from catalog_cli import Context, entrypoint, plugin_point
+
+
+@entrypoint
+def count_v1(ctx: Context) -> int:
+    \"\"\"How many.\"\"\"
+
+
+@plugin_point(count_v1, policy="wrap")
+def count_v1_step(ctx: Context) -> int:
+    \"\"\"The step; the catalog's.\"\"\"
+"""
+
+COUNT_IMPL = """
+from catalog_cli import hookimpl
+
+
+@hookimpl
+def count_v1(ctx):
+    ctx.points.step()
+    return "many"
+
+
+@hookimpl
+def count_v1_step(ctx):
+    return "one"
+"""
+
+
+def _counting(make_catalog: MakeCatalog, interceptors: str) -> Catalog:
+    return make_catalog(
+        f"""
+        {interceptors}
+        [tenants.t]
+        [tenants.u]
+        """,
+        {"hookspecs/count.py": COUNT_SPECS, "builtin_plugins/count.py": COUNT_IMPL},
+        example=False,
+    )
 
 
 def test_the_settings_switch_each_check_off(make_catalog: MakeCatalog) -> None:
-    points_off = _catalog(
+    both = _counting(make_catalog, "[interceptors.validation]")
+    with pytest.raises(ResultValidationError) as caught:
+        both.run("count", customer="t")
+    assert (caught.value.plugin, caught.value.where) == (
+        "builtin_plugins.count",
+        "plugin point 'step'",
+    )
+    points_off = _counting(
         make_catalog, "[interceptors.validation]\nsettings = { plugin_points = false }"
     )
-    with pytest.raises(PluginCallError) as caught:
-        _quote(points_off, "t")
-    assert not isinstance(caught.value, ResultValidationError)
-    with pytest.raises(ResultValidationError):  # the method's result is still checked
-        points_off.run("interface_a", customer="wrapped", version=1)
-
-    results_off = _catalog(
-        make_catalog, "[interceptors.validation]\nsettings = { results = false }"
+    with pytest.raises(ResultValidationError) as caught:  # the method's result still is
+        points_off.run("count", customer="t")
+    assert caught.value.where == "entry point"
+    neither = _counting(
+        make_catalog,
+        "[interceptors.validation]\nsettings = { plugin_points = false, results = false }",
     )
-    assert results_off.run("interface_a", customer="wrapped", version=1) == 42
-    with pytest.raises(ResultValidationError):  # plugin points still are
-        _quote(results_off, "t")
+    assert neither.run("count", customer="t") == "many"
+    assert _counting(make_catalog, "").run("count", customer="t") == "many"
 
 
 def test_a_tenant_overrides_a_setting(make_catalog: MakeCatalog) -> None:
-    catalog = _catalog(
+    catalog = _counting(
         make_catalog,
-        "[interceptors.validation]\n[tenants.u.interceptors.validation]\nplugin_points = false",
+        "[interceptors.validation]\n[tenants.u.interceptors.validation]\n"
+        "plugin_points = false\nresults = false",
     )
     with pytest.raises(ResultValidationError):
-        _quote(catalog, "t")
-    with pytest.raises(PluginCallError) as caught:
-        _quote(catalog, "u")
-    assert not isinstance(caught.value, ResultValidationError)
+        catalog.run("count", customer="t")
+    assert catalog.run("count", customer="u") == "many"
 
 
 @pytest.mark.parametrize(
@@ -258,21 +300,24 @@ def test_bad_settings_fail_the_tenant_closed_naming_the_key(
 
 
 def test_scope_by_tenant_and_interface(make_catalog: MakeCatalog) -> None:
-    catalog = _catalog(
+    catalog = _counting(
         make_catalog,
         """
         [interceptors.validation]
-        include = { tenants = ["t", "wrapped"] }
-        exclude = { interfaces = ["interface_a"] }
+        include = { tenants = ["t"] }
         """,
     )
     with pytest.raises(ResultValidationError):
-        _quote(catalog, "t")
-    with pytest.raises(PluginCallError) as caught:  # u is not in scope
-        _quote(catalog, "u")
-    assert not isinstance(caught.value, ResultValidationError)
-    # interface_a is excluded: the wrapper's number goes through
-    assert catalog.run("interface_a", customer="wrapped", version=1) == 42
+        catalog.run("count", customer="t")
+    assert catalog.run("count", customer="u") == "many"  # u is not in scope
+    excluded = _counting(
+        make_catalog,
+        """
+        [interceptors.validation]
+        exclude = { interfaces = ["count"] }
+        """,
+    )
+    assert excluded.run("count", customer="t") == "many"
 
 
 def test_under_the_isolate_policy_a_wrong_answer_is_left_out(

@@ -1,0 +1,77 @@
+"""catalog.toml: finding it, reading it (through a cache when it is large) and checking it.
+
+Names are imported on first use: the TOML parser is not needed by every command.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._config import (
+        Canary,
+        CatalogConfig,
+        InterceptorConfig,
+        JobsConfig,
+        Scope,
+        TenantConfig,
+        freeze,
+        parse_config,
+        read_config,
+        thaw,
+    )
+    from ._locate import find_catalog
+    from ._options import Option, Options, at_least, one_of, positive
+
+__all__ = [
+    "Canary",
+    "CatalogConfig",
+    "InterceptorConfig",
+    "JobsConfig",
+    "Option",
+    "Options",
+    "Scope",
+    "TenantConfig",
+    "at_least",
+    "find_catalog",
+    "freeze",
+    "one_of",
+    "parse_config",
+    "positive",
+    "read_config",
+    "thaw",
+]
+
+_HOMES = {
+    **dict.fromkeys(
+        (
+            "Canary",
+            "CatalogConfig",
+            "InterceptorConfig",
+            "JobsConfig",
+            "Scope",
+            "TenantConfig",
+            "freeze",
+            "parse_config",
+            "read_config",
+            "thaw",
+        ),
+        "._config",
+    ),
+    "find_catalog": "._locate",
+    **dict.fromkeys(("Option", "Options", "at_least", "one_of", "positive"), "._options"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

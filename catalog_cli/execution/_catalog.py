@@ -1,0 +1,446 @@
+"""The public ``Catalog``: load a catalog file, run methods for tenants, describe what runs."""
+
+from __future__ import annotations
+
+import os
+import threading
+import weakref
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple, final
+
+import pluggy
+
+from .. import _interrupts
+from ..config import CatalogConfig, find_catalog, read_config
+from ..declarations import Interface
+from ..errors import CatalogError, ReloadError, UnknownPluginPointError
+from ..registry import Registry, VersionChoice, VersionSource
+from ..runtime import (
+    CanaryCall,
+    HealthResult,
+    PreparedCall,
+    Runtimes,
+    States,
+    StepPlan,
+    Trace,
+    call_plan,
+    stop,
+)
+from ..runtime import _lifecycle as lifecycle
+from . import _describe as describe
+from ._pipeline import call as call_pipeline
+from ._requests import CallAnswer, CallRequest
+from ._views import CheckReport, InterceptorInfo, PluginInfo, TenantInfo
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor
+
+    from ..interceptors.metrics import Series
+
+
+class CallOutcome(NamedTuple):
+    """A method's result with the facts of the call: which version ran and why."""
+
+    result: Any
+    interface: str
+    version: int
+    version_source: VersionSource
+    customer: str
+    call_id: str
+    seconds: float
+    #: for ``execute(..., trace=True)``: what ran, as a tree
+    trace: Trace | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {
+            "interface": self.interface,
+            "version": self.version,
+            "version_source": self.version_source,
+            "customer": self.customer,
+            "call_id": self.call_id,
+            "seconds": self.seconds,
+            "result": self.result,
+        }
+        if self.trace is not None:
+            data["trace"] = self.trace.to_dict()
+        return data
+
+
+@final
+class Method:
+    """One interface version for one tenant, ready to call: see :meth:`Catalog.method`."""
+
+    __slots__ = ("_call", "_runtimes", "version")
+
+    def __init__(self, call: PreparedCall | CanaryCall, runtimes: Runtimes) -> None:
+        self._call = call
+        # Held so the plugins it calls are not shut down by a reload while it lives.
+        self._runtimes = runtimes
+        #: the declaration of the version it runs (the tenant's, before any canary split)
+        self.version = (
+            call.declared
+            if isinstance(call, PreparedCall)
+            else runtimes.registry.version(runtimes.registry.resolve(call.interface, call.tenant))
+        )
+
+    def __call__(self, **kwargs: Any) -> Any:
+        """Check the arguments, then run the method (errors as for :meth:`Catalog.run`)."""
+        return self._call(kwargs)
+
+    def __repr__(self) -> str:
+        return (
+            f"<Method {self.version.interface} v{self.version.number} "
+            f"for tenant {self._call.tenant!r}>"
+        )
+
+
+@final
+class Catalog:
+    """A catalog of versioned methods and the per-tenant plugins that change them.
+
+    >>> catalog = Catalog.load()  # doctest: +SKIP
+    >>> catalog.run("interface_a", customer="c1", version=2, name="Ada")  # doctest: +SKIP
+    'Hi Ada, welcome back!\\n-- The Acme Retail team'
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        #: tenant -> interceptor -> what the interceptor keeps for the tenant (across reloads)
+        self._states: States = {}
+        self._runtimes = Runtimes(Registry(read_config(self.path)), self._states)
+        self._reloading = threading.Lock()
+        _interrupts.install()
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str] | None = None) -> Catalog:
+        """Load ``path``, else $CATALOG_FILE, the nearest ./catalog.toml, or the example."""
+        found, _why = find_catalog(path)
+        return cls(found)
+
+    @property
+    def registry(self) -> Registry:
+        """What the catalog holds, as of the last load or reload (read-only)."""
+        return self._runtimes.registry
+
+    # -- running ---------------------------------------------------------------------------
+
+    def run(
+        self, interface: str, /, *, customer: str, version: int | None = None, **kwargs: Any
+    ) -> Any:
+        """Run ``interface`` for ``customer`` and return its result.
+
+        The version is ``version`` if given, else the tenant's pin, the catalog's default, or
+        the latest. Raises InvalidArgumentsError before any plugin runs if ``kwargs`` do not fit
+        the version's declaration, and PluginCallError naming the plugin if one raises.
+        """
+        runtimes = self._runtimes  # held: a reload does not stop what this call runs
+        found = runtimes.calls.get((customer, interface, version))
+        if found is None:
+            found = runtimes.call(customer, interface, version, kwargs)
+        return found(kwargs)
+
+    def call(
+        self,
+        request: CallRequest,
+        *,
+        timeout: float | None = None,
+        trace: bool = False,
+        choice: VersionChoice | None = None,
+    ) -> CallAnswer:
+        """Run ``request`` and answer with its result, or its error as data (never raises a
+        catalog error). ``timeout`` bounds the wait in seconds; ``trace`` records what ran;
+        ``choice`` is a version decided before by :meth:`resolve_version` with these
+        arguments (a canary decided by chance is then not decided twice)."""
+        return call_pipeline(self._runtimes, request, timeout=timeout, trace=trace, choice=choice)
+
+    def execute(
+        self,
+        interface: str,
+        *,
+        customer: str,
+        version: int | None = None,
+        arguments: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+        trace: bool = False,
+        choice: VersionChoice | None = None,
+    ) -> CallOutcome:
+        """Like :meth:`run`, with the call's facts; ``timeout`` (seconds) bounds the wait.
+
+        Python cannot stop a running thread: on timeout the caller gets CallTimeoutError at the
+        deadline, and the abandoned call finishes (or hangs) in a daemon thread.
+        ``trace``: record what ran in ``outcome.trace``; if the call fails, the error carries it
+        as ``error.trace``. ``choice``: see :meth:`call`.
+        """
+        request = CallRequest(customer, interface, version, dict(arguments or {}))
+        answer = self.call(request, timeout=timeout, trace=trace, choice=choice)
+        if not answer.ok:
+            answer.raise_error()
+        assert answer.version is not None and answer.call_id is not None
+        return CallOutcome(
+            answer.result,
+            interface,
+            answer.version,
+            answer.version_source,  # type: ignore[arg-type]
+            customer,
+            answer.call_id,
+            answer.seconds,
+            answer.trace,
+        )
+
+    def map(
+        self,
+        interface: str,
+        inputs: Iterable[Mapping[str, Any]],
+        *,
+        customer: str,
+        version: int | None = None,
+        executor: Executor | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        chunk_size: int | None = None,
+        timeout: float | None = None,
+    ) -> list[CallAnswer]:
+        """Run ``interface`` for ``customer`` once per argument mapping in ``inputs``; the
+        answers come back in input order, a failed item as an answer with its error (it never
+        stops the batch).
+
+        ``executor``: any ``concurrent.futures.Executor`` (a process pool, Dask's
+        ``client.get_executor()``); workers in other processes load this catalog's file, which
+        must be readable there with the same plugins importable; tasks in this process (a
+        thread pool) use this catalog itself. None: here, one call after another.
+        ``progress(done, total)`` is told as items complete.
+        """
+        from ._batch import map_calls
+
+        return map_calls(
+            self.path,
+            interface,
+            inputs,
+            customer=customer,
+            version=version,
+            executor=executor,
+            progress=progress,
+            chunk_size=chunk_size,
+            timeout=timeout,
+            catalog=self,
+        )
+
+    @property
+    def config(self) -> CatalogConfig:
+        """The catalog file as read (read-only), as of the last load or reload."""
+        return self._runtimes.registry.config
+
+    @property
+    def generation(self) -> int:
+        """How many reloads have been swapped in."""
+        return self._runtimes.generation
+
+    def method(self, interface: str, *, customer: str, version: int | None = None) -> Method:
+        """The method as a callable for one tenant and version, resolved once.
+
+        For callers that call the same method many times: ``quote = catalog.method(
+        "price_quote", customer="c1")`` then ``quote(unit_price=1.0, quantity=2)``. It keeps
+        the tenant's manager and version of the moment it was made (a reload does not move it).
+        """
+        runtimes = self._runtimes
+        registry = runtimes.registry
+        choice = registry.resolve(interface, customer, version)
+        runtimes.get(customer)  # the tenant is built now (or fails closed now)
+        canary = version is None and interface in registry.tenant_config(customer).canaries
+        found: PreparedCall | CanaryCall = (
+            CanaryCall(runtimes, customer, interface)
+            if canary
+            else runtimes.prepared(customer, choice)
+        )
+        return Method(found, runtimes)
+
+    def reload(self) -> None:
+        """Re-read the catalog file and the catalog's modules (declarations, built-ins and
+        plugins, imported afresh), and swap them in atomically.
+
+        The new catalog is loaded completely (every tenant built and its plugins started)
+        before the swap; calls in flight finish on the old managers, later calls use the new
+        ones. If the file is invalid, or a tenant not known to fail would fail, nothing
+        changes and ReloadError says why (a tenant new to the file just fails closed). The old
+        plugins are shut down once no call or Method holds them.
+        """
+        with self._reloading:
+            old = self._runtimes
+            try:
+                registry = Registry(read_config(self.path), fresh=True)
+            except CatalogError as exc:
+                raise ReloadError(str(self.path), [exc]) from exc
+            new = Runtimes(registry, self._states, generation=old.generation + 1)
+            broken = [
+                outcome
+                for tenant in registry.config.tenants
+                if isinstance(outcome := new.outcome(tenant), CatalogError)
+                and not _was_failing(old, tenant)
+            ]
+            if broken:
+                new.close()
+                raise ReloadError(str(self.path), broken)
+            self._runtimes = new
+        # In-flight calls hold the old runtimes; shut their plugins down when the last ends.
+        weakref.finalize(old, stop, old.built(), old.registry.config.startup_timeout)
+
+    def health(self, *, customer: str | None = None) -> list[HealthResult]:
+        """Run every plugin's health check for each tenant (or one), with a deadline each.
+
+        A tenant that fails closed is reported unhealthy, with the error that closed it.
+        """
+        runtimes = self._runtimes
+        config = runtimes.registry.config
+        tenants = [customer] if customer is not None else list(config.tenants)
+        results: list[HealthResult] = []
+        for tenant in tenants:
+            runtimes.registry.tenant_config(tenant)  # UnknownTenantError for a bad id
+            outcome = runtimes.outcome(tenant)
+            if isinstance(outcome, CatalogError):
+                plugin = getattr(outcome, "plugin", None) or "-"
+                results.append(
+                    HealthResult(tenant, plugin, "unhealthy", str(outcome), 0.0, checked=False)
+                )
+                continue
+            results.extend(
+                lifecycle.check(
+                    outcome.pm, tenant, outcome.plugin_settings(), config.health_timeout
+                )
+            )
+        return results
+
+    def close(self) -> list[tuple[str, str, BaseException]]:
+        """Shut down every started tenant's plugins (reverse dependency order).
+
+        Returns the failures as (tenant, plugin, exception); they are logged too. Calls made
+        after close() build the tenants (and start their plugins) again.
+        """
+        return self._runtimes.close()
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def plugin_manager(self, customer: str) -> pluggy.PluginManager:
+        """The tenant's own PluginManager (built on first use; raises if it fails closed).
+
+        Its hooks are called as with any pluggy manager, without ``ctx`` (each plugin's is
+        bound to it): ``pm.hook.price_quote_v1(unit_price=1.0, quantity=2, country="NL")``.
+        """
+        return self._runtimes.get(customer).pm
+
+    # -- describing ------------------------------------------------------------------------
+
+    def call_plan(
+        self, interface: str, *, customer: str, version: int | None = None
+    ) -> tuple[StepPlan, ...]:
+        """Who runs at each step of a call for ``customer``, in the order pluggy calls them."""
+        registry = self._runtimes.registry
+        choice = registry.resolve(interface, customer, version)
+        return call_plan(self._runtimes.get(customer).pm, registry.version(choice))
+
+    def error_policy(self, interface: str, point: str, *, customer: str, version: int) -> str:
+        """What a plugin point does for ``customer`` when a plugin raises there: ``raise`` or
+        ``isolate`` (the tenant's policy, else the catalog's, else the declaration's)."""
+        registry = self._runtimes.registry
+        declared = registry.interface(interface).version(version)
+        found = declared.points.get(point)
+        if found is None:
+            raise UnknownPluginPointError(interface, version, point, sorted(declared.points))
+        return registry.error_policy(customer, found)
+
+    @property
+    def description(self) -> str:
+        return self.config.description
+
+    def interfaces(self) -> list[Interface]:
+        return list(self._runtimes.registry.interfaces.values())
+
+    def interface(self, name: str) -> Interface:
+        return self._runtimes.registry.interface(name)
+
+    def resolve_version(
+        self,
+        interface: str,
+        *,
+        customer: str,
+        version: int | None = None,
+        arguments: Mapping[str, Any] | None = None,
+    ) -> VersionChoice:
+        """Which version a call would run, and which rule chose it. With ``arguments``, the
+        tenant's canary share takes part (without, a canary is never chosen)."""
+        return self._runtimes.registry.resolve(interface, customer, version, arguments)
+
+    def default_version(self, interface: str) -> int:
+        """The version a tenant without a pin runs: the catalog's default, else the latest."""
+        registry = self._runtimes.registry
+        found = registry.interface(interface)
+        return registry.config.versions.get(interface, found.latest)
+
+    def version_users(self, interface: str) -> dict[int, list[tuple[str, VersionSource]]]:
+        """version -> the tenants that run it (without --version), with the rule that chose it."""
+        registry = self._runtimes.registry
+        users: dict[int, list[tuple[str, VersionSource]]] = {}
+        for tenant in registry.config.tenants:
+            choice = registry.resolve(interface, tenant)
+            users.setdefault(choice.version, []).append((tenant, choice.source))
+        return users
+
+    def tenant_ids(self) -> list[str]:
+        return list(self.config.tenants)
+
+    def tenant(self, customer: str) -> TenantInfo:
+        return describe.tenant(self._runtimes, customer)
+
+    def tenants(self) -> list[TenantInfo]:
+        runtimes = self._runtimes
+        return [describe.tenant(runtimes, t) for t in runtimes.registry.config.tenants]
+
+    def plugins(self, *, customer: str | None = None, available: bool = False) -> list[PluginInfo]:
+        """Built-in and selected plugins (with ``available``, unselected ones too), with status.
+
+        Unselected plugins are described without importing them.
+        """
+        return describe.plugins(self._runtimes, customer=customer, available=available)
+
+    def plugin(self, name: str) -> PluginInfo:
+        return describe.plugin(self._runtimes, name)
+
+    def interceptors(self, *, available: bool = False) -> list[InterceptorInfo]:
+        """The interceptors catalog.toml configures (with ``available``, every built-in too),
+        in the order they wrap: lowest ``order`` outermost."""
+        return describe.interceptors(self._runtimes, available=available)
+
+    def interceptor_states(self, name: str) -> dict[str, Mapping[str, Any]]:
+        """tenant -> what interceptor ``name`` keeps for the tenant (kept across reloads)."""
+        return {
+            tenant: kept[name] for tenant, kept in list(self._states.items()) if name in kept
+        }
+
+    def metrics(self) -> list[Series]:
+        """What the metrics interceptor counted, per tenant, interface, version and version
+        source (``canary`` for the canary's calls): calls, errors and a latency histogram.
+        Counters live as long as this Catalog, across reloads.
+        ``catalog_cli.interceptors.metrics.prometheus_text(catalog.metrics())`` renders them for
+        Prometheus (extra ``prometheus``)."""
+        from ..interceptors.metrics import NAME, collect
+
+        return collect(self.interceptor_states(NAME))
+
+    def check(self) -> CheckReport:
+        """Load every tenant and every selected plugin, run nothing, and report all problems."""
+        return describe.check(self._runtimes)
+
+
+def _was_failing(old: Runtimes, tenant: str) -> bool:
+    """Whether ``tenant`` failed (or would have failed) in the catalog as loaded before: a
+    tenant new to the file, or one that already failed, may fail after a reload."""
+    registry = old.registry
+    if tenant not in registry.config.tenants:
+        return True
+    known = old.known(tenant)
+    if known is not None:
+        return isinstance(known, CatalogError)
+    return bool(registry.selection(tenant)[1])

@@ -1,0 +1,959 @@
+"""Background jobs: calls stored durably in SQLite and run by workers, also across restarts.
+
+A job is a :class:`~catalog_cli._requests.CallRequest` (tenant, interface, optional version,
+JSON arguments) plus what became of it. The store is one SQLite file in WAL mode, shared by
+every process that submits or runs jobs:
+
+- ``submit`` commits before it returns, so an accepted job survives any crash after that.
+- A worker claims a job inside ``BEGIN IMMEDIATE`` (one writer at a time, in every process),
+  so two workers never run the same job. The claim takes a lease that a heartbeat renews.
+- Claims are fair between tenants: round-robin over the tenants with queued jobs (the one
+  whose last job was claimed longest ago goes next), oldest first within a tenant.
+- A job whose worker died (its lease ran out, or its process is gone from this host) is
+  recovered by the next worker that looks: queued again or failed, per ``[jobs] interrupted``.
+  A write by a worker that lost its job is fenced off by (worker, attempt).
+
+Imported only by the job commands and the HTTP app: sqlite3 stays out of ``catalog --help``.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import itertools
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple, get_args
+
+from ..errors import (
+    CatalogError,
+    ConfigError,
+    ConfigProblem,
+    ErrorRecord,
+    InvalidArgumentsError,
+    UnknownJobError,
+    record_of,
+)
+from ._requests import CallAnswer, CallRequest
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from ..config import JobsConfig
+    from ._catalog import Catalog
+
+JobStatus = Literal["queued", "running", "succeeded", "failed"]
+STATUSES: Final[tuple[str, ...]] = get_args(JobStatus)
+
+#: The job store's path, over ``[jobs] database`` and the default next to the catalog file.
+ENV_VAR: Final = "CATALOG_JOBS_DB"
+#: The schema this code reads and writes (``PRAGMA user_version``).
+SCHEMA_VERSION: Final = 1
+#: Seconds a claim holds a job without a heartbeat; a worker renews it every third of that.
+LEASE_SECONDS: Final = 30.0
+#: Seconds an idle worker thread waits before it looks for queued jobs again.
+POLL_SECONDS: Final = 0.5
+#: Seconds a connection waits for another process's write transaction before giving up.
+_BUSY_SECONDS: Final = 30.0
+#: Idle connections kept for reuse; more threads at once open more, closed when returned.
+_POOL_SIZE: Final = 8
+
+_log = logging.getLogger("catalog.jobs")
+
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS jobs (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    tenant TEXT NOT NULL,
+    interface TEXT NOT NULL,
+    version INTEGER,
+    arguments TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'succeeded', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    submitted_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    result TEXT,
+    error TEXT,
+    ran_version INTEGER,
+    version_source TEXT,
+    call_id TEXT,
+    worker TEXT,
+    worker_space TEXT,
+    lease_until REAL
+);
+CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, seq);
+CREATE INDEX IF NOT EXISTS jobs_by_tenant ON jobs (tenant, seq);
+"""
+
+#: Added to schema 1 without a new version: code that does not know them ignores them (it
+#: claims oldest first), and opening a store adds them if they are missing.
+_FAIRNESS: Final = """
+CREATE TABLE IF NOT EXISTS turns (
+    tenant TEXT PRIMARY KEY,
+    last_claim INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_queued_by_tenant ON jobs (status, tenant, seq);
+"""
+#: Tables of a job store (anything else in a file without a schema version is not one).
+_TABLES: Final = frozenset({"jobs", "turns"})
+
+#: The tenant whose last job was claimed longest ago (never: first), among the tenants with
+#: queued jobs; ties by their oldest queued job. The tenants with queued jobs are found by
+#: jumping through the index, one lookup per tenant, however many jobs are queued.
+_NEXT_TENANT: Final = """
+WITH RECURSIVE waiting(tenant) AS (
+    SELECT (SELECT MIN(tenant) FROM jobs WHERE status = 'queued')
+    UNION ALL
+    SELECT (SELECT MIN(tenant) FROM jobs WHERE status = 'queued' AND tenant > waiting.tenant)
+    FROM waiting WHERE waiting.tenant IS NOT NULL
+)
+SELECT waiting.tenant FROM waiting LEFT JOIN turns ON turns.tenant = waiting.tenant
+WHERE waiting.tenant IS NOT NULL
+ORDER BY COALESCE(turns.last_claim, 0),
+    (SELECT MIN(seq) FROM jobs WHERE status = 'queued' AND tenant = waiting.tenant)
+LIMIT 1
+"""
+
+_COLUMNS: Final = (
+    "id, tenant, interface, version, arguments, status, attempts, submitted_at, started_at, "
+    "finished_at, result, error, ran_version, version_source, call_id"
+)
+
+
+class Job(NamedTuple):
+    """One background call and what became of it (timestamps in seconds since the epoch)."""
+
+    id: str
+    tenant: str
+    interface: str
+    #: the version asked for; None: resolved where it runs (pin, canary, default, latest)
+    version: int | None
+    arguments: dict[str, Any]
+    status: JobStatus
+    #: runs started so far (a run interrupted by a dying worker counts)
+    attempts: int
+    submitted_at: float
+    started_at: float | None
+    finished_at: float | None
+    result: Any
+    #: for a failed job: its error record (``ErrorRecord.to_dict()``: kind, message, ...)
+    error: dict[str, Any] | None
+    #: the version that ran and which rule chose it (None until it ran, or when it failed early)
+    ran_version: int | None
+    version_source: str | None
+    call_id: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self._fields}
+
+    @property
+    def request(self) -> CallRequest:
+        """The call this job runs."""
+        return CallRequest(self.tenant, self.interface, self.version, self.arguments)
+
+
+def _job(row: tuple[Any, ...]) -> Job:
+    (
+        job_id,
+        tenant,
+        interface,
+        version,
+        arguments,
+        status,
+        attempts,
+        submitted_at,
+        started_at,
+        finished_at,
+        result,
+        error,
+        ran_version,
+        version_source,
+        call_id,
+    ) = row
+    return Job(
+        job_id,
+        tenant,
+        interface,
+        version,
+        json.loads(arguments),
+        status,
+        attempts,
+        submitted_at,
+        started_at,
+        finished_at,
+        json.loads(result) if result is not None else None,
+        json.loads(error) if error is not None else None,
+        ran_version,
+        version_source,
+        call_id,
+    )
+
+
+# -- who is running a job ------------------------------------------------------------------
+
+
+def _pid_namespace() -> str:
+    # Two containers may share a host name; a pid means something only in its own namespace.
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
+
+
+def _host() -> str:
+    import socket
+
+    return socket.gethostname()
+
+
+class WorkerId(NamedTuple):
+    """A worker thread: host, process and thread; ``space`` is where its pid can be checked."""
+
+    host: str
+    pid: int
+    thread: str
+    #: host name and pid namespace: a pid is checked only by a process in the same space
+    space: str
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.pid}:{self.thread}"
+
+    @classmethod
+    def current(cls) -> WorkerId:
+        host = _host()
+        return cls(host, os.getpid(), threading.current_thread().name, f"{host}|{_pid_namespace()}")
+
+    @classmethod
+    def parse(cls, text: str, space: str | None) -> WorkerId:
+        host, _, rest = text.partition(":")
+        pid, _, thread = rest.partition(":")
+        return cls(host, int(pid) if pid.isdigit() else -1, thread, space or "")
+
+
+def _pid_gone(pid: int) -> bool:
+    """Whether no process ``pid`` runs here (a zombie counts as gone: it runs nothing)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OSError):
+        return False  # another user's process: alive
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+            state = handle.read().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state in ("Z", "X")
+
+
+#: Jobs this process runs right now. A job claimed under this process's pid that is not here
+#: was left by an earlier process that had the same pid (a restarted container's pid 1).
+_IN_FLIGHT: set[str] = set()
+_IN_FLIGHT_LOCK = threading.Lock()
+
+
+def _hold(job_id: str) -> None:
+    with _IN_FLIGHT_LOCK:
+        _IN_FLIGHT.add(job_id)
+
+
+def _release(job_id: str) -> None:
+    with _IN_FLIGHT_LOCK:
+        _IN_FLIGHT.discard(job_id)
+
+
+def _held(job_id: str) -> bool:
+    with _IN_FLIGHT_LOCK:
+        return job_id in _IN_FLIGHT
+
+
+# -- where the store is ----------------------------------------------------------------------
+
+
+def database_path(catalog_path: Path, jobs: JobsConfig) -> Path:
+    """$CATALOG_JOBS_DB, else ``[jobs] database``, else ``<stem>.jobs.sqlite3`` beside the file."""
+    from_env = os.environ.get(ENV_VAR)
+    if from_env:
+        return Path(from_env).absolute()
+    if jobs.database is not None:
+        return jobs.database.absolute()
+    return catalog_path.absolute().with_name(f"{catalog_path.stem}.jobs.sqlite3")
+
+
+def _store_error(path: Path, doing: str, exc: BaseException) -> ConfigError:
+    hint = ""
+    text = str(exc)
+    if any(word in text for word in ("unable to open", "readonly", "read-only", "permission")):
+        hint = (
+            f" (the folder must exist and be writable; move the store with [jobs] database "
+            f"in catalog.toml or ${ENV_VAR})"
+        )
+    return ConfigError(path, [ConfigProblem("", f"job store: cannot {doing}: {text}{hint}")])
+
+
+class JobStore:
+    """Jobs in one SQLite file, safe to share between threads and processes.
+
+    ``interrupted`` and ``attempts`` are the ``[jobs]`` policy for a job whose worker stopped
+    while running it: ``"retry"`` queues it again until it has started ``attempts`` times,
+    ``"fail"`` marks it failed at once.
+    """
+
+    def __init__(self, path: Path, *, interrupted: str = "retry", attempts: int = 3) -> None:
+        if interrupted not in ("retry", "fail"):
+            raise ValueError(f"interrupted must be 'retry' or 'fail', not {interrupted!r}")
+        if attempts < 1:
+            raise ValueError(f"attempts must be at least 1, not {attempts}")
+        self.path = Path(path)
+        self.interrupted = interrupted
+        self.attempts = attempts
+        self._idle: list[sqlite3.Connection] = []
+        self._pool_lock = threading.Lock()
+        self._closed = False
+        with self._connection() as conn:
+            self._prepare(conn)
+
+    @classmethod
+    def for_catalog(cls, catalog: Catalog) -> JobStore:
+        """The store of ``catalog``'s jobs, with its ``[jobs]`` policy."""
+        return cls.for_config(catalog.path, catalog.config.jobs)
+
+    @classmethod
+    def for_config(cls, catalog_path: Path, jobs: JobsConfig) -> JobStore:
+        """The store for a catalog file and its ``[jobs]`` section, without loading the catalog."""
+        return cls(
+            database_path(catalog_path, jobs),
+            interrupted=jobs.interrupted,
+            attempts=jobs.attempts,
+        )
+
+    # -- connections -----------------------------------------------------------------------
+
+    def _open(self) -> sqlite3.Connection:
+        import sqlite3
+
+        try:
+            # Autocommit: every transaction here is explicit (BEGIN IMMEDIATE ... COMMIT).
+            conn = sqlite3.connect(
+                self.path, timeout=_BUSY_SECONDS, isolation_level=None, check_same_thread=False
+            )
+            try:
+                # FULL: a commit is on disk when submit() returns, power loss included.
+                conn.execute("PRAGMA synchronous = FULL")
+            except BaseException:
+                conn.close()
+                raise
+        except sqlite3.Error as exc:
+            raise _store_error(self.path, "open it", exc) from None
+        return conn
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        import sqlite3
+
+        with self._pool_lock:
+            conn = self._idle.pop() if self._idle else None
+        if conn is None:
+            conn = self._open()
+        try:
+            yield conn
+        except sqlite3.Error as exc:
+            conn.close()  # it may be mid-transaction: never hand it out again
+            raise _store_error(self.path, "use it", exc) from None
+        except BaseException:
+            conn.close()
+            raise
+        with self._pool_lock:
+            if not self._closed and len(self._idle) < _POOL_SIZE:
+                self._idle.append(conn)
+                return
+        conn.close()
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _write(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+        # IMMEDIATE takes the write lock now, not at the first write: two claims cannot both
+        # read the same queued job before either marks it.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _prepare(self, conn: sqlite3.Connection) -> None:
+        import sqlite3
+
+        try:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            with self._write(conn):
+                found = conn.execute("PRAGMA user_version").fetchone()[0]
+                if found == 0:
+                    others = [
+                        name
+                        for (name,) in conn.execute(
+                            "SELECT name FROM sqlite_master WHERE type = 'table' "
+                            "AND name NOT LIKE 'sqlite_%'"
+                        )
+                        if name not in _TABLES
+                    ]
+                    if others:
+                        raise ConfigError(
+                            self.path,
+                            [
+                                ConfigProblem(
+                                    "",
+                                    "job store: this SQLite file is not a job store (it has "
+                                    f"the tables {', '.join(sorted(others))}); point [jobs] "
+                                    f"database or ${ENV_VAR} at another file",
+                                )
+                            ],
+                        )
+                    for statement in _SCHEMA.split(";"):
+                        if statement.strip():
+                            conn.execute(statement)
+                    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                elif found > SCHEMA_VERSION:
+                    raise ConfigError(
+                        self.path,
+                        [
+                            ConfigProblem(
+                                "",
+                                f"job store: schema version {found} was written by a newer "
+                                f"task-catalog (this one reads version {SCHEMA_VERSION}); "
+                                "upgrade task-catalog, or point [jobs] database or "
+                                f"${ENV_VAR} at another file",
+                            )
+                        ],
+                    )
+                for statement in _FAIRNESS.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+        except sqlite3.DatabaseError as exc:
+            raise _store_error(self.path, "open it as a job store", exc) from None
+        if str(mode).lower() != "wal":
+            _log.warning("job store %s: journal mode is %s, not WAL", self.path, mode)
+
+    def close(self) -> None:
+        """Close the idle connections. A thread still using the store (a worker's, say)
+        goes on with connections of its own, each closed after use."""
+        with self._pool_lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+    def __enter__(self) -> JobStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- submitting and reading ----------------------------------------------------------
+
+    def submit(self, request: CallRequest) -> Job:
+        """Store ``request`` as a queued job; it is committed to disk when this returns."""
+        problems: dict[str, str] = {}
+        if not isinstance(request.tenant, str) or not request.tenant:
+            problems["tenant"] = "expected a tenant id"
+        if not isinstance(request.interface, str) or not request.interface:
+            problems["interface"] = "expected an interface name"
+        try:
+            arguments = json.dumps(dict(request.arguments), allow_nan=False, ensure_ascii=False)
+        except (TypeError, ValueError) as exc:
+            problems["arguments"] = f"a job's arguments must be JSON data: {exc}"
+            arguments = "{}"
+        if problems:
+            raise InvalidArgumentsError(str(request.interface), request.version or 0, problems)
+        job = Job(
+            uuid.uuid4().hex,
+            request.tenant,
+            request.interface,
+            request.version,
+            json.loads(arguments),
+            "queued",
+            0,
+            time.time(),
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+        )
+        with self._connection() as conn:
+            conn.execute(
+                "INSERT INTO jobs (id, tenant, interface, version, arguments, status, attempts, "
+                "submitted_at) VALUES (?, ?, ?, ?, ?, 'queued', 0, ?)",
+                (job.id, job.tenant, job.interface, job.version, arguments, job.submitted_at),
+            )
+        return job
+
+    def get(self, job_id: str) -> Job:
+        """The job ``job_id``; UnknownJobError if there is none."""
+        with self._connection() as conn:
+            row = conn.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise UnknownJobError(job_id, self.path)
+        return _job(row)
+
+    def list(
+        self, *, tenant: str | None = None, status: str | None = None, limit: int = 100
+    ) -> list[Job]:
+        """Jobs, newest first, optionally of one tenant and in one status."""
+        if status is not None and status not in STATUSES:
+            raise ValueError(f"unknown job status {status!r} (statuses: {', '.join(STATUSES)})")
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, not {limit}")
+        where: list[str] = []
+        values: list[Any] = []
+        if tenant is not None:
+            where.append("tenant = ?")
+            values.append(tenant)
+        if status is not None:
+            where.append("status = ?")
+            values.append(status)
+        clause = f"WHERE {' AND '.join(where)} " if where else ""
+        with self._connection() as conn:
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM jobs {clause}ORDER BY seq DESC LIMIT ?",
+                (*values, limit),
+            ).fetchall()
+        return [_job(row) for row in rows]
+
+    def holder(self, job_id: str) -> tuple[str | None, float | None]:
+        """The worker ("host:pid:thread") holding a running job, and when its lease ends."""
+        with self._connection() as conn:
+            row = conn.execute(
+                "SELECT worker, lease_until FROM jobs WHERE id = ? AND status = 'running'",
+                (job_id,),
+            ).fetchone()
+        return (row[0], row[1]) if row is not None else (None, None)
+
+    def counts(self) -> dict[str, int]:
+        """How many jobs are in each status."""
+        found = dict.fromkeys(STATUSES, 0)
+        with self._connection() as conn:
+            for status, count in conn.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status"):
+                found[status] = count
+        return found
+
+    # -- what workers do -----------------------------------------------------------------
+
+    def claim(self, worker: WorkerId, *, lease: float = LEASE_SECONDS) -> Job | None:
+        """Take a queued job for ``worker`` (status running, one more attempt).
+
+        Fair between tenants: the oldest queued job of the tenant whose last job was claimed
+        longest ago (round-robin over the tenants with queued jobs), so a tenant that queues
+        many jobs does not hold up the others; each tenant's jobs go oldest first.
+        """
+        held = None
+        try:
+            with self._connection() as conn, self._write(conn):
+                found = conn.execute(_NEXT_TENANT).fetchone()
+                if found is None:
+                    return None
+                (tenant,) = found
+                seq, held = conn.execute(
+                    "SELECT seq, id FROM jobs WHERE status = 'queued' AND tenant = ? "
+                    "ORDER BY seq LIMIT 1",
+                    (tenant,),
+                ).fetchone()
+                conn.execute(
+                    "INSERT OR REPLACE INTO turns (tenant, last_claim) "
+                    "VALUES (?, (SELECT COALESCE(MAX(last_claim), 0) + 1 FROM turns))",
+                    (tenant,),
+                )
+                # Held before the commit: a recovery in this process, serialized after this
+                # transaction, must see the job as ours.
+                _hold(held)
+                now = time.time()
+                conn.execute(
+                    "UPDATE jobs SET status = 'running', attempts = attempts + 1, "
+                    "started_at = ?, finished_at = NULL, worker = ?, worker_space = ?, "
+                    "lease_until = ? WHERE seq = ?",
+                    (now, str(worker), worker.space, now + lease, seq),
+                )
+                claimed = conn.execute(
+                    f"SELECT {_COLUMNS} FROM jobs WHERE seq = ?", (seq,)
+                ).fetchone()
+        except BaseException:
+            if held is not None:
+                _release(held)
+            raise
+        return _job(claimed)
+
+    def renew(
+        self, leases: Mapping[str, tuple[int, WorkerId]], *, lease: float
+    ) -> builtins.list[str]:
+        """Extend the leases of jobs (id -> (attempt, worker)); returns the ids no longer held."""
+        if not leases:
+            return []
+        lost = []
+        until = time.time() + lease
+        with self._connection() as conn, self._write(conn):
+            for job_id, (attempt, worker) in leases.items():
+                done = conn.execute(
+                    "UPDATE jobs SET lease_until = ? WHERE id = ? AND status = 'running' "
+                    "AND attempts = ? AND worker = ?",
+                    (until, job_id, attempt, str(worker)),
+                )
+                if done.rowcount == 0:
+                    lost.append(job_id)
+        return lost
+
+    def finish(self, job: Job, worker: WorkerId, reply: CallAnswer) -> Job | None:
+        """Record how the run of ``job`` (as claimed by ``worker``) ended.
+
+        Returns the job as stored, or None when ``worker`` no longer held it (its lease ran
+        out and another worker recovered it): then nothing is written.
+        """
+        status: JobStatus = "succeeded" if reply.ok else "failed"
+        result = error = None
+        if reply.ok:
+            try:
+                result = json.dumps(reply.result, allow_nan=False, ensure_ascii=False)
+            except (TypeError, ValueError, RecursionError) as exc:
+                status = "failed"
+                record = ErrorRecord(
+                    "result_validation",
+                    f"the result of {job.interface} v{reply.version} for tenant "
+                    f"{job.tenant!r} (call {reply.call_id}) is not JSON data, so the job "
+                    f"cannot keep it: {type(exc).__name__}: {exc}",
+                    "ResultValidationError",
+                    tenant=job.tenant,
+                    interface=job.interface,
+                    version=reply.version,
+                    call_id=reply.call_id,
+                )
+                error = json.dumps(record.to_dict(), default=str, ensure_ascii=False)
+        else:
+            found = reply.error.to_dict() if reply.error is not None else {}
+            error = json.dumps(found, default=str, ensure_ascii=False)
+        with self._connection() as conn:
+            done = conn.execute(
+                "UPDATE jobs SET status = ?, finished_at = ?, result = ?, error = ?, "
+                "ran_version = ?, version_source = ?, call_id = ?, lease_until = NULL "
+                "WHERE id = ? AND status = 'running' AND attempts = ? AND worker = ?",
+                (
+                    status,
+                    time.time(),
+                    result,
+                    error,
+                    reply.version,
+                    reply.version_source,
+                    reply.call_id,
+                    job.id,
+                    job.attempts,
+                    str(worker),
+                ),
+            )
+            if done.rowcount == 0:
+                return None
+            row = conn.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job.id,)).fetchone()
+        return _job(row)
+
+    def _abandoned(
+        self,
+        job_id: str,
+        worker: WorkerId,
+        lease_until: float | None,
+        now: float,
+        here: WorkerId,
+    ) -> str | None:
+        """Why the worker running ``job_id`` is gone, or None while it may still run it."""
+        if worker.space == here.space:
+            if worker.pid == here.pid:
+                return None if _held(job_id) else "left by an earlier process with its pid"
+            if _pid_gone(worker.pid):
+                return "its process is gone"
+            # Alive here: only its lease can say otherwise (a pid taken over by another
+            # program after the worker died).
+        if lease_until is None or lease_until < now:
+            return "its lease ran out"
+        return None
+
+    def recover(self, *, now: float | None = None) -> builtins.list[Job]:
+        """Requeue or fail the running jobs whose worker stopped; returns them as changed."""
+        now = time.time() if now is None else now
+        here = WorkerId.current()
+        query = (
+            "SELECT id, attempts, worker, worker_space, lease_until FROM jobs "
+            "WHERE status = 'running'"
+        )
+        with self._connection() as conn:
+            # A read first: most of the time nothing is abandoned and no write lock is taken.
+            if not any(
+                self._abandoned(i, WorkerId.parse(w or "", s), lease, now, here)
+                for i, _a, w, s, lease in conn.execute(query).fetchall()
+            ):
+                return []
+            changed = []
+            with self._write(conn):
+                for job_id, attempts, text, space, lease in conn.execute(query).fetchall():
+                    worker = WorkerId.parse(text or "", space)
+                    why = self._abandoned(job_id, worker, lease, now, here)
+                    if why is not None:
+                        self._interrupted(conn, job_id, attempts, worker, why, now)
+                        changed.append(job_id)
+                rows = [
+                    conn.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (i,)).fetchone()
+                    for i in changed
+                ]
+        jobs = [_job(row) for row in rows]
+        for job in jobs:
+            _log.warning(
+                "job %s (%s for tenant %r) was interrupted; now %s",
+                job.id,
+                job.interface,
+                job.tenant,
+                job.status,
+            )
+        return jobs
+
+    def _interrupted(
+        self,
+        conn: sqlite3.Connection,
+        job_id: str,
+        attempts: int,
+        worker: WorkerId,
+        why: str,
+        now: float,
+    ) -> None:
+        where = f"{worker.host}, pid {worker.pid}: {why}"
+        if self.interrupted == "retry" and attempts < self.attempts:
+            conn.execute(
+                "UPDATE jobs SET status = 'queued', started_at = NULL, worker = NULL, "
+                "worker_space = NULL, lease_until = NULL WHERE id = ?",
+                (job_id,),
+            )
+            return
+        if self.interrupted == "retry":
+            message = (
+                f"interrupted {attempts} times: the worker running it stopped each time "
+                f"(last {where}); [jobs] attempts = {self.attempts}"
+            )
+        else:
+            message = (
+                f"interrupted: the worker running it stopped ({where}); "
+                '[jobs] interrupted = "fail" does not run it again'
+            )
+        error = ErrorRecord("interrupted", message, "JobInterrupted").to_dict()
+        conn.execute(
+            "UPDATE jobs SET status = 'failed', finished_at = ?, error = ?, lease_until = NULL "
+            "WHERE id = ?",
+            (now, json.dumps(error, ensure_ascii=False), job_id),
+        )
+
+
+class JobWorker:
+    """Threads that claim queued jobs from ``store`` and run them on ``catalog``.
+
+    ``start()`` runs ``threads`` of them in the background until ``stop()``; ``drain()`` runs
+    jobs in the calling thread until none is queued. A heartbeat thread renews the leases of
+    the jobs running here and recovers jobs whose worker stopped, while any of this runs.
+    """
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        store: JobStore,
+        *,
+        threads: int = 4,
+        lease: float = LEASE_SECONDS,
+        poll: float = POLL_SECONDS,
+        on_finish: Callable[[Job], None] | None = None,
+    ) -> None:
+        if threads < 1:
+            raise ValueError(f"threads must be at least 1, not {threads}")
+        if lease <= 0 or poll <= 0:
+            raise ValueError("lease and poll must be positive")
+        self.catalog = catalog
+        self.store = store
+        self.threads = threads
+        self.lease = lease
+        self.poll = poll
+        self.on_finish = on_finish
+        #: jobs run to the end (their outcome recorded) by this worker so far
+        self.ran = 0
+        #: what stopped background threads started with ``until_empty`` (store failures)
+        self.errors: list[BaseException] = []
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        #: job id -> (attempt, worker): the leases the heartbeat renews
+        self._leases: dict[str, tuple[int, WorkerId]] = {}
+        self._users = 0
+        self._heartbeat: threading.Thread | None = None
+        self._wake = threading.Event()
+
+    # -- running -----------------------------------------------------------------------
+
+    def start(self, *, until_empty: bool = False) -> None:
+        """Start the worker threads (each stops when no job is queued, with ``until_empty``)."""
+        with self._lock:
+            if any(t.is_alive() for t in self._threads):
+                raise RuntimeError("this worker is already running")
+            self._threads = []
+        self._stop.clear()
+        self.store.recover()  # a restart picks up what the last run left at once
+        for _ in range(self.threads):
+            thread = threading.Thread(
+                target=self._thread_main,
+                args=(until_empty,),
+                name=f"catalog-jobs-{next(_thread_numbers)}",
+                daemon=True,  # a hung plugin must not keep the process alive; see stop()
+            )
+            self._threads.append(thread)
+            self._enter()
+            thread.start()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the worker threads to end; whether they all did within ``timeout``."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for thread in list(self._threads):
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            thread.join(left)
+        return not any(t.is_alive() for t in self._threads)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Take no more jobs; wait up to ``timeout`` for the running ones to finish.
+
+        A job still running after that goes on in its daemon thread, its lease renewed; if the
+        process exits first, the next worker recovers it per the ``[jobs]`` policy.
+        """
+        self._stop.set()
+        self.join(timeout)
+
+    def drain(self) -> int:
+        """Run queued jobs in this thread until none is left; how many ran."""
+        self._stop.clear()
+        self._enter()
+        try:
+            self.store.recover()
+            return self._loop(until_empty=True)
+        finally:
+            self._leave()
+
+    @property
+    def running(self) -> int:
+        """Jobs running here now."""
+        with self._lock:
+            return len(self._leases)
+
+    def _thread_main(self, until_empty: bool) -> None:
+        try:
+            self._loop(until_empty=until_empty)
+        except BaseException as exc:
+            _log.exception("job worker thread stopped")
+            with self._lock:
+                self.errors.append(exc)
+        finally:
+            self._leave()
+
+    def _loop(self, *, until_empty: bool) -> int:
+        me = WorkerId.current()
+        count = 0
+        while not self._stop.is_set():
+            try:
+                job = self.store.claim(me, lease=self.lease)
+                if job is None:
+                    if until_empty:
+                        if self.store.recover():
+                            continue
+                        break
+                    self._stop.wait(self.poll)
+                    continue
+                self._run(job, me)
+            except CatalogError:
+                if until_empty:
+                    raise
+                # The store failed (locked too long, disk full): a service keeps trying.
+                _log.exception("job worker %s: the job store failed; trying again", me)
+                self._stop.wait(self.poll * 4)
+                continue
+            count += 1
+        return count
+
+    def _run(self, job: Job, me: WorkerId) -> None:
+        with self._lock:
+            self._leases[job.id] = (job.attempts, me)
+        try:
+            try:
+                reply = self.catalog.call(job.request)
+            except Exception as exc:  # a bug outside the call itself: still the job's outcome
+                _log.exception("job %s failed outside its call", job.id)
+                reply = CallAnswer(False, error=record_of(exc))
+            with self._lock:
+                # Out of the heartbeat's hands first: a renewal that finds the job finished
+                # must not take it for a lost lease.
+                self._leases.pop(job.id, None)
+            done = self.store.finish(job, me, reply)
+        finally:
+            with self._lock:
+                self._leases.pop(job.id, None)
+            _release(job.id)
+        if done is None:
+            _log.warning(
+                "job %s: its outcome was not recorded, another worker recovered it first "
+                "(this worker's lease ran out)",
+                job.id,
+            )
+            return
+        with self._lock:
+            self.ran += 1
+        if self.on_finish is not None:
+            self.on_finish(done)
+
+    # -- heartbeat ---------------------------------------------------------------------
+
+    def _enter(self) -> None:
+        with self._lock:
+            self._users += 1
+            if self._heartbeat is None:
+                self._heartbeat = threading.Thread(
+                    target=self._beat, name="catalog-jobs-heartbeat", daemon=True
+                )
+                self._heartbeat.start()
+
+    def _leave(self) -> None:
+        with self._lock:
+            self._users -= 1
+        self._wake.set()
+
+    def _beat(self) -> None:
+        tick = min(self.lease / 3, 2.0)
+        while True:
+            with self._lock:
+                if self._users <= 0 and not self._leases:
+                    self._heartbeat = None
+                    return
+                leases = dict(self._leases)
+            try:
+                lost = self.store.renew(leases, lease=self.lease)
+                with self._lock:
+                    lost = [job_id for job_id in lost if job_id in self._leases]
+                for job_id in lost:
+                    _log.warning(
+                        "job %s: lease lost: another worker recovered it while it ran here",
+                        job_id,
+                    )
+                self.store.recover()
+            except Exception:
+                _log.exception("job heartbeat failed; trying again")
+            self._wake.wait(tick)
+            self._wake.clear()
+
+
+_thread_numbers = itertools.count(1)

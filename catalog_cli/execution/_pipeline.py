@@ -1,0 +1,133 @@
+"""The one path of a call: resolve the version, check the arguments, prepare, invoke, answer.
+
+``Catalog.call`` is this function; ``Catalog.run``, ``Catalog.execute`` and ``Method`` are
+shapes of it (``run`` and ``Method`` keep the prepared call of the first step for the next
+calls), and the CLI, the HTTP API, jobs and batches all call it. So a call is checked,
+numbered, bounded and reported the same way whoever makes it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from .._deadline import Late, Overloaded, call_with_deadline
+from .._redact import redact
+from ..errors import CallTimeoutError, CatalogError, OverloadedError
+from ..registry import VersionChoice
+from ..runtime import Runtimes, Trace, TraceNode
+from ..runtime._context import call_id_of, next_serial
+from ..runtime._trace import summarize
+from ._requests import CallAnswer, CallRequest, failed
+
+
+def call(
+    runtimes: Runtimes,
+    request: CallRequest,
+    *,
+    timeout: float | None = None,
+    trace: bool = False,
+    choice: VersionChoice | None = None,
+) -> CallAnswer:
+    """Run ``request``; every error of the catalog becomes part of the answer.
+
+    ``timeout`` (seconds) bounds the wait: Python cannot stop a running thread, so on timeout
+    the answer is CallTimeoutError at the deadline, and the abandoned call finishes (or hangs)
+    in a daemon thread. ``trace``: record what ran (interceptors, entry point, plugin points,
+    each plugin's implementation) in ``answer.trace``, for a failed call too. ``choice``: a
+    version decided before with these arguments (a canary decided by chance is then not
+    decided twice).
+    """
+    started = time.perf_counter()
+    registry = runtimes.registry
+    tenant, interface = request.tenant, request.interface
+    try:
+        if choice is None or choice.interface != interface:
+            choice = registry.resolve(interface, tenant, request.version, request.arguments)
+        arguments = registry.version(choice).bind(dict(request.arguments))
+    except CatalogError as exc:
+        return failed(exc, started, choice)
+    serial = next_serial()
+    call_id = call_id_of(serial)
+    recorder = _recorder(request, choice, call_id) if trace else None
+
+    def run() -> Any:
+        # Inside the deadline: building the tenant imports its plugins, which may hang too.
+        prepared = runtimes.prepared(tenant, choice, traced=trace)
+        if recorder is None:
+            return prepared.invoke(arguments, serial)
+        recorder.activate()
+        try:
+            return prepared.invoke(arguments, serial)
+        finally:
+            recorder.deactivate()
+
+    try:
+        if timeout is None:
+            result = run()
+        else:
+            result = _with_deadline(run, timeout, tenant, choice, call_id)
+    except CatalogError as exc:
+        if recorder is not None:
+            recorder.finish(error=exc)
+            exc.trace = recorder
+        return failed(exc, started, choice)
+    if recorder is not None:
+        recorder.finish(result)
+    return CallAnswer(
+        True,
+        result,
+        None,
+        choice.version,
+        choice.source,
+        call_id,
+        time.perf_counter() - started,
+        recorder,
+    )
+
+
+def _with_deadline(
+    run: Any, timeout: float, tenant: str, choice: VersionChoice, call_id: str
+) -> Any:
+    try:
+        return call_with_deadline(run, timeout, f"catalog-call-{call_id}")
+    except Overloaded as busy:
+        raise OverloadedError(
+            f"{choice.interface} v{choice.version} for tenant {tenant!r} refused (call "
+            f"{call_id}): {busy}",
+            interceptor="deadline",
+            tenant=tenant,
+            interface=choice.interface,
+            version=choice.version,
+        ) from None
+    except Late:
+        raise CallTimeoutError(
+            tenant=tenant,
+            interface=choice.interface,
+            version=choice.version,
+            call_id=call_id,
+            seconds=timeout,
+        ) from None
+
+
+def _recorder(
+    request: CallRequest, choice: VersionChoice, call_id: str
+) -> Trace:
+    return Trace(
+        TraceNode(
+            "call",
+            f"{choice.interface} v{choice.version}",
+            None,
+            {
+                "tenant": request.tenant,
+                "interface": choice.interface,
+                "version": choice.version,
+                "version_source": choice.source,
+                "call_id": call_id,
+                # secrets never enter a trace (it is printed and exported)
+                "arguments": {
+                    k: summarize(v) for k, v in redact(dict(request.arguments)).items()
+                },
+            },
+        )
+    )

@@ -1,0 +1,230 @@
+"""Steps the catalog adds around one plugin's implementation, when a tenant needs them.
+
+Each guard is a function in place of the implementation, registered for one tenant only: a
+check of what a customer plugin returns, the ``isolate`` error policy, the point interceptors,
+the recording of a traced call. Guards carry the implementation's signature (through
+``functools.wraps``), so pluggy passes them the same arguments. A tenant that needs none of
+them calls the plugin's functions directly.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Generator
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from .. import _interrupts
+from ..errors import PluginError, ResultValidationError
+from ._context import current_call_id
+
+if TYPE_CHECKING:
+    from ..declarations import DataType, PluginPoint
+
+
+class WrapperMisbehaved(RuntimeError):
+    """A wrapper did not yield, or yielded twice: ``plugin`` broke pluggy's wrapper protocol."""
+
+    def __init__(self, plugin: str, hook: str, problem: str) -> None:
+        self.plugin = plugin
+        super().__init__(f"the wrapper {hook} {problem} (a new-style wrapper yields exactly once)")
+
+
+def relay(
+    gen: Generator[None, Any, Any],
+    plugin: str,
+    hook: str,
+    check: Callable[[Any], None] | None = None,
+) -> Generator[None, Any, Any]:
+    """Drive a new-style wrapper as pluggy does: run it to its ``yield``, hand it the result
+    (or the exception), and return what it returns (checked by ``check``)."""
+    try:
+        next(gen)
+    except StopIteration:
+        raise WrapperMisbehaved(plugin, hook, "did not yield") from None
+    try:
+        received = yield
+    except BaseException as exc:
+        try:
+            gen.throw(exc)
+        except StopIteration as stop:
+            value = stop.value
+        else:
+            raise WrapperMisbehaved(plugin, hook, "yielded twice") from None
+    else:
+        try:
+            gen.send(received)
+        except StopIteration as stop:
+            value = stop.value
+        else:
+            raise WrapperMisbehaved(plugin, hook, "yielded twice")
+    if check is not None:
+        check(value)
+    return value
+
+
+def result_check(
+    data_type: DataType,
+    *,
+    plugin: str,
+    tenant: str,
+    interface: str,
+    version: int,
+    where: str,
+    none_is_no_answer: bool,
+) -> Callable[[Any], None]:
+    """A check that raises ResultValidationError naming ``plugin`` for a value that does not
+    fit ``data_type``."""
+    fits = data_type.check
+    exact = {"str": str, "int": int, "bool": bool, "float": float}.get(data_type.display)
+
+    def check(value: Any) -> None:
+        if (value is None and none_is_no_answer) or type(value) is exact:
+            return
+        problem = fits(value)
+        if problem is None:
+            return
+        head = f"expected {data_type.display}, "
+        raise ResultValidationError(
+            plugin=plugin,
+            tenant=tenant,
+            interface=interface,
+            version=version,
+            where=where,
+            expected=data_type.display,
+            problem=problem[len(head) :] if problem.startswith(head) else problem,
+            call_id=current_call_id() or "-",
+        )
+
+    return check
+
+
+def checked(function: Callable[..., Any], check: Callable[[Any], None]) -> Callable[..., Any]:
+    """``function`` whose result is checked."""
+
+    @functools.wraps(function)
+    def guarded(*args: Any) -> Any:
+        result = function(*args)
+        check(result)
+        return result
+
+    return guarded
+
+
+def checked_wrapper(
+    function: Callable[..., Any],
+    plugin: str,
+    hook: str,
+    check: Callable[[Any], None] | None,
+) -> Callable[..., Any]:
+    """A wrapper that keeps pluggy's protocol, or is named for breaking it; its result checked."""
+
+    @functools.wraps(function)
+    def guarded(*args: Any) -> Generator[None, Any, Any]:
+        return (yield from relay(function(*args), plugin, hook, check))
+
+    return guarded
+
+
+def point_guard(
+    function: Callable[..., Any],
+    point: PluginPoint,
+    plugin: str,
+    tenant: str,
+    argnames: tuple[str, ...],
+    caller: Any,
+    isolate: bool,
+) -> Callable[..., Any]:
+    """An implementation at a plugin point run through the tenant's point interceptors
+    (``caller``, the tenant's ``catalog_point_call``), under the point's error policy.
+
+    ``isolate``: when the plugin's own code fails, its result is left out (logged, and marked
+    in a trace) and the other plugins' results are kept. Only the plugin's own failures are:
+    an interceptor that fails around it fails the call and is named for it.
+    """
+    from ._intercept import PointCall, current_call
+
+    @functools.wraps(function)
+    def guarded(*args: Any) -> Any:
+        call = current_call.get(None) if caller is not None else None
+        own = [False]
+
+        def run() -> Any:
+            try:
+                return function(*args)
+            except BaseException:
+                own[0] = True
+                raise
+
+        try:
+            if call is None:
+                return run()
+            work = PointCall(
+                point.name,
+                point.hook,
+                plugin,
+                point.returns,
+                MappingProxyType(dict(zip(argnames, args, strict=True))),
+                run,
+            )
+            return caller(call=call, point=work)
+        except BaseException as exc:
+            if not isolate or _interrupts.is_real(exc):
+                raise
+            if not (own[0] or (isinstance(exc, PluginError) and exc.plugin == plugin)):
+                raise
+            _isolated(exc, plugin, point, tenant)
+            return None
+
+    return guarded
+
+
+def routed_wrapper(
+    function: Callable[..., Any],
+    point: PluginPoint,
+    plugin: str,
+    argnames: tuple[str, ...],
+    caller: Any,
+) -> Callable[..., Any]:
+    """A tenant wrapper at a point whose result the point interceptors are told of: what a
+    wrapper returns is what it produced (a wrap point's value is often a tenant wrapper's)."""
+    from ._intercept import PointCall, current_call
+
+    @functools.wraps(function)
+    def guarded(*args: Any) -> Generator[None, Any, Any]:
+        result = yield from relay(function(*args), plugin, point.hook)
+        call = current_call.get(None)
+        if call is None:
+            return result
+        work = PointCall(
+            point.name,
+            point.hook,
+            plugin,
+            point.returns,
+            MappingProxyType(dict(zip(argnames, args, strict=True))),
+            lambda: result,
+            wrapper=True,
+        )
+        return caller(call=call, point=work)
+
+    return guarded
+
+
+def _isolated(exc: BaseException, plugin: str, point: PluginPoint, tenant: str) -> None:
+    import logging
+
+    from . import _trace
+
+    logging.getLogger("catalog.errors").warning(
+        "plugin %r failed at %s v%s plugin point %r for tenant %r (call %s); its result is "
+        "left out (error policy: isolate): %s: %s",
+        plugin,
+        point.interface,
+        point.version,
+        point.name,
+        tenant,
+        current_call_id() or "-",
+        type(exc).__name__,
+        exc,
+    )
+    _trace.note_isolated(plugin, exc)

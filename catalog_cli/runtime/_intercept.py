@@ -1,0 +1,317 @@
+"""Interceptors: pluggy wrappers around a whole method call, and around plugin-point work.
+
+An interceptor is a plugin whose hooks are ``catalog_call(ctx, call)`` and
+``catalog_point_call(ctx, call, point)``, implemented as new-style wrappers
+(``@hookimpl(wrapper=True)``). ``ctx`` is the interceptor's own context for the tenant (its
+settings, state and logger), bound when the tenant is built; ``call`` is the call in progress.
+For each tenant in its scope the catalog registers it in the tenant's own PluginManager; a
+call then goes through ``catalog_call``, whose innermost implementation is the catalog's and
+calls the entry point. Every tenant wrapper on the entry point therefore runs inside every
+interceptor, and the order of interceptors is the ``order`` from catalog.toml alone.
+
+Tenants (and interfaces) with no interceptor in scope call the entry point directly: they pay
+nothing for this module.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, final
+
+import pluggy
+
+from ..declarations import hookimpl
+from ..registry import PREFIX, InterceptorUse
+from ._context import CURRENT, call_id_of
+
+if TYPE_CHECKING:
+    import logging
+
+    from ..declarations import Version
+
+#: The call in progress in this thread (and in threads an interceptor runs the method in).
+current_call: contextvars.ContextVar[Call] = contextvars.ContextVar("catalog_current_call")
+
+#: The name the innermost implementations are registered under.
+INNERMOST: Final = "catalog.call"
+#: The call events wrapper (see _events), outside every interceptor.
+EVENTS: Final = "catalog.events"
+
+
+@final
+class InterceptorContext:
+    """What an interceptor's hooks receive as ``ctx``: its own, for one tenant."""
+
+    __slots__ = ("_log", "name", "settings", "state", "tenant")
+
+    def __init__(
+        self, name: str, tenant: str, settings: Mapping[str, Any], state: dict[str, Any]
+    ) -> None:
+        #: the interceptor's name in catalog.toml
+        self.name = name
+        self.tenant = tenant
+        #: its settings for this tenant (read-only)
+        self.settings = settings
+        #: a dict it keeps for this tenant: never shared with another tenant, kept across
+        #: calls and reloads of the catalog
+        self.state = state
+        self._log: logging.Logger | None = None
+
+    @property
+    def plugin(self) -> str:
+        """Its name in the tenant's PluginManager (``interceptor.<name>``)."""
+        return PREFIX + self.name
+
+    @property
+    def log(self) -> logging.Logger:
+        """The logger ``catalog.interceptors.<name>``."""
+        if self._log is None:
+            import logging
+
+            self._log = logging.getLogger(f"catalog.interceptors.{self.name}")
+        return self._log
+
+    def __repr__(self) -> str:
+        return f"<InterceptorContext {self.name!r} for tenant {self.tenant!r}>"
+
+
+class PointCall(NamedTuple):
+    """One plugin's implementation of a plugin point, about to run (see ``catalog_point_call``)."""
+
+    point: str
+    hook: str
+    #: the plugin whose implementation this is (its result is its own)
+    plugin: str
+    #: the declared return annotation, as written
+    returns: str
+    arguments: Mapping[str, Any]
+    run: Callable[[], Any]
+    #: a tenant wrapper's step: ``yield`` gives the value it returns (at a collect point, the
+    #: list of results), which it made before the interceptors see it
+    wrapper: bool = False
+
+
+class _Innermost:
+    """The catalog's own implementations of the interceptor hooks: they do the actual work."""
+
+    @hookimpl
+    def catalog_call(self, call: Call) -> Any:
+        if call._response is None and call._runner is None:  # the common case, inlined
+            return call._chain.entry(**call._arguments)
+        return call._run_method()
+
+    @hookimpl
+    def catalog_point_call(self, point: PointCall) -> Any:
+        return point.run()
+
+
+@final
+class Chain:
+    """In place of the entry point's hook caller for a version of a tenant with interceptors
+    (or call observers): each call goes through ``catalog_call``."""
+
+    __slots__ = (
+        "_again",
+        "caller",
+        "catalog_path",
+        "declared",
+        "entry",
+        "generation",
+        "implementation",
+        "interceptors",
+        "pm",
+        "points",
+        "source",
+        "tenant",
+        "wrappers",
+    )
+
+    def __init__(
+        self,
+        tenant: str,
+        pm: pluggy.PluginManager,
+        entry: Any,
+        interceptors: tuple[InterceptorUse, ...],
+        source: str,
+        generation: int,
+        declared: Version,
+        catalog_path: Path | None,
+        implementation: str,
+        wrappers: tuple[str, ...],
+    ) -> None:
+        self.tenant = tenant
+        self.pm = pm
+        self.declared = declared
+        self.catalog_path = catalog_path
+        self.entry = entry
+        #: in wrap order, outermost first: those in scope for this interface
+        self.interceptors = interceptors
+        self.source = source
+        self.generation = generation
+        self.implementation = implementation
+        #: the tenant's plugins wrapping the entry point
+        self.wrappers = wrappers
+        self._again: dict[str, Any] = {}
+        self.caller = self._subset(set())
+        #: only point interceptors need to find the call from inside a plugin point
+        self.points = any("catalog_point_call" in use.hooks for use in interceptors)
+
+    def _subset(self, keep_out: set[str]) -> Any:
+        """``catalog_call`` with the interceptors in scope but those in ``keep_out``; the call
+        events wrapper (outside them all) only when nothing is kept out."""
+        hook = self.pm.hook.catalog_call
+        wanted = {use.plugin_name for use in self.interceptors} - keep_out
+        if not keep_out:
+            wanted.add(EVENTS)
+        unwanted = [
+            impl.plugin
+            for impl in hook.get_hookimpls()
+            if impl.plugin_name != INNERMOST and impl.plugin_name not in wanted
+        ]
+        if not unwanted:
+            return hook
+        return self.pm.subset_hook_caller("catalog_call", remove_plugins=unwanted)
+
+    def again_caller(self, name: str) -> Any:
+        """The chain inside interceptor ``name``: what it wraps, without itself."""
+        found = self._again.get(name)
+        if found is None:
+            names = [use.name for use in self.interceptors]
+            outer = {PREFIX + n for n in names[: names.index(name) + 1]}
+            found = self._again[name] = self._subset(outer)
+        return found
+
+    def __call__(self, **arguments: Any) -> Any:
+        call = Call(self, arguments)
+        if not self.points:
+            return self.caller(call=call)
+        token = current_call.set(call)
+        try:
+            return self.caller(call=call)
+        finally:
+            current_call.reset(token)
+
+
+@final
+class Call:
+    """What an interceptor sees of a method call, and the ways it may steer it.
+
+    The interceptor's own settings, state and logger are on its ``ctx``.
+    """
+
+    __slots__ = (
+        "_arguments",
+        "_chain",
+        "_response",
+        "_runner",
+        "_serial",
+        "interface",
+        "tenant",
+        "version",
+        "version_source",
+    )
+
+    def __init__(self, chain: Chain, arguments: dict[str, Any]) -> None:
+        self._chain = chain
+        self._arguments = arguments
+        self._response: tuple[Any] | None = None
+        self._runner: Callable[[Callable[[], Any]], Any] | None = None
+        self._serial = CURRENT.get(0)
+        declared = chain.declared
+        # Plain attributes: interceptors read them on every call.
+        self.tenant: str = chain.tenant
+        self.interface: str = declared.interface
+        self.version: int = declared.number
+        #: which rule chose the version: requested, canary, tenant, catalog or latest
+        self.version_source: str = chain.source
+
+    @property
+    def arguments(self) -> Mapping[str, Any]:
+        """The arguments, checked and with defaults filled in (read-only)."""
+        return MappingProxyType(self._arguments)
+
+    @property
+    def canary(self) -> bool:
+        return self._chain.source == "canary"
+
+    @property
+    def call_id(self) -> str:
+        return call_id_of(self._serial)
+
+    @property
+    def generation(self) -> int:
+        """How many times the catalog was reloaded before this call's tenant was built."""
+        return self._chain.generation
+
+    @property
+    def declared(self) -> Version:
+        """The version's declaration: parameters, return type, plugin points."""
+        return self._chain.declared
+
+    @property
+    def implementation(self) -> str:
+        """The built-in plugin that implements the entry point."""
+        return self._chain.implementation
+
+    @property
+    def wrappers(self) -> tuple[str, ...]:
+        """The tenant's plugins that wrap the entry point (they may change its result)."""
+        return self._chain.wrappers
+
+    @property
+    def catalog_path(self) -> Path | None:
+        """The catalog file the call's catalog was loaded from."""
+        return self._chain.catalog_path
+
+    @property
+    def interceptors(self) -> tuple[str, ...]:
+        """The interceptors around this call, outermost first."""
+        return tuple(use.name for use in self._chain.interceptors)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("settings", "state", "log"):
+            raise AttributeError(
+                f"call.{name} is on the interceptor's own context: take it as the first "
+                f"parameter, `def catalog_call(ctx, call)`, and read ctx.{name}"
+            )
+        raise AttributeError(name)
+
+    # -- steering ----------------------------------------------------------------------------
+
+    def again(self, ctx: InterceptorContext) -> Any:
+        """Run what the interceptor ``ctx`` belongs to wraps once more (the interceptors inside
+        it, then the method), and return its result: for retries. An answer given by
+        ``respond`` stands."""
+        return self._chain.again_caller(ctx.name)(call=self)
+
+    def respond(self, value: Any) -> None:
+        """Answer the call with ``value`` instead of running the method (call before ``yield``):
+        interceptors inside this one still see the call, which returns ``value`` at once."""
+        self._response = (value,)
+
+    def run_with(self, runner: Callable[[Callable[[], Any]], Any]) -> None:
+        """Have ``runner(method)`` run the method, e.g. in another thread with a deadline.
+        ``method()`` runs the entry point (in the context of this call) and returns its result."""
+        self._runner = runner
+
+    def _run_method(self) -> Any:
+        if self._response is not None:
+            return self._response[0]
+        chain, arguments = self._chain, self._arguments
+        if self._runner is None:
+            return chain.entry(**arguments)
+        context = contextvars.copy_context()
+        return self._runner(lambda: context.run(chain.entry, **arguments))
+
+    def __repr__(self) -> str:
+        return (
+            f"<Call {self.interface} v{self.version} ({self.version_source}) "
+            f"for tenant {self.tenant!r}>"
+        )
+
+
+def innermost() -> _Innermost:
+    return _Innermost()

@@ -1,0 +1,141 @@
+"""The tenants of one registry at run time, each built (and started) when first needed."""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Mapping
+from typing import Any, final
+
+from ..errors import CatalogError, ConfigError, PluginError, PluginValidationError
+from ..registry import Registry, VersionChoice
+from . import _lifecycle as lifecycle
+from ._prepared import PreparedCall
+from ._tenant import TenantRuntime
+
+#: tenant -> interceptor -> the state the interceptor keeps for the tenant
+States = dict[str, dict[str, dict[str, Any]]]
+
+
+@final
+class CanaryCall:
+    """A tenant's calls of an interface with a canary: each call's arguments choose the
+    version (the key argument's value, or chance), then that version's prepared call runs."""
+
+    __slots__ = ("_runtimes", "interface", "tenant")
+
+    def __init__(self, runtimes: Runtimes, tenant: str, interface: str) -> None:
+        # Weakly: the runtimes hold this call, and whoever calls it holds them.
+        self._runtimes = weakref.ref(runtimes)
+        self.tenant = tenant
+        self.interface = interface
+
+    def __call__(self, arguments: dict[str, Any]) -> Any:
+        runtimes = self._runtimes()
+        assert runtimes is not None, "a canary call outlived its catalog"
+        choice = runtimes.registry.resolve(self.interface, self.tenant, None, arguments)
+        return runtimes.get(self.tenant).prepared(choice)(arguments)
+
+
+class Runtimes:
+    """Every tenant of one registry, built on first use; a tenant that fails closed keeps its
+    error, and the others are unaffected."""
+
+    def __init__(self, registry: Registry, states: States, *, generation: int = 0) -> None:
+        self.registry = registry
+        self.generation = generation
+        self._states = states
+        self._lock = threading.Lock()
+        self._tenant_locks: dict[str, threading.Lock] = {}
+        self._built: dict[str, TenantRuntime | CatalogError] = {}
+        #: (tenant, interface, requested version) -> what ``Catalog.run`` calls
+        self.calls: dict[tuple[str, str, int | None], PreparedCall | CanaryCall] = {}
+
+    def get(self, tenant: str) -> TenantRuntime:
+        """The tenant's runtime; raises the error that makes it fail closed, if any."""
+        outcome = self._built.get(tenant)
+        if outcome is None:
+            self.registry.tenant_config(tenant)  # UnknownTenantError for an unknown id
+            with self._lock:
+                lock = self._tenant_locks.setdefault(tenant, threading.Lock())
+            with lock:
+                outcome = self._built.get(tenant)
+                if outcome is None:
+                    outcome = self._build(tenant)
+                    self._built[tenant] = outcome
+        if isinstance(outcome, CatalogError):
+            raise outcome
+        return outcome
+
+    def outcome(self, tenant: str) -> TenantRuntime | CatalogError:
+        """The runtime, or the error that makes the tenant fail closed (never raised)."""
+        try:
+            return self.get(tenant)
+        except (ConfigError, PluginError) as exc:
+            return exc
+
+    def known(self, tenant: str) -> TenantRuntime | CatalogError | None:
+        """The tenant as built so far, without building it (None if it never was)."""
+        return self._built.get(tenant)
+
+    def _build(self, tenant: str) -> TenantRuntime | CatalogError:
+        registry = self.registry
+        try:
+            plan = registry.plan(tenant)
+            runtime = TenantRuntime(
+                registry,
+                plan,
+                self._states.setdefault(tenant, {}),
+                generation=self.generation,
+            )
+            lifecycle.start(
+                runtime.pm, tenant, runtime.plugin_settings(), registry.config.startup_timeout
+            )
+        except PluginValidationError as exc:
+            return exc.for_tenant(tenant)
+        except (ConfigError, PluginError) as exc:
+            return exc
+        return runtime
+
+    def built(self) -> list[TenantRuntime]:
+        return [found for found in list(self._built.values()) if isinstance(found, TenantRuntime)]
+
+    def call(
+        self, tenant: str, interface: str, requested: int | None, arguments: Mapping[str, Any]
+    ) -> PreparedCall | CanaryCall:
+        """What ``Catalog.run`` calls for this tenant, interface and version (kept for later
+        calls). ``arguments`` are checked first (by the version they would run), so bad ones
+        never build the tenant."""
+        registry = self.registry
+        choice = registry.resolve(interface, tenant, requested, arguments)
+        registry.version(choice).bind(dict(arguments))
+        canary = requested is None and interface in registry.tenant_config(tenant).canaries
+        found: PreparedCall | CanaryCall = (
+            CanaryCall(self, tenant, interface) if canary else self.get(tenant).prepared(choice)
+        )
+        self.calls[(tenant, interface, requested)] = found
+        return found
+
+    def prepared(self, tenant: str, choice: VersionChoice, *, traced: bool = False) -> PreparedCall:
+        """The call of a version already chosen."""
+        runtime = self.get(tenant)
+        if traced:
+            runtime = runtime.traced_runtime()
+        return runtime.prepared(choice)
+
+    def close(self) -> list[tuple[str, str, BaseException]]:
+        """Shut down the plugins of every built tenant and forget the tenants."""
+        with self._lock:
+            built = self.built()
+            self._built.clear()
+            self.calls.clear()
+        return stop(built, self.registry.config.startup_timeout)
+
+
+def stop(runtimes: list[TenantRuntime], seconds: float) -> list[tuple[str, str, BaseException]]:
+    """Shut down the plugins of ``runtimes``; return the failures as (tenant, plugin, error)."""
+    failures = []
+    for runtime in runtimes:
+        for plugin, exc in lifecycle.stop(runtime.pm, runtime.id, runtime.plugin_settings(), seconds):
+            failures.append((runtime.id, plugin, exc))
+    return failures

@@ -1,0 +1,370 @@
+"""One tenant at run time: its own PluginManager, its plugins' contexts, its prepared calls.
+
+Built from the registry's plan for the tenant: the catalog's hookspecs (shared, parsed once),
+the interceptors in the tenant's scope, the built-ins and the tenant's plugins, each
+registered as a plugin object of this tenant whose functions have the plugin's own context
+bound (see ``registry.plugin_object``). Nothing reachable from a context leads to another
+tenant: the manager, the contexts, the settings and the interceptors' state are this
+tenant's alone.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from types import CodeType, MappingProxyType
+from typing import Any
+
+import pluggy
+
+from ..declarations import PluginPoint, Version
+from ..declarations import _hooks as catalog_hooks
+from ..errors import PluginValidationError
+from ..registry import (
+    CheckedPlugin,
+    HookUse,
+    Implementation,
+    InterceptorUse,
+    Registry,
+    TenantPlan,
+    VersionChoice,
+    bind,
+    plugin_object,
+)
+from . import _events as events
+from . import _guards as guards
+from ._context import Context, Points
+from ._intercept import INNERMOST, Chain, InterceptorContext, innermost
+from ._prepared import PreparedCall
+
+class TenantRuntime:
+    """A tenant whose manager is built; see the module docstring."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        plan: TenantPlan,
+        states: dict[str, dict[str, Any]],
+        *,
+        generation: int = 0,
+        traced: bool = False,
+        warned: set[str] | None = None,
+    ) -> None:
+        self.id = plan.id
+        self.plan = plan
+        self.generation = generation
+        self.traced = traced
+        self._registry = registry
+        self._states = states
+        self._lock = threading.Lock()
+        self._prepared: dict[VersionChoice, PreparedCall] = {}
+        self._traced: TenantRuntime | None = None
+        #: entry points whose deprecation was logged for this tenant (traced calls included)
+        self._warned: set[str] = warned if warned is not None else set()
+        #: the tenant's plugins in call order
+        self.plugins: tuple[str, ...] = tuple(p.name for p in plan.plugins)
+        #: the interceptors around the tenant's calls, outermost first
+        self.interceptors: tuple[InterceptorUse, ...] = plan.interceptors
+        #: plugin name -> hooks it implements (built-ins included)
+        self.hooks: Mapping[str, tuple[HookUse, ...]] = MappingProxyType(
+            {p.name: p.uses for p in (*registry.builtins, *plan.plugins)}
+        )
+        self._points: dict[str, Points] = {}
+        self.pm = registry.specs.manager()
+        self.codes: Mapping[CodeType, str] = MappingProxyType(self._codes())
+        #: a plugin of the tenant observes its calls (catalog_call_event)
+        self.observed = any(
+            use.hook == catalog_hooks.EVENTS for uses in self.hooks.values() for use in uses
+        )
+        self._register_interceptors()
+        if self.observed:
+            events.register_observers(self.pm)
+        self._point_callers: dict[str, Any] = {}
+        # Pluggy calls the most recently registered implementation first: the tenant's
+        # plugins are registered in reverse, after the built-ins, so they run in the order the
+        # tenant lists them, before the built-ins (the fallback of `first` points).
+        for plugin in registry.builtins:
+            self._register(plugin, builtin=True)
+        for plugin in reversed(plan.plugins):
+            self._register(plugin, builtin=False)
+
+    # -- building ----------------------------------------------------------------------------
+
+    def _codes(self) -> dict[CodeType, str]:
+        found: dict[CodeType, str] = {}
+        everyone = [*self._registry.builtins, *self.plan.plugins]
+        for plugin in everyone:
+            for code in plugin.codes:
+                found.setdefault(code, plugin.name)
+        for use in self.interceptors:
+            for code in use.plugin.codes:
+                found.setdefault(code, use.plugin_name)
+        return found
+
+    def _register_interceptors(self) -> None:
+        uses = self.interceptors
+        if not uses and not self.observed:
+            return
+        self.pm.register(innermost(), name=INNERMOST)
+        # Pluggy calls the wrapper registered last first: innermost first, outermost last.
+        for use in reversed(uses):
+            state = self._states.setdefault(use.name, {})
+            ctx = InterceptorContext(use.name, self.id, use.settings, state)
+            self._add(
+                use.plugin_name,
+                plugin_object(
+                    use.plugin,
+                    lambda impl, ctx=ctx: self._traced_interceptor(impl, bind(impl, ctx), use),
+                ),
+            )
+
+    def _add(self, name: str, plugin: object) -> None:
+        try:
+            self.pm.register(plugin, name=name)
+        except (pluggy.PluginValidationError, ValueError) as exc:
+            # The registry checked the plugin on its own; this is what only a tenant shows
+            # (two plugins of the same module, say).
+            raise PluginValidationError(
+                name, str(exc).replace("\n", " "), tenant=self.id
+            ) from exc
+
+    def _register(self, plugin: CheckedPlugin, *, builtin: bool) -> None:
+        settings = self.plan.settings.get(plugin.name, MappingProxyType({}))
+        contexts: dict[str, Context] = {}
+
+        def context(impl: Implementation) -> Context:
+            info = impl.info
+            key = f"{info.interface}.v{info.version}"
+            found = contexts.get(key)
+            if found is None:
+                version = self._registry.interfaces[info.interface].versions[info.version]
+                found = contexts[key] = Context(
+                    self.id,
+                    info.interface,
+                    info.version,
+                    plugin.name,
+                    settings,
+                    self._points_of(version),
+                )
+            return found
+
+        def implementation(impl: Implementation) -> Callable[..., Any]:
+            info = impl.info
+            if not info.interface:  # lifecycle and event hooks: no context
+                return impl.function
+            return self._guarded(impl, bind(impl, context(impl)), plugin.name, builtin=builtin)
+
+        self._add(plugin.name, plugin_object(plugin, implementation))
+
+    def _points_of(self, version: Version) -> Points:
+        found = self._points.get(version.hook)
+        if found is None:
+            hook = self.pm.hook
+            callers = {name: getattr(hook, p.hook) for name, p in version.points.items()}
+            if self.traced:
+                from ._trace import TracedCaller
+
+                callers = {
+                    name: TracedCaller(
+                        caller, "plugin point", name, policy=version.points[name].policy
+                    )
+                    for name, caller in callers.items()
+                }
+            found = self._points[version.hook] = Points(
+                version.interface, version.number, callers
+            )
+        return found
+
+    def _point_caller(self, interface: str) -> Any:
+        """``catalog_point_call`` with the interceptors that apply to ``interface`` (None: none)."""
+        if interface in self._point_callers:
+            return self._point_callers[interface]
+        around = [
+            use
+            for use in self.interceptors
+            if "catalog_point_call" in use.hooks and use.applies(interface)
+        ]
+        caller = None
+        if around:
+            hook = self.pm.hook.catalog_point_call
+            wanted = {use.plugin_name for use in around} | {INNERMOST}
+            unwanted = [i.plugin for i in hook.get_hookimpls() if i.plugin_name not in wanted]
+            caller = (
+                self.pm.subset_hook_caller("catalog_point_call", remove_plugins=unwanted)
+                if unwanted
+                else hook
+            )
+        self._point_callers[interface] = caller
+        return caller
+
+    def _guarded(
+        self, impl: Implementation, function: Callable[..., Any], plugin: str, *, builtin: bool
+    ) -> Callable[..., Any]:
+        """The implementation with the steps this tenant needs around it (see ``_guards``)."""
+        info = impl.info
+        declared = self._registry.interfaces[info.interface].versions[info.version]
+        point = declared.points.get(info.point) if info.point is not None else None
+        argnames = impl.argnames
+        caller = self._point_caller(info.interface) if point is not None else None
+        if impl.wrapper:
+            check = None if builtin else self._check(impl, declared, point, plugin)
+            if check is not None or not builtin:
+                function = guards.checked_wrapper(function, plugin, info.hook, check)
+            if self.traced:
+                from ._trace import traced_wrapper
+
+                function = traced_wrapper(function, "wrapper", info.hook, plugin)
+            if caller is not None and point is not None:
+                function = guards.routed_wrapper(function, point, plugin, argnames, caller)
+            return function
+        if point is None:  # the entry point's implementation: the catalog's own
+            if self.traced:
+                from ._trace import traced_function
+
+                function = traced_function(function, "implementation", info.hook, plugin)
+            return function
+        check = None if builtin else self._check(impl, declared, point, plugin)
+        if check is not None:
+            function = guards.checked(function, check)
+        if self.traced:
+            from ._trace import traced_function
+
+            function = traced_function(function, "implementation", info.hook, plugin)
+        isolate = point.key in self.plan.isolated
+        if caller is not None or isolate:
+            function = guards.point_guard(
+                function, point, plugin, self.id, argnames, caller, isolate
+            )
+        return function
+
+    def _check(
+        self, impl: Implementation, declared: Version, point: PluginPoint | None, plugin: str
+    ) -> Callable[[Any], None] | None:
+        """The check of what a customer plugin's implementation returns, if it can be checked."""
+        if point is None:
+            data_type = declared.return_type
+            where = "entry point"
+            none_is_no_answer = False
+        else:
+            data_type = point.return_type
+            where = f"plugin point {point.name!r}"
+            # At collect and first points None means "no answer"; a wrap point's step answers.
+            none_is_no_answer = point.policy != "wrap"
+            if impl.wrapper and point.policy == "collect":
+                return None  # a wrapper there returns the list of answers
+        if data_type is None:
+            return None
+        return guards.result_check(
+            data_type,
+            plugin=plugin,
+            tenant=self.id,
+            interface=declared.interface,
+            version=declared.number,
+            where=where,
+            none_is_no_answer=none_is_no_answer,
+        )
+
+    def _traced_interceptor(
+        self, impl: Implementation, function: Callable[..., Any], use: InterceptorUse
+    ) -> Callable[..., Any]:
+        # Around the whole call only: around each plugin's work the trace shows the plugin.
+        if not self.traced or impl.info.hook != "catalog_call":
+            return function
+        from ._trace import traced_wrapper
+
+        return traced_wrapper(function, "interceptor", use.name, use.plugin_name)
+
+    # -- calling -----------------------------------------------------------------------------
+
+    def wrappers(self, hook: str) -> tuple[str, ...]:
+        """The tenant's plugins that wrap ``hook``, outermost first."""
+        found = [
+            impl.plugin_name
+            for impl in reversed(getattr(self.pm.hook, hook).get_hookimpls())
+            if (impl.wrapper or impl.hookwrapper) and impl.plugin_name in self.plugins
+        ]
+        return tuple(found)
+
+    def prepared(self, choice: VersionChoice) -> PreparedCall:
+        """The call of ``choice``'s version for this tenant, prepared once."""
+        found = self._prepared.get(choice)
+        if found is None:
+            with self._lock:
+                found = self._prepared.get(choice)
+                if found is None:
+                    found = self._prepared[choice] = self._prepare(choice)
+        return found
+
+    def _prepare(self, choice: VersionChoice) -> PreparedCall:
+        registry = self._registry
+        declared = registry.version(choice)
+        if declared.deprecated is not None and declared.hook not in self._warned:
+            self._warned.add(declared.hook)  # once, traced or not
+            _warn_deprecated(declared, self.id)
+        implementation = registry.implementations[declared.hook]
+        entry: Any = getattr(self.pm.hook, declared.hook)
+        if self.traced:
+            from ._trace import TracedCaller
+
+            entry = TracedCaller(entry, "entry point", f"{declared.interface} v{declared.number}")
+        around = tuple(use for use in self.interceptors if use.applies(choice.interface))
+        if around or self.observed:
+            entry = Chain(
+                self.id,
+                self.pm,
+                entry,
+                around,
+                choice.source,
+                self.generation,
+                declared,
+                registry.path,
+                implementation,
+                self.wrappers(declared.hook),
+            )
+        return PreparedCall(self.id, declared, choice.source, entry, implementation, self.codes)
+
+    def traced_runtime(self) -> TenantRuntime:
+        """A build of this tenant whose implementations record themselves in the trace of the
+        call in progress: the same plugin modules and settings, already started by this one."""
+        found = self._traced
+        if found is None:
+            with self._lock:
+                found = self._traced
+                if found is None:
+                    found = self._traced = TenantRuntime(
+                        self._registry,
+                        self.plan,
+                        self._states,
+                        generation=self.generation,
+                        traced=True,
+                        warned=self._warned,
+                    )
+        return found
+
+    def plugin_settings(self) -> dict[str, Mapping[str, Any]]:
+        """plugin name -> its settings, in start order (built-ins, then dependencies first)."""
+        names = [*(p.name for p in self._registry.builtins), *reversed(self.plugins)]
+        empty: Mapping[str, Any] = MappingProxyType({})
+        return {name: self.plan.settings.get(name, empty) for name in names}
+
+    def __repr__(self) -> str:
+        return f"<TenantRuntime {self.id!r}{' (traced)' if self.traced else ''}>"
+
+
+def _warn_deprecated(version: Version, tenant: str) -> None:
+    """Once per tenant and version (calls are prepared once): the version is on its way out."""
+    import datetime
+    import logging
+
+    sunset = ""
+    if version.sunset is not None:
+        passed = datetime.date.fromisoformat(version.sunset) < datetime.date.today()
+        sunset = f"; sunset {'was' if passed else 'is'} {version.sunset}"
+    logging.getLogger("catalog.deprecation").warning(
+        "%s v%s is deprecated%s: %s (called for tenant %r)",
+        version.interface,
+        version.number,
+        sunset,
+        version.deprecated,
+        tenant,
+    )
