@@ -15,7 +15,6 @@ from types import FrameType
 from typing import Any
 
 
-
 class Interrupted(KeyboardInterrupt):
     """The user pressed Ctrl-C (the process got SIGINT)."""
 

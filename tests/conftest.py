@@ -61,9 +61,7 @@ EXAMPLE_FOLDERS = ("hookspecs", "builtin_plugins")
 def copy_example(folder: Path) -> None:
     """Give the catalog in ``folder`` the example's interfaces and built-ins."""
     for name in EXAMPLE_FOLDERS:
-        shutil.copytree(
-            REPO / name, folder / name, ignore=shutil.ignore_patterns("__pycache__")
-        )
+        shutil.copytree(REPO / name, folder / name, ignore=shutil.ignore_patterns("__pycache__"))
 
 
 @pytest.fixture
@@ -75,9 +73,7 @@ def write_catalog(tmp_path: Path) -> WriteCatalog:
     ``hookspecs/`` and ``builtin_plugins/`` are copied), unless ``example=False``.
     """
 
-    def write(
-        toml: str, files: Mapping[str, str] | None = None, *, example: bool = True
-    ) -> Path:
+    def write(toml: str, files: Mapping[str, str] | None = None, *, example: bool = True) -> Path:
         if example and not (tmp_path / "hookspecs").exists():
             copy_example(tmp_path)
         for relative, source in (files or {}).items():
@@ -95,9 +91,7 @@ def write_catalog(tmp_path: Path) -> WriteCatalog:
 def make_catalog(write_catalog: WriteCatalog) -> MakeCatalog:
     """Like ``write_catalog``, then load it as a Catalog."""
 
-    def make(
-        toml: str, files: Mapping[str, str] | None = None, *, example: bool = True
-    ) -> Catalog:
+    def make(toml: str, files: Mapping[str, str] | None = None, *, example: bool = True) -> Catalog:
         return Catalog(write_catalog(toml, files, example=example))
 
     return make

@@ -418,9 +418,8 @@ def test_a_chunk_taken_down_with_a_worker_is_split_until_the_culprit_runs_alone(
     assert [i for i, a in enumerate(answers) if not a.ok] == [150]
     assert answers[150].error is not None
     assert answers[150].error.type == "BrokenExecutor"
-    assert (
-        "item 150: the worker process running it died, also when it ran alone"
-        in (answers[150].error.message)
+    assert "item 150: the worker process running it died, also when it ran alone" in (
+        answers[150].error.message
     )
     assert all(a.result == expected(f"n{i}") for i, a in enumerate(answers) if i != 150)
     # 25 items a chunk: each item ran in its chunk, then (if taken down) once more alone.

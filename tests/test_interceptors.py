@@ -315,7 +315,8 @@ def test_disabled_interceptor_does_not_run(make_catalog: MakeCatalog, sink: Modu
     ("source", "message"),
     [
         (
-            "from catalog_cli import hookimpl\n@hookimpl\ndef catalog_call(ctx, call):\n    return 1\n",
+            "from catalog_cli import hookimpl\n@hookimpl\n"
+            "def catalog_call(ctx, call):\n    return 1\n",
             "must be a new-style wrapper",
         ),
         (

@@ -491,9 +491,7 @@ def _fake_entry_points(
 ) -> list[str]:
     asked: list[str] = []
     entries = [
-        importlib.metadata.EntryPoint(
-            name=name or value.split(":")[0], value=value, group=group
-        )
+        importlib.metadata.EntryPoint(name=name or value.split(":")[0], value=value, group=group)
         for group, values in declared.items()
         for value in values
     ]

@@ -37,7 +37,14 @@ from catalog_cli.cli import main
 main()
 """
 
-ENGINE = ("pluggy", "hookspecs", "builtin_plugins", "catalog_cli.execution._catalog", "tomllib", "tomli")
+ENGINE = (
+    "pluggy",
+    "hookspecs",
+    "builtin_plugins",
+    "catalog_cli.execution._catalog",
+    "tomllib",
+    "tomli",
+)
 TEST_TOOLS = ("hypothesis", "pytest", "_pytest", "tests")
 
 

@@ -78,7 +78,8 @@ def _decode(table: dict[str, Any]) -> Any:
 
 def _loads(data: bytes | str) -> Any:
     # The hook costs on every table: only records that hold a date or time pay for it.
-    hook = _decode if (_TAG.encode() if isinstance(data, bytes) else _TAG) in data else None
+    tagged = _TAG.encode() in data if isinstance(data, bytes) else _TAG in data
+    hook = _decode if tagged else None
     return json.loads(data, object_hook=hook)
 
 

@@ -232,9 +232,7 @@ class _Checker:
 
     def add(self, key: tuple[str, ...], message: str) -> None:
         self.problems.append(
-            ConfigProblem(
-                _toml.format_key(key), message, self.document.line_of(key), self.tenant
-            )
+            ConfigProblem(_toml.format_key(key), message, self.document.line_of(key), self.tenant)
         )
 
     def folder(self, table: Mapping[str, Any], name: str, default: str) -> str:

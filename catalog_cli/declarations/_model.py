@@ -218,5 +218,3 @@ class Interface:
             "latest": self.latest,
             "versions": [v.to_dict() for v in self.versions.values()],
         }
-
-

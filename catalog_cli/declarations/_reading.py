@@ -115,9 +115,7 @@ def build_interfaces(modules: Iterable[ModuleType]) -> dict[str, Interface]:
 
     versions: dict[str, dict[int, Version]] = {}
     for (interface, number), (func, decl) in sorted(entries.items()):
-        params, returns, return_type, return_hint = _parameters(
-            func, decl.defaults, checked=True
-        )
+        params, returns, return_type, return_hint = _parameters(func, decl.defaults, checked=True)
         version_points = {}
         for point_func, point in sorted(
             points.get((interface, number), []), key=lambda p: p[1].point

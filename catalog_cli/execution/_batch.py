@@ -449,9 +449,7 @@ def _detail(exc: BaseException) -> str:
 
 
 def _chunk_error(exc: BaseException, chunk: Sequence[int], what: str) -> ErrorRecord:
-    return record_of(exc)._replace(
-        message=f"{_items(chunk)} (one chunk): {what}: {_detail(exc)}"
-    )
+    return record_of(exc)._replace(message=f"{_items(chunk)} (one chunk): {what}: {_detail(exc)}")
 
 
 def _culprit_error(exc: BaseException, position: int) -> ErrorRecord:

@@ -415,9 +415,7 @@ class Catalog:
 
     def interceptor_states(self, name: str) -> dict[str, Mapping[str, Any]]:
         """tenant -> what interceptor ``name`` keeps for the tenant (kept across reloads)."""
-        return {
-            tenant: kept[name] for tenant, kept in list(self._states.items()) if name in kept
-        }
+        return {tenant: kept[name] for tenant, kept in list(self._states.items()) if name in kept}
 
     def metrics(self) -> list[Series]:
         """What the metrics interceptor counted, per tenant, interface, version and version

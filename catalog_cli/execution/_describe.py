@@ -156,16 +156,16 @@ def check(runtimes: Runtimes) -> CheckReport:
     selected = tuple(plugins(runtimes))
     problems: list[Problem] = []
     failed = {p.name for p in selected if p.status == "failed"}
-    for info in selected:
-        if info.status == "failed":
-            problems.append(Problem("plugin", info.error or "", plugin=info.name))
-    for info in tenants:
-        if info.status == "failed":
-            outcome = runtimes.outcome(info.id)
+    for found in selected:
+        if found.status == "failed":
+            problems.append(Problem("plugin", found.error or "", plugin=found.name))
+    for described in tenants:
+        if described.status == "failed":
+            outcome = runtimes.outcome(described.id)
             kind = "config" if isinstance(outcome, ConfigError) else "plugin"
             culprit = outcome.plugin if isinstance(outcome, PluginError) else None
-            message = info.error or ""
+            message = described.error or ""
             if culprit in failed:  # the plugin's own problem is already listed
-                message = f"tenant {info.id!r} fails closed: plugin {culprit!r} failed"
-            problems.append(Problem(kind, message, tenant=info.id, plugin=culprit))
+                message = f"tenant {described.id!r} fails closed: plugin {culprit!r} failed"
+            problems.append(Problem(kind, message, tenant=described.id, plugin=culprit))
     return CheckReport(str(registry.path), tenants, selected, tuple(problems))

@@ -63,10 +63,7 @@ def call(
             recorder.deactivate()
 
     try:
-        if timeout is None:
-            result = run()
-        else:
-            result = _with_deadline(run, timeout, tenant, choice, call_id)
+        result = run() if timeout is None else _with_deadline(run, timeout, tenant, choice, call_id)
     except CatalogError as exc:
         if recorder is not None:
             recorder.finish(error=exc)
@@ -110,9 +107,7 @@ def _with_deadline(
         ) from None
 
 
-def _recorder(
-    request: CallRequest, choice: VersionChoice, call_id: str
-) -> Trace:
+def _recorder(request: CallRequest, choice: VersionChoice, call_id: str) -> Trace:
     return Trace(
         TraceNode(
             "call",
@@ -125,9 +120,7 @@ def _recorder(
                 "version_source": choice.source,
                 "call_id": call_id,
                 # secrets never enter a trace (it is printed and exported)
-                "arguments": {
-                    k: summarize(v) for k, v in redact(dict(request.arguments)).items()
-                },
+                "arguments": {k: summarize(v) for k, v in redact(dict(request.arguments)).items()},
             },
         )
     )

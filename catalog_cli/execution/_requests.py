@@ -116,9 +116,7 @@ class CallAnswer(NamedTuple):
             raise CatalogError(self.error.message)
 
 
-def failed(
-    exc: CatalogError, started: float, choice: VersionChoice | None = None
-) -> CallAnswer:
+def failed(exc: CatalogError, started: float, choice: VersionChoice | None = None) -> CallAnswer:
     """The answer of a call that raised ``exc``."""
     return CallAnswer(
         False,

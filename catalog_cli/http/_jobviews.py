@@ -10,6 +10,7 @@ from ._problems import public_problem
 if TYPE_CHECKING:
     from ..execution._jobs import Job
 
+
 def _error(job: Job, *, admin: bool) -> dict[str, Any] | None:
     if job.error is None:
         return None

@@ -34,8 +34,10 @@ PREFIX: Final = "interceptor."
 def default_order(module: ModuleType) -> int:
     """The interceptor's own place in the chain: its ``ORDER``, else DEFAULT_ORDER."""
     declared = getattr(module, "ORDER", DEFAULT_ORDER)
-    return declared if isinstance(declared, int) and not isinstance(declared, bool) else (
-        DEFAULT_ORDER
+    return (
+        declared
+        if isinstance(declared, int) and not isinstance(declared, bool)
+        else (DEFAULT_ORDER)
     )
 
 

@@ -332,12 +332,12 @@ def check_plugin(
                 hook=hook,
             )
         implementations.append(
-            _implementation(
-                name, attr, func, opts, info, builtin=builtin, interceptor=interceptor
-            )
+            _implementation(name, attr, func, opts, info, builtin=builtin, interceptor=interceptor)
         )
     if not implementations:
-        raise PluginValidationError(name, "implements no hooks (mark implementations with @hookimpl)")
+        raise PluginValidationError(
+            name, "implements no hooks (mark implementations with @hookimpl)"
+        )
     checked = CheckedPlugin(name, source, module, meta, tuple(implementations))
     _check_targets(checked)
     # pluggy's own checks too (e.g. wrapper and hookwrapper together), on the object a tenant

@@ -110,10 +110,9 @@ class Registry:
         config = self.config
         found: dict[str, Folder | None] = {}
         problems = []
-        named = (
-            [("hookspecs_dir", config.hookspecs_dir), ("builtins_dir", config.builtins_dir)]
-            + [(f"plugin_dirs.{i}", d) for i, d in enumerate(config.plugin_dirs)]
-        )
+        named = [("hookspecs_dir", config.hookspecs_dir), ("builtins_dir", config.builtins_dir)] + [
+            (f"plugin_dirs.{i}", d) for i, d in enumerate(config.plugin_dirs)
+        ]
         for key, directory in named:
             if directory is None:
                 found[key] = None
@@ -205,8 +204,7 @@ class Registry:
                         exc.cause.module = source.location
                     raise exc.cause from None
                 raise DeclarationError(
-                    f"the declarations failed to import: {type(exc.cause).__name__}: "
-                    f"{exc.cause}",
+                    f"the declarations failed to import: {type(exc.cause).__name__}: {exc.cause}",
                     module=source.location,
                 ) from None
         return tuple(modules)
@@ -650,7 +648,9 @@ class Registry:
             listed = [self.config.problem(key, text, tenant) for key, text in found_problems]
             raise ConfigError(self.config.path, listed, tenant=tenant)
         isolated = frozenset(
-            key for key, point in self.points.items() if self.error_policy(tenant, point) == "isolate"
+            key
+            for key, point in self.points.items()
+            if self.error_policy(tenant, point) == "isolate"
         )
         return TenantPlan(
             tenant,
@@ -696,7 +696,10 @@ class Registry:
                 raise plugin.for_tenant(config.id)
             if isinstance(plugin, PluginError):
                 raise plugin
-            if getattr(plugin.module, "OPT_IN", False) is True and not configured.include.interfaces:
+            if (
+                getattr(plugin.module, "OPT_IN", False) is True
+                and not configured.include.interfaces
+            ):
                 # e.g. the cache: it changes what a method means, so it is never switched on
                 # for every interface at once
                 found.append(

@@ -10,8 +10,8 @@ implementations a tenant registers have theirs bound (callers never pass ``ctx``
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from types import MethodType
-from typing import Any
+from types import MethodType, ModuleType
+from typing import Any, cast
 
 import pluggy
 
@@ -24,7 +24,8 @@ class SpecNamespace:
 
     def __init__(self, functions: Iterable[Callable[..., Any]]) -> None:
         names = []
-        for function in (*catalog_hooks.ALL, *functions):
+        everything: list[Any] = [*catalog_hooks.ALL, *functions]
+        for function in everything:
             code = function.__code__
             takes_ctx = code.co_argcount > 0 and code.co_varnames[0] == "ctx"
             setattr(self, function.__name__, MethodType(function, self) if takes_ctx else function)
@@ -40,5 +41,6 @@ class SpecNamespace:
     def manager(self) -> pluggy.PluginManager:
         """A new PluginManager holding these hookspecs and no plugins."""
         pm = pluggy.PluginManager(PROJECT)
-        pm.add_hookspecs(self)
+        # Typed as a module or a class, but pluggy reads any object through dir() and getattr.
+        pm.add_hookspecs(cast(ModuleType, self))
         return pm

@@ -136,6 +136,8 @@ def stop(runtimes: list[TenantRuntime], seconds: float) -> list[tuple[str, str, 
     """Shut down the plugins of ``runtimes``; return the failures as (tenant, plugin, error)."""
     failures = []
     for runtime in runtimes:
-        for plugin, exc in lifecycle.stop(runtime.pm, runtime.id, runtime.plugin_settings(), seconds):
+        for plugin, exc in lifecycle.stop(
+            runtime.pm, runtime.id, runtime.plugin_settings(), seconds
+        ):
             failures.append((runtime.id, plugin, exc))
     return failures

@@ -37,6 +37,7 @@ from ._context import Context, Points
 from ._intercept import INNERMOST, Chain, InterceptorContext, innermost
 from ._prepared import PreparedCall
 
+
 class TenantRuntime:
     """A tenant whose manager is built; see the module docstring."""
 
@@ -111,11 +112,7 @@ class TenantRuntime:
             state = self._states.setdefault(use.name, {})
             ctx = InterceptorContext(use.name, self.id, use.settings, state)
             self._add(
-                use.plugin_name,
-                plugin_object(
-                    use.plugin,
-                    lambda impl, ctx=ctx: self._traced_interceptor(impl, bind(impl, ctx), use),
-                ),
+                use.plugin_name, plugin_object(use.plugin, self._interceptor_binder(use, ctx))
             )
 
     def _add(self, name: str, plugin: object) -> None:
@@ -124,9 +121,7 @@ class TenantRuntime:
         except (pluggy.PluginValidationError, ValueError) as exc:
             # The registry checked the plugin on its own; this is what only a tenant shows
             # (two plugins of the same module, say).
-            raise PluginValidationError(
-                name, str(exc).replace("\n", " "), tenant=self.id
-            ) from exc
+            raise PluginValidationError(name, str(exc).replace("\n", " "), tenant=self.id) from exc
 
     def _register(self, plugin: CheckedPlugin, *, builtin: bool) -> None:
         settings = self.plan.settings.get(plugin.name, MappingProxyType({}))
@@ -170,9 +165,7 @@ class TenantRuntime:
                     )
                     for name, caller in callers.items()
                 }
-            found = self._points[version.hook] = Points(
-                version.interface, version.number, callers
-            )
+            found = self._points[version.hook] = Points(version.interface, version.number, callers)
         return found
 
     def _point_caller(self, interface: str) -> Any:
@@ -264,15 +257,22 @@ class TenantRuntime:
             none_is_no_answer=none_is_no_answer,
         )
 
-    def _traced_interceptor(
-        self, impl: Implementation, function: Callable[..., Any], use: InterceptorUse
-    ) -> Callable[..., Any]:
-        # Around the whole call only: around each plugin's work the trace shows the plugin.
-        if not self.traced or impl.info.hook != "catalog_call":
-            return function
-        from ._trace import traced_wrapper
+    def _interceptor_binder(
+        self, use: InterceptorUse, ctx: InterceptorContext
+    ) -> Callable[[Implementation], Callable[..., Any]]:
+        def implementation(impl: Implementation) -> Callable[..., Any]:
+            function = bind(impl, ctx)
+            # Around the whole call only: around each plugin's work the trace shows the plugin.
+            if not self.traced or impl.info.hook != "catalog_call":
+                return function
+            from ._trace import traced_wrapper
 
-        return traced_wrapper(function, "interceptor", use.name, use.plugin_name)
+            traced: Callable[..., Any] = traced_wrapper(
+                function, "interceptor", use.name, use.plugin_name
+            )
+            return traced
+
+        return implementation
 
     # -- calling -----------------------------------------------------------------------------
 

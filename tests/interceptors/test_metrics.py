@@ -173,7 +173,10 @@ def test_canary_calls_carry_their_version_source(measured: Callable[..., Catalog
     for index in range(60):
         catalog.run("interface_a", customer="c", name=f"user{index}")
 
-    found = {(s.version, s.version_source): s.calls for s in collect(catalog.interceptor_states("metrics"))}
+    found = {
+        (s.version, s.version_source): s.calls
+        for s in collect(catalog.interceptor_states("metrics"))
+    }
     assert set(found) == {(1, "tenant"), (2, "canary")}
     assert sum(found.values()) == 60
 
@@ -260,7 +263,9 @@ def test_a_tenant_sets_its_own_buckets(measured: Callable[..., Catalog]) -> None
     catalog = measured(extra="[tenants.u.interceptors.metrics]\nbuckets = [1, 5]\n")
     quote(catalog, "t")
     quote(catalog, "u")
-    found = {s.tenant: [b for b, _ in s.buckets] for s in collect(catalog.interceptor_states("metrics"))}
+    found = {
+        s.tenant: [b for b, _ in s.buckets] for s in collect(catalog.interceptor_states("metrics"))
+    }
     assert found == {
         "t": [*metrics.DEFAULT_BUCKETS, math.inf],
         "u": [1.0, 5.0, math.inf],

@@ -10,7 +10,7 @@ import pytest
 
 from catalog_cli import Catalog
 from catalog_cli.cli._exits import exit_code
-from catalog_cli.errors import ConfigError, PluginCallError, ResultValidationError
+from catalog_cli.errors import ConfigError, ResultValidationError
 from catalog_cli.interceptors import validation
 from tests.conftest import REPO, MakeCatalog
 
@@ -188,7 +188,11 @@ def test_a_tenant_wrapper_that_changes_the_result_to_a_wrong_type(
             catalog.run("interface_a", customer="wrapped", version=1)
         error = caught.value
         # The wrapper made the value: it is named, with or without the interceptor.
-        assert (error.plugin, error.where, error.expected) == ("number_wrapper", "entry point", "str")
+        assert (error.plugin, error.where, error.expected) == (
+            "number_wrapper",
+            "entry point",
+            "str",
+        )
         assert error.problem.startswith("got int 42")
         assert catalog.run("interface_a", customer="good", version=1) == "Hello there!"
 
