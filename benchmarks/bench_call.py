@@ -1,13 +1,20 @@
-"""Cost of ``Catalog.run`` (and of a prepared ``Catalog.method``) against raw pluggy.
+"""What a call costs through the catalog, against the same work without it.
 
-Both sides use the same PluginManager (the tenant's: same hookspecs, same built-in and customer
-plugins) and the same arguments; the raw side calls the entry-point hook directly, as a pluggy
-user would. Two raw baselines: one context built once and reused (the strictest), and a new
-context per call (what a caller needs for per-call ids). Each round times the sides back to
-back, and the reported ratio is the median of the per-round ratios: on a noisy machine, speed
-drifts between rounds far more than within one, and pairing cancels the drift.
+Three sides do the same business logic (the example catalog's) and must return the same
+values, checked before timing:
 
-    python benchmarks/bench_call.py [--rounds 101] [--calls 2000] [--json]
+- ``plain pluggy`` (the anchor): one PluginManager per tenant, the built-in and customer
+  plugins as objects holding their settings as attributes, plugin points through ``pm.hook``
+  (``benchmarks/plain_pluggy.py``, no catalog code);
+- ``plain python``: the same logic as functions calling functions, no framework
+  (``benchmarks/plain_python.py``);
+- the catalog: ``Catalog.run`` (looks the call up, checks the arguments, runs it) and a
+  ``Method`` made once (``catalog.method(...)``, then called).
+
+Each round times every side back to back (in a rotating order); a ratio is the median of
+the per-round ratios, as a machine's speed drifts between rounds far more than within one.
+
+    python benchmarks/bench_call.py [--rounds 61] [--calls 2000] [--json]
 """
 
 from __future__ import annotations
@@ -21,87 +28,102 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from catalog_cli import Catalog, Context
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import plain_pluggy
+import plain_python
+
+from catalog_cli import Catalog
 
 REPO = Path(__file__).resolve().parent.parent
 
-#: (label, customer, interface, version, arguments)
-CASES: list[tuple[str, str, str, int, dict[str, Any]]] = [
-    ("interface_a v2, c1", "c1", "interface_a", 2, {"name": "Ada", "language": "en", "vip": True}),
-    ("interface_a v1, c3 (no plugins)", "c3", "interface_a", 1, {"name": "Ada"}),
+#: (label, tenant, interface, version, arguments, the plain-python function)
+CASES: list[tuple[str, str, str, int, dict[str, Any], Callable[..., Any]]] = [
     (
-        "price_quote v1, c2",
+        "price_quote v1, c2 (a plugin point, a wrapper)",
         "c2",
         "price_quote",
         1,
         {"unit_price": 9.99, "quantity": 12, "country": "DE"},
+        plain_python.price_quote_c2,
+    ),
+    (
+        "interface_a v2, c1 (two plugin points answered)",
+        "c1",
+        "interface_a",
+        2,
+        {"name": "Ada", "language": "en", "vip": True},
+        plain_python.interface_a_v2_c1,
+    ),
+    (
+        "price_quote v1, c3 (no plugins)",
+        "c3",
+        "price_quote",
+        1,
+        {"unit_price": 9.99, "quantity": 12, "country": "DE"},
+        plain_python.price_quote_c3,
+    ),
+    (
+        "interface_a v1, c3 (no plugins; the smallest call)",
+        "c3",
+        "interface_a",
+        1,
+        {"name": "Ada"},
+        plain_python.interface_a_v1_c3,
     ),
 ]
 
 
-def _per_call(func: Callable[[], Any], calls: int) -> float:
+def per_call(func: Callable[[], Any], calls: int) -> float:
     start = time.perf_counter()
     for _ in range(calls):
         func()
     return (time.perf_counter() - start) / calls
 
 
-def measure(catalog: Catalog, rounds: int, calls: int) -> list[dict[str, Any]]:
+def paired(sides: dict[str, Callable[[], Any]], rounds: int, calls: int) -> dict[str, list[float]]:
+    """Seconds per call of each side, per round (sides run back to back, order rotating)."""
+    names = list(sides)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for index in range(rounds):
+        shift = index % len(names)
+        for name in names[shift:] + names[:shift]:
+            times[name].append(per_call(sides[name], calls))
+    return times
+
+
+def ratio(times: dict[str, list[float]], side: str, anchor: str) -> float:
+    return statistics.median(a / b for a, b in zip(times[side], times[anchor], strict=True))
+
+
+def measure(rounds: int, calls: int) -> list[dict[str, Any]]:
+    catalog = Catalog(REPO / "catalog.toml")
+    anchors = plain_pluggy.managers()
     rows = []
-    for label, customer, interface, version, arguments in CASES:
-        pm = catalog.plugin_manager(customer)
-        declared = catalog.interface(interface).version(version)
-        hook = getattr(pm.hook, declared.hook)
-        ctx = catalog.new_context(interface, customer=customer, version=version)
-        # The raw side gets every argument (pluggy needs them all); ours may rely on defaults.
-        full = declared.bind(arguments)
-
-        def raw(hook: Any = hook, ctx: Any = ctx, full: dict[str, Any] = full) -> Any:
-            return hook(ctx=ctx, **full)
-
-        def raw_fresh(
-            hook: Any = hook, scope: Any = ctx._scope, full: dict[str, Any] = full
-        ) -> Any:
-            return hook(ctx=Context(scope), **full)
-
-        def ours(
-            interface: str = interface,
-            customer: str = customer,
-            version: int = version,
-            arguments: dict[str, Any] = arguments,
-        ) -> Any:
-            return catalog.run(interface, customer=customer, version=version, **arguments)
-
-        method = catalog.method(interface, customer=customer, version=version)
-
-        def prepared(method: Any = method, arguments: dict[str, Any] = arguments) -> Any:
-            return method(**arguments)
-
-        assert raw() == raw_fresh() == ours() == prepared(), f"{label}: the sides disagree"
-        times: dict[str, list[float]] = {"raw": [], "raw_fresh": [], "run": [], "method": []}
-        for _ in range(rounds):
-            times["raw"].append(_per_call(raw, calls))
-            times["raw_fresh"].append(_per_call(raw_fresh, calls))
-            times["run"].append(_per_call(ours, calls))
-            times["method"].append(_per_call(prepared, calls))
-        med = {side: statistics.median(values) for side, values in times.items()}
-        ratio = statistics.median(r / b for r, b in zip(times["run"], times["raw"], strict=True))
-        ratio_method = statistics.median(
-            r / b for r, b in zip(times["method"], times["raw"], strict=True)
-        )
-        ratio_new_ctx = statistics.median(
-            r / b for r, b in zip(times["run"], times["raw_fresh"], strict=True)
-        )
+    for label, tenant, interface, version, arguments, plain in CASES:
+        hook = getattr(anchors[tenant].hook, f"{interface}_v{version}")
+        full = catalog.interface(interface).version(version).bind(dict(arguments))
+        method = catalog.method(interface, customer=tenant, version=version)
+        run = catalog.run
+        sides: dict[str, Callable[[], Any]] = {
+            "plain python": lambda plain=plain, full=full: plain(**full),
+            "plain pluggy": lambda hook=hook, full=full: hook(**full),
+            "Catalog.run": lambda i=interface, t=tenant, v=version, a=arguments, run=run: run(
+                i, customer=t, version=v, **a
+            ),
+            "Method": lambda method=method, a=arguments: method(**a),
+        }
+        results = {name: side() for name, side in sides.items()}
+        assert len({repr(v) for v in results.values()}) == 1, f"{label}: {results}"
+        times = paired(sides, rounds, calls)
         rows.append(
             {
                 "case": label,
-                "raw_pluggy_us": round(med["raw"] * 1e6, 3),
-                "raw_pluggy_new_ctx_us": round(med["raw_fresh"] * 1e6, 3),
-                "catalog_run_us": round(med["run"] * 1e6, 3),
-                "ratio": round(ratio, 3),
-                "ratio_new_ctx": round(ratio_new_ctx, 3),
-                "catalog_method_us": round(med["method"] * 1e6, 3),
-                "ratio_method": round(ratio_method, 3),
+                "us": {name: round(statistics.median(t) * 1e6, 3) for name, t in times.items()},
+                "run_vs_pluggy": round(ratio(times, "Catalog.run", "plain pluggy"), 3),
+                "method_vs_pluggy": round(ratio(times, "Method", "plain pluggy"), 3),
+                "pluggy_vs_python": round(ratio(times, "plain pluggy", "plain python"), 3),
+                "run_vs_python": round(ratio(times, "Catalog.run", "plain python"), 3),
             }
         )
     return rows
@@ -109,27 +131,26 @@ def measure(catalog: Catalog, rounds: int, calls: int) -> list[dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=101)
+    parser.add_argument("--rounds", type=int, default=61)
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--json", action="store_true")
     options = parser.parse_args(argv)
-    rows = measure(Catalog(REPO / "catalog.toml"), options.rounds, options.calls)
+    rows = measure(options.rounds, options.calls)
     if options.json:
         print(json.dumps(rows, indent=2))
         return 0
     print(
-        f"Catalog.run vs raw pluggy ({options.rounds} rounds x {options.calls} calls; "
-        "times are medians, ratios medians of per-round ratios)"
+        f"Catalog calls against plain pluggy and plain Python ({options.rounds} rounds x "
+        f"{options.calls} calls; times are medians, ratios medians of per-round ratios)"
     )
     for row in rows:
+        us = row["us"]
+        print(f"  {row['case']}")
+        print("    " + ", ".join(f"{name} {value:.2f} us" for name, value in us.items()))
         print(
-            f"  {row['case']}\n"
-            f"    raw pluggy {row['raw_pluggy_us']:6.2f} us"
-            f" (with a new ctx per call {row['raw_pluggy_new_ctx_us']:6.2f} us)\n"
-            f"    Catalog.run {row['catalog_run_us']:6.2f} us  ratio {row['ratio']:.3f}"
-            f" (vs new ctx {row['ratio_new_ctx']:.3f})\n"
-            f"    Catalog.method(...)() {row['catalog_method_us']:6.2f} us"
-            f"  ratio {row['ratio_method']:.3f}"
+            f"    Catalog.run / plain pluggy {row['run_vs_pluggy']:.3f}   "
+            f"Method / plain pluggy {row['method_vs_pluggy']:.3f}   "
+            f"(plain pluggy / plain python {row['pluggy_vs_python']:.3f})"
         )
     return 0
 

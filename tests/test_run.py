@@ -11,7 +11,7 @@ from types import ModuleType
 import pluggy
 import pytest
 
-from catalog_cli import Catalog, Context
+from catalog_cli import Catalog, Context, Method
 from catalog_cli.errors import (
     CallTimeoutError,
     InvalidArgumentsError,
@@ -466,7 +466,8 @@ def test_prepared_method_runs_like_run(shipped: Catalog) -> None:
     assert quote(**args) == shipped.run("price_quote", customer="c2", **args)
     with pytest.raises(InvalidArgumentsError, match="quantity: missing"):
         quote(unit_price=1.0)
-    assert repr(quote) == "<Method price_quote v1 for tenant 'c2'>"
+    assert isinstance(quote, Method) and quote.tenant == "c2"
+    assert quote.__name__ == "price_quote_v1 for c2"
 
 
 def test_prepared_method_blames_the_plugin(make_catalog: MakeCatalog) -> None:

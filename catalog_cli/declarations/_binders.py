@@ -17,8 +17,9 @@ if TYPE_CHECKING:
 Binder = Callable[[dict[str, Any]], dict[str, Any]]
 
 
-def _condition(index: int, parameter: Parameter, env: dict[str, Any]) -> str:
-    value = f"v{index}"
+def condition(value: str, key: str, parameter: Parameter, env: dict[str, Any]) -> str:
+    """Python source that is true when the variable ``value`` fits ``parameter``'s type;
+    what it needs is put in ``env`` under names ending in ``key``."""
     data_type = parameter.type
     assert data_type is not None
     if data_type.display in ("str", "int", "bool"):
@@ -26,17 +27,19 @@ def _condition(index: int, parameter: Parameter, env: dict[str, Any]) -> str:
     if data_type.display == "float":
         return f"(type({value}) is float and {value} - {value} == 0.0)"  # finite floats only
     if data_type.choices:
-        env[f"choices{index}"] = data_type.choices
-        return f"(type({value}) is str and {value} in choices{index})"
-    env[f"check{index}"] = data_type.check
-    return f"check{index}({value}) is None"
+        env[f"_catalog_choices{key}"] = data_type.choices
+        return f"(type({value}) is str and {value} in _catalog_choices{key})"
+    env[f"_catalog_check{key}"] = data_type.check
+    return f"_catalog_check{key}({value}) is None"
 
 
 def compile_binder(parameters: Sequence[Parameter], general: Binder) -> Binder:
     """A function that returns the arguments when all are given and fit, else asks ``general``."""
     env: dict[str, Any] = {"general": general}
     reads = "; ".join(f"v{i} = arguments[{p.name!r}]" for i, p in enumerate(parameters))
-    conditions = " and ".join(_condition(i, p, env) for i, p in enumerate(parameters)) or "True"
+    conditions = (
+        " and ".join(condition(f"v{i}", str(i), p, env) for i, p in enumerate(parameters)) or "True"
+    )
     source = (
         "def bind(arguments):\n"
         f"    if len(arguments) == {len(parameters)}:\n"

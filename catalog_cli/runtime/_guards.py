@@ -1,25 +1,26 @@
 """Steps the catalog adds around one plugin's implementation, when a tenant needs them.
 
-Each guard is a function in place of the implementation, registered for one tenant only: a
-check of what a customer plugin returns, the ``isolate`` error policy, the point interceptors,
-the recording of a traced call. Guards carry the implementation's signature (through
-``functools.wraps``), so pluggy passes them the same arguments. A tenant that needs none of
-them calls the plugin's functions directly.
+Each is a function in place of the implementation, registered for one tenant only: a check of
+what a customer plugin returns, the ``isolate`` error policy, the point interceptors, the
+recording of a traced call. Each takes the implementation's own parameters (see
+``_adapters``), so pluggy passes it the same arguments. A tenant that needs none of them
+calls the plugin's functions directly.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Generator
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from .. import _interrupts
 from ..errors import PluginError, ResultValidationError
+from . import _adapters as adapters
 from ._context import current_call_id
 
 if TYPE_CHECKING:
     from ..declarations import DataType, PluginPoint
+    from ..registry import Implementation
 
 
 class WrapperMisbehaved(RuntimeError):
@@ -34,10 +35,10 @@ def relay(
     gen: Generator[None, Any, Any],
     plugin: str,
     hook: str,
-    check: Callable[[Any], None] | None = None,
+    check: Callable[[Any], Any] | None = None,
 ) -> Generator[None, Any, Any]:
     """Drive a new-style wrapper as pluggy does: run it to its ``yield``, hand it the result
-    (or the exception), and return what it returns (checked by ``check``)."""
+    (or the exception), and return what it returns (through ``check``)."""
     try:
         next(gen)
     except StopIteration:
@@ -58,9 +59,7 @@ def relay(
             value = stop.value
         else:
             raise WrapperMisbehaved(plugin, hook, "yielded twice")
-    if check is not None:
-        check(value)
-    return value
+    return value if check is None else check(value)
 
 
 def result_check(
@@ -71,19 +70,15 @@ def result_check(
     interface: str,
     version: int,
     where: str,
-    none_is_no_answer: bool,
-) -> Callable[[Any], None]:
-    """A check that raises ResultValidationError naming ``plugin`` for a value that does not
-    fit ``data_type``."""
+) -> Callable[[Any], Any]:
+    """A check that returns a value that fits ``data_type``, and raises ResultValidationError
+    naming ``plugin`` for one that does not."""
     fits = data_type.check
-    exact = {"str": str, "int": int, "bool": bool, "float": float}.get(data_type.display)
 
-    def check(value: Any) -> None:
-        if (value is None and none_is_no_answer) or type(value) is exact:
-            return
+    def check(value: Any) -> Any:
         problem = fits(value)
         if problem is None:
-            return
+            return value
         head = f"expected {data_type.display}, "
         raise ResultValidationError(
             plugin=plugin,
@@ -99,39 +94,64 @@ def result_check(
     return check
 
 
-def checked(function: Callable[..., Any], check: Callable[[Any], None]) -> Callable[..., Any]:
-    """``function`` whose result is checked."""
+#: Data types whose values are exactly of one Python type (the check's fast path).
+_EXACT = {"str": str, "int": int, "bool": bool, "float": float}
 
-    @functools.wraps(function)
-    def guarded(*args: Any) -> Any:
-        result = function(*args)
-        check(result)
-        return result
 
-    return guarded
+def checked(
+    impl: Implementation,
+    function: Callable[..., Any],
+    data_type: DataType,
+    check: Callable[[Any], Any],
+    *,
+    none_is_no_answer: bool,
+) -> Callable[..., Any]:
+    """``function``, what it returns checked (None passes at collect and first points)."""
+    exact = _EXACT.get(data_type.display.removesuffix(" | None"))
+    return adapters.checked(
+        impl.argnames,
+        function,
+        exact,
+        check,
+        impl.opts,
+        impl.attribute,
+        none_is_no_answer=none_is_no_answer,
+    )
 
 
 def checked_wrapper(
+    impl: Implementation,
     function: Callable[..., Any],
     plugin: str,
-    hook: str,
-    check: Callable[[Any], None] | None,
+    check: Callable[[Any], Any] | None,
+    data_type: DataType | None,
 ) -> Callable[..., Any]:
-    """A wrapper that keeps pluggy's protocol, or is named for breaking it; its result checked."""
+    """A wrapper that keeps pluggy's protocol, or is named for breaking it; what it returns
+    checked (by ``check``, for ``data_type``)."""
+    hook = impl.info.hook
+    exact = _EXACT.get(data_type.display) if data_type is not None else None
 
-    @functools.wraps(function)
-    def guarded(*args: Any) -> Generator[None, Any, Any]:
-        return (yield from relay(function(*args), plugin, hook, check))
+    def misbehaved(problem: str) -> WrapperMisbehaved:
+        return WrapperMisbehaved(plugin, hook, problem)
 
-    return guarded
+    def thrown(gen: Generator[None, Any, Any], exc: BaseException) -> Any:
+        try:
+            gen.throw(exc)
+        except StopIteration as stop:
+            return stop.value
+        raise misbehaved("yielded twice") from None
+
+    return adapters.relay(
+        impl.argnames, function, misbehaved, thrown, check, exact, impl.opts, impl.attribute
+    )
 
 
 def point_guard(
+    impl: Implementation,
     function: Callable[..., Any],
     point: PluginPoint,
     plugin: str,
     tenant: str,
-    argnames: tuple[str, ...],
     caller: Any,
     isolate: bool,
 ) -> Callable[..., Any]:
@@ -144,8 +164,9 @@ def point_guard(
     """
     from ._intercept import PointCall, current_call
 
-    @functools.wraps(function)
-    def guarded(*args: Any) -> Any:
+    argnames = impl.argnames
+
+    def body(args: tuple[Any, ...]) -> Any:
         call = current_call.get(None) if caller is not None else None
         own = [False]
 
@@ -176,22 +197,23 @@ def point_guard(
             _isolated(exc, plugin, point, tenant)
             return None
 
-    return guarded
+    return adapters.around(argnames, body, impl.opts, impl.attribute, function)
 
 
 def routed_wrapper(
+    impl: Implementation,
     function: Callable[..., Any],
     point: PluginPoint,
     plugin: str,
-    argnames: tuple[str, ...],
     caller: Any,
 ) -> Callable[..., Any]:
     """A tenant wrapper at a point whose result the point interceptors are told of: what a
     wrapper returns is what it produced (a wrap point's value is often a tenant wrapper's)."""
     from ._intercept import PointCall, current_call
 
-    @functools.wraps(function)
-    def guarded(*args: Any) -> Generator[None, Any, Any]:
+    argnames = impl.argnames
+
+    def body(args: tuple[Any, ...]) -> Generator[None, Any, Any]:
         result = yield from relay(function(*args), plugin, point.hook)
         call = current_call.get(None)
         if call is None:
@@ -207,7 +229,7 @@ def routed_wrapper(
         )
         return caller(call=call, point=work)
 
-    return guarded
+    return adapters.around(argnames, body, impl.opts, impl.attribute, function, generator=True)
 
 
 def _isolated(exc: BaseException, plugin: str, point: PluginPoint, tenant: str) -> None:

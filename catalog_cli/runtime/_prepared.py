@@ -3,19 +3,30 @@
 Every way of calling a method (``Catalog.run``, a ``Method``, ``Catalog.call`` for the CLI,
 HTTP, jobs and batches) ends here, so the arguments are checked and a plugin's failure is
 reported the same way whatever the caller.
+
+``PreparedCall.call`` is generated for the version's own parameters (as dataclasses generate
+``__init__``): Python binds the keyword arguments, fills in the defaults and the common types
+are checked inline; anything else (a missing or unknown argument, a value of another type)
+goes to the general path, which checks it fully and writes the error report.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from types import CodeType, TracebackType
-from typing import Any, final
+from typing import Any, Final, final
 
 from .. import _interrupts
 from ..declarations import Version
+from ..declarations._binders import condition
 from ..errors import CatalogError, PluginCallError
 from ._context import CURRENT, call_id_of, next_serial
 from ._guards import WrapperMisbehaved
+
+#: The value of a parameter the caller did not pass.
+_MISSING: Final = object()
+#: Names the generated code uses; a parameter of one of these names is called the slow way.
+_INTERNAL: Final = "_catalog_"
 
 
 def blame(exc: BaseException, codes: Mapping[CodeType, str], fallback: str) -> str:
@@ -37,7 +48,7 @@ def blame(exc: BaseException, codes: Mapping[CodeType, str], fallback: str) -> s
 class PreparedCall:
     """One version of one interface for one tenant, ready to call with arguments."""
 
-    __slots__ = ("bind", "codes", "declared", "entry", "implementation", "source", "tenant")
+    __slots__ = ("call", "codes", "declared", "entry", "implementation", "source", "tenant")
 
     def __init__(
         self,
@@ -57,25 +68,17 @@ class PreparedCall:
         #: the built-in plugin implementing the entry point
         self.implementation = implementation
         self.codes = codes
-        #: checks the arguments, fills in defaults (raises InvalidArgumentsError)
-        self.bind = declared.bind
+        #: ``call(**arguments)``: check the arguments, then run the method
+        self.call: Callable[..., Any] = _compile(self)
 
     def __call__(self, arguments: dict[str, Any]) -> Any:
-        """Check ``arguments`` (a dict the caller no longer uses), then run the method."""
-        arguments = self.bind(arguments)
-        token = CURRENT.set(next_serial())
-        try:
-            return self.entry(**arguments)
-        except CatalogError:
-            raise
-        except BaseException as exc:
-            # Everything a plugin raises is its own failure (sys.exit() and a stray
-            # KeyboardInterrupt too); a real Ctrl-C still stops the program.
-            if _interrupts.is_real(exc):
-                raise
-            raise self.failure(exc, CURRENT.get()) from exc
-        finally:
-            CURRENT.reset(token)
+        """Check ``arguments``, then run the method."""
+        return self.call(**arguments)
+
+    def checked(self, arguments: dict[str, Any]) -> Any:
+        """Check ``arguments`` fully (a dict the caller no longer uses), then run the method:
+        the general path, for what the generated one does not take itself."""
+        return self.invoke(self.declared.bind(arguments), next_serial())
 
     def invoke(self, arguments: dict[str, Any], serial: int | str) -> Any:
         """Run the method with arguments already checked, as call number ``serial``."""
@@ -85,6 +88,8 @@ class PreparedCall:
         except CatalogError:
             raise
         except BaseException as exc:
+            # Everything a plugin raises is its own failure (sys.exit() and a stray
+            # KeyboardInterrupt too); a real Ctrl-C still stops the program.
             if _interrupts.is_real(exc):
                 raise
             raise self.failure(exc, serial) from exc
@@ -107,3 +112,68 @@ class PreparedCall:
             f"<PreparedCall {self.declared.interface} v{self.declared.number} "
             f"for tenant {self.tenant!r}>"
         )
+
+
+def _slow(prepared: PreparedCall) -> Callable[..., Any]:
+    def slow(_catalog_unknown: dict[str, Any], **given: Any) -> Any:
+        arguments = {name: value for name, value in given.items() if value is not _MISSING}
+        arguments.update(_catalog_unknown)
+        return prepared.checked(arguments)
+
+    return slow
+
+
+def _compile(prepared: PreparedCall) -> Callable[..., Any]:
+    """``call(**arguments)`` for the prepared call's version (see the module docstring)."""
+    parameters = prepared.declared.parameters
+    slow = _slow(prepared)
+    if any(p.name.startswith(_INTERNAL) or p.type is None for p in parameters):
+        return lambda **arguments: slow({}, **arguments)
+    env: dict[str, Any] = {
+        "_catalog_entry": prepared.entry,
+        "_catalog_slow": slow,
+        "_catalog_set": CURRENT.set,
+        "_catalog_reset": CURRENT.reset,
+        "_catalog_next": next_serial,
+        "_catalog_failure": prepared.failure,
+        "_catalog_error": CatalogError,
+        "_catalog_real": _interrupts.is_real,
+        "_catalog_missing": _MISSING,
+    }
+    signature = []
+    missing = []
+    for index, param in enumerate(parameters):
+        if param.required:
+            signature.append(f"{param.name}=_catalog_missing")
+            missing.append(f"{param.name} is _catalog_missing")
+        else:
+            env[f"_catalog_default{index}"] = param.default
+            signature.append(f"{param.name}=_catalog_default{index}")
+    checks = [
+        condition(param.name, str(index), param, env) for index, param in enumerate(parameters)
+    ]
+    names = [p.name for p in parameters]
+    passed = ", ".join(f"{name}={name}" for name in names)
+    refuse = " or ".join(["_catalog_unknown", *missing, f"not ({' and '.join(checks) or 'True'})"])
+    source = (
+        f"def call(*, {', '.join([*signature, '**_catalog_unknown'])}):\n"
+        f"    if {refuse}:\n"
+        f"        return _catalog_slow(_catalog_unknown, {passed})\n"
+        "    _catalog_serial = _catalog_next()\n"
+        "    _catalog_token = _catalog_set(_catalog_serial)\n"
+        "    try:\n"
+        f"        return _catalog_entry({passed})\n"
+        "    except _catalog_error:\n"
+        "        raise\n"
+        "    except BaseException as _catalog_exc:\n"
+        "        if _catalog_real(_catalog_exc):\n"
+        "            raise\n"
+        "        raise _catalog_failure(_catalog_exc, _catalog_serial) from _catalog_exc\n"
+        "    finally:\n"
+        "        _catalog_reset(_catalog_token)\n"
+    )
+    if not names:
+        source = source.replace("def call(*, ", "def call(")
+    exec(compile(source, f"<catalog call {prepared!r}>", "exec"), env)
+    call: Callable[..., Any] = env["call"]
+    return call

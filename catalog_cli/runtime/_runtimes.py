@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, final
 
 from ..errors import CatalogError, ConfigError, PluginError, PluginValidationError
@@ -30,11 +30,15 @@ class CanaryCall:
         self.tenant = tenant
         self.interface = interface
 
-    def __call__(self, arguments: dict[str, Any]) -> Any:
+    def call(self, **arguments: Any) -> Any:
+        """Check ``arguments``, then run the version they choose."""
         runtimes = self._runtimes()
         assert runtimes is not None, "a canary call outlived its catalog"
         choice = runtimes.registry.resolve(self.interface, self.tenant, None, arguments)
-        return runtimes.get(self.tenant).prepared(choice)(arguments)
+        return runtimes.get(self.tenant).prepared(choice).call(**arguments)
+
+    def __call__(self, arguments: dict[str, Any]) -> Any:
+        return self.call(**arguments)
 
 
 class Runtimes:
@@ -49,7 +53,7 @@ class Runtimes:
         self._tenant_locks: dict[str, threading.Lock] = {}
         self._built: dict[str, TenantRuntime | CatalogError] = {}
         #: (tenant, interface, requested version) -> what ``Catalog.run`` calls
-        self.calls: dict[tuple[str, str, int | None], PreparedCall | CanaryCall] = {}
+        self.calls: dict[tuple[str, str, int | None], Callable[..., Any]] = {}
 
     def get(self, tenant: str) -> TenantRuntime:
         """The tenant's runtime; raises the error that makes it fail closed, if any."""
@@ -102,19 +106,25 @@ class Runtimes:
 
     def call(
         self, tenant: str, interface: str, requested: int | None, arguments: Mapping[str, Any]
-    ) -> PreparedCall | CanaryCall:
-        """What ``Catalog.run`` calls for this tenant, interface and version (kept for later
-        calls). ``arguments`` are checked first (by the version they would run), so bad ones
-        never build the tenant."""
+    ) -> Callable[..., Any]:
+        """What ``Catalog.run`` calls for this tenant, interface and version, with the
+        arguments as keywords (kept for later calls). ``arguments`` are checked first (by the
+        version they would run), so bad ones never build the tenant."""
         registry = self.registry
         choice = registry.resolve(interface, tenant, requested, arguments)
         registry.version(choice).bind(dict(arguments))
-        canary = requested is None and interface in registry.tenant_config(tenant).canaries
-        found: PreparedCall | CanaryCall = (
-            CanaryCall(self, tenant, interface) if canary else self.get(tenant).prepared(choice)
-        )
-        self.calls[(tenant, interface, requested)] = found
-        return found
+        found = self.callable(tenant, interface, requested, choice)
+        self.calls[(tenant, interface, requested)] = found.call
+        return found.call
+
+    def callable(
+        self, tenant: str, interface: str, requested: int | None, choice: VersionChoice
+    ) -> PreparedCall | CanaryCall:
+        """The tenant's calls of ``interface``: one version's, or those a canary splits."""
+        canary = requested is None and interface in self.registry.tenant_config(tenant).canaries
+        if canary:
+            return CanaryCall(self, tenant, interface)
+        return self.get(tenant).prepared(choice)
 
     def prepared(self, tenant: str, choice: VersionChoice, *, traced: bool = False) -> PreparedCall:
         """The call of a version already chosen."""

@@ -36,6 +36,7 @@ from . import _guards as guards
 from ._context import Context, Points
 from ._intercept import INNERMOST, Chain, InterceptorContext, innermost
 from ._prepared import PreparedCall
+from ._trace import traced_function, traced_wrapper
 
 
 class TenantRuntime:
@@ -197,65 +198,69 @@ class TenantRuntime:
         info = impl.info
         declared = self._registry.interfaces[info.interface].versions[info.version]
         point = declared.points.get(info.point) if info.point is not None else None
-        argnames = impl.argnames
         caller = self._point_caller(info.interface) if point is not None else None
+        traced = self.traced
         if impl.wrapper:
-            check = None if builtin else self._check(impl, declared, point, plugin)
-            if check is not None or not builtin:
-                function = guards.checked_wrapper(function, plugin, info.hook, check)
-            if self.traced:
-                from ._trace import traced_wrapper
-
-                function = traced_wrapper(function, "wrapper", info.hook, plugin)
+            if not builtin:
+                check = self._check(declared, point, plugin, wrapper=True)
+                data_type = declared.return_type if point is None else point.return_type
+                function = guards.checked_wrapper(impl, function, plugin, check, data_type)
+            if traced:
+                function = traced_wrapper(impl, function, "wrapper", info.hook, plugin)
             if caller is not None and point is not None:
-                function = guards.routed_wrapper(function, point, plugin, argnames, caller)
+                function = guards.routed_wrapper(impl, function, point, plugin, caller)
             return function
         if point is None:  # the entry point's implementation: the catalog's own
-            if self.traced:
-                from ._trace import traced_function
-
-                function = traced_function(function, "implementation", info.hook, plugin)
+            if traced:
+                function = traced_function(impl, function, "implementation", info.hook, plugin)
             return function
-        check = None if builtin else self._check(impl, declared, point, plugin)
-        if check is not None:
-            function = guards.checked(function, check)
-        if self.traced:
-            from ._trace import traced_function
-
-            function = traced_function(function, "implementation", info.hook, plugin)
+        if not builtin and point.return_type is not None:
+            check = self._check(declared, point, plugin, wrapper=False)
+            assert check is not None
+            function = guards.checked(
+                impl,
+                function,
+                point.return_type,
+                check,
+                # at collect and first points None means "no answer"; a wrap point's step answers
+                none_is_no_answer=point.policy != "wrap",
+            )
+        if traced:
+            function = traced_function(impl, function, "implementation", info.hook, plugin)
         isolate = point.key in self.plan.isolated
         if caller is not None or isolate:
-            function = guards.point_guard(
-                function, point, plugin, self.id, argnames, caller, isolate
-            )
+            function = guards.point_guard(impl, function, point, plugin, self.id, caller, isolate)
         return function
 
     def _check(
-        self, impl: Implementation, declared: Version, point: PluginPoint | None, plugin: str
-    ) -> Callable[[Any], None] | None:
+        self, declared: Version, point: PluginPoint | None, plugin: str, *, wrapper: bool
+    ) -> Callable[[Any], Any] | None:
         """The check of what a customer plugin's implementation returns, if it can be checked."""
         if point is None:
             data_type = declared.return_type
             where = "entry point"
-            none_is_no_answer = False
         else:
+            if wrapper and point.policy == "collect":
+                return None  # a wrapper there returns the list of answers
             data_type = point.return_type
             where = f"plugin point {point.name!r}"
-            # At collect and first points None means "no answer"; a wrap point's step answers.
-            none_is_no_answer = point.policy != "wrap"
-            if impl.wrapper and point.policy == "collect":
-                return None  # a wrapper there returns the list of answers
         if data_type is None:
             return None
-        return guards.result_check(
+        check = guards.result_check(
             data_type,
             plugin=plugin,
             tenant=self.id,
             interface=declared.interface,
             version=declared.number,
             where=where,
-            none_is_no_answer=none_is_no_answer,
         )
+        if point is None or point.policy == "wrap" or wrapper:
+            return check
+
+        def answer(value: Any) -> Any:  # None is "no answer" at collect and first points
+            return value if value is None else check(value)
+
+        return answer
 
     def _interceptor_binder(
         self, use: InterceptorUse, ctx: InterceptorContext
@@ -265,12 +270,7 @@ class TenantRuntime:
             # Around the whole call only: around each plugin's work the trace shows the plugin.
             if not self.traced or impl.info.hook != "catalog_call":
                 return function
-            from ._trace import traced_wrapper
-
-            traced: Callable[..., Any] = traced_wrapper(
-                function, "interceptor", use.name, use.plugin_name
-            )
-            return traced
+            return traced_wrapper(impl, function, "interceptor", use.name, use.plugin_name)
 
         return implementation
 

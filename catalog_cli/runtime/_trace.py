@@ -10,10 +10,14 @@ and concurrent traced calls each build their own tree.
 from __future__ import annotations
 
 import contextvars
-import functools
 import time
 from collections.abc import Callable, Generator, Iterable
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+from . import _adapters as adapters
+
+if TYPE_CHECKING:
+    from ..registry import Implementation
 
 Kind = Literal["call", "interceptor", "entry point", "plugin point", "wrapper", "implementation"]
 
@@ -178,25 +182,27 @@ def _step(trace: Trace, node: TraceNode, run: Callable[[], Any]) -> Any:
     return result
 
 
-def traced_function(original: Callable[..., Any], kind: Kind, name: str, plugin: str) -> Any:
+def traced_function(
+    impl: Implementation, original: Callable[..., Any], kind: Kind, name: str, plugin: str
+) -> Callable[..., Any]:
     """An implementation that records itself as a step of the traced call in progress."""
 
-    @functools.wraps(original)
-    def traced(*args: Any) -> Any:
+    def body(args: tuple[Any, ...]) -> Any:
         trace = _recorder.get(None)
         if trace is None:
             return original(*args)
         return _step(trace, trace.enter(kind, name, plugin), lambda: original(*args))
 
-    return traced
+    return adapters.around(impl.argnames, body, impl.opts, impl.attribute, original)
 
 
-def traced_wrapper(original: Callable[..., Any], kind: Kind, name: str, plugin: str) -> Any:
+def traced_wrapper(
+    impl: Implementation, original: Callable[..., Any], kind: Kind, name: str, plugin: str
+) -> Callable[..., Any]:
     """A new-style wrapper that records itself as a step of the traced call in progress."""
     from ._guards import relay
 
-    @functools.wraps(original)
-    def traced(*args: Any) -> Generator[None, Any, Any]:
+    def body(args: tuple[Any, ...]) -> Generator[None, Any, Any]:
         trace = _recorder.get(None)
         if trace is None:
             return (yield from relay(original(*args), plugin, name))
@@ -209,7 +215,7 @@ def traced_wrapper(original: Callable[..., Any], kind: Kind, name: str, plugin: 
         _record(node, trace, result)
         return result
 
-    return traced
+    return adapters.around(impl.argnames, body, impl.opts, impl.attribute, original, generator=True)
 
 
 class TracedCaller:

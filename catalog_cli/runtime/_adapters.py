@@ -1,0 +1,178 @@
+"""Functions with a hook implementation's exact parameters, in its place for one tenant.
+
+Pluggy passes an implementation the arguments its own signature names, so a step the
+catalog adds around one (see ``_guards``) must take exactly the same parameters. These are
+generated from source, once per parameter list and shape, then made for each tenant by a
+closure call: no ``*args`` packing and no ``functools.wraps`` on a call path, and building a
+tenant stays cheap.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+from ..declarations import hookimpl
+
+#: Names the generated code uses; they start so, and a hook parameter may not.
+PREFIX: Final = "_catalog_"
+
+_RESULT: Final = "_catalog_result"
+#: Results that surely fit, by kind of check: no answer (None), a value of the exact type,
+#: a finite float (NaN and infinities are no data).
+_FITS: Final = {
+    "exact": f"type({_RESULT}) is _catalog_exact",
+    "exact or none": f"{_RESULT} is None or type({_RESULT}) is _catalog_exact",
+    "float": f"type({_RESULT}) is float and {_RESULT} - {_RESULT} == 0.0",
+    "float or none": f"{_RESULT} is None or (type({_RESULT}) is float and "
+    f"{_RESULT} - {_RESULT} == 0.0)",
+    "none": f"{_RESULT} is None",
+    "nothing": "False",
+}
+
+Body = Callable[[tuple[Any, ...]], Any]
+
+
+def usable(argnames: tuple[str, ...]) -> bool:
+    """Whether functions can be generated for these parameter names."""
+    return not any(name.startswith(PREFIX) for name in argnames)
+
+
+@functools.cache
+def _factory(shape: str, argnames: tuple[str, ...]) -> Callable[..., Callable[..., Any]]:
+    params = ", ".join(argnames)
+    packed = f"({params},)" if argnames else "()"
+    bodies = {
+        # body(args): a step around the implementation, given its arguments as a tuple
+        "call": f"    return _catalog_body({packed})\n",
+        "yield": f"    return (yield from _catalog_body({packed}))\n",
+    }
+    if shape.startswith("relay"):
+        # a new-style wrapper driven as pluggy drives it, naming it if it breaks the protocol;
+        # what it returns let through when it surely fits, else checked by ``_catalog_check``
+        # (when there is one)
+        kind = shape.removeprefix("relay").strip()
+        fits = _FITS[kind].replace(_RESULT, "_catalog_stop.value") if kind else ""
+        back = (
+            f"_catalog_stop.value if {fits} else _catalog_check(_catalog_stop.value)"
+            if kind
+            else "_catalog_stop.value"
+        )
+        bodies[shape] = (
+            f"    _catalog_gen = _catalog_function({params})\n"
+            "    try:\n"
+            "        _catalog_gen.send(None)\n"
+            "    except StopIteration:\n"
+            '        raise _catalog_body("did not yield") from None\n'
+            "    try:\n"
+            "        _catalog_received = yield\n"
+            "    except BaseException as _catalog_exc:\n"
+            "        _catalog_value = _catalog_thrown(_catalog_gen, _catalog_exc)\n"
+            "        return _catalog_value if _catalog_check is None else "
+            "_catalog_check(_catalog_value)\n"
+            "    try:\n"
+            "        _catalog_gen.send(_catalog_received)\n"
+            "    except StopIteration as _catalog_stop:\n"
+            f"        return {back}\n"
+            '    raise _catalog_body("yielded twice")\n'
+        )
+    if shape.startswith("checked"):
+        # the implementation, its result let through inline when it surely fits (``fits``),
+        # else checked by ``_catalog_check``
+        fits = _FITS[shape.removeprefix("checked ")]
+        bodies[shape] = (
+            f"    _catalog_result = _catalog_function({params})\n"
+            f"    if {fits}:\n"
+            "        return _catalog_result\n"
+            "    return _catalog_check(_catalog_result)\n"
+        )
+    source = (
+        "def _catalog_make(\n"
+        "    _catalog_body, _catalog_function, _catalog_exact, _catalog_check, _catalog_thrown\n"
+        "):\n"
+        f"    def _catalog_step({params}):\n"
+        + "".join("    " + line + "\n" for line in bodies[shape].splitlines())
+        + "    return _catalog_step\n"
+    )
+    env: dict[str, Any] = {}
+    exec(compile(source, f"<catalog step {shape}({params})>", "exec"), env)
+    make: Callable[..., Callable[..., Any]] = env["_catalog_make"]
+    return make
+
+
+def _marked(
+    function: Callable[..., Any],
+    opts: Mapping[str, Any],
+    name: str,
+    wrapped: Callable[..., Any] | None,
+) -> Callable[..., Any]:
+    function.__name__ = function.__qualname__ = name
+    if wrapped is not None:
+        # What it stands in for (the plugin's function, its ctx bound): the same parameters.
+        function.__wrapped__ = wrapped  # type: ignore[attr-defined]
+    marked: Callable[..., Any] = hookimpl(**opts)(function)
+    return marked
+
+
+def relay(
+    argnames: tuple[str, ...],
+    function: Callable[..., Any],
+    misbehaved: Callable[[str], BaseException],
+    thrown: Callable[[Any, BaseException], Any],
+    check: Callable[[Any], Any] | None,
+    exact: type | None,
+    opts: Mapping[str, Any],
+    name: str,
+) -> Callable[..., Any]:
+    """A new-style wrapper (``function``) run through a step that keeps pluggy's protocol:
+    ``misbehaved(problem)`` is raised when it does not yield or yields twice; ``thrown(gen,
+    exc)`` hands it an exception (and returns what it returns); what it returns is let through
+    when it is of the type ``exact``, else ``check`` sees it."""
+    shape = "relay"
+    if check is not None:
+        shape += " " + _kind(exact, none_is_no_answer=False)
+    make = _factory(shape, argnames)
+    return _marked(make(misbehaved, function, exact, check, thrown), opts, name, function)
+
+
+def around(
+    argnames: tuple[str, ...],
+    body: Body,
+    opts: Mapping[str, Any],
+    name: str,
+    wrapped: Callable[..., Any],
+    *,
+    generator: bool = False,
+) -> Callable[..., Any]:
+    """A hook implementation standing in for ``wrapped`` (taking ``argnames``) whose work is
+    ``body(arguments)`` (a wrapper's: ``yield from body(arguments)``), marked with ``opts``."""
+    make = _factory("yield" if generator else "call", argnames)
+    return _marked(make(body, None, None, None, None), opts, name, wrapped)
+
+
+def checked(
+    argnames: tuple[str, ...],
+    function: Callable[..., Any],
+    exact: type | None,
+    check: Callable[[Any], Any],
+    opts: Mapping[str, Any],
+    name: str,
+    *,
+    none_is_no_answer: bool,
+) -> Callable[..., Any]:
+    """``function``, its result let through when it is None (if ``none_is_no_answer``) or a
+    value of the type ``exact``, else passed through ``check`` (which returns it, or raises)."""
+    make = _factory(f"checked {_kind(exact, none_is_no_answer=none_is_no_answer)}", argnames)
+    return _marked(make(None, function, exact, check, None), opts, name, function)
+
+
+def _kind(exact: type | None, *, none_is_no_answer: bool) -> str:
+    """Which values surely fit (see ``_FITS``)."""
+    if exact is float:
+        kind = "float"
+    elif exact is not None:
+        kind = "exact"
+    else:
+        return "none" if none_is_no_answer else "nothing"
+    return kind + " or none" if none_is_no_answer else kind
