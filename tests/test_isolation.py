@@ -8,7 +8,11 @@ show in the result.
 
 from __future__ import annotations
 
+import importlib
+import sys
 import tempfile
+import types
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -16,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from catalog_cli import Catalog
-from tests.conftest import copy_example
+from tests.conftest import MakeCatalog, copy_example
 
 PLUGINS = [f"p{i}" for i in range(6)]
 
@@ -101,3 +105,157 @@ def test_each_manager_holds_only_its_tenants_plugins(tenants: dict[str, list[str
         for tenant, selected in tenants.items():
             names = {name for name, _ in catalog.plugin_manager(tenant).list_name_plugin()}
             assert {n for n in names if not n.startswith("builtin_plugins.")} == set(selected)
+
+
+# -- nothing reachable from a plugin's ctx leads to another tenant -------------------------
+
+#: A plugin (and an interceptor) that walk everything reachable from their ``ctx`` (and the
+#: interceptor's ``call``) by ordinary attribute access, looking for another tenant's marker:
+#: attributes, slots, containers, closures, bound methods; not modules, classes, function
+#: globals, loggers or the garbage collector (shared code and process infrastructure).
+HUNTER = """
+import logging
+import types
+
+from catalog_cli import hookimpl
+
+FOUND = []
+SEEN = []
+LEAVES = (str, bytes, int, float, complex, bool, type(None), range)
+STOPS = (types.ModuleType, type, logging.Logger, logging.Manager, types.CodeType)
+
+
+def _children(obj):
+    if isinstance(obj, types.MappingProxyType) or isinstance(obj, dict):
+        for key, value in obj.items():
+            yield key
+            yield value
+        return
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        yield from obj
+        return
+    if isinstance(obj, types.MethodType):
+        yield obj.__self__
+        yield obj.__func__
+        return
+    if isinstance(obj, types.FunctionType):
+        # not __globals__: a module's namespace (shared code, never a tenant's data)
+        for cell in obj.__closure__ or ():
+            try:
+                yield cell.cell_contents
+            except ValueError:
+                pass
+        yield obj.__defaults__
+        yield obj.__kwdefaults__
+        yield obj.__dict__
+        return
+    if hasattr(obj, "__dict__"):
+        yield vars(obj)
+    for kind in type(obj).__mro__:
+        for name in getattr(kind, "__slots__", ()):
+            if name in ("__dict__", "__weakref__"):
+                continue
+            try:
+                yield getattr(obj, name)
+            except AttributeError:
+                pass
+    # properties of the catalog's own objects, as ordinary attribute access reads them
+    if type(obj).__module__.startswith("catalog_cli"):
+        for name, member in vars(type(obj)).items():
+            if isinstance(member, property):
+                try:
+                    yield getattr(obj, name)
+                except Exception:
+                    pass
+
+
+def hunt(*roots):
+    seen = set()
+    stack = list(roots)
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, str) and "VICTIM" in obj:
+            FOUND.append(obj)
+        if isinstance(obj, LEAVES) or isinstance(obj, STOPS):
+            continue
+        try:
+            stack.extend(_children(obj))
+        except Exception:
+            pass
+    SEEN.append(len(seen))
+
+
+@hookimpl
+def price_quote_v1_discounts(ctx, subtotal, quantity):
+    hunt(ctx)
+    return None
+"""
+
+HUNTING_INTERCEPTOR = """
+from catalog_cli import hookimpl
+import hunter_tools
+
+
+@hookimpl(wrapper=True)
+def catalog_call(ctx, call):
+    hunter_tools.hunt(ctx, call)
+    return (yield)
+"""
+
+
+def test_nothing_reachable_from_a_plugins_ctx_leads_to_another_tenant(
+    make_catalog: MakeCatalog, new_module: Callable[..., str]
+) -> None:
+    tools = new_module("hunter_tools", HUNTER)
+    catalog = make_catalog(
+        f"""
+        [catalog]
+        plugin_dirs = ["plugins"]
+        [catalog.modules]
+        hunter = "{tools}"
+        [interceptors.cache]
+        include = {{ interfaces = ["price_quote"] }}
+        [interceptors.metrics]
+        [interceptors.spying]
+        include = {{ tenants = ["spy"] }}
+        [tenants.victim]
+        plugins = ["loyal"]
+        [tenants.victim.settings.loyal]
+        note = "VICTIM-SECRET-settings"
+        [tenants.victim.settings."builtin_plugins.price_quote"]
+        currency = "VICTIM-SECRET-currency"
+        [tenants.spy]
+        plugins = ["hunter"]
+        """,
+        {
+            "plugins/loyal.py": """
+            from catalog_cli import hookimpl
+
+            @hookimpl
+            def price_quote_v1_tax_rate(ctx, country):
+                return 0.1 if ctx.settings["note"] else None
+            """,
+            "plugins/spying.py": HUNTING_INTERCEPTOR.replace("hunter_tools", tools),
+        },
+    )
+    # The victim's calls leave its data in interceptor state (the cache's entries, metrics).
+    victim = catalog.run(
+        "price_quote", customer="victim", unit_price=1.0, quantity=1, country="VICTIM-COUNTRY"
+    )
+    assert victim["currency"] == "VICTIM-SECRET-currency"
+    catalog.run("price_quote", customer="spy", unit_price=1.0, quantity=1, country="NL")
+    hunter = sys.modules[tools]
+    assert hunter.FOUND == []
+    # Both walks (the plugin's and the interceptor's) went far: this is not vacuous.
+    assert len(hunter.SEEN) == 2 and min(hunter.SEEN) > 200, hunter.SEEN
+
+
+def test_the_hunter_would_find_a_leak(new_module: Callable[..., str]) -> None:
+    # The walker itself finds the marker when it is reachable.
+    hunter = importlib.import_module(new_module("hunter_check", HUNTER))
+    leak = types.SimpleNamespace(inner=[{"k": ("VICTIM-x",)}])
+    hunter.hunt(types.SimpleNamespace(settings=types.MappingProxyType({"a": leak})))
+    assert hunter.FOUND == ["VICTIM-x"]
