@@ -14,7 +14,7 @@ values, checked before timing:
 Each round times every side back to back (in a rotating order); a ratio is the median of
 the per-round ratios, as a machine's speed drifts between rounds far more than within one.
 
-    python benchmarks/bench_call.py [--rounds 61] [--calls 2000] [--json]
+    python -m benchmarks.bench_call [--rounds 61] [--calls 2000] [--json]
 """
 
 from __future__ import annotations
@@ -28,11 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import plain_pluggy
-import plain_python
-
+from benchmarks import plain_pluggy, plain_python
 from catalog_cli import Catalog
 
 REPO = Path(__file__).resolve().parent.parent
@@ -96,6 +92,35 @@ def ratio(times: dict[str, list[float]], side: str, anchor: str) -> float:
     return statistics.median(a / b for a, b in zip(times[side], times[anchor], strict=True))
 
 
+def _sides(
+    catalog: Catalog,
+    hook: Any,
+    full: dict[str, Any],
+    plain: Callable[..., Any],
+    tenant: str,
+    interface: str,
+    version: int,
+    arguments: dict[str, Any],
+) -> dict[str, Callable[[], Any]]:
+    """The four ways of making the same call."""
+    method = catalog.method(interface, customer=tenant, version=version)
+    run = catalog.run
+
+    def python() -> Any:
+        return plain(**full)
+
+    def pluggy() -> Any:
+        return hook(**full)
+
+    def ours() -> Any:
+        return run(interface, customer=tenant, version=version, **arguments)
+
+    def prepared() -> Any:
+        return method(**arguments)
+
+    return {"plain python": python, "plain pluggy": pluggy, "Catalog.run": ours, "Method": prepared}
+
+
 def measure(rounds: int, calls: int) -> list[dict[str, Any]]:
     catalog = Catalog(REPO / "catalog.toml")
     anchors = plain_pluggy.managers()
@@ -103,16 +128,7 @@ def measure(rounds: int, calls: int) -> list[dict[str, Any]]:
     for label, tenant, interface, version, arguments, plain in CASES:
         hook = getattr(anchors[tenant].hook, f"{interface}_v{version}")
         full = catalog.interface(interface).version(version).bind(dict(arguments))
-        method = catalog.method(interface, customer=tenant, version=version)
-        run = catalog.run
-        sides: dict[str, Callable[[], Any]] = {
-            "plain python": lambda plain=plain, full=full: plain(**full),
-            "plain pluggy": lambda hook=hook, full=full: hook(**full),
-            "Catalog.run": lambda i=interface, t=tenant, v=version, a=arguments, run=run: run(
-                i, customer=t, version=v, **a
-            ),
-            "Method": lambda method=method, a=arguments: method(**a),
-        }
+        sides = _sides(catalog, hook, full, plain, tenant, interface, version, arguments)
         results = {name: side() for name, side in sides.items()}
         assert len({repr(v) for v in results.values()}) == 1, f"{label}: {results}"
         times = paired(sides, rounds, calls)

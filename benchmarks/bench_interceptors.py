@@ -1,18 +1,18 @@
-"""Cost of a call with the logging and metrics interceptors on, against raw pluggy with the
-same wrappers.
+"""What the logging and metrics interceptors cost, against the same two wrappers in plain pluggy.
 
-Our side: ``Catalog.run`` for a tenant of the shipped catalog with ``[interceptors.logging]``
-and ``[interceptors.metrics]`` switched on. The raw side: the same tenant's plugins in a plain
-pluggy manager, with the very same interceptor generator functions registered as new-style
-wrappers directly on the entry-point hook (fed a minimal call object), called as a pluggy user
-would. The difference is what the catalog adds: resolving the tenant's call, checking the
-arguments, the context, the ``catalog_call`` hook that carries the interceptors and the
-``Call`` object. Logging is measured twice: with the ``catalog.calls`` logger silenced (the
-record is never built) and writing every record to a handler that drops it.
+The catalog side: ``Catalog.run`` on the example catalog with ``[interceptors.logging]`` and
+``[interceptors.metrics]`` switched on. The anchor: the example's business logic in plain
+pluggy (``benchmarks/plain_pluggy.py``) with two new-style wrappers on the entry hook, written
+here the way one would without the catalog, doing the same work per call: the logging one
+times the call and logs one record with the same fields on ``catalog.calls``; the metrics one
+counts calls and errors and fills a latency histogram under a lock, per interface, version
+and version source. No catalog code runs on the anchor side.
 
-Each round times the sides back to back; ratios are medians of per-round ratios.
+Logging is measured twice: with ``catalog.calls`` silenced (the record is never built) and
+writing every record to a handler that drops it. Each round times the sides back to back;
+ratios are medians of per-round ratios.
 
-    python benchmarks/bench_interceptors.py [--rounds 51] [--calls 2000] [--json]
+    python -m benchmarks.bench_interceptors [--rounds 41] [--calls 2000] [--json]
 """
 
 from __future__ import annotations
@@ -23,14 +23,18 @@ import logging
 import statistics
 import sys
 import tempfile
+import threading
 import time
-import types
+from bisect import bisect_left
 from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
-from catalog_cli import Catalog, hookimpl
-from catalog_cli.interceptors import log, metrics
+import pluggy
+
+from benchmarks import plain_pluggy
+from benchmarks.bench_call import paired, ratio
+from catalog_cli import Catalog
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -46,143 +50,180 @@ CASES: list[tuple[str, str, str, int, dict[str, Any]]] = [
     ),
 ]
 
-INTERCEPTORS = """
-[interceptors.logging]
-include = {{ tenants = ["c1", "c2"] }}
-[interceptors.metrics]
-include = {{ tenants = ["c1", "c2"] }}
-"""
+#: The default buckets of the metrics interceptor, in seconds.
+BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+_logger = logging.getLogger("catalog.calls")
+_serial = iter(range(1, 10**12))
+
+
+class Logging:
+    """One record per call, with the call's facts, as the logging interceptor writes it."""
+
+    def __init__(self, tenant: str, interface: str, version: int) -> None:
+        self.facts = (tenant, interface, version)
+
+    @plain_pluggy.impl(wrapper=True)
+    def wrapped(self) -> Generator[None, Any, Any]:
+        call_id = f"anchor-{next(_serial):06x}"
+        started = time.perf_counter()
+        try:
+            result = yield
+        except Exception as exc:
+            self._log(logging.WARNING, call_id, started, exc)
+            raise
+        self._log(logging.INFO, call_id, started, None)
+        return result
+
+    def _log(self, level: int, call_id: str, started: float, error: Exception | None) -> None:
+        if not _logger.isEnabledFor(level):
+            return
+        tenant, interface, version = self.facts
+        duration_ms = round((time.perf_counter() - started) * 1000, 3)
+        fields = {
+            "tenant": tenant,
+            "interface": interface,
+            "version": version,
+            "version_source": "tenant",
+            "call_id": call_id,
+            "duration_ms": duration_ms,
+            "outcome": "ok" if error is None else "error",
+            "error_type": type(error).__name__ if error is not None else None,
+            "error_message": str(error) if error is not None else None,
+            "arguments": None,
+        }
+        _logger.log(
+            level,
+            "%s v%s (%s) for tenant %r %s in %.3f ms [call %s]",
+            interface,
+            version,
+            "tenant",
+            tenant,
+            "ok" if error is None else "failed",
+            duration_ms,
+            call_id,
+            extra=fields,
+        )
+
+
+class Metrics:
+    """Calls, errors and a latency histogram per interface, version and version source."""
+
+    def __init__(self, interface: str, version: int) -> None:
+        self.key = (interface, version, "tenant")
+        self.lock = threading.Lock()
+        self.series: dict[tuple[str, int, str], list[Any]] = {}
+
+    @plain_pluggy.impl(wrapper=True)
+    def wrapped(self) -> Generator[None, Any, Any]:
+        started = time.perf_counter()
+        try:
+            result = yield
+        except Exception:
+            self._observe(time.perf_counter() - started, True)
+            raise
+        self._observe(time.perf_counter() - started, False)
+        return result
+
+    def _observe(self, seconds: float, failed: bool) -> None:
+        with self.lock:
+            counts = self.series.get(self.key)
+            if counts is None:
+                counts = self.series[self.key] = [0, 0, [0] * (len(BUCKETS) + 1), 0.0]
+            counts[0] += 1
+            counts[1] += failed
+            counts[2][bisect_left(BUCKETS, seconds)] += 1
+            counts[3] += seconds
+
+
+def anchor_hook(tenant: str, interface: str, version: int) -> Any:
+    """The tenant's entry hook in plain pluggy, with the two wrappers on it."""
+    pm: pluggy.PluginManager = plain_pluggy.manager(
+        plain_pluggy.TENANTS[tenant], plain_pluggy.BUILTIN_SETTINGS.get(tenant)
+    )
+    hook = f"{interface}_v{version}"
+    # Registered last, called first: logging outermost, as its order (100 < 200) says.
+    for wrapper in (Metrics(interface, version), Logging(tenant, interface, version)):
+        pm.register(_on(wrapper, hook))
+    return getattr(pm.hook, hook)
+
+
+def _on(wrapper: Any, hook: str) -> Any:
+    """``wrapper``'s ``wrapped`` hook implementation, under the name of ``hook``."""
+    holder = type(type(wrapper).__name__, (), {})()
+    setattr(holder, hook, wrapper.wrapped)
+    return holder
 
 
 def _catalog(folder: Path) -> Catalog:
-    """The shipped catalog with the two interceptors on for c1 and c2 (plugins from the repo)."""
+    """The example catalog with the two interceptors on (plugins and code from the repo)."""
     text = (REPO / "catalog.toml").read_text(encoding="utf-8")
-    text = text.replace('plugin_dirs = ["plugins"]', f"plugin_dirs = [{str(REPO / 'plugins')!r}]")
+    for name in ("plugins", "hookspecs", "builtin_plugins"):
+        (folder / name).symlink_to(REPO / name)
     path = folder / "catalog.toml"
-    path.write_text(text + INTERCEPTORS.format(), encoding="utf-8")
+    path.write_text(text + "\n[interceptors.logging]\n[interceptors.metrics]\n", encoding="utf-8")
     return Catalog(path)
 
 
-class _RawCall:
-    """What the interceptors read of a call, without the catalog's machinery."""
-
-    __slots__ = ("arguments", "ctx", "interface", "settings", "state", "tenant", "version")
-    version_source = "tenant"
-    canary = False
-
-    def __init__(self, ctx: Any, settings: Any, state: dict[str, Any]) -> None:
-        self.ctx = ctx
-        self.tenant = ctx.tenant
-        self.interface = ctx.interface
-        self.version = ctx.version
-        self.arguments: dict[str, Any] = {}
-        self.settings = settings
-        self.state = state
-
-    @property
-    def call_id(self) -> str:
-        return str(self.ctx.call_id)  # numbered on first use, as on our side
-
-
-def _raw_wrapper(
-    interceptor: Callable[[Any], Generator[None, Any, Any]], settings: Any
-) -> Callable[..., Any]:
-    state: dict[str, Any] = {}
-
-    @hookimpl(wrapper=True)
-    def wrapper(ctx: Any) -> Generator[None, Any, Any]:
-        return (yield from interceptor(_RawCall(ctx, settings, state)))
-
-    return wrapper
-
-
-def _per_call(func: Callable[[], Any], calls: int) -> float:
-    start = time.perf_counter()
-    for _ in range(calls):
-        func()
-    return (time.perf_counter() - start) / calls
-
-
-def measure(catalog: Catalog, rounds: int, calls: int) -> list[dict[str, Any]]:
-    from catalog_cli._tenants import new_manager, register
-
-    state = catalog._state
+def measure(rounds: int, calls: int) -> list[dict[str, Any]]:
     rows = []
-    for label, tenant, interface, version, arguments in CASES:
-        built = state.tenant(tenant)
-        declared = catalog.interface(interface).version(version)
-        # The same plugins in a plain manager, and the interceptors' wrappers on the entry hook.
-        pm = new_manager(state.spec_modules)
-        for name, module in [
-            *state.builtins,
-            *((n, state.loader.load(state.sources[n])) for n in reversed(built.plugins)),
-        ]:
-            register(pm, name, module)
-        uses = {use.name: use for use in built.interceptors}
-        for name, module in (("metrics", metrics), ("logging", log)):
-            wrapper = _raw_wrapper(module.catalog_call, uses[name].settings)
-            pm.register(types.SimpleNamespace(**{declared.hook: wrapper}), name=f"raw.{name}")
-        hook = getattr(pm.hook, declared.hook)
-        scope, _ = state.prepare(tenant, interface, version)
-        full = declared.bind(dict(arguments))
+    sink = logging.NullHandler()
+    with tempfile.TemporaryDirectory() as folder:
+        catalog = _catalog(Path(folder))
+        for label, tenant, interface, version, arguments in CASES:
+            hook = anchor_hook(tenant, interface, version)
+            full = catalog.interface(interface).version(version).bind(dict(arguments))
+            run = catalog.run
 
-        from catalog_cli.runtime._context import Context
+            def ours(
+                i: str = interface,
+                t: str = tenant,
+                v: int = version,
+                a: dict[str, Any] = arguments,
+                run: Callable[..., Any] = run,
+            ) -> Any:
+                return run(i, customer=t, version=v, **a)
 
-        def raw(hook: Any = hook, scope: Any = scope, full: dict[str, Any] = full) -> Any:
-            return hook(ctx=Context(scope), **full)
+            def anchor(hook: Any = hook, full: dict[str, Any] = full) -> Any:
+                return hook(**full)
 
-        def ours(
-            interface: str = interface,
-            tenant: str = tenant,
-            version: int = version,
-            arguments: dict[str, Any] = arguments,
-        ) -> Any:
-            return catalog.run(interface, customer=tenant, version=version, **arguments)
-
-        assert raw() == ours(), f"{label}: the sides disagree"
-        row: dict[str, Any] = {"case": label}
-        for mode in ("silenced", "recorded"):
-            logger = logging.getLogger(log.LOGGER)
-            logger.setLevel(logging.INFO if mode == "recorded" else logging.WARNING)
-            times: dict[str, list[float]] = {"raw": [], "ours": []}
-            for _ in range(rounds):
-                times["raw"].append(_per_call(raw, calls))
-                times["ours"].append(_per_call(ours, calls))
-            ratio = statistics.median(
-                o / r for o, r in zip(times["ours"], times["raw"], strict=True)
-            )
-            row[f"{mode}_raw_us"] = round(statistics.median(times["raw"]) * 1e6, 3)
-            row[f"{mode}_catalog_us"] = round(statistics.median(times["ours"]) * 1e6, 3)
-            row[f"{mode}_ratio"] = round(ratio, 3)
-        rows.append(row)
+            assert ours() == anchor(), label
+            for mode in ("logging silenced", "records written"):
+                logger = logging.getLogger("catalog.calls")
+                logger.propagate = False
+                logger.handlers[:] = [] if mode == "logging silenced" else [sink]
+                logger.setLevel(logging.CRITICAL if mode == "logging silenced" else logging.INFO)
+                times = paired({"plain pluggy": anchor, "Catalog.run": ours}, rounds, calls)
+                rows.append(
+                    {
+                        "case": f"{label}, {mode}",
+                        "plain_pluggy_us": round(statistics.median(times["plain pluggy"]) * 1e6, 3),
+                        "catalog_run_us": round(statistics.median(times["Catalog.run"]) * 1e6, 3),
+                        "ratio": round(ratio(times, "Catalog.run", "plain pluggy"), 3),
+                    }
+                )
     return rows
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=51)
+    parser.add_argument("--rounds", type=int, default=41)
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--json", action="store_true")
     options = parser.parse_args(argv)
-    logger = logging.getLogger(log.LOGGER)
-    logger.addHandler(logging.NullHandler())
-    logger.propagate = False  # records are built and handled, never printed
-    with tempfile.TemporaryDirectory() as folder:
-        rows = measure(_catalog(Path(folder)), options.rounds, options.calls)
+    rows = measure(options.rounds, options.calls)
     if options.json:
         print(json.dumps(rows, indent=2))
         return 0
     print(
-        f"Catalog.run with logging + metrics interceptors vs raw pluggy with the same wrappers "
-        f"({options.rounds} rounds x {options.calls} calls; medians, ratios of pairs)"
+        "Catalog.run with the logging and metrics interceptors against plain pluggy with two "
+        f"equivalent wrappers ({options.rounds} rounds x {options.calls} calls)"
     )
     for row in rows:
-        print(f"  {row['case']}")
-        for mode in ("silenced", "recorded"):
-            print(
-                f"    logging {mode:8}: raw {row[f'{mode}_raw_us']:7.2f} us  "
-                f"catalog {row[f'{mode}_catalog_us']:7.2f} us  ratio {row[f'{mode}_ratio']:.3f}"
-            )
+        print(
+            f"  {row['case']}: plain pluggy {row['plain_pluggy_us']:.2f} us, Catalog.run "
+            f"{row['catalog_run_us']:.2f} us, ratio {row['ratio']:.3f}"
+        )
     return 0
 
 

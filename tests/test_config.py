@@ -722,7 +722,7 @@ def test_packaged_default_when_nothing_else(tmp_path: Path, monkeypatch: pytest.
         pytest.skip("a catalog.toml above the temporary folder")
     monkeypatch.chdir(empty)
     path, why = find_catalog()
-    assert why == "packaged default"
+    assert why == "example"
     assert path == packaged_catalog()
     assert path.is_file()
 

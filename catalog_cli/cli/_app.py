@@ -4,61 +4,15 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from typer.core import TyperGroup
 
-from . import _exits as exits
-from . import check, health, interceptors, interfaces, keys, plugins, run, serve, tenants
+from . import check, health, info, interceptors, interfaces, keys, plugins, run, serve, tenants
 from . import jobs as jobs_cli
-from ._exits import exit_code
+from ._group import RootGroup
 from ._session import Session, session
-
-
-class CatalogGroup(TyperGroup):
-    """Turns every CatalogError into a one-paragraph message on stderr and its exit code."""
-
-    def invoke(self, ctx: Any) -> Any:
-        try:
-            return self._invoke(ctx)
-        finally:
-            closing = ctx.find_object(Session)
-            if closing is not None:
-                closing.close()  # the plugins started for this command shut down
-
-    def _invoke(self, ctx: Any) -> Any:
-        from ..errors import CatalogError
-
-        try:
-            return super().invoke(ctx)
-        except CatalogError as exc:
-            current = ctx.find_object(Session) or Session(None, False)
-            if current.debug:
-                traceback.print_exc()  # and still the documented exit code
-            current.abort(str(exc), exit_code(exc), exc.kind)
-        except (typer.Exit, typer.Abort):
-            raise
-        except KeyboardInterrupt:
-            raise typer.Exit(exits.INTERRUPTED) from None
-        except Exception as exc:
-            if _is_usage_error(exc):
-                raise
-            current = ctx.find_object(Session) or Session(None, False)
-            if current.debug:
-                traceback.print_exc()
-            current.abort(
-                f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the "
-                "traceback, and please report it)",
-                exits.INTERNAL,
-            )
-
-
-def _is_usage_error(exc: Exception) -> bool:
-    # Typer's own usage errors (bad option, missing argument) keep Typer's message and exit 2.
-    return type(exc).__module__.startswith("typer")
 
 
 def _setup_logging(verbose: int) -> None:
@@ -84,12 +38,20 @@ def _setup_logging(verbose: int) -> None:
     root.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        sys.stdout.write(f"catalog (task-catalog) {version('task-catalog')}\n")
+        raise typer.Exit()
+
+
 app = typer.Typer(
-    cls=CatalogGroup,
+    cls=RootGroup,
     name="catalog",
     help="Inspect and run the versioned methods of a task catalog, per customer (tenant).",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -118,6 +80,15 @@ def _root(
             "--verbose", "-v", count=True, help="Show plugin logs on stderr (-vv: debug)."
         ),
     ] = 0,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Show the version of task-catalog and exit.",
+            is_eager=True,
+            callback=_show_version,
+        ),
+    ] = False,
 ) -> None:
     from_env = os.environ.get("CATALOG_DEBUG", "").strip().lower() in {"1", "true", "yes", "on"}
     ctx.obj = Session(catalog, debug or from_env)
@@ -126,6 +97,7 @@ def _root(
 
 app.command("run", no_args_is_help=True)(run.run)
 app.command("check")(check.check)
+app.command("info")(info.info)
 app.command("health")(health.health)
 app.command("serve")(serve.serve)
 app.add_typer(interceptors.app, name="interceptors")
@@ -138,6 +110,6 @@ app.add_typer(tenants.app, name="tenants")
 __all__ = ["app", "main", "session"]
 
 
-def main() -> None:
+def main(prog_name: str = "catalog") -> None:
     """Console-script entry point."""
-    app(prog_name="catalog")
+    app(prog_name=prog_name)

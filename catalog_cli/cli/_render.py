@@ -8,27 +8,123 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rich.console import Console
-    from rich.table import Table
 
 
-def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
-    """A rich table whose cells are shown as text, never as markup."""
+def plain() -> bool:
+    """Whether output goes to a pipe or a file rather than to a person's terminal: then
+    tables have no box drawing and nothing is wrapped."""
+    from rich.console import Console
+
+    return not Console().is_terminal
+
+
+def table(
+    title: str | None,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    names: int = 1,
+) -> Any:
+    """A rich table whose cells are shown as text, never as markup.
+
+    The first ``names`` columns hold ids and names: they are never wrapped. The other columns
+    wrap at spaces, never inside a word. When a terminal is too narrow for that, each row is
+    shown as a block of fields instead (its first cell, then the others, one per line).
+    Columns without a heading make a table of fields and values, without a heading row.
+    """
+    from rich import box
+    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    result = Table(title=title, title_justify="left", show_lines=False)
-    for column in columns:
-        result.add_column(column, overflow="fold")
-    for row in rows:
-        result.add_row(
-            *(
-                cell
-                if hasattr(cell, "__rich__") or hasattr(cell, "__rich_console__")
-                else Text(str(cell))
-                for cell in row
-            )
+    cells = [
+        [
+            cell
+            if hasattr(cell, "__rich__") or hasattr(cell, "__rich_console__")
+            else Text(str(cell))
+            for cell in row
+        ]
+        for row in rows
+    ]
+    headed = any(columns)
+    widths = None
+    if plain():
+        result = Table(
+            title=title,
+            title_justify="left",
+            box=None,
+            show_header=headed,
+            show_edge=False,
+            pad_edge=False,
         )
+    else:
+        widths = _fit(columns, cells, names, Console().width)
+        if widths is None:
+            return _records(title, columns, cells)
+        result = Table(
+            title=title,
+            title_justify="left",
+            show_header=headed,
+            box=box.HEAVY_HEAD if headed else box.SQUARE,
+        )
+    for index, column in enumerate(columns):
+        width = widths[index] if widths else None
+        if index < names:
+            result.add_column(column, no_wrap=True, width=width)
+        else:
+            result.add_column(column, overflow="fold", width=width)
+    for row in cells:
+        result.add_row(*row)
     return result
+
+
+def _fit(
+    columns: Sequence[str], cells: list[list[Any]], names: int, width: int
+) -> list[int | None] | None:
+    """Column widths for a terminal ``width`` wide: None each where the table fits as it is;
+    else widths at which no id, name or word is split; None when there are none."""
+    natural: list[int] = []
+    narrowest: list[int] = []
+    for index, column in enumerate(columns):
+        texts = [column, *(str(row[index]) for row in cells)]
+        lines = [line for text in texts for line in text.split("\n")]
+        natural.append(max((len(line) for line in lines), default=0))
+        if index < names:
+            narrowest.append(natural[-1])
+        else:
+            narrowest.append(max((len(word) for line in lines for word in line.split()), default=0))
+    available = width - 3 * len(columns) - 1  # padding and rules
+    if sum(natural) <= available:
+        return [None] * len(columns)
+    if sum(narrowest) > available or len(columns) < 2:
+        return None
+    spare = available - sum(narrowest)
+    wants = [n - m for n, m in zip(natural, narrowest, strict=True)]
+    total = sum(wants) or 1
+    given = [m + spare * want // total for m, want in zip(narrowest, wants, strict=True)]
+    return [*given]
+
+
+def _records(title: str | None, columns: Sequence[str], cells: list[list[Any]]) -> Any:
+    """Rows as blocks of fields, for a terminal too narrow for them side by side."""
+    from rich.console import Group
+    from rich.padding import Padding
+    from rich.table import Table
+    from rich.text import Text
+
+    parts: list[Any] = []
+    if title:
+        parts.append(Text(title, style="italic"))
+    for row in cells:
+        head = row[0]
+        parts.append(head if not isinstance(head, Text) else Text(head.plain, style="bold"))
+        fields = Table.grid(padding=(0, 2))
+        fields.add_column(style="dim", no_wrap=True)
+        fields.add_column(overflow="fold")
+        for name, cell in zip(columns[1:], row[1:], strict=True):
+            fields.add_row(name, cell)
+        parts.append(Padding(fields, (0, 0, 0, 2)))
+    return Group(*parts)
 
 
 def status(value: str) -> Any:
@@ -53,12 +149,17 @@ def short_path(location: str) -> str:
 
 
 def print_value(console: Console, value: Any) -> None:
-    """Show a method's result: text as is, a mapping as a table, anything else pretty-printed."""
+    """Show a method's result: text as is; for people, a mapping as a table and anything else
+    pretty-printed; into a pipe, anything but text as JSON."""
     from rich.pretty import Pretty
     from rich.text import Text
 
     if isinstance(value, str):
         console.print(Text(value), soft_wrap=True)  # the text as the method made it
+    elif not console.is_terminal:
+        from ._session import dumps
+
+        console.file.write(dumps(value, indent=2) + "\n")
     elif isinstance(value, dict) and all(isinstance(k, str) for k in value):
         console.print(table(None, ("key", "value"), ((k, v) for k, v in value.items())))
     else:

@@ -32,18 +32,35 @@ class Session:
     def __init__(self, catalog_path: Path | None, debug: bool) -> None:
         self.catalog_path = catalog_path
         self.debug = debug
+        self._located: tuple[Path, str] | None = None
         #: Set by commands given --json, so errors are reported as JSON too.
         self.as_json = False
         self._catalog: Catalog | None = None
         self._out: Console | None = None
         self._err: Console | None = None
 
+    def locate(self) -> tuple[Path, str]:
+        """The catalog file to use, and how it was found (see ``find_catalog``). When none
+        was found and the example is used, the user is told so, once."""
+        if self._located is None:
+            from ..config import find_catalog
+
+            path, why = find_catalog(self.catalog_path)
+            if why == "example":
+                sys.stderr.write(
+                    "note: no catalog.toml in this folder or its parents, and $CATALOG_FILE is "
+                    f"not set: using the example catalog ({path}); `catalog init` makes one "
+                    "of your own\n"
+                )
+            self._located = (path, why)
+        return self._located
+
     @property
     def catalog(self) -> Catalog:
         if self._catalog is None:
             from ..execution._catalog import Catalog
 
-            self._catalog = Catalog.load(self.catalog_path)
+            self._catalog = Catalog(self.locate()[0])
         return self._catalog
 
     @property
@@ -52,6 +69,9 @@ class Session:
             from rich.console import Console
 
             self._out = Console(highlight=False)
+            if not self._out.is_terminal:
+                # Into a pipe or a file nothing is wrapped: one line stays one line.
+                self._out.width = 100_000
         return self._out
 
     @property

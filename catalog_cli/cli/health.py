@@ -47,6 +47,7 @@ def health(
                     )
                     for r in results
                 ),
+                names=2,
             )
         )
     if unhealthy:

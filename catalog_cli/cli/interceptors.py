@@ -6,12 +6,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ._group import Group
 from ._session import JsonOption, dumps, session
 
 if TYPE_CHECKING:
     from ..config import Scope
 
 app = typer.Typer(
+    cls=Group,
     help="List the interceptors around method calls (logging, metrics, retry, ...).",
     no_args_is_help=True,
 )
@@ -57,11 +59,11 @@ def list_interceptors(
     current.out.print(
         table(
             "Interceptors (outermost first)",
-            ("order", "interceptor", "state", "scope", "tenants", "description"),
+            ("interceptor", "order", "state", "scope", "tenants", "description"),
             (
                 (
-                    "-" if info.order is None else info.order,
                     info.name + ("" if info.builtin else " (plugin)"),
+                    "-" if info.order is None else info.order,
                     state(info.enabled, info.configured, info.error),
                     _scope(info.include, info.exclude),
                     ", ".join(info.tenants) or "-",

@@ -6,13 +6,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ._group import Group
 from ._session import JsonOption, session
 
 if TYPE_CHECKING:
     from ..declarations import PluginPoint
 
 app = typer.Typer(
-    help="List and describe interfaces (methods) and their versions.", no_args_is_help=True
+    cls=Group,
+    help="List and describe interfaces (methods) and their versions.",
+    no_args_is_help=True,
 )
 
 

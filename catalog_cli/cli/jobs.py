@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ._exits import code_of, with_exit_code
+from ._group import Group
 from ._session import JsonOption, Session, session
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ class Status(str, Enum):
 STATUSES = tuple(status.value for status in Status)
 
 app = typer.Typer(
+    cls=Group,
     help="Background jobs: list them, show one, run a worker that runs them.",
     no_args_is_help=True,
 )
@@ -40,10 +42,10 @@ app = typer.Typer(
 
 def open_store(current: Session) -> JobStore:
     """The job store of the session's catalog file, found from its ``[jobs]`` section alone."""
-    from ..config import find_catalog, read_config
+    from ..config import read_config
     from ..execution._jobs import JobStore
 
-    path, _why = find_catalog(current.catalog_path)
+    path, _why = current.locate()
     return JobStore.for_config(path, read_config(path).jobs)
 
 

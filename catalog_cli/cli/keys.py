@@ -6,9 +6,10 @@ import sys
 
 import typer
 
+from ._group import Group
 from ._session import JsonOption, session
 
-app = typer.Typer(help="Make API keys for `catalog serve`.", no_args_is_help=True)
+app = typer.Typer(cls=Group, help="Make API keys for `catalog serve`.", no_args_is_help=True)
 
 
 @app.command("new")

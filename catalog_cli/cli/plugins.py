@@ -6,12 +6,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ._group import Group
 from ._session import JsonOption, session
 
 if TYPE_CHECKING:
     from ..registry import HookUse
 
-app = typer.Typer(help="List plugins and their load status.", no_args_is_help=True)
+app = typer.Typer(cls=Group, help="List plugins and their load status.", no_args_is_help=True)
 
 
 def hook_summary(uses: tuple[HookUse, ...]) -> str:

@@ -6,13 +6,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ._group import Group
 from ._session import JsonOption, dumps, session
 
 if TYPE_CHECKING:
     from ..execution._catalog import Catalog
     from ..execution._views import TenantInfo
 
-app = typer.Typer(help="List tenants (customers) and show what runs for one.", no_args_is_help=True)
+app = typer.Typer(
+    cls=Group, help="List tenants (customers) and show what runs for one.", no_args_is_help=True
+)
 
 
 def _errors(

@@ -280,12 +280,18 @@ def _held(job_id: str) -> bool:
 
 
 def database_path(catalog_path: Path, jobs: JobsConfig) -> Path:
-    """$CATALOG_JOBS_DB, else ``[jobs] database``, else ``<stem>.jobs.sqlite3`` beside the file."""
+    """$CATALOG_JOBS_DB, else ``[jobs] database``, else ``<stem>.jobs.sqlite3`` beside the
+    catalog file; for the example catalog inside the installed package (nothing is written
+    there), ``example.jobs.sqlite3`` in the user's data folder."""
     from_env = os.environ.get(ENV_VAR)
     if from_env:
         return Path(from_env).absolute()
     if jobs.database is not None:
         return jobs.database.absolute()
+    from ..config._locate import data_dir, is_installed_example
+
+    if is_installed_example(catalog_path):
+        return data_dir() / "example.jobs.sqlite3"
     return catalog_path.absolute().with_name(f"{catalog_path.stem}.jobs.sqlite3")
 
 

@@ -203,12 +203,16 @@ def test_int_argument_below_bulk_threshold(invoke: Invoke) -> None:
     assert result["discount"] == pytest.approx(1.0)  # loyalty only
 
 
-def test_dict_result_is_shown_as_table(invoke: Invoke) -> None:
+def test_a_dict_result_into_a_pipe_is_json(invoke: Invoke) -> None:
     result = invoke("run", "price_quote", "-C", "c3", "-a", "unit_price=10", "-a", "quantity=2")
     assert result.exit_code == 0, result.stderr
-    for key, value in [("subtotal", "20.0"), ("tax_rate", "0.21"), ("total", "24.2")]:
-        line = next(line for line in result.stdout.splitlines() if f" {key} " in line)
-        assert value in line
+    assert json.loads(result.stdout) == {
+        "subtotal": 20.0,
+        "discount": 0.0,
+        "tax_rate": 0.21,
+        "total": 24.2,
+        "currency": "EUR",
+    }
 
 
 def test_args_json_object(invoke: Invoke) -> None:
