@@ -52,11 +52,50 @@ def listing(names: Iterable[object], limit: int = 12) -> str:
     return ", ".join(shown)
 
 
-def _did_you_mean(name: object, choices: Sequence[object]) -> str:
+def closest(name: object, choices: Iterable[object]) -> str | None:
+    """The one choice ``name`` was most likely meant to be, if there is one: the same name
+    in other case, else the closest by similarity, else (for short names, where similarity
+    says little) the only choice one typo away."""
     import difflib
 
-    close = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1)
-    return f" Did you mean {close[0]!r}?" if close else ""
+    text = str(name)
+    known = [str(c) for c in choices]
+    folded = [c for c in known if c.casefold() == text.casefold()]
+    if len(folded) == 1:
+        return folded[0]
+    close = difflib.get_close_matches(text, known, n=1)
+    if close:
+        return close[0]
+    if len(text) <= 4:
+        near = [c for c in known if _one_typo(text, c)]
+        if len(near) == 1:
+            return near[0]
+    return None
+
+
+def _one_typo(a: str, b: str) -> bool:
+    """Whether ``a`` becomes ``b`` by one changed, added, dropped or swapped character."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        differ = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+        if len(differ) == 1:
+            return True
+        i = differ[0]
+        return len(differ) == 2 and differ[1] == i + 1 and a[i] == b[i + 1] and a[i + 1] == b[i]
+    short, long = (a, b) if len(a) < len(b) else (b, a)
+    return any(long[:i] + long[i + 1 :] == short for i in range(len(long)))
+
+
+def hint(name: object, choices: Iterable[object]) -> str:
+    """``"; did you mean 'x'?"`` for a message that goes on, or nothing."""
+    found = closest(name, choices)
+    return f"; did you mean {found!r}?" if found is not None else ""
+
+
+def _did_you_mean(name: object, choices: Sequence[object]) -> str:
+    found = closest(name, choices)
+    return f" Did you mean {found!r}?" if found is not None else ""
 
 
 def _choices(label: str, names: Iterable[object]) -> str:

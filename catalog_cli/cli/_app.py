@@ -112,4 +112,5 @@ __all__ = ["app", "main", "session"]
 
 def main(prog_name: str = "catalog") -> None:
     """Console-script entry point."""
-    app(prog_name=prog_name)
+    # One completion variable however the command is started (`python -m` has spaces in it).
+    app(prog_name=prog_name, complete_var="_CATALOG_COMPLETE")

@@ -23,6 +23,7 @@ _CATALOG_HELP = (
 
 def _use_catalog(ctx: Any, param: Any, value: str | None) -> None:
     if value is not None:
+        ctx.meta["catalog_file"] = value  # for shell completion, which runs no callbacks
         found = ctx.find_object(Session)
         if found is not None:
             found.catalog_path = Path(value)

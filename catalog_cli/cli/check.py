@@ -8,7 +8,7 @@ import typer
 
 from . import _exits as exits
 from ._exits import exit_code
-from ._session import session
+from ._session import Session, session
 
 #: Exit code when the catalog loads but a tenant or plugin has a problem.
 EXIT_PROBLEMS = exits.PROBLEMS
@@ -16,9 +16,29 @@ EXIT_PROBLEMS = exits.PROBLEMS
 
 def check(
     ctx: typer.Context,
+    plugin: Annotated[
+        str | None,
+        typer.Option(
+            "--plugin",
+            metavar="NAME|PATH",
+            help="Check only this plugin (by name, or the path of its file), also one no "
+            "tenant selects yet: hooks, annotations, metadata, settings, lifecycle hooks.",
+            show_default=False,
+        ),
+    ] = None,
+    settings: Annotated[
+        str | None,
+        typer.Option(
+            "--settings",
+            metavar="JSON",
+            help="With --plugin: the settings to check it with, as a tenant would give them.",
+            show_default=False,
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Load the catalog, every tenant and every selected plugin; report all problems.
+    """Load the catalog, every tenant and every selected plugin; report all problems (broken
+    plugin files no tenant selects too, without failing any tenant).
 
     Exit 0 when clean, 10 when a tenant or plugin has a problem, or the error's own code when
     the catalog itself cannot load.
@@ -26,6 +46,11 @@ def check(
     from ..errors import CatalogError
 
     current = session(ctx, as_json=as_json)
+    if settings is not None and plugin is None:
+        raise typer.BadParameter("--settings goes with --plugin", param_hint="--settings")
+    if plugin is not None:
+        _check_plugin(current, plugin, settings, as_json=as_json)
+        return
     try:
         catalog = current.catalog
     except CatalogError as exc:
@@ -76,5 +101,33 @@ def check(
             current.err.print(Text(f"{len(report.problems)} problem(s):", style="bold red"))
             for problem in report.problems:
                 current.err.print(Text(f"- [{problem.kind}] {problem.message}"), soft_wrap=True)
+    if not report.ok:
+        raise typer.Exit(EXIT_PROBLEMS)
+
+
+def _check_plugin(current: Session, plugin: str, settings: str | None, *, as_json: bool) -> None:
+    import json
+
+    given: dict[str, object] = {}
+    if settings is not None:
+        try:
+            given = json.loads(settings)
+        except json.JSONDecodeError as exc:
+            raise typer.BadParameter(f"not valid JSON: {exc}", param_hint="--settings") from None
+        if not isinstance(given, dict):
+            raise typer.BadParameter("expected a JSON object", param_hint="--settings")
+    report = current.catalog.check_plugin(plugin, settings=given)
+    if as_json:
+        current.json(report.to_dict())
+    else:
+        from rich.text import Text
+
+        current.out.print(Text(f"plugin {report.plugin} ({report.source})", style="bold"))
+        if report.ok:
+            current.out.print(Text("OK: no problems found.", style="green"))
+        else:
+            current.err.print(Text(f"{len(report.problems)} problem(s):", style="bold red"))
+            for problem in report.problems:
+                current.err.print(Text(f"- {problem}"), soft_wrap=True)
     if not report.ok:
         raise typer.Exit(EXIT_PROBLEMS)

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from . import _complete as complete
 from . import _exits as exits
 from ._session import JsonOption, session
 
@@ -17,7 +18,13 @@ def health(
     ctx: typer.Context,
     customer: Annotated[
         str | None,
-        typer.Option("--customer", "-C", help="Only this tenant's plugins.", metavar="ID"),
+        typer.Option(
+            "--customer",
+            "-C",
+            help="Only this tenant's plugins.",
+            metavar="ID",
+            autocompletion=complete.tenants,
+        ),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from . import _complete as complete
 from ._group import Group
 from ._session import JsonOption, dumps, session
 
@@ -78,7 +79,12 @@ def list_interceptors(
 @app.command("show")
 def show_interceptor(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="The interceptor's name in catalog.toml.")],
+    name: Annotated[
+        str,
+        typer.Argument(
+            help="The interceptor's name in catalog.toml.", autocompletion=complete.interceptors
+        ),
+    ],
     as_json: JsonOption = False,
 ) -> None:
     """Show one interceptor: scope, tenants, settings and the settings it accepts."""

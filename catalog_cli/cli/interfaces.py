@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from . import _complete as complete
 from ._group import Group
 from ._session import JsonOption, session
 
@@ -74,7 +75,9 @@ def list_interfaces(ctx: typer.Context, as_json: JsonOption = False) -> None:
 @app.command("show")
 def show_interface(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="The interface name.")],
+    name: Annotated[
+        str, typer.Argument(help="The interface name.", autocompletion=complete.interfaces)
+    ],
     as_json: JsonOption = False,
 ) -> None:
     """Describe every version: parameters, plugin points and which tenants run it."""

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from . import _complete as complete
 from ._exits import code_of, with_exit_code
 from ._group import Group
 from ._session import JsonOption, Session, session
@@ -74,7 +75,14 @@ def list_jobs(
     ctx: typer.Context,
     tenant: Annotated[
         str | None,
-        typer.Option("--tenant", "--customer", "-C", metavar="ID", help="Only this tenant's jobs."),
+        typer.Option(
+            "--tenant",
+            "--customer",
+            "-C",
+            metavar="ID",
+            help="Only this tenant's jobs.",
+            autocompletion=complete.tenants,
+        ),
     ] = None,
     status: Annotated[
         Status | None,

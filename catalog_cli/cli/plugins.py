@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from . import _complete as complete
 from ._group import Group
 from ._session import JsonOption, session
 
@@ -36,7 +37,13 @@ def list_plugins(
     ctx: typer.Context,
     customer: Annotated[
         str | None,
-        typer.Option("--customer", "-C", help="Only plugins this tenant runs.", metavar="ID"),
+        typer.Option(
+            "--customer",
+            "-C",
+            help="Only plugins this tenant runs.",
+            metavar="ID",
+            autocompletion=complete.tenants,
+        ),
     ] = None,
     available: Annotated[
         bool,
@@ -74,7 +81,7 @@ def list_plugins(
 @app.command("show")
 def show_plugin(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="The plugin name.")],
+    name: Annotated[str, typer.Argument(help="The plugin name.", autocompletion=complete.plugins)],
     as_json: JsonOption = False,
 ) -> None:
     """Show a plugin's metadata, source, hooks (and plugin points), tenants and status."""

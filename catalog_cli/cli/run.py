@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ..errors import CatalogError
+from . import _complete as complete
 from ._session import Session, session
 
 if TYPE_CHECKING:
@@ -53,11 +54,17 @@ def parse_arguments(declared: Version, pairs: list[str], json_text: str | None) 
     arguments = _parse_json_arguments(json_text) if json_text is not None else {}
     types = {p.name: p.type for p in declared.parameters}
     problems: dict[str, str] = {}
+    seen: set[str] = set()
     for pair in pairs:
         name, sep, text = pair.partition("=")
         name = name.strip()
         if not sep or not name:
             raise typer.BadParameter(f"expected NAME=VALUE, got {pair!r}", param_hint="--arg")
+        if name in seen:
+            raise typer.BadParameter(
+                f"{name} is given twice; give each argument once", param_hint="--arg"
+            )
+        seen.add(name)
         data_type = types.get(name)
         if data_type is None:
             arguments[name] = text  # unknown: the declaration check names it
@@ -92,11 +99,22 @@ def _show_failed_trace(current: Session, exc: CatalogError, *, as_json: bool) ->
 def run(
     ctx: typer.Context,
     interface: Annotated[
-        str, typer.Argument(help="The interface (method) to run.", metavar="INTERFACE")
+        str,
+        typer.Argument(
+            help="The interface (method) to run.",
+            metavar="INTERFACE",
+            autocompletion=complete.interfaces,
+        ),
     ],
     customer: Annotated[
         str,
-        typer.Option("--customer", "-C", help="The tenant (customer) id to run for.", metavar="ID"),
+        typer.Option(
+            "--customer",
+            "-C",
+            help="The tenant (customer) id to run for.",
+            metavar="ID",
+            autocompletion=complete.tenants,
+        ),
     ],
     version: Annotated[
         int | None,

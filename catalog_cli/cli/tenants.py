@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from . import _complete as complete
 from ._group import Group
 from ._session import JsonOption, dumps, session
 
@@ -59,7 +60,9 @@ def list_tenants(ctx: typer.Context, as_json: JsonOption = False) -> None:
 @app.command("show")
 def show_tenant(
     ctx: typer.Context,
-    tenant: Annotated[str, typer.Argument(help="The tenant (customer) id.")],
+    tenant: Annotated[
+        str, typer.Argument(help="The tenant (customer) id.", autocompletion=complete.tenants)
+    ],
     as_json: JsonOption = False,
 ) -> None:
     """Show, per interface, the version a tenant runs (and why) and who runs at each step."""

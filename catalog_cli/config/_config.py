@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -11,6 +10,7 @@ from types import MappingProxyType
 from typing import Any, Final, NamedTuple
 
 from ..errors import ConfigError, ConfigProblem
+from ..errors import hint as did_you_mean
 from . import _toml
 from ._document import Document, ParsedDocument
 
@@ -253,8 +253,7 @@ class _Checker:
     ) -> None:
         for name in table:
             if name not in allowed:
-                close = difflib.get_close_matches(name, allowed, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
+                hint = did_you_mean(name, allowed)
                 self.add((*key, name), f"unknown key (allowed: {', '.join(allowed)}){hint}")
 
     def string(self, table: Mapping[str, Any], key: tuple[str, ...], name: str) -> str:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, NamedTuple
 
 from ..errors import InvalidArgumentsError, UnknownVersionError
+from ..errors import hint as did_you_mean
 from ._binders import compile_binder
 from ._decorators import ErrorPolicy, Policy
 from ._types import DataType
@@ -163,8 +163,7 @@ class Version:
         return InvalidArgumentsError(self.interface, self.number, problems)
 
     def _unknown(self, name: str) -> str:
-        close = difflib.get_close_matches(name, sorted(self._names), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(name, self._names)
         accepted = ", ".join(p.name for p in self.parameters) or "none"
         return f"unknown parameter (accepted: {accepted}){hint}"
 

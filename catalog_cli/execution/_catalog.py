@@ -30,6 +30,8 @@ from ..runtime import (
 )
 from ..runtime import _lifecycle as lifecycle
 from . import _describe as describe
+from ._contract import PluginReport
+from ._contract import check_plugin as check_contract
 from ._pipeline import call as call_pipeline
 from ._requests import CallAnswer, CallRequest
 from ._views import CheckReport, InterceptorInfo, PluginInfo, TenantInfo
@@ -438,8 +440,19 @@ class Catalog:
         return collect(self.interceptor_states(NAME))
 
     def check(self) -> CheckReport:
-        """Load every tenant and every selected plugin, run nothing, and report all problems."""
+        """Load every tenant and every selected plugin, run nothing, and report all problems
+        (broken plugin files that no tenant selects yet too)."""
         return describe.check(self._runtimes)
+
+    def check_plugin(
+        self, plugin: str | os.PathLike[str], *, settings: Mapping[str, Any] | None = None
+    ) -> PluginReport:
+        """Check one plugin on its own, by name or by the path of its file, before any tenant
+        selects it: its hooks and annotations against this catalog's declarations, its
+        metadata, ``settings`` against its schema, and its lifecycle hooks within their
+        deadlines. Problems are reported, never raised."""
+        target = plugin if isinstance(plugin, str) else Path(plugin)
+        return check_contract(self._runtimes, target, settings)
 
 
 def _was_failing(old: Runtimes, tenant: str) -> bool:

@@ -159,6 +159,12 @@ def check(runtimes: Runtimes) -> CheckReport:
     for found in selected:
         if found.status == "failed":
             problems.append(Problem("plugin", found.error or "", plugin=found.name))
+    # Broken plugin files nobody selects yet: reported, without failing any tenant.
+    for source in registry.unselected():
+        checked = registry.check_source(source)
+        if isinstance(checked, PluginError):
+            message = f"{checked} (no tenant selects it yet)"
+            problems.append(Problem("plugin", message, plugin=source.name))
     for described in tenants:
         if described.status == "failed":
             outcome = runtimes.outcome(described.id)

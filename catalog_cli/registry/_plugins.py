@@ -7,7 +7,6 @@ object (see :func:`plugin_object`) whose hook implementations are bound to that 
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from collections.abc import Callable, Mapping
 from types import CodeType, MappingProxyType, ModuleType
@@ -19,6 +18,7 @@ from ..declarations import PROJECT, Interface
 from ..declarations import _contracts as contracts
 from ..declarations import _hooks as catalog_hooks
 from ..errors import PluginValidationError
+from ..errors import hint as did_you_mean
 from ._hooks import HookInfo, HookUse
 from ._meta import PluginMeta, check_compatible, declared_meta
 from ._sources import PluginSource
@@ -318,8 +318,7 @@ def check_plugin(
         hook = opts.get("specname") or attr
         info = hooks.get(hook)
         if info is None:
-            close = difflib.get_close_matches(hook, list(hooks), n=1)
-            hint = f"; did you mean {close[0]}?" if close else ""
+            hint = did_you_mean(hook, hooks)
             raise PluginValidationError(
                 name, f"implements {hook}, which no interface declares{hint}", hook=hook
             )

@@ -9,7 +9,6 @@ A reload builds a new Registry; the old one stays as it was for the calls still 
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import importlib.util
 import threading
@@ -33,6 +32,7 @@ from ..errors import (
     UnknownTenantError,
     listing,
 )
+from ..errors import hint as did_you_mean
 from . import _entrypoints, _sources
 from ._depends import call_order
 from ._hooks import HookInfo, hook_index
@@ -149,8 +149,7 @@ class Registry:
         problems = []
         for index, name in enumerate(names):
             if name not in installed:
-                close = difflib.get_close_matches(name, sorted(installed), n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
+                hint = did_you_mean(name, installed)
                 known = listing(sorted(installed)) or "none"
                 problems.append(
                     self.config.problem(
@@ -310,8 +309,7 @@ class Registry:
                 found[name] = self.sources[name]._replace(name=PREFIX + name)
             else:
                 known = [*BUILTIN, *(n for n, s in self.sources.items() if s.kind != "builtin")]
-                close = difflib.get_close_matches(name, known, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
+                hint = did_you_mean(name, known)
                 problems.append(
                     self.config.problem(
                         key,
@@ -337,8 +335,7 @@ class Registry:
                 for name in names:
                     if any(ch in name for ch in "*?[") or name in known:
                         continue
-                    close = difflib.get_close_matches(name, list(known), n=1)
-                    hint = f"; did you mean {close[0]!r}?" if close else ""
+                    hint = did_you_mean(name, known)
                     problems.append(
                         self.config.problem(
                             (*key, part, f"{what}s"), f"unknown {what} {name!r}{hint}"
@@ -353,8 +350,7 @@ class Registry:
         for name, policy in policies.items():
             point = self.points.get(name)
             if point is None:
-                close = difflib.get_close_matches(name, list(self.points), n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
+                hint = did_you_mean(name, self.points)
                 problems.append(
                     self.config.problem(
                         (*key, "errors", name), f"no such plugin point{hint}", tenant
@@ -394,8 +390,7 @@ class Registry:
         found = self.interfaces.get(interface)
         if found is None:
             known = listing(self.interfaces) or "none"
-            close = difflib.get_close_matches(interface, list(self.interfaces), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(interface, self.interfaces)
             return self.config.problem(key, f"unknown interface (known: {known}){hint}", tenant)
         if number not in found.versions:
             known = ", ".join(str(v) for v in found.versions)
@@ -443,6 +438,50 @@ class Registry:
                 )
             found = self._checked.setdefault(name, found)
         return found
+
+    def file_source(self, path: Path) -> PluginSource:
+        """A plugin file no plugin folder of the catalog holds (``catalog check --plugin
+        PATH``): named after the file, imported under its folder's private name."""
+        folder = Folder.of(path.parent)
+        resolved = path.resolve()
+        for source in self.sources.values():
+            if source.folder is not None and Path(source.location).resolve() == resolved:
+                return source
+        return PluginSource(
+            path.stem, "file", str(path), folder.module_name(Path(path.name)), folder=folder
+        )
+
+    def check_source(self, source: PluginSource) -> CheckedPlugin | PluginError:
+        """A plugin from ``source`` imported and checked like any other (not kept by name)."""
+        if self.sources.get(source.name) == source:
+            return self.plugin(source.name)
+        try:
+            module = self.loader.load(source)
+            return check_plugin(
+                source,
+                module,
+                self.hooks,
+                self.interfaces,
+                self.specs.manager,
+                builtin=False,
+            )
+        except PluginError as exc:
+            return exc
+        except Exception as exc:
+            return PluginValidationError(
+                source.name, f"could not be checked: {type(exc).__name__}: {exc}"
+            )
+
+    def unselected(self) -> list[PluginSource]:
+        """Plugin files in the catalog's plugin folders that no tenant selects."""
+        selected = {name for tenant in self.config.tenants for name in self.selected(tenant)}
+        return [
+            source
+            for source in self.sources.values()
+            if source.kind == "file"
+            and source.name not in selected
+            and source.name not in self.config.interceptors
+        ]
 
     def meta(self, name: str) -> PluginMeta:
         """A plugin's metadata: declared, if it was imported; else what its source tells."""
@@ -547,8 +586,7 @@ class Registry:
                 )
                 matches = []
             elif pattern not in self.sources:
-                close = difflib.get_close_matches(pattern, selectable, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
+                hint = did_you_mean(pattern, selectable)
                 known = listing(selectable) or "none"
                 problems.append(
                     self.config.problem(

@@ -374,3 +374,25 @@ def test_declaration_error_exit_9(
     assert_no_traceback(result)
     assert "module bad_specs_5678 hook shipping_v1" in result.stderr
     assert "parameter 'weight' needs a type annotation" in result.stderr
+
+
+# -- did you mean --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "choices", "expected"),
+    [
+        ("C1", ["c1", "c2"], "c1"),  # case
+        ("interfce_a", ["interface_a", "price_quote"], "interface_a"),  # similar
+        ("cl", ["c1", "x9"], "c1"),  # one typo, short name
+        ("c0", ["c1", "c2", "c3"], None),  # one typo from each: no honest guess
+        ("ab", ["ba", "zz"], "ba"),  # swapped
+        ("abc", ["ab", "zzzz"], "ab"),  # dropped
+        ("zzzzzz", ["interface_a"], None),
+        ("x", [], None),
+    ],
+)
+def test_closest_name(name: str, choices: list[str], expected: str | None) -> None:
+    from catalog_cli.errors import closest
+
+    assert closest(name, choices) == expected
