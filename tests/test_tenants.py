@@ -73,7 +73,7 @@ def test_plugin_calling_sys_exit_at_import_does_not_end_the_host(
                 return 1
             """,
             r"implements interface_a_v1_signatur, which no interface declares; "
-            r"did you mean interface_a_v1_signature\?",
+            r"did you mean 'interface_a_v1_signature'\?",
         ),
         (
             """
