@@ -30,7 +30,8 @@
     ├── ReloadError                           a reload was refused: the old catalog serves on
     ├── ExecutorError                         a batch's executor (Dask) cannot be used
     ├── BatchFailedError                      items of a batch failed (--fail-on-error)
-    └── ServeError                            `catalog serve` could not start
+    ├── ServeError                            `catalog serve` could not start
+    └── ScaffoldError                         `catalog init`/`new` would overwrite files
 
 Every class has a ``kind``, a stable name for what went wrong; :meth:`CatalogError.record`
 turns an error into data (:class:`ErrorRecord`). The command line maps kinds to exit codes
@@ -653,3 +654,20 @@ class ServeError(CatalogError):
     start (the address is in use, say)."""
 
     kind = "serve"
+
+
+class ScaffoldError(CatalogError):
+    """``catalog init`` or ``catalog new`` cannot write its files: some exist already (nothing
+    is overwritten), or a name is not usable."""
+
+    kind = "scaffold"
+
+    def __init__(self, existing: Sequence[Path] = (), *, message: str | None = None) -> None:
+        self.existing = tuple(existing)
+        if message is None:
+            shown = ", ".join(str(path) for path in self.existing)
+            message = f"refusing to overwrite existing files: {shown}; nothing was written"
+        super().__init__(message)
+
+    def _details(self) -> dict[str, Any]:
+        return {"existing": [str(path) for path in self.existing]} if self.existing else {}

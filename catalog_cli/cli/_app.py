@@ -9,7 +9,21 @@ from typing import Annotated
 
 import typer
 
-from . import check, health, info, interceptors, interfaces, keys, plugins, run, serve, tenants
+from . import (
+    check,
+    docs,
+    health,
+    info,
+    init,
+    interceptors,
+    interfaces,
+    keys,
+    new,
+    plugins,
+    run,
+    serve,
+    tenants,
+)
 from . import jobs as jobs_cli
 from ._group import RootGroup
 from ._session import Session, session
@@ -98,12 +112,15 @@ def _root(
 app.command("run", no_args_is_help=True)(run.run)
 app.command("check")(check.check)
 app.command("info")(info.info)
+app.command("init")(init.init)
+app.command("docs")(docs.docs)
 app.command("health")(health.health)
 app.command("serve")(serve.serve)
 app.add_typer(interceptors.app, name="interceptors")
 app.add_typer(interfaces.app, name="interfaces")
 app.add_typer(jobs_cli.app, name="jobs")
 app.add_typer(keys.app, name="keys")
+app.add_typer(new.app, name="new")
 app.add_typer(plugins.app, name="plugins")
 app.add_typer(tenants.app, name="tenants")
 

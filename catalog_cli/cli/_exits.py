@@ -63,6 +63,7 @@ CODES: Final[Mapping[str, int]] = MappingProxyType(
         "overloaded": REFUSED,
         "batch_failed": BATCH_FAILED,
         "serve": SERVE,
+        "scaffold": USAGE,
         "cancelled": INTERRUPTED,
         "interrupted": INTERRUPTED,
     }
