@@ -30,6 +30,7 @@ from catalog_cli.errors import (
 from catalog_cli.execution import _batch as batch
 from catalog_cli.execution._batch import ProcessPool, map_calls, run_chunk, worker_catalog
 from catalog_cli.execution._requests import CallAnswer, CallRequest
+from catalog_cli.runtime._context import new_call_id
 from tests.conftest import Invoke, WriteCatalog
 
 TOML = """\
@@ -265,8 +266,11 @@ def test_pool_keeps_input_order_and_records_failures(
     check_answers(answers, inputs)
     assert seen == sorted(seen)
     assert seen[-1] == 40
-    # Both workers took part: each numbers its calls from its own process's call-id prefix.
-    assert len({a.call_id.split("-")[0] for a in answers if a.call_id}) == 2
+    # The calls ran in the workers: each numbers its calls from its own process's call-id
+    # prefix (how many workers take part depends on how fast the second one starts).
+    prefixes = {a.call_id.split("-")[0] for a in answers if a.call_id}
+    assert prefixes and new_call_id().split("-")[0] not in prefixes
+    assert len({a.call_id for a in answers}) == len(answers)
 
 
 def test_a_dead_worker_fails_only_the_item_that_ends_it(path: Path, pool: ProcessPool) -> None:
