@@ -35,8 +35,12 @@ if TYPE_CHECKING:
         TenantInfo,
     )
     from .execution._batch import ProcessPool, map_calls
+    from .execution._contract import PluginReport
     from .execution._jobs import Job, JobStore, JobWorker
+    from .execution._views import InterceptorInfo
+    from .interceptors.metrics import Series
     from .registry import PLUGIN_API_VERSION, HookUse, PluginMeta, VersionChoice
+    from .registry._versions import VersionSource
     from .runtime import (
         Call,
         CallEvent,
@@ -49,6 +53,7 @@ if TYPE_CHECKING:
         Trace,
     )
     from .runtime._otel import export_trace
+    from .runtime._plan import StepPlan
 
 __all__ = [
     "PLUGIN_API_VERSION",
@@ -66,6 +71,7 @@ __all__ = [
     "HealthResult",
     "HookUse",
     "InterceptorContext",
+    "InterceptorInfo",
     "Interface",
     "Job",
     "JobStore",
@@ -77,15 +83,19 @@ __all__ = [
     "PluginInfo",
     "PluginMeta",
     "PluginPoint",
+    "PluginReport",
     "PointCall",
     "Points",
     "Policy",
     "Problem",
     "ProcessPool",
+    "Series",
+    "StepPlan",
     "TenantInfo",
     "Trace",
     "Version",
     "VersionChoice",
+    "VersionSource",
     "__version__",
     "entrypoint",
     "export_trace",
@@ -109,6 +119,7 @@ _HOMES = {
     "HealthResult": ".runtime",
     "HookUse": ".registry",
     "InterceptorContext": ".runtime",
+    "InterceptorInfo": ".execution._views",
     "Interface": ".declarations",
     "Job": ".execution._jobs",
     "JobStore": ".execution._jobs",
@@ -122,15 +133,19 @@ _HOMES = {
     "PluginInfo": ".execution",
     "PluginMeta": ".registry",
     "PluginPoint": ".declarations",
+    "PluginReport": ".execution._contract",
     "PointCall": ".runtime",
     "Points": ".runtime",
     "Policy": ".declarations",
     "Problem": ".execution",
     "ProcessPool": ".execution._batch",
+    "Series": ".interceptors.metrics",
+    "StepPlan": ".runtime._plan",
     "TenantInfo": ".execution",
     "Trace": ".runtime",
     "Version": ".declarations",
     "VersionChoice": ".registry",
+    "VersionSource": ".registry._versions",
     "entrypoint": ".declarations",
     "export_trace": ".runtime._otel",
     "hookimpl": ".declarations",
