@@ -728,7 +728,14 @@ def test_packaged_default_when_nothing_else(tmp_path: Path, monkeypatch: pytest.
 
 
 def test_packaged_default_is_the_shipped_catalog_in_a_checkout():
-    assert packaged_catalog().resolve() == SHIPPED.resolve()
+    import catalog_cli
+
+    package = Path(catalog_cli.__file__).resolve().parent
+    if package.parent == SHIPPED.resolve().parent:  # run from this checkout (editable)
+        assert packaged_catalog().resolve() == SHIPPED.resolve()
+    else:  # an installed copy: the example travels inside the package
+        assert packaged_catalog().resolve() == package / "example" / "catalog.toml"
+        assert packaged_catalog().read_text(encoding="utf-8") == SHIPPED.read_text(encoding="utf-8")
 
 
 def test_catalog_load_uses_the_environment_variable(
