@@ -15,6 +15,7 @@ from typer.testing import CliRunner, Result
 from catalog_cli import Catalog
 from catalog_cli.cli import app
 from catalog_cli.runtime import PreparedCall
+from catalog_cli.testing import write_catalog as kit_write_catalog
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = REPO / "catalog.toml"
@@ -74,15 +75,8 @@ def write_catalog(tmp_path: Path) -> WriteCatalog:
     """
 
     def write(toml: str, files: Mapping[str, str] | None = None, *, example: bool = True) -> Path:
-        if example and not (tmp_path / "hookspecs").exists():
-            copy_example(tmp_path)
-        for relative, source in (files or {}).items():
-            target = tmp_path / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(textwrap.dedent(source), encoding="utf-8")
-        path = tmp_path / "catalog.toml"
-        path.write_text(textwrap.dedent(toml), encoding="utf-8")
-        return path
+        # the plugin-author kit's own helper, as a catalog's owner would use it
+        return kit_write_catalog(tmp_path, toml, files, declarations_from=REPO if example else None)
 
     return write
 

@@ -387,6 +387,5 @@ def test_catalog_serve_with_a_bad_setting_in_the_environment_exits_3(
 def test_the_exit_code_of_serve_is_documented() -> None:
     from catalog_cli.errors import ServeError
 
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    table = readme[readme.index("## Exit codes") : readme.index("## Library use")]
+    table = (REPO / "docs" / "exit-codes.md").read_text(encoding="utf-8")
     assert f"| {exit_code(ServeError)} | `catalog serve` could not start" in table

@@ -26,6 +26,27 @@ def dumps(data: Any, indent: int | None = None) -> str:
     return strict(data, indent)
 
 
+def json_object(text: str, option: str, *, shape: str = "") -> dict[str, Any]:
+    """The JSON object an option gives: inline, ``-`` for stdin, or ``@FILE``; anything else
+    is a usage error naming the option."""
+    if text == "-":
+        text = sys.stdin.read()
+    elif text.startswith("@"):
+        try:
+            with open(text[1:], encoding="utf-8") as handle:
+                text = handle.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise typer.BadParameter(f"cannot read {text[1:]}: {exc}", param_hint=option) from None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise typer.BadParameter(f"not valid JSON: {exc}", param_hint=option) from None
+    if not isinstance(value, dict):
+        expected = f"a JSON object {shape}" if shape else "a JSON object"
+        raise typer.BadParameter(f"expected {expected}", param_hint=option)
+    return value
+
+
 class Session:
     """Global options and lazily created resources, shared by all commands of one run."""
 

@@ -8,7 +8,7 @@ import typer
 
 from . import _exits as exits
 from ._exits import exit_code
-from ._session import Session, session
+from ._session import Session, json_object, session
 
 #: Exit code when the catalog loads but a tenant or plugin has a problem.
 EXIT_PROBLEMS = exits.PROBLEMS
@@ -31,7 +31,8 @@ def check(
         typer.Option(
             "--settings",
             metavar="JSON",
-            help="With --plugin: the settings to check it with, as a tenant would give them.",
+            help="With --plugin: the settings to check it with, as a tenant would give them "
+            "(a JSON object, - for stdin, or @FILE).",
             show_default=False,
         ),
     ] = None,
@@ -106,16 +107,7 @@ def check(
 
 
 def _check_plugin(current: Session, plugin: str, settings: str | None, *, as_json: bool) -> None:
-    import json
-
-    given: dict[str, object] = {}
-    if settings is not None:
-        try:
-            given = json.loads(settings)
-        except json.JSONDecodeError as exc:
-            raise typer.BadParameter(f"not valid JSON: {exc}", param_hint="--settings") from None
-        if not isinstance(given, dict):
-            raise typer.BadParameter("expected a JSON object", param_hint="--settings")
+    given = json_object(settings, "--settings") if settings is not None else {}
     report = current.catalog.check_plugin(plugin, settings=given)
     if as_json:
         current.json(report.to_dict())

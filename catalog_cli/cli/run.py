@@ -2,39 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import math
-import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ..errors import CatalogError
 from . import _complete as complete
-from ._session import Session, session
+from ._session import Session, json_object, session
 
 if TYPE_CHECKING:
     from ..declarations import Version
-
-
-def _parse_json_arguments(text: str) -> dict[str, Any]:
-    if text == "-":
-        text = sys.stdin.read()
-    elif text.startswith("@"):
-        try:
-            with open(text[1:], encoding="utf-8") as handle:
-                text = handle.read()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise typer.BadParameter(
-                f"cannot read {text[1:]}: {exc}", param_hint="--args"
-            ) from None
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise typer.BadParameter(f"not valid JSON: {exc}", param_hint="--args") from None
-    if not isinstance(value, dict):
-        raise typer.BadParameter('expected a JSON object {"name": value, ...}', param_hint="--args")
-    return value
 
 
 def _positive_seconds(value: float | None) -> float | None:
@@ -51,7 +29,11 @@ def parse_arguments(declared: Version, pairs: list[str], json_text: str | None) 
     """
     from ..errors import InvalidArgumentsError
 
-    arguments = _parse_json_arguments(json_text) if json_text is not None else {}
+    arguments = (
+        json_object(json_text, "--args", shape='{"name": value, ...}')
+        if json_text is not None
+        else {}
+    )
     types = {p.name: p.type for p in declared.parameters}
     problems: dict[str, str] = {}
     seen: set[str] = set()
