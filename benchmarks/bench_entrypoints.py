@@ -50,6 +50,7 @@ import argparse
 import hashlib
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -307,6 +308,10 @@ def measure(runs: int, count: int = PLUGINS) -> tuple[list[dict[str, Any]], list
         sanity = tmp / "sanity"
         sanity.mkdir()
         (sanity / "catalog.toml").write_text(SANITY_CATALOG)
+        for name in ("hookspecs", "builtin_plugins"):  # the example's interfaces
+            shutil.copytree(
+                REPO / name, sanity / name, ignore=shutil.ignore_patterns("__pycache__")
+            )
         run = [*full.catalog, "run", "interface_a", "--customer", "bench", "--version", "1"]
         try:
             output = _run([*run, "--arg", "name=Ada"], cold_100, cwd=sanity)

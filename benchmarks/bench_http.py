@@ -17,6 +17,7 @@ import argparse
 import http.client
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -39,7 +40,10 @@ PATH = f"/v1/interfaces/{INTERFACE}/run"
 
 
 def write_catalog(folder: Path) -> Path:
-    """The shipped catalog, its plugins found where they are, and a key for c2."""
+    """The shipped catalog with its interfaces, its plugins found where they are, and a key
+    for c2."""
+    for name in ("hookspecs", "builtin_plugins"):
+        shutil.copytree(REPO / name, folder / name, ignore=shutil.ignore_patterns("__pycache__"))
     text = (REPO / "catalog.toml").read_text(encoding="utf-8")
     text = text.replace('plugin_dirs = ["plugins"]', f"plugin_dirs = [{str(REPO / 'plugins')!r}]")
     text = text.replace("[tenants.c2]\n", f'[tenants.c2]\napi_keys = ["{hash_key(KEY)}"]\n', 1)

@@ -240,7 +240,7 @@ def run_batch(
     fail_on_error: bool,
     as_json: bool,
 ) -> None:
-    """Run the batch and write its answers; see the README, "Batches and Dask"."""
+    """Run the batch and write its answers; see docs/operations.md, "Batches"."""
     from ..errors import BatchFailedError
     from ..execution._batch import iter_answers
     from ..execution._requests import CallRequest
