@@ -154,9 +154,17 @@ def test_hook_reference_policies_match_the_declarations(shipped: Catalog) -> Non
     for interface in shipped.interfaces():
         for version in interface.versions.values():
             for point in version.points.values():
-                row = re.search(rf"\| `{point.hook}` \|[^\n]*\| (\w+) \|\n", reference)
+                row = re.search(rf"\| `{point.name}` \| `{point.hook}` \| (\w+)", reference)
                 assert row is not None, point.hook
                 assert row.group(1) == point.policy, point.hook
+
+
+def test_the_example_hook_reference_is_generated(shipped: Catalog) -> None:
+    # Regenerate with: catalog -c catalog.toml docs > docs/reference/example-hooks.md
+    from catalog_cli.authoring._reference import single_page
+
+    generated = single_page(shipped.registry.interfaces, title=shipped.config.description or "")
+    assert page("reference/example-hooks.md") == generated
 
 
 # -- exit codes -------------------------------------------------------------------------------

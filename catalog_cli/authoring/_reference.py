@@ -78,7 +78,7 @@ def _index(interfaces: Mapping[str, Interface], title: str) -> str:
 def _interface_page(interface: Interface) -> str:
     lines = [f"# `{interface.name}`", ""]
     if interface.doc:
-        lines += [interface.doc, ""]
+        lines += [_markdown(interface.doc), ""]
     for version in interface.versions.values():
         lines += _version(version)
     return "\n".join(lines).rstrip("\n") + "\n"
@@ -89,9 +89,9 @@ def _version(version: Version) -> list[str]:
     if version.deprecated is not None:
         sunset = f" (sunset {version.sunset})" if version.sunset else ""
         lines += [f"**Deprecated**{sunset}: {version.deprecated}", ""]
-    lines += ["Entry point (the catalog's built-in implements it):", ""]
+    lines += [f"Entry point `{version.hook}` (the catalog's built-in implements it):", ""]
     lines += ["```python", _signature(version.hook, version.parameters, version.returns), "```"]
-    lines += ["", version.doc or "(no docstring)", ""]
+    lines += ["", _markdown(version.doc) or "(no docstring)", ""]
     if not version.points:
         lines += ["No plugin points: plugins can only wrap the entry point.", ""]
         return lines
@@ -113,7 +113,7 @@ def _point(point: PluginPoint) -> list[str]:
         _signature(point.hook, point.parameters, point.returns),
         "```",
         "",
-        point.doc or "(no docstring)",
+        _markdown(point.doc) or "(no docstring)",
         "",
     ]
 
@@ -135,5 +135,10 @@ def _python_signature(function: Any) -> str:
 
 
 def _cell(text: str) -> str:
-    first = text.strip().split("\n", 1)[0]
+    first = _markdown(text).strip().split("\n", 1)[0]
     return first.replace("|", "\\|")
+
+
+def _markdown(doc: str) -> str:
+    """A docstring as Markdown: reStructuredText's double backticks become single ones."""
+    return doc.replace("``", "`")
