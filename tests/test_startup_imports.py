@@ -233,3 +233,111 @@ def test_every_public_name_resolves() -> None:
     assert catalog_cli.__all__ == sorted(catalog_cli.__all__, key=lambda n: (not n.isupper(), n))
     for name in catalog_cli.__all__:
         assert getattr(catalog_cli, name) is not None, name
+
+
+def test_version_imports_no_engine_and_no_metadata_parser(tmp_path: Path) -> None:
+    # The version is read from the distribution's metadata file: importlib.metadata (and the
+    # email parser it brings) would make `catalog --version` take a quarter longer.
+    code, modules, stderr = imported(tmp_path, "--version")
+    assert code == 0, stderr
+    assert loaded(modules, "importlib.metadata", "email", *ENGINE) == []
+
+
+def test_the_version_read_is_the_one_importlib_metadata_reads() -> None:
+    from importlib.metadata import version
+
+    import catalog_cli
+
+    assert catalog_cli.__version__ == version("task-catalog")
+
+
+# In-process from here: which commands Typer turns into click commands on a run.
+
+
+def _built_by_main(monkeypatch: pytest.MonkeyPatch, *args: str) -> list[str]:
+    """The callbacks of the commands Typer converted while ``main()`` ran ``catalog *args``."""
+    import typer.main
+
+    from catalog_cli.cli import main
+
+    built: list[str] = []
+    real = typer.main.get_command_from_info
+
+    def counting(command_info: typer.models.CommandInfo, **options: object) -> object:
+        built.append(command_info.callback.__name__ if command_info.callback else "?")
+        return real(command_info, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(typer.main, "get_command_from_info", counting)
+    monkeypatch.setattr(sys, "argv", ["catalog", *args])
+    with pytest.raises(SystemExit) as done:
+        main()
+    assert done.value.code == 0
+    return built
+
+
+def test_a_run_builds_only_the_command_it_names(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from catalog_cli.cli import plugins
+
+    built = _built_by_main(monkeypatch, "-c", str(SHIPPED), "plugins", "list", "--json")
+    assert json.loads(capsys.readouterr().out)  # it did list the plugins
+    assert built
+    assert set(built) <= {
+        c.callback.__name__ for c in plugins.app.registered_commands if c.callback
+    }
+
+
+def test_version_builds_no_command(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _built_by_main(monkeypatch, "--version") == []
+    assert capsys.readouterr().out.startswith("catalog (task-catalog) ")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        (),
+        ("--help",),
+        ("-h", "plugins"),
+        ("--debug",),
+        ("plugns", "list"),  # misspelt: Typer suggests from all commands
+        ("--install-completion",),
+        ("-x", "plugins", "list"),  # an option it does not know: Typer's to judge
+        ("--catalog",),
+    ],
+)
+def test_anything_else_gets_the_whole_app(args: tuple[str, ...]) -> None:
+    from catalog_cli.cli import _app, _prune
+
+    assert _prune.for_args(_app.app, args, "_CATALOG_COMPLETE") is _app.app
+
+
+def test_shell_completion_gets_the_whole_app(monkeypatch: pytest.MonkeyPatch) -> None:
+    from catalog_cli.cli import _app, _prune
+
+    monkeypatch.setenv("_CATALOG_COMPLETE", "complete_bash")
+    assert _prune.for_args(_app.app, ("plugins", "list"), "_CATALOG_COMPLETE") is _app.app
+
+
+@pytest.mark.parametrize(
+    ("args", "commands", "groups"),
+    [
+        (("plugins", "list"), [], ["plugins"]),
+        (("--catalog", "x.toml", "-vv", "--debug", "run", "interface_a"), ["run"], []),
+        (("--catalog=x.toml", "tenants", "--help"), [], ["tenants"]),
+        (("-c", "x.toml", "check", "--json"), ["check"], []),
+        (("--version",), [], []),
+    ],
+)
+def test_a_run_gets_only_its_command(
+    args: tuple[str, ...], commands: list[str], groups: list[str]
+) -> None:
+    from catalog_cli.cli import _app, _prune
+
+    lean = _prune.for_args(_app.app, args, "_CATALOG_COMPLETE")
+    assert [c.name for c in lean.registered_commands] == commands
+    assert [g.name for g in lean.registered_groups] == groups
+    assert lean.registered_callback is _app.app.registered_callback
+    assert len(_app.app.registered_groups) > 1  # the app itself is left whole

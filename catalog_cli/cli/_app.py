@@ -26,6 +26,7 @@ from . import (
 )
 from . import jobs as jobs_cli
 from ._group import RootGroup
+from ._prune import for_args
 from ._session import Session, session
 
 
@@ -54,9 +55,9 @@ def _setup_logging(verbose: int) -> None:
 
 def _show_version(value: bool) -> None:
     if value:
-        from importlib.metadata import version
+        from .. import __version__
 
-        sys.stdout.write(f"catalog (task-catalog) {version('task-catalog')}\n")
+        sys.stdout.write(f"catalog (task-catalog) {__version__}\n")
         raise typer.Exit()
 
 
@@ -130,4 +131,6 @@ __all__ = ["app", "main", "session"]
 def main(prog_name: str = "catalog") -> None:
     """Console-script entry point."""
     # One completion variable however the command is started (`python -m` has spaces in it).
-    app(prog_name=prog_name, complete_var="_CATALOG_COMPLETE")
+    complete_var = "_CATALOG_COMPLETE"
+    # Typer converts every command it holds on each start: a run gets only the one it names.
+    for_args(app, sys.argv[1:], complete_var)(prog_name=prog_name, complete_var=complete_var)

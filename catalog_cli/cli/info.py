@@ -19,8 +19,7 @@ def _folder(path: Path | None) -> dict[str, Any] | None:
 def info(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Show which catalog file is in use and why, its folders, how many interfaces and
     tenants it has, the version of task-catalog, and where its job store is."""
-    from importlib.metadata import version
-
+    from .. import __version__
     from ..execution._jobs import database_path
 
     current = session(ctx, as_json=as_json)
@@ -42,7 +41,7 @@ def info(ctx: typer.Context, as_json: JsonOption = False) -> None:
         "tenants": len(config.tenants),
         "plugins": sum(1 for s in catalog.registry.sources.values() if s.kind != "builtin"),
         "job_store": str(database_path(path, config.jobs)),
-        "task_catalog": version("task-catalog"),
+        "task_catalog": __version__,
     }
     if as_json:
         current.json(data)
