@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from ..declarations import Interface, Parameter, Version
 from ..errors import CatalogError, ScaffoldError, UnknownInterfaceError
 from ._files import Created, write_files
+from ._python import def_line
 
 if TYPE_CHECKING:
     from ..registry import Registry
@@ -351,14 +352,14 @@ def _plugin_module(customer: str, version: Version) -> str:
             needs_generator = True
             functions.append(
                 "@hookimpl(wrapper=True)\n"
-                + _def(point.hook, params, f"Generator[None, {returns}, {returns}]")
+                + def_line(point.hook, params, f"Generator[None, {returns}, {returns}]")
                 + f"    # {summary}\n"
                 f"    result = yield  # what the catalog (and inner wrappers) computed\n"
                 f"    return result"
             )
         else:
             functions.append(
-                "@hookimpl\n" + _def(point.hook, params, returns) + f"    # {summary}\n"
+                "@hookimpl\n" + def_line(point.hook, params, returns) + f"    # {summary}\n"
                 f"    return None  # {_POLICY_NOTE.get(point.policy, 'adds nothing yet')}"
             )
     if not functions:  # no plugin points: a plugin can only wrap the entry point
@@ -368,7 +369,7 @@ def _plugin_module(customer: str, version: Version) -> str:
         )
         functions.append(
             "@hookimpl(wrapper=True)\n"
-            + _def(version.hook, params, f"Generator[None, {returns}, {returns}]")
+            + def_line(version.hook, params, f"Generator[None, {returns}, {returns}]")
             + f"    # {version.interface} v{version.number} has no plugin points: wrap its result\n"
             f"    result = yield  # the catalog's result\n"
             f"    return result"
@@ -384,18 +385,6 @@ def _plugin_module(customer: str, version: Version) -> str:
         + body
         + "\n"
     )
-
-
-def _def(name: str, params: list[str], returns: str) -> str:
-    """A ``def`` line as a formatter would write it (lines of at most 88 characters, the
-    default of black and ruff)."""
-    line = f"def {name}({', '.join(params)}) -> {returns}:\n"
-    if len(line) <= 89:
-        return line
-    inner = f"    {', '.join(params)}\n"
-    if len(inner) <= 89:
-        return f"def {name}(\n{inner}) -> {returns}:\n"
-    return f"def {name}(\n" + "".join(f"    {p},\n" for p in params) + f") -> {returns}:\n"
 
 
 _POLICY_NOTE = {

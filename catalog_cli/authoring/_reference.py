@@ -9,6 +9,7 @@ from typing import Any
 
 from ..declarations import Interface, Parameter, PluginPoint, Version
 from ..declarations import _hooks as catalog_hooks
+from ._python import def_line, double_quoted
 
 _POLICIES = {
     "collect": "every non-None result, in order",
@@ -120,14 +121,10 @@ def _point(point: PluginPoint) -> list[str]:
 
 def _signature(hook: str, parameters: tuple[Parameter, ...], returns: str) -> str:
     shown = ["ctx"] + [
-        f"{p.name}: {p.annotation}" + ("" if p.required else f" = {p.default!r}")
+        double_quoted(f"{p.name}: {p.annotation}" + ("" if p.required else f" = {p.default!r}"))
         for p in parameters
     ]
-    one_line = f"def {hook}({', '.join(shown)}) -> {returns}: ..."
-    if len(one_line) <= 88:
-        return one_line
-    inner = "".join(f"    {part},\n" for part in shown)
-    return f"def {hook}(\n{inner}) -> {returns}: ..."
+    return def_line(hook, shown, double_quoted(returns), stub=True).rstrip("\n")
 
 
 def _python_signature(function: Any) -> str:
