@@ -1,12 +1,14 @@
 """A parsed catalog file, kept on disk so a large catalog is parsed once, not on every command.
 
 The cache holds what the TOML parser returned, as JSON, next to nothing else: one header line
-(the file's size and modification times, its top-level tables, key lines, and where each
-tenant's record starts) and one line per tenant. A command reads the header and the records of
-the tenants it needs. It is used for files of ``THRESHOLD`` bytes or more (smaller ones parse
-in a few milliseconds), kept in ``$CATALOG_CACHE_DIR`` (else the user cache folder), and
-rebuilt whenever the catalog file's size, inode or modification time changes;
-``CATALOG_NO_CACHE=1`` switches it off.
+(the file's size and modification times, its top-level tables and key lines, its tenants' ids
+and where each tenant's record starts) and one line per tenant (its table, and the lines of
+its keys, written below ``tenants.<id>``). A command maps the file into memory, reads the
+header, and decodes the records of the tenants it needs, when it needs them: a command about
+one tenant of a hundred thousand reads one record. It is used for files of ``THRESHOLD`` bytes
+or more (smaller ones parse in a few milliseconds), kept in ``$CATALOG_CACHE_DIR`` (else the
+user cache folder), and rebuilt whenever the catalog file's size, inode or modification time
+changes; ``CATALOG_NO_CACHE=1`` switches it off.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import mmap
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -27,7 +30,7 @@ CACHE_DIR_VAR: Final = "CATALOG_CACHE_DIR"
 NO_CACHE_VAR: Final = "CATALOG_NO_CACHE"
 #: Catalog files at least this large are cached.
 THRESHOLD: Final = 256 * 1024
-_FORMAT: Final = 1
+_FORMAT: Final = 2
 #: TOML's dates and times have no JSON form: they are written as {_TAG: kind, "v": text}.
 _TAG: Final = "\x00toml"
 
@@ -76,42 +79,55 @@ def _decode(table: dict[str, Any]) -> Any:
     return datetime.time.fromisoformat(text)
 
 
+#: The tag as JSON writes it (a NUL is escaped): what a record holding a date or time contains.
+_TAG_JSON: Final = json.dumps(_TAG)[1:-1]
+
+
 def _loads(data: bytes | str) -> Any:
     # The hook costs on every table: only records that hold a date or time pay for it.
-    tagged = _TAG.encode() in data if isinstance(data, bytes) else _TAG in data
+    tagged = _TAG_JSON.encode() in data if isinstance(data, bytes) else _TAG_JSON in data
     hook = _decode if tagged else None
     return json.loads(data, object_hook=hook)
 
 
-def _lines(entries: Mapping[tuple[str, ...], int]) -> list[list[Any]]:
-    return [[list(key), line] for key, line in entries.items()]
+def _lines(entries: Mapping[tuple[str, ...], int], prefix: tuple[str, ...] = ()) -> list[list[Any]]:
+    size = len(prefix)
+    return [[list(key[size:]), line] for key, line in entries.items()]
 
 
-def _unlines(entries: list[list[Any]]) -> dict[tuple[str, ...], int]:
-    return {tuple(key): line for key, line in entries}
+def _unlines(entries: list[list[Any]], prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], int]:
+    return {(*prefix, *key): line for key, line in entries}
 
 
 class CachedDocument(Document):
-    """A document read back from the cache; tenants are decoded one at a time."""
+    """A document read back from the cache; each tenant's record is decoded when asked for,
+    and not kept (the configuration checked from it is)."""
 
-    def __init__(self, path: Path, header: dict[str, Any], body: bytes) -> None:
+    def __init__(self, path: Path, header: dict[str, Any], body: mmap.mmap, start: int) -> None:
         self._body = body
-        self._index: dict[str, list[int]] = header["index"]
-        self._records: dict[str, tuple[Any, dict[tuple[str, ...], int]]] = {}
+        #: where each tenant's record starts in ``body``, by the tenant's position
+        self._offsets: list[int] = header["offsets"]
+        #: the record decoded last: a tenant's table and its key lines are asked for in turn
+        self._last: tuple[str, tuple[Any, dict[tuple[str, ...], int]]] | None = None
+        self._start = start
         super().__init__(
             path,
             header["top"],
-            list(self._index),
+            header["tenants"],
             _toml.LineIndex(_unlines(header["lines"])),
             tenants_table=header.get("tenants_table"),
         )
 
     def _record(self, tenant: str) -> tuple[Any, dict[tuple[str, ...], int]]:
-        found = self._records.get(tenant)
-        if found is None:
-            start, length = self._index[tenant]
-            data = _loads(self._body[start : start + length])
-            found = self._records[tenant] = (data["table"], _unlines(data["lines"]))
+        last = self._last
+        if last is not None and last[0] == tenant:
+            return last[1]
+        position = self.tenant_ids[tenant]
+        begin = self._start + self._offsets[position]
+        end = self._body.find(b"\n", begin)
+        data = _loads(self._body[begin : end if end >= 0 else len(self._body)])
+        found = (data["table"], _unlines(data["lines"], ("tenants", tenant)))
+        self._last = (tenant, found)
         return found
 
     def tenant(self, tenant: str) -> Any:
@@ -128,8 +144,12 @@ def load(path: Path, stat: os.stat_result) -> CachedDocument | None:
             header = _loads(handle.readline())
             if header.get("format") != _FORMAT or header.get("stamp") != _stamp(stat):
                 return None
-            body = handle.read()
-        return CachedDocument(path, header, body)
+            start = handle.tell()
+            # Mapped, not read: a command pages in the records it decodes, and no more.
+            body = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        if len(header["offsets"]) != len(header["tenants"]):
+            return None
+        return CachedDocument(path, header, body, start)
     except (OSError, ValueError, KeyError, TypeError):
         return None  # missing, stale or damaged: the file is parsed again
 
@@ -137,13 +157,17 @@ def load(path: Path, stat: os.stat_result) -> CachedDocument | None:
 def store(path: Path, stat: os.stat_result, document: ParsedDocument) -> None:
     """Keep ``document`` (parsed from ``path`` as ``stat`` describes it) for later commands."""
     records = []
-    index: dict[str, list[int]] = {}
+    tenants = []
+    offsets = []
     offset = 0
     for tenant, table, lines in document.records():
         data = json.dumps(
-            {"table": table, "lines": _lines(lines)}, default=_encode, ensure_ascii=False
+            {"table": table, "lines": _lines(lines, ("tenants", tenant))},
+            default=_encode,
+            ensure_ascii=False,
         ).encode()
-        index[tenant] = [offset, len(data)]
+        tenants.append(tenant)
+        offsets.append(offset)
         records.append(data)
         offset += len(data) + 1
     header = {
@@ -153,7 +177,8 @@ def store(path: Path, stat: os.stat_result, document: ParsedDocument) -> None:
         "top": document.top,
         "lines": _lines(document.lines.lines),
         "tenants_table": document.tenants_table,
-        "index": index,
+        "tenants": tenants,
+        "offsets": offsets,
     }
     target = _location(path)
     try:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping
+import threading
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -115,7 +116,11 @@ class JobsConfig(NamedTuple):
     attempts: int = 3
 
 
-@dataclass(frozen=True)
+#: The empty mapping every tenant without a value shares (read-only).
+EMPTY: Final[Mapping[str, Any]] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
 class TenantConfig:
     """One tenant's section of the catalog, as written (plugin patterns not yet expanded)."""
 
@@ -439,19 +444,83 @@ def _plugin_pattern_problem(name: str) -> str | None:
     return "not a plugin name (letters, digits, '_', '-', '.'; wildcards *, ? and [...])"
 
 
-def _tables(check: _Checker, table: Mapping[str, Any], key: tuple[str, ...]) -> dict[str, Any]:
+def _identity(value: Any) -> Hashable:
+    """What makes two values of a TOML table the same, as a key (order and types count)."""
+    if isinstance(value, dict):
+        return (dict, tuple((k, _identity(v)) for k, v in value.items()))
+    if isinstance(value, list):
+        return (list, tuple(_identity(v) for v in value))
+    if isinstance(value, float):
+        return (float, repr(value))  # -0.0 is not 0.0, and NaN is itself
+    return (type(value), value)
+
+
+class Recent:
+    """The ``size`` values used most recently, by key (thread-safe): a memo whose size stays
+    bounded however many keys it is asked for."""
+
+    def __init__(self, size: int = 512) -> None:
+        self._size = size
+        self._found: dict[Hashable, Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> Any:
+        """The value kept for ``key`` (now the most recently used), or None."""
+        with self._lock:
+            found = self._found.pop(key, None)
+            if found is not None:
+                self._found[key] = found
+            return found
+
+    def put(self, key: Hashable, value: Any) -> Any:
+        """Keep ``value`` for ``key`` (forgetting the least recently used); return it."""
+        with self._lock:
+            self._found.pop(key, None)
+            if len(self._found) >= self._size:
+                del self._found[next(iter(self._found))]
+            self._found[key] = value
+        return value
+
+
+class Interner:
+    """Frozen tables, one per content: tenants that write the same settings share one frozen
+    copy. Holds the most recently used ones, so unique tables cost nothing for long."""
+
+    def __init__(self, size: int = 512) -> None:
+        self._recent = Recent(size)
+
+    def freeze(self, value: dict[str, Any]) -> Mapping[str, Any]:
+        if not value:
+            return EMPTY
+        key = _identity(value)
+        found: Mapping[str, Any] | None = self._recent.get(key)
+        if found is None:
+            found = self._recent.put(key, freeze(value))
+        return found
+
+
+def _frozen(found: dict[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(found) if found else EMPTY
+
+
+def _tables(
+    check: _Checker, table: Mapping[str, Any], key: tuple[str, ...], interner: Interner
+) -> Mapping[str, Any]:
     """A table of tables (``settings``, ``interceptors``), each frozen."""
     found: dict[str, Any] = {}
     for name, values in check.table(table.get(key[-1], {}), key).items():
         if isinstance(values, dict):
-            found[name] = freeze(values)
+            found[name] = interner.freeze(values)
         else:
             check.add((*key, name), f"expected a table, got {_type_name(values)}")
-    return found
+    return _frozen(found)
 
 
-def _tenant(check: _Checker, tenant_id: str, raw: Any) -> TenantConfig:
+def _tenant(
+    check: _Checker, tenant_id: str, raw: Any, interner: Interner | None = None
+) -> TenantConfig:
     """One tenant's section; its problems stay with it (the tenant fails closed)."""
+    interner = interner or Interner()
     before = len(check.problems)
     check.tenant = tenant_id
     key = ("tenants", tenant_id)
@@ -463,11 +532,11 @@ def _tenant(check: _Checker, tenant_id: str, raw: Any) -> TenantConfig:
         tenant_id,
         check.string(table, key, "description"),
         check.strings(table, key, "plugins", _plugin_pattern_problem),
-        MappingProxyType(check.versions(table, key)),
-        MappingProxyType(_tables(check, table, (*key, "settings"))),
-        MappingProxyType(check.canaries(table, key)),
-        MappingProxyType(_tables(check, table, (*key, "interceptors"))),
-        MappingProxyType(check.errors(table, key)),
+        _frozen(check.versions(table, key)),
+        _tables(check, table, (*key, "settings"), interner),
+        _frozen(check.canaries(table, key)),
+        _tables(check, table, (*key, "interceptors"), interner),
+        _frozen(check.errors(table, key)),
         check.api_keys(table, key),
         tuple(check.problems[before:]),
     )
@@ -479,13 +548,16 @@ class TenantTable(Mapping[str, TenantConfig]):
     def __init__(self, document: Document) -> None:
         self._document = document
         self._built: dict[str, TenantConfig] = {}
+        self._interner = Interner()
 
     def __getitem__(self, tenant: str) -> TenantConfig:
         found = self._built.get(tenant)
         if found is None:
             if tenant not in self._document.tenant_ids:
                 raise KeyError(tenant)
-            checked = _tenant(_Checker(self._document), tenant, self._document.tenant(tenant))
+            checked = _tenant(
+                _Checker(self._document), tenant, self._document.tenant(tenant), self._interner
+            )
             found = self._built.setdefault(tenant, checked)
         return found
 

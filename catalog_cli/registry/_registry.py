@@ -10,14 +10,16 @@ A reload builds a new Registry; the old one stays as it was for the calls still 
 from __future__ import annotations
 
 import fnmatch
+import functools
 import importlib.util
 import threading
-from collections.abc import Mapping
+from collections.abc import Collection, Hashable, Mapping
 from pathlib import Path
 from types import MappingProxyType, ModuleType
 from typing import Any, NamedTuple
 
 from ..config import CatalogConfig, InterceptorConfig, TenantConfig, freeze
+from ..config._config import EMPTY, Recent
 from ..config._settings import Problems, Secrets, resolve_secrets, validate
 from ..declarations import Interface, PluginPoint, Version, build_interfaces, declarations
 from ..errors import (
@@ -71,6 +73,11 @@ class Registry:
         self._lock = threading.Lock()
         self._checked: dict[str, CheckedPlugin | PluginError] = {}
         self._selections: dict[str, tuple[tuple[str, ...], tuple[ConfigProblem, ...]]] = {}
+        #: what every tenant's runtime would make alike (the steps that check a plugin's
+        #: results, say), made once and shared: key -> value, added to, never changed
+        self.shared: dict[Hashable, Any] = {}
+        #: (plugin, id of settings as written) -> (those settings, as its schema made them)
+        self._validated = Recent()
 
         folders = self._folders()
         self.spec_modules = self._declaration_modules(folders)
@@ -472,9 +479,11 @@ class Registry:
                 source.name, f"could not be checked: {type(exc).__name__}: {exc}"
             )
 
-    def unselected(self) -> list[PluginSource]:
-        """Plugin files in the catalog's plugin folders that no tenant selects."""
-        selected = {name for tenant in self.config.tenants for name in self.selected(tenant)}
+    def unselected(self, selected: Collection[str] | None = None) -> list[PluginSource]:
+        """Plugin files in the catalog's plugin folders that no tenant selects (``selected``:
+        the plugins the tenants select, if known already)."""
+        if selected is None:
+            selected = {name for tenant in self.config.tenants for name in self.selected(tenant)}
         return [
             source
             for source in self.sources.values()
@@ -538,27 +547,53 @@ class Registry:
         if found is None:
             config = self.tenant_config(tenant)
             selected, problems = self._check_tenant(config)
-            found = self._selections.setdefault(
-                tenant, (tuple(selected), (*config.problems, *problems))
-            )
+            # Tenants that select the same plugins share the tuple of their names.
+            names = tuple(selected)
+            names = self.shared.setdefault(("selected", names), names)
+            found = self._selections.setdefault(tenant, (names, (*config.problems, *problems)))
         return found
 
     def selected(self, tenant: str) -> tuple[str, ...]:
         return self.selection(tenant)[0]
 
-    def _check_tenant(self, tenant: TenantConfig) -> tuple[list[str], list[ConfigProblem]]:
-        problems: list[ConfigProblem] = []
-        key = ("tenants", tenant.id)
-        # An interceptor plugin is switched on in [interceptors], never selected by a tenant.
-        selectable = [
+    @functools.cached_property
+    def _selectable(self) -> list[str]:
+        """The plugins a tenant may select: an interceptor plugin is switched on in
+        [interceptors], never selected by a tenant."""
+        return [
             s.name
             for s in self.sources.values()
             if s.kind != "builtin" and s.name not in self.config.interceptors
         ]
+
+    def _matches(self, pattern: str) -> list[str]:
+        """The selectable plugins a wildcard pattern matches (worked out once per pattern)."""
+        found: list[str] | None = self.shared.get(("matches", pattern))
+        if found is None:
+            found = self.shared.setdefault(
+                ("matches", pattern), fnmatch.filter(self._selectable, pattern)
+            )
+        return found
+
+    def _unknown_plugin(self, pattern: str) -> str:
+        """What to say of a name no plugin has (a did-you-mean costs: once per name)."""
+        found: str | None = self.shared.get(("unknown plugin", pattern))
+        if found is None:
+            selectable = self._selectable
+            hint = did_you_mean(pattern, selectable)
+            known = listing(selectable) or "none"
+            found = self.shared.setdefault(
+                ("unknown plugin", pattern), f"unknown plugin {pattern!r} (known: {known}){hint}"
+            )
+        return found
+
+    def _check_tenant(self, tenant: TenantConfig) -> tuple[list[str], list[ConfigProblem]]:
+        problems: list[ConfigProblem] = []
+        key = ("tenants", tenant.id)
         selected: list[str] = []
         for pattern in tenant.plugins:
             if any(ch in pattern for ch in "*?["):
-                matches = fnmatch.filter(selectable, pattern)
+                matches = self._matches(pattern)
                 if not matches:
                     problems.append(
                         self.config.problem(
@@ -586,14 +621,8 @@ class Registry:
                 )
                 matches = []
             elif pattern not in self.sources:
-                hint = did_you_mean(pattern, selectable)
-                known = listing(selectable) or "none"
                 problems.append(
-                    self.config.problem(
-                        (*key, "plugins"),
-                        f"unknown plugin {pattern!r} (known: {known}){hint}",
-                        tenant.id,
-                    )
+                    self.config.problem((*key, "plugins"), self._unknown_plugin(pattern), tenant.id)
                 )
                 matches = []
             else:
@@ -685,18 +714,34 @@ class Registry:
         if found_problems:
             listed = [self.config.problem(key, text, tenant) for key, text in found_problems]
             raise ConfigError(self.config.path, listed, tenant=tenant)
-        isolated = frozenset(
-            key
-            for key, point in self.points.items()
-            if self.error_policy(tenant, point) == "isolate"
-        )
         return TenantPlan(
             tenant,
             tuple(plugins[name] for name in order),
             MappingProxyType(settings),
             tuple(interceptors),
-            isolated,
+            self._isolated(config),
         )
+
+    def _isolated(self, config: TenantConfig) -> frozenset[str]:
+        """The plugin points whose error policy is ``isolate`` for the tenant (a tenant with no
+        policies of its own shares the catalog's set)."""
+        if config.errors:
+            return frozenset(
+                key
+                for key, point in self.points.items()
+                if self.error_policy(config.id, point) == "isolate"
+            )
+        found: frozenset[str] | None = self.shared.get("isolated")
+        if found is None:
+            found = self.shared.setdefault(
+                "isolated",
+                frozenset(
+                    key
+                    for key, point in self.points.items()
+                    if (self.config.errors.get(key) or point.errors) == "isolate"
+                ),
+            )
+        return found
 
     def _settings(
         self, config: TenantConfig, order: list[str], found: Problems
@@ -705,12 +750,29 @@ class Registry:
         secrets: Secrets = {}
         settings: dict[str, Mapping[str, Any]] = {}
         for plugin in (*self.builtins, *(self._checked_plugin(name) for name in order)):
-            key = ("tenants", config.id, "settings", plugin.name)
-            values = resolve_secrets(config.settings.get(plugin.name, {}), key, found, secrets)
+            written = config.settings.get(plugin.name, EMPTY)
             schema = plugin.meta.settings
+            if not _has_reference(written):
+                # As written (frozen already, shared by tenants that write the same), or as
+                # the schema made them, once for all tenants that write the same.
+                if schema is None:
+                    settings[plugin.name] = written
+                    continue
+                known = self._validated.get((plugin.name, id(written)))
+                if known is not None and known[0] is written:
+                    settings[plugin.name] = known[1]
+                    continue
+            key = ("tenants", config.id, "settings", plugin.name)
+            problems: Problems = []
+            values = resolve_secrets(written, key, problems, secrets)
             if schema is not None:
-                values = validate(schema, values, key, found, secrets)
-            settings[plugin.name] = freeze(values)
+                values = validate(schema, values, key, problems, secrets)
+            frozen = freeze(values) if values else EMPTY
+            if schema is not None and not problems and not secrets:
+                # kept with what it was made from, so the id is never another table's
+                self._validated.put((plugin.name, id(written)), (written, frozen))
+            found.extend(problems)
+            settings[plugin.name] = frozen
         return settings
 
     def _checked_plugin(self, name: str) -> CheckedPlugin:
@@ -802,6 +864,17 @@ class Registry:
             return self.plan(tenant)
         except (ConfigError, PluginError) as exc:
             return exc
+
+
+def _has_reference(value: Any) -> bool:
+    """Whether a setting refers to a secret ("${env:NAME}"), somewhere inside."""
+    if isinstance(value, str):
+        return "${env:" in value
+    if isinstance(value, Mapping):
+        return any(_has_reference(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_has_reference(v) for v in value)
+    return False
 
 
 def load_registry(path: Path, *, fresh: bool = False) -> Registry:

@@ -5,6 +5,11 @@ interfaces also hold imports and helpers. So the specs are collected once into a
 holding only them. An interface hook's spec is held as a method bound to that object: pluggy
 leaves a bound first parameter out, so the spec it knows has no ``ctx``, just as the
 implementations a tenant registers have theirs bound (callers never pass ``ctx``).
+
+``add_hookspecs`` also parses each spec's signature anew for every manager; a catalog of many
+tenants would pay for that per tenant. So the specs are parsed once, by one template manager,
+and every tenant's manager gets hook callers of its own that share the template's parsed
+specs (pluggy never changes a spec once made).
 """
 
 from __future__ import annotations
@@ -31,6 +36,13 @@ class SpecNamespace:
             setattr(self, function.__name__, MethodType(function, self) if takes_ctx else function)
             names.append(function.__name__)
         self._names = names
+        template = self._parsed()
+        #: (hook name, its parsed spec) for every hook, parsed once
+        self._specs: tuple[tuple[str, Any], ...] | None = tuple(
+            (name, getattr(template.hook, name).spec) for name in names
+        )
+        if any(spec.opts.get("historic") for _name, spec in self._specs):
+            self._specs = None  # a historic hook keeps a call history: parsed per manager
 
     def __dir__(self) -> list[str]:
         return list(self._names)
@@ -38,9 +50,22 @@ class SpecNamespace:
     def __repr__(self) -> str:
         return f"<catalog hookspecs: {len(self._names)} hooks>"
 
-    def manager(self) -> pluggy.PluginManager:
-        """A new PluginManager holding these hookspecs and no plugins."""
+    def _parsed(self) -> pluggy.PluginManager:
         pm = pluggy.PluginManager(PROJECT)
         # Typed as a module or a class, but pluggy reads any object through dir() and getattr.
         pm.add_hookspecs(cast(ModuleType, self))
+        return pm
+
+    def manager(self) -> pluggy.PluginManager:
+        """A new PluginManager holding these hookspecs and no plugins."""
+        if self._specs is None:
+            return self._parsed()
+        pm = pluggy.PluginManager(PROJECT)
+        # What add_hookspecs does for a new hook, with the spec parsed already.
+        execute = pm._hookexec
+        relay = pm.hook.__dict__
+        for name, spec in self._specs:
+            caller = pluggy.HookCaller(name, execute)
+            caller.spec = spec
+            relay[name] = caller
         return pm

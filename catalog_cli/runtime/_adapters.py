@@ -2,9 +2,13 @@
 
 Pluggy passes an implementation the arguments its own signature names, so a step the
 catalog adds around one (see ``_guards``) must take exactly the same parameters. These are
-generated from source, once per parameter list and shape, then made for each tenant by a
-closure call: no ``*args`` packing and no ``functools.wraps`` on a call path, and building a
-tenant stays cheap.
+generated from source, once per parameter list and shape, then made by a closure call: no
+``*args`` packing and no ``functools.wraps`` on a call path.
+
+The checks of what a customer plugin returns (``checked`` and ``relay``) take the plugin's
+context as their first parameter: one is made per plugin function and shared by every tenant,
+each tenant registering it bound to its own context (as the plugin's own functions are), so a
+tenant costs one bound method per implementation, not a function of its own.
 """
 
 from __future__ import annotations
@@ -39,10 +43,21 @@ def usable(argnames: tuple[str, ...]) -> bool:
     return not any(name.startswith(PREFIX) for name in argnames)
 
 
+#: The first parameter of a step bound to a plugin's context.
+_CTX: Final = "_catalog_ctx"
+
+
 @functools.cache
-def _factory(shape: str, argnames: tuple[str, ...]) -> Callable[..., Callable[..., Any]]:
+def _factory(
+    shape: str, argnames: tuple[str, ...], passes_ctx: bool = False
+) -> Callable[..., Callable[..., Any]]:
     params = ", ".join(argnames)
     packed = f"({params},)" if argnames else "()"
+    # The shapes of plugin functions (checked, relay) take the plugin's context first, and
+    # hand it on to the function when it takes one; the check is told it (whose call it was).
+    bound = shape.startswith(("checked", "relay"))
+    signature = ", ".join((_CTX, *argnames)) if bound else params
+    passed = ", ".join((_CTX, *argnames)) if passes_ctx else params
     bodies = {
         # body(args): a step around the implementation, given its arguments as a tuple
         "call": f"    return _catalog_body({packed})\n",
@@ -55,12 +70,12 @@ def _factory(shape: str, argnames: tuple[str, ...]) -> Callable[..., Callable[..
         kind = shape.removeprefix("relay").strip()
         fits = _FITS[kind].replace(_RESULT, "_catalog_stop.value") if kind else ""
         back = (
-            f"_catalog_stop.value if {fits} else _catalog_check(_catalog_stop.value)"
+            f"_catalog_stop.value if {fits} else _catalog_check(_catalog_stop.value, {_CTX})"
             if kind
             else "_catalog_stop.value"
         )
         bodies[shape] = (
-            f"    _catalog_gen = _catalog_function({params})\n"
+            f"    _catalog_gen = _catalog_function({passed})\n"
             "    try:\n"
             "        _catalog_gen.send(None)\n"
             "    except StopIteration:\n"
@@ -70,7 +85,7 @@ def _factory(shape: str, argnames: tuple[str, ...]) -> Callable[..., Callable[..
             "    except BaseException as _catalog_exc:\n"
             "        _catalog_value = _catalog_thrown(_catalog_gen, _catalog_exc)\n"
             "        return _catalog_value if _catalog_check is None else "
-            "_catalog_check(_catalog_value)\n"
+            f"_catalog_check(_catalog_value, {_CTX})\n"
             "    try:\n"
             "        _catalog_gen.send(_catalog_received)\n"
             "    except StopIteration as _catalog_stop:\n"
@@ -82,21 +97,21 @@ def _factory(shape: str, argnames: tuple[str, ...]) -> Callable[..., Callable[..
         # else checked by ``_catalog_check``
         fits = _FITS[shape.removeprefix("checked ")]
         bodies[shape] = (
-            f"    _catalog_result = _catalog_function({params})\n"
+            f"    _catalog_result = _catalog_function({passed})\n"
             f"    if {fits}:\n"
             "        return _catalog_result\n"
-            "    return _catalog_check(_catalog_result)\n"
+            f"    return _catalog_check(_catalog_result, {_CTX})\n"
         )
     source = (
         "def _catalog_make(\n"
         "    _catalog_body, _catalog_function, _catalog_exact, _catalog_check, _catalog_thrown\n"
         "):\n"
-        f"    def _catalog_step({params}):\n"
+        f"    def _catalog_step({signature}):\n"
         + "".join("    " + line + "\n" for line in bodies[shape].splitlines())
         + "    return _catalog_step\n"
     )
     env: dict[str, Any] = {}
-    exec(compile(source, f"<catalog step {shape}({params})>", "exec"), env)
+    exec(compile(source, f"<catalog step {shape}({signature})>", "exec"), env)
     make: Callable[..., Callable[..., Any]] = env["_catalog_make"]
     return make
 
@@ -115,25 +130,35 @@ def _marked(
     return marked
 
 
+#: A check of what a plugin function returned: ``check(value, ctx)`` returns the value, or
+#: raises naming the plugin and the tenant ``ctx`` belongs to.
+Check = Callable[[Any, Any], Any]
+
+
 def relay(
     argnames: tuple[str, ...],
     function: Callable[..., Any],
     misbehaved: Callable[[str], BaseException],
     thrown: Callable[[Any, BaseException], Any],
-    check: Callable[[Any], Any] | None,
+    check: Check | None,
     exact: type | None,
     opts: Mapping[str, Any],
     name: str,
+    *,
+    takes_ctx: bool,
 ) -> Callable[..., Any]:
-    """A new-style wrapper (``function``) run through a step that keeps pluggy's protocol:
-    ``misbehaved(problem)`` is raised when it does not yield or yields twice; ``thrown(gen,
-    exc)`` hands it an exception (and returns what it returns); what it returns is let through
-    when it is of the type ``exact``, else ``check`` sees it."""
+    """A new-style wrapper (``function``, the plugin's own) run through a step that keeps
+    pluggy's protocol: ``misbehaved(problem)`` is raised when it does not yield or yields
+    twice; ``thrown(gen, exc)`` hands it an exception (and returns what it returns); what it
+    returns is let through when it is of the type ``exact``, else ``check`` sees it.
+
+    The step takes the plugin's context first (bind it per tenant), and passes it on to
+    ``function`` if ``takes_ctx``."""
     shape = "relay"
     if check is not None:
         shape += " " + _kind(exact, none_is_no_answer=False)
-    make = _factory(shape, argnames)
-    return _marked(make(misbehaved, function, exact, check, thrown), opts, name, function)
+    make = _factory(shape, argnames, takes_ctx)
+    return _marked(make(misbehaved, function, exact, check, thrown), opts, name, None)
 
 
 def around(
@@ -155,16 +180,20 @@ def checked(
     argnames: tuple[str, ...],
     function: Callable[..., Any],
     exact: type | None,
-    check: Callable[[Any], Any],
+    check: Check,
     opts: Mapping[str, Any],
     name: str,
     *,
     none_is_no_answer: bool,
+    takes_ctx: bool,
 ) -> Callable[..., Any]:
-    """``function``, its result let through when it is None (if ``none_is_no_answer``) or a
-    value of the type ``exact``, else passed through ``check`` (which returns it, or raises)."""
-    make = _factory(f"checked {_kind(exact, none_is_no_answer=none_is_no_answer)}", argnames)
-    return _marked(make(None, function, exact, check, None), opts, name, function)
+    """``function`` (the plugin's own), its result let through when it is None (if
+    ``none_is_no_answer``) or a value of the type ``exact``, else passed through ``check``
+    (which returns it, or raises). The step takes the plugin's context first (bind it per
+    tenant), and passes it on to ``function`` if ``takes_ctx``."""
+    shape = f"checked {_kind(exact, none_is_no_answer=none_is_no_answer)}"
+    make = _factory(shape, argnames, takes_ctx)
+    return _marked(make(None, function, exact, check, None), opts, name, None)
 
 
 def _kind(exact: type | None, *, none_is_no_answer: bool) -> str:

@@ -21,6 +21,8 @@ from ..errors import UnknownPluginPointError
 if TYPE_CHECKING:
     import logging
 
+    from ..declarations import Version
+
 #: Call ids are this process's prefix and a serial number: unique across processes, and cheap.
 _PREFIX: Final = os.urandom(4).hex()
 #: The next serial number (thread-safe: ``itertools.count`` is atomic under the GIL).
@@ -50,9 +52,15 @@ class Points:
     """``ctx.points.<name>(**kwargs)`` calls plugin point ``<name>`` of the version: each point
     is an attribute holding the tenant's pluggy hook caller."""
 
-    def __init__(self, interface: str, version: int, callers: Mapping[str, Any]) -> None:
+    def __init__(self, version: Version, callers: Mapping[str, Any]) -> None:
         self.__dict__.update(callers)
-        self._catalog_where = (interface, version)
+        #: the version's declaration (shared by every tenant)
+        self._catalog_version = version
+
+    @property
+    def _catalog_where(self) -> tuple[str, int]:
+        version = self._catalog_version
+        return version.interface, version.number
 
     def __getattr__(self, name: str) -> Any:
         # Only reached for a name that is not a point of the version.

@@ -66,23 +66,24 @@ def result_check(
     data_type: DataType,
     *,
     plugin: str,
-    tenant: str,
     interface: str,
     version: int,
     where: str,
-) -> Callable[[Any], Any]:
+) -> adapters.Check:
     """A check that returns a value that fits ``data_type``, and raises ResultValidationError
-    naming ``plugin`` for one that does not."""
+    naming ``plugin`` and the tenant of the context it is given for one that does not.
+
+    ``check(value, ctx)``: one check serves every tenant (see ``_adapters``)."""
     fits = data_type.check
 
-    def check(value: Any) -> Any:
+    def check(value: Any, ctx: Any) -> Any:
         problem = fits(value)
         if problem is None:
             return value
         head = f"expected {data_type.display}, "
         raise ResultValidationError(
             plugin=plugin,
-            tenant=tenant,
+            tenant=ctx.tenant,
             interface=interface,
             version=version,
             where=where,
@@ -100,34 +101,35 @@ _EXACT = {"str": str, "int": int, "bool": bool, "float": float}
 
 def checked(
     impl: Implementation,
-    function: Callable[..., Any],
     data_type: DataType,
-    check: Callable[[Any], Any],
+    check: adapters.Check,
     *,
     none_is_no_answer: bool,
 ) -> Callable[..., Any]:
-    """``function``, what it returns checked (None passes at collect and first points)."""
+    """The plugin's function, what it returns checked (None passes at collect and first
+    points): a step every tenant shares, to be bound to the tenant's context."""
     exact = _EXACT.get(data_type.display.removesuffix(" | None"))
     return adapters.checked(
         impl.argnames,
-        function,
+        impl.function,
         exact,
         check,
         impl.opts,
         impl.attribute,
         none_is_no_answer=none_is_no_answer,
+        takes_ctx=impl.takes_ctx,
     )
 
 
 def checked_wrapper(
     impl: Implementation,
-    function: Callable[..., Any],
     plugin: str,
-    check: Callable[[Any], Any] | None,
+    check: adapters.Check | None,
     data_type: DataType | None,
 ) -> Callable[..., Any]:
-    """A wrapper that keeps pluggy's protocol, or is named for breaking it; what it returns
-    checked (by ``check``, for ``data_type``)."""
+    """The plugin's wrapper, held to pluggy's protocol (named for breaking it), what it
+    returns checked (by ``check``, for ``data_type``): a step every tenant shares, to be
+    bound to the tenant's context."""
     hook = impl.info.hook
     exact = _EXACT.get(data_type.display) if data_type is not None else None
 
@@ -142,7 +144,15 @@ def checked_wrapper(
         raise misbehaved("yielded twice") from None
 
     return adapters.relay(
-        impl.argnames, function, misbehaved, thrown, check, exact, impl.opts, impl.attribute
+        impl.argnames,
+        impl.function,
+        misbehaved,
+        thrown,
+        check,
+        exact,
+        impl.opts,
+        impl.attribute,
+        takes_ctx=impl.takes_ctx,
     )
 
 

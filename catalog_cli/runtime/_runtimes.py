@@ -67,6 +67,9 @@ class Runtimes:
                 if outcome is None:
                     outcome = self._build(tenant)
                     self._built[tenant] = outcome
+            # Built: later callers find it without a lock (one waiting now holds this one).
+            with self._lock:
+                self._tenant_locks.pop(tenant, None)
         if isinstance(outcome, CatalogError):
             raise outcome
         return outcome
@@ -86,12 +89,7 @@ class Runtimes:
         registry = self.registry
         try:
             plan = registry.plan(tenant)
-            runtime = TenantRuntime(
-                registry,
-                plan,
-                self._states.setdefault(tenant, {}),
-                generation=self.generation,
-            )
+            runtime = TenantRuntime(registry, plan, self._states, generation=self.generation)
             lifecycle.start(
                 runtime.pm, tenant, runtime.plugin_settings(), registry.config.startup_timeout
             )

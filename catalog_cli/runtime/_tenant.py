@@ -6,14 +6,19 @@ registered as a plugin object of this tenant whose functions have the plugin's o
 bound (see ``registry.plugin_object``). Nothing reachable from a context leads to another
 tenant: the manager, the contexts, the settings and the interceptors' state are this
 tenant's alone.
+
+A catalog may have many thousands of tenants, so a tenant holds only what is its own: what
+every tenant would compute alike (the steps that check a plugin's results, which code belongs
+to which plugin) is made once per registry and shared, and a step is registered bound to the
+tenant's context, as the plugin's own functions are.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from types import CodeType, MappingProxyType
-from typing import Any
+from types import CodeType, MappingProxyType, MethodType
+from typing import Any, NamedTuple
 
 import pluggy
 
@@ -33,20 +38,44 @@ from ..registry import (
 )
 from . import _events as events
 from . import _guards as guards
+from ._adapters import Check
 from ._context import Context, Points
 from ._intercept import INNERMOST, Chain, InterceptorContext, innermost
 from ._prepared import PreparedCall
 from ._trace import traced_function, traced_wrapper
 
+#: Plugins without settings of their own share this one (read-only) mapping.
+_NO_SETTINGS: Mapping[str, Any] = MappingProxyType({})
+#: Preparing a call or a traced build is rare and quick: one lock serves every tenant.
+_PREPARING = threading.Lock()
+
 
 class TenantRuntime:
     """A tenant whose manager is built; see the module docstring."""
+
+    __slots__ = (
+        "_point_callers",
+        "_prepared",
+        "_registry",
+        "_states",
+        "_traced",
+        "_warned",
+        "codes",
+        "generation",
+        "id",
+        "interceptors",
+        "observed",
+        "plan",
+        "plugins",
+        "pm",
+        "traced",
+    )
 
     def __init__(
         self,
         registry: Registry,
         plan: TenantPlan,
-        states: dict[str, dict[str, Any]],
+        states: dict[str, dict[str, dict[str, Any]]],
         *,
         generation: int = 0,
         traced: bool = False,
@@ -57,51 +86,43 @@ class TenantRuntime:
         self.generation = generation
         self.traced = traced
         self._registry = registry
+        #: tenant -> interceptor -> what the interceptor keeps for the tenant (the catalog's)
         self._states = states
-        self._lock = threading.Lock()
-        self._prepared: dict[VersionChoice, PreparedCall] = {}
+        self._prepared: dict[VersionChoice, PreparedCall] | None = None
         self._traced: TenantRuntime | None = None
         #: entry points whose deprecation was logged for this tenant (traced calls included)
-        self._warned: set[str] = warned if warned is not None else set()
+        self._warned = warned
         #: the tenant's plugins in call order
         self.plugins: tuple[str, ...] = tuple(p.name for p in plan.plugins)
         #: the interceptors around the tenant's calls, outermost first
         self.interceptors: tuple[InterceptorUse, ...] = plan.interceptors
-        #: plugin name -> hooks it implements (built-ins included)
-        self.hooks: Mapping[str, tuple[HookUse, ...]] = MappingProxyType(
-            {p.name: p.uses for p in (*registry.builtins, *plan.plugins)}
-        )
-        self._points: dict[str, Points] = {}
         self.pm = registry.specs.manager()
-        self.codes: Mapping[CodeType, str] = MappingProxyType(self._codes())
+        shared = _shared(registry, plan)
+        #: the code of every hook function of the tenant's plugins -> the plugin's name
+        self.codes: Mapping[CodeType, str] = shared.codes
         #: a plugin of the tenant observes its calls (catalog_call_event)
-        self.observed = any(
-            use.hook == catalog_hooks.EVENTS for uses in self.hooks.values() for use in uses
-        )
+        self.observed = shared.observed
+        self._point_callers: dict[str, Any] | None = {} if self.interceptors else None
         self._register_interceptors()
         if self.observed:
             events.register_observers(self.pm)
-        self._point_callers: dict[str, Any] = {}
         # Pluggy calls the most recently registered implementation first: the tenant's
         # plugins are registered in reverse, after the built-ins, so they run in the order the
         # tenant lists them, before the built-ins (the fallback of `first` points).
+        points: dict[str, Points] = {}
         for plugin in registry.builtins:
-            self._register(plugin, builtin=True)
+            self._register(plugin, points, builtin=True)
         for plugin in reversed(plan.plugins):
-            self._register(plugin, builtin=False)
+            self._register(plugin, points, builtin=False)
+
+    @property
+    def hooks(self) -> Mapping[str, tuple[HookUse, ...]]:
+        """plugin name -> hooks it implements (built-ins included)."""
+        return MappingProxyType(
+            {p.name: p.uses for p in (*self._registry.builtins, *self.plan.plugins)}
+        )
 
     # -- building ----------------------------------------------------------------------------
-
-    def _codes(self) -> dict[CodeType, str]:
-        found: dict[CodeType, str] = {}
-        everyone = [*self._registry.builtins, *self.plan.plugins]
-        for plugin in everyone:
-            for code in plugin.codes:
-                found.setdefault(code, plugin.name)
-        for use in self.interceptors:
-            for code in use.plugin.codes:
-                found.setdefault(code, use.plugin_name)
-        return found
 
     def _register_interceptors(self) -> None:
         uses = self.interceptors
@@ -109,8 +130,9 @@ class TenantRuntime:
             return
         self.pm.register(innermost(), name=INNERMOST)
         # Pluggy calls the wrapper registered last first: innermost first, outermost last.
+        states = self._states.setdefault(self.id, {})
         for use in reversed(uses):
-            state = self._states.setdefault(use.name, {})
+            state = states.setdefault(use.name, {})
             ctx = InterceptorContext(use.name, self.id, use.settings, state)
             self._add(
                 use.plugin_name, plugin_object(use.plugin, self._interceptor_binder(use, ctx))
@@ -124,8 +146,8 @@ class TenantRuntime:
             # (two plugins of the same module, say).
             raise PluginValidationError(name, str(exc).replace("\n", " "), tenant=self.id) from exc
 
-    def _register(self, plugin: CheckedPlugin, *, builtin: bool) -> None:
-        settings = self.plan.settings.get(plugin.name, MappingProxyType({}))
+    def _register(self, plugin: CheckedPlugin, points: dict[str, Points], *, builtin: bool) -> None:
+        settings = self.plan.settings.get(plugin.name, _NO_SETTINGS)
         contexts: dict[str, Context] = {}
 
         def context(impl: Implementation) -> Context:
@@ -140,7 +162,7 @@ class TenantRuntime:
                     info.version,
                     plugin.name,
                     settings,
-                    self._points_of(version),
+                    self._points_of(version, points),
                 )
             return found
 
@@ -148,12 +170,12 @@ class TenantRuntime:
             info = impl.info
             if not info.interface:  # lifecycle and event hooks: no context
                 return impl.function
-            return self._guarded(impl, bind(impl, context(impl)), plugin.name, builtin=builtin)
+            return self._guarded(impl, context(impl), plugin.name, builtin=builtin)
 
         self._add(plugin.name, plugin_object(plugin, implementation))
 
-    def _points_of(self, version: Version) -> Points:
-        found = self._points.get(version.hook)
+    def _points_of(self, version: Version, points: dict[str, Points]) -> Points:
+        found = points.get(version.hook)
         if found is None:
             hook = self.pm.hook
             callers = {name: getattr(hook, p.hook) for name, p in version.points.items()}
@@ -166,13 +188,16 @@ class TenantRuntime:
                     )
                     for name, caller in callers.items()
                 }
-            found = self._points[version.hook] = Points(version.interface, version.number, callers)
+            found = points[version.hook] = Points(version, callers)
         return found
 
     def _point_caller(self, interface: str) -> Any:
         """``catalog_point_call`` with the interceptors that apply to ``interface`` (None: none)."""
-        if interface in self._point_callers:
-            return self._point_callers[interface]
+        callers = self._point_callers
+        if callers is None:  # no interceptors
+            return None
+        if interface in callers:
+            return callers[interface]
         around = [
             use
             for use in self.interceptors
@@ -188,23 +213,23 @@ class TenantRuntime:
                 if unwanted
                 else hook
             )
-        self._point_callers[interface] = caller
+        callers[interface] = caller
         return caller
 
     def _guarded(
-        self, impl: Implementation, function: Callable[..., Any], plugin: str, *, builtin: bool
+        self, impl: Implementation, ctx: Context, plugin: str, *, builtin: bool
     ) -> Callable[..., Any]:
-        """The implementation with the steps this tenant needs around it (see ``_guards``)."""
+        """The implementation bound to the plugin's context ``ctx``, with the steps this
+        tenant needs around it (see ``_guards``)."""
         info = impl.info
         declared = self._registry.interfaces[info.interface].versions[info.version]
         point = declared.points.get(info.point) if info.point is not None else None
         caller = self._point_caller(info.interface) if point is not None else None
         traced = self.traced
+        # A customer plugin's results are checked by a step shared by every tenant.
+        step = None if builtin else self._shared_step(impl, plugin, declared, point)
+        function = bind(impl, ctx) if step is None else MethodType(step, ctx)
         if impl.wrapper:
-            if not builtin:
-                check = self._check(declared, point, plugin, wrapper=True)
-                data_type = declared.return_type if point is None else point.return_type
-                function = guards.checked_wrapper(impl, function, plugin, check, data_type)
             if traced:
                 function = traced_wrapper(impl, function, "wrapper", info.hook, plugin)
             if caller is not None and point is not None:
@@ -214,17 +239,6 @@ class TenantRuntime:
             if traced:
                 function = traced_function(impl, function, "implementation", info.hook, plugin)
             return function
-        if not builtin and point.return_type is not None:
-            check = self._check(declared, point, plugin, wrapper=False)
-            assert check is not None
-            function = guards.checked(
-                impl,
-                function,
-                point.return_type,
-                check,
-                # at collect and first points None means "no answer"; a wrap point's step answers
-                none_is_no_answer=point.policy != "wrap",
-            )
         if traced:
             function = traced_function(impl, function, "implementation", info.hook, plugin)
         isolate = point.key in self.plan.isolated
@@ -232,10 +246,39 @@ class TenantRuntime:
             function = guards.point_guard(impl, function, point, plugin, self.id, caller, isolate)
         return function
 
+    def _shared_step(
+        self, impl: Implementation, plugin: str, declared: Version, point: PluginPoint | None
+    ) -> Callable[..., Any] | None:
+        """The step that checks what a customer plugin's implementation returns (made once
+        per registry, for every tenant), or None when there is nothing to check."""
+        shared = self._registry.shared
+        key = ("step", plugin, impl.attribute, impl.function)
+        if key in shared:
+            found: Callable[..., Any] | None = shared[key]
+            return found
+        step = None
+        if impl.wrapper:
+            check = self._check(declared, point, plugin, wrapper=True)
+            data_type = declared.return_type if point is None else point.return_type
+            step = guards.checked_wrapper(impl, plugin, check, data_type)
+        elif point is not None and point.return_type is not None:
+            check = self._check(declared, point, plugin, wrapper=False)
+            assert check is not None
+            step = guards.checked(
+                impl,
+                point.return_type,
+                check,
+                # at collect and first points None means "no answer"; a wrap point's step answers
+                none_is_no_answer=point.policy != "wrap",
+            )
+        found = shared.setdefault(key, step)
+        return found
+
     def _check(
         self, declared: Version, point: PluginPoint | None, plugin: str, *, wrapper: bool
-    ) -> Callable[[Any], Any] | None:
-        """The check of what a customer plugin's implementation returns, if it can be checked."""
+    ) -> Check | None:
+        """The check of what a customer plugin's implementation returns, if it can be checked
+        (None passes at collect and first points: the step lets it through)."""
         if point is None:
             data_type = declared.return_type
             where = "entry point"
@@ -246,21 +289,13 @@ class TenantRuntime:
             where = f"plugin point {point.name!r}"
         if data_type is None:
             return None
-        check = guards.result_check(
+        return guards.result_check(
             data_type,
             plugin=plugin,
-            tenant=self.id,
             interface=declared.interface,
             version=declared.number,
             where=where,
         )
-        if point is None or point.policy == "wrap" or wrapper:
-            return check
-
-        def answer(value: Any) -> Any:  # None is "no answer" at collect and first points
-            return value if value is None else check(value)
-
-        return answer
 
     def _interceptor_binder(
         self, use: InterceptorUse, ctx: InterceptorContext
@@ -287,9 +322,12 @@ class TenantRuntime:
 
     def prepared(self, choice: VersionChoice) -> PreparedCall:
         """The call of ``choice``'s version for this tenant, prepared once."""
-        found = self._prepared.get(choice)
+        prepared = self._prepared
+        found = prepared.get(choice) if prepared is not None else None
         if found is None:
-            with self._lock:
+            with _PREPARING:
+                if self._prepared is None:
+                    self._prepared = {}
                 found = self._prepared.get(choice)
                 if found is None:
                     found = self._prepared[choice] = self._prepare(choice)
@@ -298,6 +336,8 @@ class TenantRuntime:
     def _prepare(self, choice: VersionChoice) -> PreparedCall:
         registry = self._registry
         declared = registry.version(choice)
+        if self._warned is None:
+            self._warned = set()
         if declared.deprecated is not None and declared.hook not in self._warned:
             self._warned.add(declared.hook)  # once, traced or not
             _warn_deprecated(declared, self.id)
@@ -328,9 +368,11 @@ class TenantRuntime:
         call in progress: the same plugin modules and settings, already started by this one."""
         found = self._traced
         if found is None:
-            with self._lock:
+            with _PREPARING:
                 found = self._traced
                 if found is None:
+                    if self._warned is None:
+                        self._warned = set()
                     found = self._traced = TenantRuntime(
                         self._registry,
                         self.plan,
@@ -344,11 +386,41 @@ class TenantRuntime:
     def plugin_settings(self) -> dict[str, Mapping[str, Any]]:
         """plugin name -> its settings, in start order (built-ins, then dependencies first)."""
         names = [*(p.name for p in self._registry.builtins), *reversed(self.plugins)]
-        empty: Mapping[str, Any] = MappingProxyType({})
-        return {name: self.plan.settings.get(name, empty) for name in names}
+        return {name: self.plan.settings.get(name, _NO_SETTINGS) for name in names}
 
     def __repr__(self) -> str:
         return f"<TenantRuntime {self.id!r}{' (traced)' if self.traced else ''}>"
+
+
+class _Shared(NamedTuple):
+    """What tenants with the same plugins and interceptors have alike."""
+
+    codes: Mapping[CodeType, str]
+    observed: bool
+
+
+def _shared(registry: Registry, plan: TenantPlan) -> _Shared:
+    """Computed once per registry for each set of plugins and interceptors."""
+    key = (
+        "plugins",
+        tuple((p.name, p.module) for p in plan.plugins),
+        tuple((use.plugin_name, use.module) for use in plan.interceptors),
+    )
+    found: _Shared | None = registry.shared.get(key)
+    if found is None:
+        codes: dict[CodeType, str] = {}
+        everyone = [*registry.builtins, *plan.plugins]
+        for plugin in everyone:
+            for code in plugin.codes:
+                codes.setdefault(code, plugin.name)
+        for use in plan.interceptors:
+            for code in use.plugin.codes:
+                codes.setdefault(code, use.plugin_name)
+        observed = any(
+            use.hook == catalog_hooks.EVENTS for plugin in everyone for use in plugin.uses
+        )
+        found = registry.shared.setdefault(key, _Shared(MappingProxyType(codes), observed))
+    return found
 
 
 def _warn_deprecated(version: Version, tenant: str) -> None:
