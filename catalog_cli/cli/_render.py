@@ -49,6 +49,9 @@ def table(
     headed = any(columns)
     widths = None
     if plain():
+        quick = _plain_table(title, columns, cells)
+        if quick is not None:
+            return quick
         result = Table(
             title=title,
             title_justify="left",
@@ -76,6 +79,55 @@ def table(
     for row in cells:
         result.add_row(*row)
     return result
+
+
+class _Lines:
+    """Lines of text that rich prints as they are (no markup, no wrapping)."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+
+    def __rich_console__(self, console: Console, options: Any) -> Iterable[Any]:
+        from rich.segment import Segment
+
+        for line in self.lines:
+            yield Segment(line)
+            yield Segment.line()
+
+
+def _plain_table(
+    title: str | None, columns: Sequence[str], cells: list[list[Any]]
+) -> _Lines | None:
+    """A table for a pipe as rich prints it (no box; columns two spaces apart, each as wide as
+    its widest cell; every line as wide as the table), made directly: rich takes seconds for
+    tens of thousands of rows. None when a cell or heading is more than one line of plain
+    text, which rich then lays out itself."""
+    from rich.cells import cell_len
+    from rich.text import Text
+
+    rows: list[list[str]] = []
+    for row in cells:
+        texts = []
+        for cell in row:
+            if type(cell) is not Text or "\n" in cell.plain or "\t" in cell.plain:
+                return None
+            texts.append(cell.plain)
+        rows.append(texts)
+    headings = [*columns, title or ""]
+    if any(not heading.isprintable() or set(heading) & set("[]:\\") for heading in headings):
+        return None  # markup or emoji codes: rich's to render
+    table = [list(columns), *rows] if any(columns) else rows
+    widths = [max((cell_len(row[i]) for row in table), default=0) for i in range(len(columns))]
+    total = sum(widths) + 2 * (len(widths) - 1)
+    if title and cell_len(title) > total:
+        return None  # a title wider than the table is wrapped to it
+    lines = [title + " " * (total - cell_len(title))] if title else []
+    for row in table:
+        padded = [
+            text + " " * (width - cell_len(text)) for text, width in zip(row, widths, strict=True)
+        ]
+        lines.append("  ".join(padded))
+    return _Lines(lines)
 
 
 def _fit(

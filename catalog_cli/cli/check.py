@@ -37,6 +37,18 @@ def check(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs",
+            metavar="N",
+            min=1,
+            help="Build and start the tenants in N worker processes (1: in this process); "
+            "the report is the same. Default: one per CPU (at most 8) for a catalog of "
+            "thousands of tenants, else in this process.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Load the catalog, every tenant and every selected plugin; report all problems (broken
     plugin files no tenant selects too, without failing any tenant).
@@ -49,6 +61,8 @@ def check(
     current = session(ctx, as_json=as_json)
     if settings is not None and plugin is None:
         raise typer.BadParameter("--settings goes with --plugin", param_hint="--settings")
+    if jobs is not None and plugin is not None:
+        raise typer.BadParameter("--jobs checks tenants, not a --plugin", param_hint="--jobs")
     if plugin is not None:
         _check_plugin(current, plugin, settings, as_json=as_json)
         return
@@ -72,7 +86,7 @@ def check(
             )
             raise typer.Exit(exit_code(exc)) from None
         raise
-    report = catalog.check()
+    report = catalog.check(jobs=jobs)
     if as_json:
         current.json(report.to_dict())
     else:

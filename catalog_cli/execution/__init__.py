@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ._catalog import CallOutcome, Catalog, Method
 from ._requests import CallAnswer, CallRequest
-from ._views import CheckReport, InterceptorInfo, PluginInfo, Problem, TenantInfo
+from ._views import CheckReport, InterceptorInfo, PluginInfo, Problem, TenantInfo, TenantStatus
 
 __all__ = [
     "CallAnswer",
@@ -17,4 +17,5 @@ __all__ = [
     "PluginInfo",
     "Problem",
     "TenantInfo",
+    "TenantStatus",
 ]

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
 from ..config import InterceptorConfig, thaw
 from ..config._settings import describe_schema, is_schema
 from ..errors import CatalogError, ConfigError, PluginError, UnknownPluginError
-from ..registry import BUILTIN, PREFIX, CheckedPlugin, HookUse, default_order
+from ..registry import BUILTIN, PREFIX, CheckedPlugin, HookUse, Registry, default_order
 from ..runtime import Runtimes
-from ._views import CheckReport, InterceptorInfo, PluginInfo, Problem, TenantInfo
+from ._views import (
+    CheckReport,
+    InterceptorInfo,
+    PluginInfo,
+    Problem,
+    TenantInfo,
+    TenantStatus,
+)
 
 
 def tenant(runtimes: Runtimes, customer: str) -> TenantInfo:
@@ -51,13 +59,24 @@ def plugins(
     Unselected plugins are described without importing them.
     """
     registry = runtimes.registry
-    tenants = registry.config.tenants
     if customer is not None:
         registry.tenant_config(customer)
     users: dict[str, list[str]] = {}
-    for tenant_id in tenants:
+    for tenant_id in registry.config.tenants:
         for name in registry.selected(tenant_id):
             users.setdefault(name, []).append(tenant_id)
+    return _plugin_infos(registry, users, customer=customer, available=available)
+
+
+def _plugin_infos(
+    registry: Registry,
+    users: Mapping[str, list[str]],
+    *,
+    customer: str | None = None,
+    available: bool = False,
+) -> list[PluginInfo]:
+    """The plugins, given ``users``: plugin name -> the tenants that select it, in order."""
+    tenants = registry.config.tenants
     infos = []
     for source in registry.sources.values():
         selecting = (
@@ -149,29 +168,58 @@ def interceptors(runtimes: Runtimes, *, available: bool = False) -> list[Interce
     return sorted(found, key=lambda i: (not i.configured, i.order or 0, i.name))
 
 
-def check(runtimes: Runtimes) -> CheckReport:
-    """Load every tenant and every selected plugin, run nothing, and report all problems."""
+def tenant_status(runtimes: Runtimes, tenant: str) -> TenantStatus:
+    """The tenant built and started (and kept so), or why it fails closed."""
+    outcome = runtimes.outcome(tenant)
+    if isinstance(outcome, CatalogError):
+        return TenantStatus(
+            tenant,
+            "failed",
+            runtimes.registry.selected(tenant),
+            str(outcome),
+            type(outcome).__name__,
+            "config" if isinstance(outcome, ConfigError) else "plugin",
+            outcome.plugin if isinstance(outcome, PluginError) else None,
+        )
+    return TenantStatus(tenant, "ok", outcome.plugins)
+
+
+def check(runtimes: Runtimes, *, jobs: int = 1) -> CheckReport:
+    """Load every tenant and every selected plugin, run nothing, and report all problems.
+
+    ``jobs``: with more than one, the tenants are built and started in that many worker
+    processes (see ``_check``), not here; the report is the same.
+    """
     registry = runtimes.registry
-    tenants = tuple(tenant(runtimes, t) for t in registry.config.tenants)
-    selected = tuple(plugins(runtimes))
+    tenant_ids = list(registry.config.tenants)
+    if jobs > 1 and tenant_ids:
+        from ._check import check_tenants
+
+        statuses = check_tenants(registry, tenant_ids, jobs)
+    else:
+        statuses = [tenant_status(runtimes, t) for t in tenant_ids]
+    users: dict[str, list[str]] = {}
+    for found in statuses:
+        for name in found.plugins:
+            users.setdefault(name, []).append(found.id)
+    selected = tuple(_plugin_infos(registry, users))
     problems: list[Problem] = []
     failed = {p.name for p in selected if p.status == "failed"}
-    for found in selected:
-        if found.status == "failed":
-            problems.append(Problem("plugin", found.error or "", plugin=found.name))
+    for plugin_info in selected:
+        if plugin_info.status == "failed":
+            problems.append(Problem("plugin", plugin_info.error or "", plugin=plugin_info.name))
     # Broken plugin files nobody selects yet: reported, without failing any tenant.
-    for source in registry.unselected():
+    for source in registry.unselected(users):
         checked = registry.check_source(source)
         if isinstance(checked, PluginError):
             message = f"{checked} (no tenant selects it yet)"
             problems.append(Problem("plugin", message, plugin=source.name))
-    for described in tenants:
-        if described.status == "failed":
-            outcome = runtimes.outcome(described.id)
-            kind = "config" if isinstance(outcome, ConfigError) else "plugin"
-            culprit = outcome.plugin if isinstance(outcome, PluginError) else None
-            message = described.error or ""
-            if culprit in failed:  # the plugin's own problem is already listed
-                message = f"tenant {described.id!r} fails closed: plugin {culprit!r} failed"
-            problems.append(Problem(kind, message, tenant=described.id, plugin=culprit))
-    return CheckReport(str(registry.path), tenants, selected, tuple(problems))
+    for found in statuses:
+        if found.status == "failed":
+            message = found.error or ""
+            if found.plugin in failed:  # the plugin's own problem is already listed
+                message = f"tenant {found.id!r} fails closed: plugin {found.plugin!r} failed"
+            problems.append(
+                Problem(found.kind or "plugin", message, tenant=found.id, plugin=found.plugin)
+            )
+    return CheckReport(str(registry.path), tuple(statuses), selected, tuple(problems))

@@ -131,12 +131,27 @@ class Problem(NamedTuple):
         }
 
 
+class TenantStatus(NamedTuple):
+    """One tenant as ``catalog check`` found it: built and started, or failed closed."""
+
+    id: str
+    status: Status
+    #: its plugins: in call order when it builds, else as it selects them
+    plugins: tuple[str, ...]
+    error: str | None = None
+    error_type: str | None = None
+    #: what failed it: "config", "plugin" or "crash" (its check ended the process checking it)
+    kind: str | None = None
+    #: the plugin that failed it, if one did
+    plugin: str | None = None
+
+
 @dataclass(frozen=True)
 class CheckReport:
     """The outcome of checking a catalog without running anything."""
 
     catalog: str
-    tenants: tuple[TenantInfo, ...]
+    tenants: tuple[TenantStatus, ...]
     plugins: tuple[PluginInfo, ...]
     problems: tuple[Problem, ...]
 
