@@ -50,12 +50,20 @@ def current_call_id() -> str | None:
 
 class Points:
     """``ctx.points.<name>(**kwargs)`` calls plugin point ``<name>`` of the version: each point
-    is an attribute holding the tenant's pluggy hook caller."""
+    is an attribute holding the tenant's pluggy hook caller.
+
+    Each version's points are the slots of a class of its own (see ``points``), made once:
+    a tenant's points are a small object, not a dictionary."""
+
+    __slots__ = ("_catalog_version",)
+    #: the names of the version's points (set by the version's class)
+    _catalog_names: tuple[str, ...] = ()
 
     def __init__(self, version: Version, callers: Mapping[str, Any]) -> None:
-        self.__dict__.update(callers)
         #: the version's declaration (shared by every tenant)
         self._catalog_version = version
+        for name, caller in callers.items():
+            setattr(self, name, caller)
 
     @property
     def _catalog_where(self) -> tuple[str, int]:
@@ -70,7 +78,7 @@ class Points:
         raise UnknownPluginPointError(interface, version, name, sorted(self._names()))
 
     def _names(self) -> list[str]:
-        return [name for name in self.__dict__ if not name.startswith("_catalog")]
+        return list(self._catalog_names)
 
     def __dir__(self) -> list[str]:
         return sorted(self._names())
@@ -78,6 +86,12 @@ class Points:
     def __repr__(self) -> str:
         interface, version = self._catalog_where
         return f"<plugin points of {interface} v{version}: {', '.join(self._names()) or 'none'}>"
+
+
+@functools.cache
+def points(names: tuple[str, ...]) -> type[Points]:
+    """The class of a version's points: one slot per point (names are ``[a-z][a-z0-9_]*``)."""
+    return type("Points", (Points,), {"__slots__": names, "_catalog_names": names})
 
 
 @final

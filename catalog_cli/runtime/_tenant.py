@@ -40,6 +40,7 @@ from . import _events as events
 from . import _guards as guards
 from ._adapters import Check
 from ._context import Context, Points
+from ._context import points as points_class
 from ._intercept import INNERMOST, Chain, InterceptorContext, innermost
 from ._prepared import PreparedCall
 from ._trace import traced_function, traced_wrapper
@@ -93,11 +94,11 @@ class TenantRuntime:
         #: entry points whose deprecation was logged for this tenant (traced calls included)
         self._warned = warned
         #: the tenant's plugins in call order
-        self.plugins: tuple[str, ...] = tuple(p.name for p in plan.plugins)
+        shared = _shared(registry, plan)
+        self.plugins: tuple[str, ...] = shared.plugins
         #: the interceptors around the tenant's calls, outermost first
         self.interceptors: tuple[InterceptorUse, ...] = plan.interceptors
         self.pm = registry.specs.manager()
-        shared = _shared(registry, plan)
         #: the code of every hook function of the tenant's plugins -> the plugin's name
         self.codes: Mapping[CodeType, str] = shared.codes
         #: a plugin of the tenant observes its calls (catalog_call_event)
@@ -188,7 +189,7 @@ class TenantRuntime:
                     )
                     for name, caller in callers.items()
                 }
-            found = points[version.hook] = Points(version, callers)
+            found = points[version.hook] = points_class(tuple(callers))(version, callers)
         return found
 
     def _point_caller(self, interface: str) -> Any:
@@ -395,6 +396,8 @@ class TenantRuntime:
 class _Shared(NamedTuple):
     """What tenants with the same plugins and interceptors have alike."""
 
+    #: the plugins' names, in call order
+    plugins: tuple[str, ...]
     codes: Mapping[CodeType, str]
     observed: bool
 
@@ -419,7 +422,8 @@ def _shared(registry: Registry, plan: TenantPlan) -> _Shared:
         observed = any(
             use.hook == catalog_hooks.EVENTS for plugin in everyone for use in plugin.uses
         )
-        found = registry.shared.setdefault(key, _Shared(MappingProxyType(codes), observed))
+        names = tuple(p.name for p in plan.plugins)
+        found = registry.shared.setdefault(key, _Shared(names, MappingProxyType(codes), observed))
     return found
 
 
