@@ -225,3 +225,30 @@ def test_a_worker_that_dies_is_reported_not_awaited(write_catalog: WriteCatalog)
     assert problem["kind"] == "crash"
     assert problem["tenant"] == "t5"
     assert "the process checking it died while building and starting it" in problem["message"]
+
+
+def test_a_worker_writes_as_it_goes_and_keeps_no_tenant(
+    write_catalog: WriteCatalog, tmp_path: Path
+) -> None:
+    import gc
+
+    from catalog_cli.execution import _check
+
+    path = str(write_catalog(_broken_toml(1), FILES))
+    progress = tmp_path / "progress.jsonl"
+    statuses = _check.check_chunk(path, ["good0", "misconfigured0", "starts0"], str(progress))
+    runtimes = _check._LOADED.pop(path)
+    assert [(s.id, s.status) for s in statuses] == [
+        ("good0", "ok"),
+        ("misconfigured0", "failed"),
+        ("starts0", "ok"),
+    ]
+    lines = progress.read_text(encoding="utf-8").splitlines()
+    assert [line[:2] for line in lines] == ["> ", "= "] * 3
+    assert json.loads(lines[0][2:]) == "good0"
+    assert json.loads(lines[3][2:])[:2] == ["misconfigured0", "failed"]
+    # Shut down and forgotten: a worker that goes through many chunks does not grow.
+    assert runtimes.known("good0") is None
+    assert not runtimes.registry._selections
+    assert not runtimes.registry.config.tenants._built  # type: ignore[attr-defined]
+    assert gc.isenabled()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Hashable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -560,6 +560,12 @@ class TenantTable(Mapping[str, TenantConfig]):
             )
             found = self._built.setdefault(tenant, checked)
         return found
+
+    def forget(self, tenants: Iterable[str]) -> None:
+        """Drop the checked sections of ``tenants`` (checked again when next looked up): a
+        process that goes through many tenants once need not keep them all."""
+        for tenant in tenants:
+            self._built.pop(tenant, None)
 
     def __contains__(self, tenant: object) -> bool:
         return tenant in self._document.tenant_ids

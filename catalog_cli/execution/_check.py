@@ -266,6 +266,9 @@ def check_chunk(path: str, tenants: list[str], progress: str) -> list[TenantStat
     runtimes = _runtimes(path)
     handle = os.open(progress, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     statuses = []
+    # The tenants of a chunk live until its end: the collector would only scan them, again
+    # and again as they grow. It runs once the chunk is shut down and forgotten instead.
+    gc.disable()
     try:
         for tenant in tenants:
             # Written straight to the file (no buffer): it is there if the process dies.
@@ -275,5 +278,10 @@ def check_chunk(path: str, tenants: list[str], progress: str) -> list[TenantStat
             statuses.append(status)
     finally:
         os.close(handle)
-        runtimes.close()  # shut down what this chunk started (failures are logged)
+        try:
+            runtimes.close()  # shut down what this chunk started (failures are logged)
+            runtimes.registry.forget(tenants)
+        finally:
+            gc.enable()
+            gc.collect()
     return statuses

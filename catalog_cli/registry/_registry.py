@@ -13,13 +13,13 @@ import fnmatch
 import functools
 import importlib.util
 import threading
-from collections.abc import Collection, Hashable, Mapping
+from collections.abc import Collection, Hashable, Iterable, Mapping
 from pathlib import Path
 from types import MappingProxyType, ModuleType
 from typing import Any, NamedTuple
 
 from ..config import CatalogConfig, InterceptorConfig, TenantConfig, freeze
-from ..config._config import EMPTY, Recent
+from ..config._config import EMPTY, Recent, TenantTable
 from ..config._settings import Problems, Secrets, resolve_secrets, validate
 from ..declarations import Interface, PluginPoint, Version, build_interfaces, declarations
 from ..errors import (
@@ -552,6 +552,17 @@ class Registry:
             names = self.shared.setdefault(("selected", names), names)
             found = self._selections.setdefault(tenant, (names, (*config.problems, *problems)))
         return found
+
+    def forget(self, tenants: Iterable[str]) -> None:
+        """Drop what was worked out for ``tenants`` (their checked sections and selections;
+        worked out again when next needed): a process that goes through many tenants once,
+        as a worker of ``catalog check`` does, need not keep them all."""
+        tenants = list(tenants)
+        for tenant in tenants:
+            self._selections.pop(tenant, None)
+        table = self.config.tenants
+        if isinstance(table, TenantTable):
+            table.forget(tenants)
 
     def selected(self, tenant: str) -> tuple[str, ...]:
         return self.selection(tenant)[0]
