@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -43,7 +43,18 @@ def _setup_logging(verbose: int) -> None:
                 text += f"  [tenant={tenant} call={getattr(record, 'catalog_call_id', '?')}]"
             return text
 
-    handler = logging.StreamHandler(sys.stderr)
+    class CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+        # Whatever sys.stderr is when a record comes: a call abandoned at its deadline may log
+        # after the command ended (and, embedded or in tests, after its stream was closed).
+        @property
+        def stream(self) -> Any:
+            return sys.stderr
+
+        @stream.setter
+        def stream(self, value: Any) -> None:
+            pass
+
+    handler = CurrentStderr()
     handler.setFormatter(CallFormatter("%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger("catalog")
     for old in [h for h in root.handlers if getattr(h, "catalog_cli", False)]:
