@@ -308,3 +308,40 @@ def test_invoke_cli(tmp_path: Path) -> None:
     assert result.exit_code == 0
     assert result.stdout.startswith("Hi there, welcome back!")
     assert invoke_cli("run", "nope", "-C", "c1", catalog=SHIPPED).exit_code == 4
+
+
+@pytest.mark.parametrize("how", ["option", "ini", "environment", "nearest"])
+def test_the_kit_finds_the_catalog_under_test(tmp_path: Path, how: str) -> None:
+    project = tmp_path / "project"
+    other = write_catalog(tmp_path / "elsewhere", "[tenants.other]\n")
+    write_catalog(project, "[tenants.near]\n")
+    (project / "tests").mkdir()
+    (project / "tests" / "test_which.py").write_text(
+        "def test_which(catalog_file, catalog):\n"
+        "    print('UNDER-TEST', catalog_file.resolve(), catalog.tenant_ids())\n",
+        encoding="utf-8",
+    )
+    env = {k: v for k, v in os.environ.items() if k != "CATALOG_FILE"}
+    args = [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider"]
+    if how == "option":
+        args += ["--catalog-file", os.path.relpath(other, project / "tests")]
+    elif how == "ini":
+        (project / "pytest.ini").write_text(
+            f"[pytest]\ncatalog_file = {os.path.relpath(other, project)}\n", encoding="utf-8"
+        )
+    elif how == "environment":
+        env["CATALOG_FILE"] = str(other)
+    done = subprocess.run(
+        args,
+        cwd=project / "tests",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    expected = (project / "catalog.toml") if how == "nearest" else other
+    assert f"UNDER-TEST {expected.resolve()} ['{'near' if how == 'nearest' else 'other'}']" in (
+        done.stdout
+    )

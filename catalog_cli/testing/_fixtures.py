@@ -42,10 +42,12 @@ def catalog_file(request: pytest.FixtureRequest) -> Path:
     from ._kit import find_catalog_file
 
     config = request.config
-    given = config.getoption("catalog_file") or config.getini("catalog_file")
-    if given:
-        path = Path(given)
-        return path if path.is_absolute() else Path(config.rootpath) / path
+    option = config.getoption("catalog_file")
+    if option:  # relative to where pytest was started, as paths on a command line are
+        return Path(config.invocation_params.dir) / str(option)
+    ini = config.getini("catalog_file")
+    if ini:  # relative to the folder of the ini file (pytest's rootdir)
+        return Path(config.rootpath) / str(ini)
     return find_catalog_file(config.rootpath)
 
 
