@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         PluginInfo,
         Problem,
         TenantInfo,
+        TenantStatus,
     )
     from .execution._batch import ProcessPool, map_calls
     from .execution._contract import PluginReport
@@ -92,6 +93,7 @@ __all__ = [
     "Series",
     "StepPlan",
     "TenantInfo",
+    "TenantStatus",
     "Trace",
     "Version",
     "VersionChoice",
@@ -142,6 +144,7 @@ _HOMES = {
     "Series": ".interceptors.metrics",
     "StepPlan": ".runtime._plan",
     "TenantInfo": ".execution",
+    "TenantStatus": ".execution",
     "Trace": ".runtime",
     "Version": ".declarations",
     "VersionChoice": ".registry",
