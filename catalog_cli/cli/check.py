@@ -110,14 +110,21 @@ def check(
                 ((p.name, status(p.status), ", ".join(p.tenants) or "-") for p in report.plugins),
             )
         )
-        if report.ok:
-            out.print(Text("OK: no problems found.", style="green"))
-        else:
-            current.err.print(Text(f"{len(report.problems)} problem(s):", style="bold red"))
-            for problem in report.problems:
-                current.err.print(Text(f"- [{problem.kind}] {problem.message}"), soft_wrap=True)
+        _verdict(current, [f"[{problem.kind}] {problem.message}" for problem in report.problems])
     if not report.ok:
         raise typer.Exit(EXIT_PROBLEMS)
+
+
+def _verdict(current: Session, problems: list[str]) -> None:
+    """OK on stdout, or every problem on stderr."""
+    from rich.text import Text
+
+    if not problems:
+        current.out.print(Text("OK: no problems found.", style="green"))
+        return
+    current.err.print(Text(f"{len(problems)} problem(s):", style="bold red"))
+    for problem in problems:
+        current.err.print(Text(f"- {problem}"), soft_wrap=True)
 
 
 def _check_plugin(current: Session, plugin: str, settings: str | None, *, as_json: bool) -> None:
@@ -129,11 +136,6 @@ def _check_plugin(current: Session, plugin: str, settings: str | None, *, as_jso
         from rich.text import Text
 
         current.out.print(Text(f"plugin {report.plugin} ({report.source})", style="bold"))
-        if report.ok:
-            current.out.print(Text("OK: no problems found.", style="green"))
-        else:
-            current.err.print(Text(f"{len(report.problems)} problem(s):", style="bold red"))
-            for problem in report.problems:
-                current.err.print(Text(f"- {problem}"), soft_wrap=True)
+        _verdict(current, list(report.problems))
     if not report.ok:
         raise typer.Exit(EXIT_PROBLEMS)
