@@ -8,7 +8,7 @@ import keyword
 import re
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..declarations import Interface, Parameter, Version
 from ..errors import CatalogError, ScaffoldError, UnknownInterfaceError
@@ -246,32 +246,26 @@ def _imports(
                 names.setdefault("." * node.level + (node.module or ""), set()).add(shown)
     for module, more in extra:
         names.setdefault(module, set()).update(more)
-    lines = [(name, f"import {name}") for name in plain]
+    # within a group, as isort and ruff do: `import x` lines first, then `from x import y`
+    lines = [(0, name, f"import {name}") for name in plain]
     lines += [
-        (module, f"from {module} import {', '.join(sorted(n))}") for module, n in names.items()
+        (1, module, f"from {module} import {', '.join(sorted(n))}") for module, n in names.items()
     ]
     groups: list[list[str]] = [[], [], []]
-    for module, line in sorted(lines):
+    for _kind, module, line in sorted(lines):
         index = 2 if module.startswith(".") else 1 if module.split(".")[0] == "catalog_cli" else 0
         groups[index].append(line)
     return "\n\n".join("\n".join(group) for group in groups if group)
 
 
-class _Copied:
-    """The parts of a module a copy needs: its imports, what it borrows from the module, and
-    the copied functions."""
+class _Copied(NamedTuple):
+    """The parts of a module a copy needs: its imports, the names it borrows from the module
+    (``origin``), and the copied functions."""
 
-    def __init__(
-        self,
-        imports: list[ast.Import | ast.ImportFrom],
-        borrowed: list[str],
-        origin: str,
-        functions: str,
-    ):
-        self.imports = imports
-        self.borrowed = borrowed
-        self.origin = origin
-        self.functions = functions
+    imports: list[ast.Import | ast.ImportFrom]
+    borrowed: list[str]
+    origin: str
+    functions: str
 
 
 def _copy(
