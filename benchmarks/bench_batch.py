@@ -1,19 +1,24 @@
-"""Throughput of a batch: serial in this process vs a local process pool vs a Dask LocalCluster.
+"""Throughput of a batch: serial in this process vs a local process pool vs a Dask LocalCluster,
+each against the same batch written without the catalog.
 
 Every side answers the same calls of one simple method (price_quote v1 for c1, whose two
-plugins run) through ``map_calls``, in input order, and every answer is checked against a plain
-loop of ``Catalog.execute`` (also timed: the batch's own cost in this process). The pool and
-the cluster are started and warmed up (each worker has loaded the catalog and built the
-tenant) before any clock runs: start-up is reported apart, as it is paid once per batch, not
-per call. Each round runs the sides back to back and the figures are medians over rounds: on
-a noisy machine speed drifts between rounds more than within one.
+plugins run), in input order, and every answer is checked against the first side's. The
+anchors contain no catalog code: a loop over the hook of c1's plain-pluggy manager
+(``benchmarks/plain_pluggy.py``), and a ``concurrent.futures.ProcessPoolExecutor`` whose
+workers build that manager once and answer chunks of the inputs. The catalog's sides:
+``map_calls`` serially, on its process pool and on a Dask cluster, and a loop of
+``Catalog.execute``. Pools and the cluster are started and warmed up (each worker has loaded
+what it needs) before any clock runs: start-up is reported apart, as it is paid once per batch,
+not per call. Each round runs the sides back to back; figures are medians over rounds, ratios
+medians of per-round ratios to the anchor named on each row.
 
-    python benchmarks/bench_batch.py [--calls 100000] [--rounds 3] [--workers N] [--json]
+    python -m benchmarks.bench_batch [--calls 100000] [--rounds 3] [--workers N] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import os
 import statistics
@@ -24,6 +29,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from benchmarks import plain_pluggy
 from catalog_cli import Catalog
 from catalog_cli.execution._batch import ProcessPool, dask_executor, map_calls
 from catalog_cli.execution._requests import CallAnswer
@@ -32,6 +38,21 @@ REPO = Path(__file__).resolve().parent.parent
 CATALOG = REPO / "catalog.toml"
 INTERFACE, CUSTOMER = "price_quote", "c1"
 LOOP, SERIAL = "loop of Catalog.execute", "serial map_calls"
+PLAIN_LOOP, PLAIN_POOL = "plain pluggy loop", "plain pluggy process pool"
+#: the argument the catalog fills in from the declaration's default; plain pluggy has none
+DEFAULTS = {"country": "NL"}
+
+#: a plain-pool worker's hook: c1's price_quote v1 in plain pluggy
+_plain_hook: Any = None
+
+
+def _plain_worker() -> None:
+    global _plain_hook  # noqa: PLW0603 - one manager per worker process, built once
+    _plain_hook = plain_pluggy.managers()[CUSTOMER].hook.price_quote_v1
+
+
+def _plain_chunk(chunk: list[dict[str, Any]]) -> list[Any]:
+    return [_plain_hook(**DEFAULTS, **arguments) for arguments in chunk]
 
 
 def inputs(calls: int) -> list[dict[str, Any]]:
@@ -42,6 +63,20 @@ def sides(
     stack: ExitStack, catalog: Catalog, data: list[dict[str, Any]], workers: int
 ) -> Iterator[tuple[str, float, Callable[[], list[Any]]]]:
     """(label, start-up seconds, run) for each side; the executors live as long as ``stack``."""
+
+    plain = plain_pluggy.managers()[CUSTOMER].hook.price_quote_v1
+
+    def plain_loop() -> list[Any]:
+        return [plain(**DEFAULTS, **arguments) for arguments in data]
+
+    def plain_pool(executor: Any) -> Callable[[], list[Any]]:
+        size = max(1, len(data) // (workers * 8))
+        chunks = [data[i : i + size] for i in range(0, len(data), size)]
+
+        def run() -> list[Any]:
+            return [result for part in executor.map(_plain_chunk, chunks) for result in part]
+
+        return run
 
     def loop() -> list[Any]:
         run = catalog.execute
@@ -68,8 +103,15 @@ def sides(
         assert all(isinstance(a, CallAnswer) and a.ok for a in answers)
 
     catalog.execute(INTERFACE, customer=CUSTOMER, arguments=data[0])  # build the tenant
+    yield PLAIN_LOOP, 0.0, plain_loop
     yield LOOP, 0.0, loop
     yield SERIAL, 0.0, batch(None, catalog)
+    started = time.perf_counter()
+    plain_executor = stack.enter_context(
+        concurrent.futures.ProcessPoolExecutor(workers, initializer=_plain_worker)
+    )
+    list(plain_executor.map(_plain_chunk, [data[:20]] * (workers * 20)))  # every worker up
+    yield PLAIN_POOL, time.perf_counter() - started, plain_pool(plain_executor)
     started = time.perf_counter()
     pool = stack.enter_context(ProcessPool(workers, preload=CATALOG))
     warm(pool)
@@ -107,17 +149,23 @@ def measure(calls: int, rounds: int, workers: int) -> list[dict[str, Any]]:
                 assert results == expected, f"{label}: the answers differ"
             for label, seconds in took.items():
                 times[label].append(seconds)
-                ratios[label].append(took[SERIAL] / seconds)
+                ratios[label].append(seconds / took[_anchor(label)])
     return [
         {
             "side": label,
             "seconds": statistics.median(times[label]),
             "calls_per_second": calls / statistics.median(times[label]),
-            "speed_vs_serial": statistics.median(ratios[label]),
+            "anchor": _anchor(label),
+            "time_vs_anchor": statistics.median(ratios[label]),
             "startup_seconds": setup,
         }
         for label, setup, _run in found
     ]
+
+
+def _anchor(label: str) -> str:
+    """What a side is compared with: the plain pool for pools and clusters, else the loop."""
+    return PLAIN_LOOP if label in (PLAIN_LOOP, LOOP, SERIAL) else PLAIN_POOL
 
 
 def main() -> None:
@@ -135,11 +183,14 @@ def main() -> None:
         f"{options.calls} calls of {INTERFACE} for {CUSTOMER}, {options.workers} workers, "
         f"{os.cpu_count()} CPUs, median of {options.rounds} rounds"
     )
-    print(f"{'side':<28} {'seconds':>8} {'calls/s':>10} {'vs serial':>9} {'start-up s':>10}")
+    print(
+        f"{'side':<28} {'seconds':>8} {'calls/s':>10} {'start-up s':>10}  "
+        "time / anchor's (in the same round)"
+    )
     for row in rows:
         print(
             f"{row['side']:<28} {row['seconds']:>8.2f} {row['calls_per_second']:>10,.0f} "
-            f"{row['speed_vs_serial']:>9.2f} {row['startup_seconds']:>10.2f}"
+            f"{row['startup_seconds']:>10.2f}  {row['time_vs_anchor']:.2f} x {row['anchor']}"
         )
 
 

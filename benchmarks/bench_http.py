@@ -1,14 +1,18 @@
-"""Load on `catalog serve` over loopback, against the same method called in-process.
+"""Load on `catalog serve` over loopback, against the same endpoint in plain FastAPI.
 
-Starts `catalog serve` (uvicorn, one worker process, no job threads) on 127.0.0.1 with a copy
-of the shipped catalog whose tenant c2 has an API key, then sends a fixed number of requests
-for ``price_quote`` v1 (a simple method: a few plugin points, microseconds of work) from a
-fixed number of client threads, each on its own keep-alive connection (``http.client``, the
-lightest client at hand: the client shares the machine's cores with the server). Reports
-throughput, p50/p99 latency and errors (which must be 0), and ``Catalog.run`` and
-``Catalog.execute`` (what the endpoint calls) for the same call in this process.
+Two servers run side by side on 127.0.0.1, each uvicorn with one worker process: `catalog
+serve` (no job threads) with a copy of the shipped catalog whose tenant c2 has an API key, and
+the anchor, ``benchmarks/plain_fastapi.py``: the run endpoint written with plain FastAPI over
+the example's business logic in plain pluggy (bearer key checked by its hash, body validated by
+pydantic, the tenant's manager called, JSON written), with no catalog code. Both get a fixed
+number of requests for ``price_quote`` v1 (a simple method: a few plugin points, microseconds
+of work) from client threads, each on its own keep-alive connection (``http.client``, the
+lightest client at hand: clients share the machine's cores with the servers), round after
+round in turns. Reports throughput, p50/p99 latency and errors (which must be 0) of both, and
+the median over the rounds of catalog ÷ anchor for the time per request and the p50 latency.
+``Catalog.run`` of the same call in this process is shown for scale.
 
-    python benchmarks/bench_http.py [--requests 5000] [--concurrency 16] [--json]
+    python -m benchmarks.bench_http [--requests 5000] [--concurrency 16] [--rounds 3] [--json]
 """
 
 from __future__ import annotations
@@ -58,11 +62,8 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start_server(catalog: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if k != "CATALOG_FILE"}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    env["CATALOG_JOBS_DB"] = str(catalog.parent / "jobs.sqlite3")
-    command = [
+def catalog_command(catalog: Path, port: int) -> list[str]:
+    return [
         sys.executable,
         "-c",
         "from catalog_cli.cli import main; main()",
@@ -78,23 +79,37 @@ def start_server(catalog: Path, port: int, log: Path) -> subprocess.Popen[bytes]
         "--log-level",
         "warning",
     ]
+
+
+def anchor_command(port: int) -> list[str]:
+    digest = hash_key(KEY).partition(":")[2]
+    return [sys.executable, "-m", "benchmarks.plain_fastapi", str(port), digest]
+
+
+def start_server(command: list[str], port: int, log: Path) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if k != "CATALOG_FILE"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env["CATALOG_JOBS_DB"] = str(log.parent / "jobs.sqlite3")
     with log.open("wb") as stderr:
-        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+        process = subprocess.Popen(
+            command, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=stderr
+        )
     deadline = time.monotonic() + 60
     while True:
         if process.poll() is not None:
-            raise SystemExit(f"catalog serve exited:\n{log.read_text(encoding='utf-8')}")
+            raise SystemExit(f"{command[2]} exited:\n{log.read_text(encoding='utf-8')}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1):
                 return process
         except OSError:
             if time.monotonic() > deadline:
                 process.kill()
-                raise SystemExit("catalog serve did not start within 60 s") from None
+                raise SystemExit(f"{command[2]} did not start within 60 s") from None
             time.sleep(0.05)
 
 
-def call(connection: http.client.HTTPConnection) -> int:
+def send(connection: http.client.HTTPConnection) -> tuple[int, bytes]:
+    """One request; its status and body."""
     connection.request(
         "POST",
         PATH,
@@ -102,8 +117,20 @@ def call(connection: http.client.HTTPConnection) -> int:
         headers={"Content-Type": "application/json", "Authorization": f"Bearer {KEY}"},
     )
     response = connection.getresponse()
-    response.read()
-    return response.status
+    return response.status, response.read()
+
+
+def call(connection: http.client.HTTPConnection) -> int:
+    return send(connection)[0]
+
+
+def answer(port: int) -> Any:
+    """The result one request gets."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        return json.loads(send(connection)[1])["result"]
+    finally:
+        connection.close()
 
 
 def load(port: int, requests: int, concurrency: int) -> dict[str, Any]:
@@ -185,50 +212,90 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     options = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-http-") as folder:
         catalog = write_catalog(Path(folder))
-        port = free_port()
-        server = start_server(catalog, port, Path(folder) / "serve.log")
+        ports = {"catalog": free_port(), "anchor": free_port()}
+        servers = {
+            "catalog": start_server(
+                catalog_command(catalog, ports["catalog"]),
+                ports["catalog"],
+                Path(folder) / "catalog.log",
+            ),
+            "anchor": start_server(
+                anchor_command(ports["anchor"]), ports["anchor"], Path(folder) / "anchor.log"
+            ),
+        }
+        runs: dict[str, list[dict[str, Any]]] = {"catalog": [], "anchor": []}
         try:
-            load(port, min(500, options.requests), options.concurrency)  # warm-up
-            figures = load(port, options.requests, options.concurrency)
+            results = {side: answer(port) for side, port in ports.items()}
+            if results["catalog"] != results["anchor"]:
+                raise SystemExit(f"the two sides answer differently: {results}")
+            for port in ports.values():
+                load(port, min(500, options.requests), options.concurrency)  # warm-up
+            for round_ in range(options.rounds):
+                order = ["catalog", "anchor"] if round_ % 2 == 0 else ["anchor", "catalog"]
+                for side in order:
+                    runs[side].append(load(ports[side], options.requests, options.concurrency))
         finally:
-            server.terminate()
-            server.wait(30)
+            for server in servers.values():
+                server.terminate()
+                server.wait(30)
         local = in_process(catalog, 2000)
 
-    per_request = figures["seconds"] / figures["requests"]
-    figures["in_process_run_us"] = local["run"] * 1e6
-    figures["in_process_execute_us"] = local["execute"] * 1e6
-    figures["in_process_run_per_second"] = 1 / local["run"]
-    #: how many times more calls per second Catalog.run makes in one thread than the server
-    figures["ratio_in_process_vs_http_throughput"] = per_request / local["run"]
-    #: the median request's latency against one in-process call
-    figures["ratio_p50_vs_in_process_run"] = (figures["p50_ms"] or 0) / 1000 / local["run"]
+    def median(side: str, key: str) -> float:
+        return statistics.median(run[key] or 0.0 for run in runs[side])
+
+    pairs = list(zip(runs["catalog"], runs["anchor"], strict=True))
+    figures: dict[str, Any] = {
+        "requests": options.requests,
+        "concurrency": options.concurrency,
+        "rounds": options.rounds,
+        "sides": {
+            side: {
+                "throughput": median(side, "throughput"),
+                "p50_ms": median(side, "p50_ms"),
+                "p99_ms": median(side, "p99_ms"),
+                "errors": sum(run["errors"] for run in runs[side]),
+                "first_errors": [e for run in runs[side] for e in run["first_errors"]][:5],
+            }
+            for side in runs
+        },
+        #: catalog ÷ anchor: the time per request (the inverse of throughput), the p50 latency
+        "ratio_time_per_request": statistics.median(
+            a["throughput"] / c["throughput"] for c, a in pairs
+        ),
+        "ratio_p50": statistics.median((c["p50_ms"] or 0) / (a["p50_ms"] or 1) for c, a in pairs),
+        "in_process_run_us": local["run"] * 1e6,
+        "in_process_execute_us": local["execute"] * 1e6,
+    }
+    errors = sum(side["errors"] for side in figures["sides"].values())
     if options.json:
         print(json.dumps(figures, indent=2))
     else:
         print(
-            f"catalog serve (1 worker), {figures['requests']} requests, "
-            f"{figures['concurrency']} concurrent, loopback:"
+            f"{options.requests} requests for price_quote v1 (c2), {options.concurrency} "
+            f"concurrent, loopback, uvicorn with 1 worker; medians of {options.rounds} rounds"
         )
-        print(f"  throughput  {figures['throughput']:.0f} requests/s")
-        print(f"  latency     p50 {figures['p50_ms']:.2f} ms, p99 {figures['p99_ms']:.2f} ms")
-        print(f"  errors      {figures['errors']} {figures['first_errors'] or ''}")
+        labels = {"catalog": "catalog serve", "anchor": "plain FastAPI + plain pluggy"}
+        for side, data in figures["sides"].items():
+            print(
+                f"  {labels[side]:<30} {data['throughput']:6.0f} requests/s, p50 "
+                f"{data['p50_ms']:.2f} ms, p99 {data['p99_ms']:.2f} ms, errors {data['errors']}"
+                f" {data['first_errors'] or ''}"
+            )
         print(
-            f"in-process:   Catalog.run {figures['in_process_run_us']:.1f} µs/call "
-            f"({figures['in_process_run_per_second']:.0f}/s, one thread), "
+            f"  catalog / anchor: time per request {figures['ratio_time_per_request']:.3f}, "
+            f"p50 latency {figures['ratio_p50']:.3f}"
+        )
+        print(
+            f"for scale, in this process: Catalog.run {figures['in_process_run_us']:.1f} µs/call, "
             f"Catalog.execute {figures['in_process_execute_us']:.1f} µs/call"
         )
-        print(
-            f"ratio:        in-process calls/s ÷ HTTP requests/s = "
-            f"{figures['ratio_in_process_vs_http_throughput']:.0f}; "
-            f"p50 latency ÷ in-process call = {figures['ratio_p50_vs_in_process_run']:.0f}"
-        )
-    if figures["errors"]:
+    if errors:
         raise SystemExit(1)
 
 

@@ -5,8 +5,9 @@ Names are imported on first use, so ``catalog --help`` does not pay for the engi
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from ._lazy import attribute
 
 if TYPE_CHECKING:
     from .config import Option, Options
@@ -197,12 +198,7 @@ def _installed_version() -> str:
 def __getattr__(name: str) -> Any:
     if name == "__version__":
         return _installed_version()
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(home, __name__), name)
-    globals()[name] = value
-    return value
+    return attribute(globals(), _HOMES, name)
 
 
 def __dir__() -> list[str]:

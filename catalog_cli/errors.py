@@ -589,6 +589,26 @@ class OverloadedError(CallRefusedError):
 
     kind = "overloaded"
 
+    @classmethod
+    def refusing(
+        cls,
+        reason: object,
+        *,
+        interceptor: str,
+        tenant: str,
+        interface: str,
+        version: int,
+        call_id: str,
+    ) -> OverloadedError:
+        """The refusal of call ``call_id``, for ``reason``."""
+        return cls(
+            f"{interface} v{version} for tenant {tenant!r} refused (call {call_id}): {reason}",
+            interceptor=interceptor,
+            tenant=tenant,
+            interface=interface,
+            version=version,
+        )
+
 
 class RateLimitedError(CallRefusedError):
     """The tenant (or the tenant on this interface) is over its rate limit."""

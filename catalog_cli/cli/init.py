@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ._session import JsonOption, session
+from ._session import JsonOption, Session, session
+
+if TYPE_CHECKING:
+    from ..authoring import Created
 
 
 def init(
@@ -31,13 +34,10 @@ def init(
     show_created(current, created, as_json=as_json)
 
 
-def show_created(current: object, created: object, *, as_json: bool) -> None:
+def show_created(current: Session, created: Created, *, as_json: bool) -> None:
     """Print what a scaffolding command wrote and the next steps."""
-    from ..authoring import Created
     from ._render import short_path
-    from ._session import Session
 
-    assert isinstance(current, Session) and isinstance(created, Created)
     if as_json:
         current.json(created.to_dict())
         return

@@ -5,8 +5,9 @@ Names are imported on first use: the TOML parser is not needed by every command.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from .._lazy import attribute
 
 if TYPE_CHECKING:
     from ._config import (
@@ -65,12 +66,7 @@ _HOMES = {
 
 
 def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(home, __name__), name)
-    globals()[name] = value
-    return value
+    return attribute(globals(), _HOMES, name)
 
 
 def __dir__() -> list[str]:

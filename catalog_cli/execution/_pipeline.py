@@ -89,13 +89,13 @@ def _with_deadline(
     try:
         return call_with_deadline(run, timeout, f"catalog-call-{call_id}")
     except Overloaded as busy:
-        raise OverloadedError(
-            f"{choice.interface} v{choice.version} for tenant {tenant!r} refused (call "
-            f"{call_id}): {busy}",
+        raise OverloadedError.refusing(
+            busy,
             interceptor="deadline",
             tenant=tenant,
             interface=choice.interface,
             version=choice.version,
+            call_id=call_id,
         ) from None
     except Late:
         raise CallTimeoutError(

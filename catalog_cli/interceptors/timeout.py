@@ -150,13 +150,13 @@ def _in_thread(
         try:
             return call_with_deadline(work, seconds, f"catalog-call-{call.call_id}")
         except Overloaded as busy:
-            raise OverloadedError(
-                f"{call.interface} v{call.version} for tenant {call.tenant!r} refused (call "
-                f"{call.call_id}): {busy}",
+            raise OverloadedError.refusing(
+                busy,
                 interceptor="timeout",
                 tenant=call.tenant,
                 interface=call.interface,
                 version=call.version,
+                call_id=call.call_id,
             ) from None
         except Late:
             with lock:

@@ -10,7 +10,6 @@ calls the plugin's functions directly.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from .. import _interrupts
@@ -190,14 +189,7 @@ def point_guard(
         try:
             if call is None:
                 return run()
-            work = PointCall(
-                point.name,
-                point.hook,
-                plugin,
-                point.returns,
-                MappingProxyType(dict(zip(argnames, args, strict=True))),
-                run,
-            )
+            work = PointCall.at(point, plugin, argnames, args, run)
             return caller(call=call, point=work)
         except BaseException as exc:
             if not isolate or _interrupts.is_real(exc):
@@ -228,15 +220,7 @@ def routed_wrapper(
         call = current_call.get(None)
         if call is None:
             return result
-        work = PointCall(
-            point.name,
-            point.hook,
-            plugin,
-            point.returns,
-            MappingProxyType(dict(zip(argnames, args, strict=True))),
-            lambda: result,
-            wrapper=True,
-        )
+        work = PointCall.at(point, plugin, argnames, args, lambda: result, wrapper=True)
         return caller(call=call, point=work)
 
     return adapters.around(argnames, body, impl.opts, impl.attribute, function, generator=True)

@@ -30,7 +30,7 @@ from ._context import CURRENT, call_id_of
 if TYPE_CHECKING:
     import logging
 
-    from ..declarations import Version
+    from ..declarations import PluginPoint, Version
 
 #: The call in progress in this thread (and in threads an interceptor runs the method in).
 current_call: contextvars.ContextVar[Call] = contextvars.ContextVar("catalog_current_call")
@@ -92,6 +92,21 @@ class PointCall(NamedTuple):
     #: a tenant wrapper's step: ``yield`` gives the value it returns (at a collect point, the
     #: list of results), which it made before the interceptors see it
     wrapper: bool = False
+
+    @classmethod
+    def at(
+        cls,
+        point: PluginPoint,
+        plugin: str,
+        argnames: tuple[str, ...],
+        args: tuple[Any, ...],
+        run: Callable[[], Any],
+        *,
+        wrapper: bool = False,
+    ) -> PointCall:
+        """``plugin``'s work at ``point`` with ``args`` (the values of ``argnames``)."""
+        arguments = MappingProxyType(dict(zip(argnames, args, strict=True)))
+        return cls(point.name, point.hook, plugin, point.returns, arguments, run, wrapper)
 
 
 class _Innermost:
