@@ -2,8 +2,11 @@
 
 Python cannot stop a thread: a call that misses its deadline keeps running in its daemon
 thread. So that a hanging dependency cannot make a process start threads without end, the
-number of abandoned threads still running is capped: beyond ``max_abandoned()``, new calls
-with a deadline are refused (Overloaded) until some of them end.
+abandoned threads still running are capped per owner (a tenant, or the catalog's own loading
+work): beyond ``max_abandoned()`` of one owner, that owner's new calls with a deadline are
+refused (Overloaded) until some of them end, and every other owner keeps its own allowance.
+A process-wide cap (``max_abandoned_total()``) bounds the sum, for a catalog with many
+misbehaving tenants at once.
 """
 
 from __future__ import annotations
@@ -11,23 +14,37 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Final, TypeVar
 
 T = TypeVar("T")
 
-#: Abandoned threads allowed at once, unless $CATALOG_MAX_ABANDONED says otherwise.
-DEFAULT_MAX_ABANDONED = 64
+#: Abandoned threads one owner may have at once, unless $CATALOG_MAX_ABANDONED says otherwise.
+DEFAULT_MAX_ABANDONED: Final = 64
+#: Abandoned threads the whole process may have, unless $CATALOG_MAX_ABANDONED_TOTAL says.
+DEFAULT_MAX_ABANDONED_TOTAL: Final = 1024
+#: The owner of work that is no tenant's (imports, start-ups, health checks of a catalog).
+CATALOG: Final = ""
 
 
-class _Count:
-    """Abandoned threads still running in this process."""
+class _Counts:
+    """Abandoned threads still running in this process, per owner."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.value = 0
+        self.by_owner: dict[str, int] = {}
+        self.total = 0
+
+    def add(self, owner: str, step: int) -> None:
+        """Under ``lock``."""
+        left = self.by_owner.get(owner, 0) + step
+        if left:
+            self.by_owner[owner] = left
+        else:
+            self.by_owner.pop(owner, None)
+        self.total += step
 
 
-_abandoned = _Count()
+_abandoned = _Counts()
 
 
 class Late(TimeoutError):
@@ -37,33 +54,78 @@ class Late(TimeoutError):
 class Overloaded(RuntimeError):
     """Too many calls abandoned at their deadline are still running: no new one is started."""
 
+    def __init__(self, message: str, owner: str) -> None:
+        super().__init__(message)
+        #: whose allowance is used up (``CATALOG``: the catalog's own, or the process's)
+        self.owner = owner
+
+
+def _env_int(name: str, default: int) -> int:
+    try:
+        return max(1, int(os.environ.get(name, default)))
+    except ValueError:
+        return default
+
 
 def max_abandoned() -> int:
-    try:
-        return max(1, int(os.environ.get("CATALOG_MAX_ABANDONED", DEFAULT_MAX_ABANDONED)))
-    except ValueError:
-        return DEFAULT_MAX_ABANDONED
+    """Abandoned threads allowed to one owner."""
+    return _env_int("CATALOG_MAX_ABANDONED", DEFAULT_MAX_ABANDONED)
 
 
-def abandoned() -> int:
-    """How many abandoned threads are still running in this process."""
-    return _abandoned.value
+def max_abandoned_total() -> int:
+    """Abandoned threads allowed to the whole process."""
+    return _env_int("CATALOG_MAX_ABANDONED_TOTAL", DEFAULT_MAX_ABANDONED_TOTAL)
 
 
-def call_with_deadline(func: Callable[[], T], seconds: float, name: str) -> T:
+def abandoned(owner: str | None = None) -> int:
+    """How many abandoned threads are still running: ``owner``'s, or the process's (None)."""
+    counts = _abandoned
+    return counts.total if owner is None else counts.by_owner.get(owner, 0)
+
+
+def abandoned_by_owner() -> dict[str, int]:
+    """Owner -> abandoned threads still running (only owners that have some)."""
+    with _abandoned.lock:
+        return dict(_abandoned.by_owner)
+
+
+def _refusal(owner: str) -> Overloaded | None:
+    counts = _abandoned
+    limit = max_abandoned()
+    mine = counts.by_owner.get(owner, 0)
+    if mine >= limit:
+        whose = f"tenant {owner!r}" if owner else "the catalog's loading work"
+        return Overloaded(
+            f"{mine} calls of {whose} abandoned at their deadline are still running (the limit "
+            f"is {limit} per tenant, $CATALOG_MAX_ABANDONED): no new one is started until some "
+            "end",
+            owner,
+        )
+    total = max_abandoned_total()
+    if counts.total >= total:
+        return Overloaded(
+            f"{counts.total} calls abandoned at their deadline are still running in this "
+            f"process (the limit is {total}, $CATALOG_MAX_ABANDONED_TOTAL): no new one is "
+            "started until some end",
+            CATALOG,
+        )
+    return None
+
+
+def call_with_deadline(
+    func: Callable[[], T], seconds: float, name: str, *, owner: str = CATALOG
+) -> T:
     """``func()``'s result or exception, or Late after ``seconds``.
 
     Python cannot stop a thread, so a late call keeps running in a daemon thread (named
-    ``name``) until it ends on its own; it never keeps the process alive. Raises Overloaded,
-    without starting anything, while too many such threads are still running.
+    ``name``) until it ends on its own, counted against ``owner`` (a tenant's id, or
+    ``CATALOG``); it never keeps the process alive. Raises Overloaded, without starting
+    anything, while ``owner`` (or the process) has too many such threads still running.
     """
-    count = _abandoned
-    limit = max_abandoned()
-    if count.value >= limit:
-        raise Overloaded(
-            f"{count.value} calls abandoned at their deadline are still running (the limit is "
-            f"{limit}, $CATALOG_MAX_ABANDONED): no new call is started until some end"
-        )
+    counts = _abandoned
+    refused = _refusal(owner)
+    if refused is not None:
+        raise refused
     outcome: list[tuple[bool, object]] = []
     state = {"left": False}
 
@@ -73,18 +135,18 @@ def call_with_deadline(func: Callable[[], T], seconds: float, name: str) -> T:
         except BaseException as exc:  # handed to the caller, who decides
             outcome.append((False, exc))
         finally:
-            with count.lock:
+            with counts.lock:
                 if state["left"]:
-                    count.value -= 1
+                    counts.add(owner, -1)
                 state["left"] = False
 
     worker = threading.Thread(target=target, name=name, daemon=True)
     worker.start()
     worker.join(seconds)
-    with count.lock:
+    with counts.lock:
         if not outcome:
             state["left"] = True
-            count.value += 1
+            counts.add(owner, 1)
     if not outcome:
         raise Late(f"did not finish within {seconds:g} s")
     ok, value = outcome[0]

@@ -14,38 +14,64 @@ from catalog_cli.errors import OverloadedError
 from tests.conftest import MakeCatalog
 
 
-def test_abandoned_threads_are_capped_and_counted_down(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CATALOG_MAX_ABANDONED", "2")
-    release = threading.Event()
+def _settle(owner: str | None) -> int:
+    """Wait for calls abandoned by earlier tests to end; the count left."""
     pause = threading.Event()
-    for _ in range(1000):  # calls abandoned by earlier tests end first: the cap is global
-        if _deadline.abandoned() == 0:
+    for _ in range(1000):
+        if _deadline.abandoned(owner) == 0:
             break
         pause.wait(0.01)
-    before = _deadline.abandoned()
+    return _deadline.abandoned(owner)
+
+
+def test_abandoned_threads_are_capped_per_owner_and_counted_down(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CATALOG_MAX_ABANDONED", "2")
+    release = threading.Event()
+    before = _settle("noisy")
     try:
         for _ in range(2):
             with pytest.raises(Late):
-                call_with_deadline(lambda: release.wait(10), 0.01, "hangs")
-        assert _deadline.abandoned() == before + 2
-        with pytest.raises(Overloaded, match="the limit is 2"):
-            call_with_deadline(lambda: 1, 1, "refused")
+                call_with_deadline(lambda: release.wait(10), 0.01, "hangs", owner="noisy")
+        assert _deadline.abandoned("noisy") == before + 2
+        assert _deadline.abandoned_by_owner()["noisy"] == before + 2
+        with pytest.raises(Overloaded, match=r"tenant 'noisy'.*the limit is 2") as refused:
+            call_with_deadline(lambda: 1, 1, "refused", owner="noisy")
+        assert refused.value.owner == "noisy"
+        # Another tenant, and the catalog's own loading work, keep their whole allowance.
+        assert call_with_deadline(lambda: 5, 1, "neighbour", owner="quiet") == 5
+        assert call_with_deadline(lambda: 6, 1, "import") == 6
     finally:
         release.set()
-    deadline = threading.Event()
+    pause = threading.Event()
     for _ in range(200):  # the abandoned threads end now; the count follows
-        if _deadline.abandoned() == before:
+        if _deadline.abandoned("noisy") == before:
             break
-        deadline.wait(0.01)
-    assert _deadline.abandoned() == before
-    assert call_with_deadline(lambda: 7, 1, "fine again") == 7
+        pause.wait(0.01)
+    assert _deadline.abandoned("noisy") == before
+    assert call_with_deadline(lambda: 7, 1, "fine again", owner="noisy") == 7
+
+
+def test_the_process_wide_cap_bounds_the_sum(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CATALOG_MAX_ABANDONED_TOTAL", "1")
+    release = threading.Event()
+    _settle(None)
+    try:
+        with pytest.raises(Late):
+            call_with_deadline(lambda: release.wait(10), 0.01, "hangs", owner="a")
+        with pytest.raises(Overloaded, match="CATALOG_MAX_ABANDONED_TOTAL"):
+            call_with_deadline(lambda: 1, 1, "refused", owner="b")
+    finally:
+        release.set()
+    assert _settle(None) == 0
 
 
 def test_a_call_refused_for_overload_is_a_refusal(
     make_catalog: MakeCatalog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     catalog = make_catalog("[tenants.t]\n")
-    monkeypatch.setattr(_deadline._abandoned, "value", 10**6)
+    monkeypatch.setattr(_deadline._abandoned, "total", 10**6)
     with pytest.raises(OverloadedError) as refused:
         catalog.execute("interface_a", customer="t", timeout=1)
     assert exit_code(refused.value) == 12 and refused.value.tenant == "t"

@@ -1260,7 +1260,7 @@ def test_an_overloaded_server_answers_503_with_retry_after(monkeypatch: pytest.M
     from catalog_cli.errors import OverloadedError
     from catalog_cli.http._problems import public_problem
 
-    monkeypatch.setattr(_deadline._abandoned, "value", 10**6)
+    monkeypatch.setattr(_deadline._abandoned, "total", 10**6)
     error = OverloadedError("busy", interceptor="deadline", tenant="c1", interface="i", version=1)
     problem = public_problem(error.record())
     assert problem is not None

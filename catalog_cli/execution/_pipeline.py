@@ -87,7 +87,7 @@ def _with_deadline(
     run: Any, timeout: float, tenant: str, choice: VersionChoice, call_id: str
 ) -> Any:
     try:
-        return call_with_deadline(run, timeout, f"catalog-call-{call_id}")
+        return call_with_deadline(run, timeout, f"catalog-call-{call_id}", owner=tenant)
     except Overloaded as busy:
         raise OverloadedError.refusing(
             busy,

@@ -148,7 +148,9 @@ def _in_thread(
                     )
 
         try:
-            return call_with_deadline(work, seconds, f"catalog-call-{call.call_id}")
+            return call_with_deadline(
+                work, seconds, f"catalog-call-{call.call_id}", owner=call.tenant
+            )
         except Overloaded as busy:
             raise OverloadedError.refusing(
                 busy,

@@ -59,7 +59,10 @@ def _run(impl: Any, tenant: str, settings: Mapping[str, Any]) -> Any:
 
 def _call(impl: Any, tenant: str, settings: Mapping[str, Any], seconds: float) -> Any:
     return call_with_deadline(
-        lambda: _run(impl, tenant, settings), seconds, f"catalog-{tenant}-{impl.plugin_name}"
+        lambda: _run(impl, tenant, settings),
+        seconds,
+        f"catalog-{tenant}-{impl.plugin_name}",
+        owner=tenant,
     )
 
 

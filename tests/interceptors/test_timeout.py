@@ -149,7 +149,7 @@ def deadlines(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """The deadlines calls were given, without threads or waiting: calls run at once."""
     seen: list[float] = []
 
-    def run(func: Callable[[], Any], seconds: float, name: str) -> Any:
+    def run(func: Callable[[], Any], seconds: float, name: str, *, owner: str) -> Any:
         seen.append(seconds)
         return func()
 
