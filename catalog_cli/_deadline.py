@@ -112,6 +112,29 @@ def _refusal(owner: str) -> Overloaded | None:
     return None
 
 
+def admit(owner: str) -> None:
+    """Raise Overloaded while ``owner`` (or the process) has too many abandoned threads: for
+    a pool of its own that abandons its workers (see ``abandon``) under the same caps."""
+    refused = _refusal(owner)
+    if refused is not None:
+        raise refused
+
+
+def abandon(owner: str) -> Callable[[], None]:
+    """Count one more thread abandoned by ``owner``; call what is returned when it ends."""
+    counts = _abandoned
+    with counts.lock:
+        counts.add(owner, 1)
+    ended = threading.Lock()
+
+    def end() -> None:
+        if ended.acquire(blocking=False):  # once, however often it is called
+            with counts.lock:
+                counts.add(owner, -1)
+
+    return end
+
+
 def call_with_deadline(
     func: Callable[[], T], seconds: float, name: str, *, owner: str = CATALOG
 ) -> T:
@@ -123,9 +146,7 @@ def call_with_deadline(
     anything, while ``owner`` (or the process) has too many such threads still running.
     """
     counts = _abandoned
-    refused = _refusal(owner)
-    if refused is not None:
-        raise refused
+    admit(owner)
     outcome: list[tuple[bool, object]] = []
     state = {"left": False}
 

@@ -7,7 +7,7 @@ import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 
 def _jsonable(value: Any) -> Any:
@@ -54,3 +54,72 @@ def dumps(data: Any, indent: int | None = None, *, compact: bool = False) -> str
             ensure_ascii=False,
             separators=separators,
         )
+
+
+#: How deep arrays and objects (TOML tables) may nest in what the catalog reads: a catalog
+#: file, ``--args``, a method's arguments. Real data stays far below; deeper input is refused
+#: with an error naming where, before anything recursive (a parser, a check, pickle, the
+#: JSON encoder) could hit Python's recursion limit on it.
+MAX_DEPTH: Final = 100
+
+
+def too_deep(value: Any, limit: int = MAX_DEPTH) -> tuple[str | int, ...] | None:
+    """Where ``value`` holds an array or object nested more than ``limit`` levels deep (a
+    list or dict is level 1, what it holds level 2, ...): the keys and indexes leading to the
+    first such one, or None when it is within the limit. Walks without recursion."""
+    if not isinstance(value, (dict, list, tuple)):
+        return None
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return _path_to(value, node)
+        items = node.values() if isinstance(node, dict) else node
+        stack.extend((child, depth + 1) for child in items if isinstance(child, (dict, list, tuple)))
+    return None
+
+
+def _path_to(root: Any, target: Any) -> tuple[str | int, ...]:
+    # Found again from the top, keeping the path: the walk itself stays cheap.
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(root, ())]
+    while stack:
+        node, path = stack.pop()
+        if node is target:
+            return path
+        pairs = node.items() if isinstance(node, dict) else enumerate(node)
+        stack.extend(
+            (child, (*path, key)) for key, child in pairs if isinstance(child, (dict, list, tuple))
+        )
+    return ()
+
+
+def describe_path(path: tuple[str | int, ...]) -> str:
+    """``a.b[3].c``: a path found by :func:`too_deep`, for messages."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+class DataError(ValueError):
+    """Text that is no JSON data the catalog takes: not JSON, nested too deeply, or with a
+    number too long to read."""
+
+
+def loads(text: str, limit: int = MAX_DEPTH) -> Any:
+    """JSON text as data, refusing what ``json.loads`` would fail on in other ways than a
+    syntax error (nesting past the recursion limit, integers past the digit limit) and
+    nesting deeper than ``limit``: all as :class:`DataError` (a ValueError)."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"not valid JSON: {exc}") from None
+    except RecursionError:
+        raise DataError(f"arrays or objects nested more than {limit} levels deep") from None
+    except ValueError as exc:  # an integer of thousands of digits
+        raise DataError(f"a number too long to read: {exc}") from None
+    path = too_deep(value, limit)
+    if path is not None:
+        where = f" (at {describe_path(path)})" if path else ""
+        raise DataError(f"arrays or objects nested more than {limit} levels deep{where}")
+    return value

@@ -26,6 +26,7 @@
     ├── CallRefusedError                      an interceptor refused the call: try later
     │   ├── CircuitOpenError                  ... its circuit breaker is open
     │   ├── RateLimitedError                  ... the tenant is over its rate limit
+    │   ├── ConcurrencyLimitError             ... the tenant has too many calls running
     │   └── OverloadedError                   ... too many timed-out calls still run
     ├── ReloadError                           a reload was refused: the old catalog serves on
     ├── ExecutorError                         a batch's executor (Dask) cannot be used
@@ -581,6 +582,28 @@ class CircuitOpenError(CallRefusedError):
     """The circuit breaker for this tenant, interface and version is open: failing fast."""
 
     kind = "circuit_open"
+
+
+class ConcurrencyLimitError(CallRefusedError):
+    """The tenant already has as many calls running as ``[limits] concurrent_calls`` allows:
+    this one is refused at once (no other tenant waits behind them)."""
+
+    kind = "concurrency_limited"
+
+    def __init__(self, *, tenant: str, interface: str, version: int, limit: int) -> None:
+        self.limit = limit
+        super().__init__(
+            f"tenant {tenant!r} already has {limit} calls running (its limit, [limits] "
+            f"concurrent_calls): {interface} v{version} refused; retry when one has ended",
+            interceptor="bulkhead",
+            tenant=tenant,
+            interface=interface,
+            version=version,
+            retry_after=1.0,
+        )
+
+    def _details(self) -> dict[str, Any]:
+        return {**super()._details(), "limit": self.limit}
 
 
 class OverloadedError(CallRefusedError):

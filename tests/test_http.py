@@ -434,7 +434,7 @@ def test_an_unexpected_error_is_500_with_a_call_id(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise ZeroDivisionError("internal state at 0x1234")
 
-    monkeypatch.setattr(catalog, "execute", broken)
+    monkeypatch.setattr(catalog, "call", broken)
     app = create_app(catalog, settings=ServeSettings(job_threads=0))
     with (
         caplog.at_level(logging.ERROR, logger="catalog.serve"),

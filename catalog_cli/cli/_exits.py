@@ -60,6 +60,7 @@ CODES: Final[Mapping[str, int]] = MappingProxyType(
         "call_refused": REFUSED,
         "circuit_open": REFUSED,
         "rate_limited": REFUSED,
+        "concurrency_limited": REFUSED,
         "overloaded": REFUSED,
         "batch_failed": BATCH_FAILED,
         "serve": SERVE,

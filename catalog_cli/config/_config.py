@@ -44,12 +44,18 @@ _TENANT_KEYS: Final = (
     "interceptors",
     "errors",
     "api_keys",
+    "limits",
 )
 _CANARY_KEYS: Final = ("version", "share", "key")
 _INTERCEPTOR_KEYS: Final = ("enabled", "order", "include", "exclude", "settings")
 _SCOPE_KEYS: Final = ("tenants", "interfaces")
 _SERVE_KEYS: Final = ("admin_keys",)
 _JOBS_KEYS: Final = ("database", "interrupted", "attempts")
+_LIMITS_KEYS: Final = ("concurrent_calls", "call_timeout", "interfaces")
+_INTERFACE_LIMITS_KEYS: Final = ("call_timeout",)
+#: ``[limits]`` defaults: concurrent calls per tenant, and a call's deadline (seconds).
+DEFAULT_CONCURRENT_CALLS: Final = 8
+DEFAULT_CALL_TIMEOUT: Final = 30.0
 #: An API key in catalog.toml: its SHA-256 hash, or a reference to an environment variable.
 _KEY_HASH: Final = re.compile(r"^sha256:[0-9a-f]{64}$")
 _KEY_ENV: Final = re.compile(r"^\$\{env:[A-Za-z_][A-Za-z0-9_]*\}$")
@@ -120,6 +126,21 @@ class JobsConfig(NamedTuple):
 EMPTY: Final[Mapping[str, Any]] = MappingProxyType({})
 
 
+class Limits(NamedTuple):
+    """``[limits]``, or a tenant's ``[tenants.<id>.limits]`` (None: not set there)."""
+
+    #: calls of one tenant running at once in a server (0: no limit)
+    concurrent_calls: int | None = None
+    #: seconds a call may run before the caller gets a timeout
+    call_timeout: float | None = None
+    #: interface -> its own call_timeout
+    interfaces: Mapping[str, float] = EMPTY
+
+
+#: The catalog's limits when catalog.toml sets none.
+DEFAULT_LIMITS: Final = Limits(DEFAULT_CONCURRENT_CALLS, DEFAULT_CALL_TIMEOUT)
+
+
 @dataclass(frozen=True, slots=True)
 class TenantConfig:
     """One tenant's section of the catalog, as written (plugin patterns not yet expanded)."""
@@ -137,6 +158,8 @@ class TenantConfig:
     errors: Mapping[str, str] = field(default_factory=dict)
     #: API keys that authenticate as this tenant: "sha256:<hex>" hashes or "${env:NAME}"
     api_keys: tuple[str, ...] = ()
+    #: ``[tenants.<id>.limits]``: over the catalog's ``[limits]``
+    limits: Limits = Limits()
     #: Problems in this tenant's own section: the tenant fails closed, the others keep working.
     problems: tuple[ConfigProblem, ...] = ()
 
@@ -184,6 +207,8 @@ class CatalogConfig:
     admin_keys: tuple[str, ...] = ()
     #: ``[jobs]``: where background jobs are stored, and what happens to interrupted ones
     jobs: JobsConfig = field(default_factory=JobsConfig)
+    #: ``[limits]``: each tenant's concurrent calls in a server, and calls' deadlines
+    limits: Limits = DEFAULT_LIMITS
     tenants: Mapping[str, TenantConfig] = field(default_factory=dict)
     document: Document | None = field(default=None, repr=False, compare=False)
 
@@ -355,6 +380,46 @@ class _Checker:
             self.add((*key, "attempts"), f"expected an integer from 1 to 100, got {attempts!r}")
             attempts = 3
         return JobsConfig(path, interrupted, attempts)
+
+    def limits(self, raw: Any, key: tuple[str, ...], defaults: Limits) -> Limits:
+        """``[limits]`` (``defaults``: the built-in ones) or a tenant's (``Limits()``)."""
+        table = self.table(raw, key)
+        self.known_keys(table, key, _LIMITS_KEYS)
+        concurrent = table.get("concurrent_calls", defaults.concurrent_calls)
+        if concurrent is not None and (
+            isinstance(concurrent, bool)
+            or not isinstance(concurrent, int)
+            or not 0 <= concurrent <= 100_000
+        ):
+            self.add(
+                (*key, "concurrent_calls"),
+                f"expected an integer from 0 (no limit) to 100000, got {concurrent!r}",
+            )
+            concurrent = defaults.concurrent_calls
+        timeout = self.call_timeout(table, key, defaults.call_timeout)
+        interfaces = {}
+        for name, spec in self.table(table.get("interfaces", {}), (*key, "interfaces")).items():
+            where = (*key, "interfaces", name)
+            spec = self.table(spec, where)
+            self.known_keys(spec, where, _INTERFACE_LIMITS_KEYS)
+            seconds = self.call_timeout(spec, where, None)
+            if seconds is not None:
+                interfaces[name] = seconds
+        return Limits(concurrent, timeout, MappingProxyType(interfaces))
+
+    def call_timeout(
+        self, table: Mapping[str, Any], key: tuple[str, ...], default: float | None
+    ) -> float | None:
+        value = table.get("call_timeout", default)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 86400:
+            self.add(
+                (*key, "call_timeout"),
+                f"expected a number of seconds above 0 and at most 86400, got {value!r}",
+            )
+            return default
+        return float(value)
 
     def errors(self, table: Mapping[str, Any], key: tuple[str, ...]) -> dict[str, str]:
         found = {}
@@ -538,6 +603,7 @@ def _tenant(
         _tables(check, table, (*key, "interceptors"), interner),
         _frozen(check.errors(table, key)),
         check.api_keys(table, key),
+        check.limits(table.get("limits", {}), (*key, "limits"), Limits()),
         tuple(check.problems[before:]),
     )
 
@@ -610,7 +676,9 @@ def config_of(document: Document) -> CatalogConfig:
     path = document.path
     top = document.top
     check = _Checker(document)
-    check.known_keys(top, (), ("catalog", "tenants", "interceptors", "serve", "jobs"))
+    check.known_keys(
+        top, (), ("catalog", "tenants", "interceptors", "serve", "jobs", "limits")
+    )
     if document.tenants_table is not None:
         check.add(("tenants",), f"expected a table, got {_type_name(document.tenants_table)}")
     section = check.table(top.get("catalog", {}), ("catalog",))
@@ -649,6 +717,7 @@ def config_of(document: Document) -> CatalogConfig:
     check.known_keys(serve, ("serve",), _SERVE_KEYS)
     admin_keys = check.strings(serve, ("serve",), "admin_keys", _api_key_problem, secret=True)
     jobs = check.jobs(top.get("jobs", {}), base)
+    limits = check.limits(top.get("limits", {}), ("limits",), DEFAULT_LIMITS)
     interceptors = {
         name: check.interceptor(name, raw)
         for name, raw in check.table(top.get("interceptors", {}), ("interceptors",)).items()
@@ -674,6 +743,7 @@ def config_of(document: Document) -> CatalogConfig:
         interceptors=MappingProxyType(interceptors),
         admin_keys=admin_keys,
         jobs=jobs,
+        limits=limits,
         tenants=TenantTable(document),
         document=document,
     )

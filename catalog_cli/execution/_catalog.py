@@ -31,6 +31,7 @@ from ..runtime import (
 from ..runtime import _lifecycle as lifecycle
 from . import _describe as describe
 from ._contract import PluginReport
+from ._limits import Bulkheads, CallLimits, limits_of
 from ._contract import check_plugin as check_contract
 from ._pipeline import call as call_pipeline
 from ._requests import CallAnswer, CallRequest
@@ -123,8 +124,12 @@ class Catalog:
     'Hi Ada, welcome back!\\n-- The Acme Retail team'
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, limits: bool = False) -> None:
+        """Load the catalog file at ``path``. ``limits``: apply ``[limits]`` to calls made
+        here (each tenant's calls running at once, refused beyond its limit with
+        ConcurrencyLimitError; a deadline for every call not given one), as a server does."""
         self.path = Path(path)
+        self._bulkheads = Bulkheads() if limits else None
         #: tenant -> interceptor -> what the interceptor keeps for the tenant (across reloads)
         self._states: States = {}
         self._runtimes = Runtimes(Registry(read_config(self.path)), self._states)
@@ -132,10 +137,11 @@ class Catalog:
         _interrupts.install()
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str] | None = None) -> Catalog:
-        """Load ``path``, else $CATALOG_FILE, the nearest ./catalog.toml, or the example."""
+    def load(cls, path: str | os.PathLike[str] | None = None, *, limits: bool = False) -> Catalog:
+        """Load ``path``, else $CATALOG_FILE, the nearest ./catalog.toml, or the example
+        (``limits``: see the constructor)."""
         found, _why = find_catalog(path)
-        return cls(found)
+        return cls(found, limits=limits)
 
     @property
     def registry(self) -> Registry:
@@ -153,6 +159,8 @@ class Catalog:
         the latest. Raises InvalidArgumentsError before any plugin runs if ``kwargs`` do not fit
         the version's declaration, and PluginCallError naming the plugin if one raises.
         """
+        if self._bulkheads is not None:
+            return self.execute(interface, customer=customer, version=version, arguments=kwargs)[0]
         runtimes = self._runtimes  # held: a reload does not stop what this call runs
         call = runtimes.calls.get((customer, interface, version))
         if call is None:
@@ -166,12 +174,27 @@ class Catalog:
         timeout: float | None = None,
         trace: bool = False,
         choice: VersionChoice | None = None,
+        call_id: str | None = None,
     ) -> CallAnswer:
         """Run ``request`` and answer with its result, or its error as data (never raises a
         catalog error). ``timeout`` bounds the wait in seconds; ``trace`` records what ran;
         ``choice`` is a version decided before by :meth:`resolve_version` with these
-        arguments (a canary decided by chance is then not decided twice)."""
-        return call_pipeline(self._runtimes, request, timeout=timeout, trace=trace, choice=choice)
+        arguments (a canary decided by chance is then not decided twice); ``call_id`` is the
+        id to give the call (default: a new one, see ``new_call_id``)."""
+        return call_pipeline(
+            self._runtimes,
+            request,
+            timeout=timeout,
+            trace=trace,
+            choice=choice,
+            bulkheads=self._bulkheads,
+            call_id=call_id,
+        )
+
+    def limits(self, customer: str, interface: str) -> CallLimits:
+        """What ``[limits]`` sets for ``customer``'s calls of ``interface``: calls running at
+        once (0: no limit) and the deadline of a call not given one."""
+        return limits_of(self.config, customer, interface)
 
     def execute(
         self,
@@ -264,7 +287,24 @@ class Catalog:
         runtimes = self._runtimes
         choice = runtimes.registry.resolve(interface, customer, version)
         runtimes.get(customer)  # the tenant is built now (or fails closed now)
-        return _method(runtimes.callable(customer, interface, version, choice), runtimes)
+        method = _method(runtimes.callable(customer, interface, version, choice), runtimes)
+        bulkheads = self._bulkheads
+        if bulkheads is None:
+            return method
+
+        def limited(**arguments: Any) -> Any:
+            request = CallRequest(customer, interface, version, arguments)
+            answer = call_pipeline(runtimes, request, choice=choice, bulkheads=bulkheads)
+            if not answer.ok:
+                answer.raise_error()
+            return answer.result
+
+        limited.__name__ = limited.__qualname__ = method.__name__  # type: ignore[attr-defined]
+        limited.__doc__ = method.__doc__
+        limited.version = method.version  # type: ignore[attr-defined]
+        limited.tenant = method.tenant  # type: ignore[attr-defined]
+        limited.catalog_runtimes = runtimes  # type: ignore[attr-defined]
+        return limited  # type: ignore[return-value]
 
     def reload(self) -> None:
         """Re-read the catalog file and the catalog's modules (declarations, built-ins and

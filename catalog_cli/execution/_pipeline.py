@@ -18,6 +18,7 @@ from ..registry import VersionChoice
 from ..runtime import Runtimes, Trace, TraceNode
 from ..runtime._context import call_id_of, next_serial
 from ..runtime._trace import summarize
+from ._limits import Bulkheads, limits_of
 from ._requests import CallAnswer, CallRequest, failed
 
 
@@ -28,6 +29,8 @@ def call(
     timeout: float | None = None,
     trace: bool = False,
     choice: VersionChoice | None = None,
+    bulkheads: Bulkheads | None = None,
+    call_id: str | None = None,
 ) -> CallAnswer:
     """Run ``request``; every error of the catalog becomes part of the answer.
 
@@ -36,7 +39,10 @@ def call(
     in a daemon thread. ``trace``: record what ran (interceptors, entry point, plugin points,
     each plugin's implementation) in ``answer.trace``, for a failed call too. ``choice``: a
     version decided before with these arguments (a canary decided by chance is then not
-    decided twice).
+    decided twice). ``bulkheads``: apply ``[limits]``: the tenant's calls running at once are
+    counted there (beyond its limit the call is refused), and a call without ``timeout`` gets
+    the configured deadline. ``call_id``: the id the call gets (default: a new one), for a
+    caller that must name the call before it ends.
     """
     started = time.perf_counter()
     registry = runtimes.registry
@@ -47,7 +53,33 @@ def call(
         arguments = registry.version(choice).bind(dict(request.arguments))
     except CatalogError as exc:
         return failed(exc, started, choice)
-    serial = next_serial()
+    if bulkheads is None:
+        return _call(runtimes, request, arguments, choice, started, timeout, trace, call_id)
+    limits = limits_of(registry.config, tenant, interface)
+    try:
+        bulkheads.enter(tenant, limits.concurrent_calls, interface, choice.version)
+    except CatalogError as exc:
+        return failed(exc, started, choice)
+    try:
+        if timeout is None:
+            timeout = limits.call_timeout
+        return _call(runtimes, request, arguments, choice, started, timeout, trace, call_id)
+    finally:
+        bulkheads.leave(tenant)
+
+
+def _call(
+    runtimes: Runtimes,
+    request: CallRequest,
+    arguments: dict[str, Any],
+    choice: VersionChoice,
+    started: float,
+    timeout: float | None,
+    trace: bool,
+    call_id: str | None,
+) -> CallAnswer:
+    tenant = request.tenant
+    serial: int | str = next_serial() if call_id is None else call_id
     call_id = call_id_of(serial)
     recorder = _recorder(request, choice, call_id) if trace else None
 

@@ -39,6 +39,7 @@ KINDS: Final[Mapping[str, tuple[int, str]]] = {
     "unsupported-media-type": (415, "Unsupported media type"),
     "invalid-arguments": (422, "Invalid arguments"),
     "rate-limited": (429, "Rate limited"),
+    "too-many-calls": (429, "Too many calls running"),
     "internal": (500, "Call failed"),
     "not-implemented": (501, "Not available on this server"),
     "tenant-unavailable": (503, "Tenant unavailable"),
@@ -132,6 +133,15 @@ def public_problem(error: ErrorRecord) -> ProblemError | None:
             f"tenant {tenant!r} is over its rate limit for {error.interface}; retry later",
             headers=headers,
             retry_after=seconds,
+            tenant=tenant,
+        )
+    if kind == "concurrency_limited":
+        return ProblemError(
+            "too-many-calls",
+            f"tenant {tenant!r} already has {details.get('limit')} calls running, its limit; "
+            "retry when one has ended",
+            headers={"Retry-After": "1"},
+            retry_after=1.0,
             tenant=tenant,
         )
     if kind == "circuit_open":

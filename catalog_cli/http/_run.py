@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Request
 from starlette.responses import Response
 
 from ..execution._requests import CallRequest
+from ..runtime import new_call_id
 from ._jobviews import job_view
 from ._json import encode
 from ._models import JobModel, RunRequest, RunResponse
@@ -27,8 +28,8 @@ _TIMEOUT_HEADER: Final = {
     "in": "header",
     "required": False,
     "schema": {"type": "number", "exclusiveMinimum": 0},
-    "description": "seconds the caller waits at most (bounded by the server's maximum, "
-    "$CATALOG_MAX_TIMEOUT); then 504",
+    "description": "seconds the call may run (bounded by the server's maximum, "
+    "$CATALOG_MAX_TIMEOUT; default: the catalog's [limits] call_timeout); then 504",
 }
 
 
@@ -55,7 +56,7 @@ def _timeout(request: Request, most: float) -> float | None:
     summary="Run a method as the key's tenant",
     openapi_extra={"parameters": [_TIMEOUT_HEADER]},
 )
-def run(
+async def run(
     interface: str,
     caller: TenantCaller,
     request: Request,
@@ -64,27 +65,41 @@ def run(
     """Run ``interface`` (the tenant's version, or ``version``) with ``arguments``.
 
     The tenant is the API key's; the answer says which version ran and which rule chose it.
+    The call runs within the tenant's limits: beyond its calls running at once, 429; past its
+    deadline (``X-Timeout``, else the catalog's ``call_timeout``), 504.
     """
     check_named(request, caller, body.tenant, body.customer)
     server = server_of(request)
     tenant = caller.identity.tenant
     assert tenant is not None  # a TenantCaller
-    timeout = _timeout(request, server.settings.max_timeout)
-    outcome = server.catalog.execute(
-        interface,
-        customer=tenant,
-        version=body.version,
-        arguments=body.arguments,
-        timeout=timeout,
+    asked = _timeout(request, server.settings.max_timeout)
+    catalog = server.catalog
+    arguments = body.arguments
+    choice = catalog.resolve_version(
+        interface, customer=tenant, version=body.version, arguments=arguments
     )
+    limits = catalog.limits(tenant, interface)
+    call_id = new_call_id()
+    call = CallRequest(tenant, interface, body.version, arguments)
+    answer = await server.calls.run(
+        lambda: catalog.call(call, choice=choice, call_id=call_id),
+        tenant=tenant,
+        interface=interface,
+        version=choice.version,
+        limit=limits.concurrent_calls,
+        timeout=limits.call_timeout if asked is None else asked,
+        call_id=call_id,
+    )
+    if not answer.ok:
+        answer.raise_error()
     data = {
-        "result": outcome.result,
-        "interface": outcome.interface,
-        "version": outcome.version,
-        "version_source": outcome.version_source,
+        "result": answer.result,
+        "interface": interface,
+        "version": answer.version,
+        "version_source": answer.version_source,
         "tenant": tenant,
-        "call_id": outcome.call_id,
-        "seconds": outcome.seconds,
+        "call_id": answer.call_id,
+        "seconds": answer.seconds,
     }
     # Written directly (not through response_model) because this is the hot path.
     return Response(encode(data), media_type="application/json")

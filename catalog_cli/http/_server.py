@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from ..config import CatalogConfig, JobsConfig
     from ..execution._catalog import Catalog
     from ..execution._jobs import JobStore, JobWorker
+    from ._calls import CallPool
 
 log = logging.getLogger("catalog.serve")
 
@@ -85,6 +86,7 @@ class Server:
         self._store: JobStore | None = None
         self._store_jobs: JobsConfig | None = None
         self._worker: JobWorker | None = None
+        self._calls: CallPool | None = None
         self._stopped = False
         #: why the last start failed, if an error of the catalog stopped it (logged then)
         self.start_error: CatalogError | None = None
@@ -102,6 +104,19 @@ class Server:
                     log.warning("API key unusable: %s", problem)
                 self._ring, self._ring_config = ring, config
             return self._ring
+
+    @property
+    def calls(self) -> CallPool:
+        """The threads that run calls, made at the first call."""
+        calls = self._calls
+        if calls is None:
+            with self._lock:
+                if self._calls is None:
+                    from ._calls import CallPool
+
+                    self._calls = CallPool()
+                calls = self._calls
+        return calls
 
     def store(self) -> JobStore:
         """The job store: opened at start, and kept until the server stops (a reload does not
@@ -177,6 +192,9 @@ class Server:
             worker.stop()
         with self._lock:
             store, self._store = self._store, None
+            calls, self._calls = self._calls, None
+        if calls is not None:
+            calls.close()
         if store is not None:
             store.close()
         if self._owned:
