@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import json
 import math
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
@@ -56,26 +57,31 @@ def dumps(data: Any, indent: int | None = None, *, compact: bool = False) -> str
         )
 
 
-#: How deep arrays and objects (TOML tables) may nest in what the catalog reads: a catalog
-#: file, ``--args``, a method's arguments. Real data stays far below; deeper input is refused
-#: with an error naming where, before anything recursive (a parser, a check, pickle, the
-#: JSON encoder) could hit Python's recursion limit on it.
+#: How deep arrays and objects (TOML tables) may nest in what the catalog reads: inside a
+#: catalog file, inside ``--args``, in one argument of a method. Real data stays far below;
+#: deeper input is refused with an error naming where, before anything recursive (a parser, a
+#: check, pickle, the JSON encoder) could hit Python's recursion limit on it.
 MAX_DEPTH: Final = 100
 
+_NESTED: Final = (dict, list, tuple)
 
-def too_deep(value: Any, limit: int = MAX_DEPTH) -> tuple[str | int, ...] | None:
-    """Where ``value`` holds an array or object nested more than ``limit`` levels deep (a
-    list or dict is level 1, what it holds level 2, ...): the keys and indexes leading to the
-    first such one, or None when it is within the limit. Walks without recursion."""
-    if not isinstance(value, (dict, list, tuple)):
+
+def too_deep(
+    value: Any, limit: int = MAX_DEPTH, *, counted: bool = True
+) -> tuple[str | int, ...] | None:
+    """Where ``value`` nests arrays or objects more than ``limit`` levels deep: the keys and
+    indexes leading to the first one too deep, or None. ``value`` itself is level 1, unless
+    not ``counted`` (a document or an object of arguments: what it holds is level 1). Walks
+    without recursion."""
+    if not isinstance(value, _NESTED):
         return None
-    stack: list[tuple[Any, int]] = [(value, 1)]
+    stack: list[tuple[Any, int]] = [(value, 1 if counted else 0)]
     while stack:
         node, depth = stack.pop()
         if depth > limit:
             return _path_to(value, node)
         items = node.values() if isinstance(node, dict) else node
-        stack.extend((child, depth + 1) for child in items if isinstance(child, (dict, list, tuple)))
+        stack.extend((child, depth + 1) for child in items if isinstance(child, _NESTED))
     return None
 
 
@@ -87,39 +93,46 @@ def _path_to(root: Any, target: Any) -> tuple[str | int, ...]:
         if node is target:
             return path
         pairs = node.items() if isinstance(node, dict) else enumerate(node)
-        stack.extend(
-            (child, (*path, key)) for key, child in pairs if isinstance(child, (dict, list, tuple))
-        )
+        stack.extend((child, (*path, key)) for key, child in pairs if isinstance(child, _NESTED))
     return ()
 
 
-def describe_path(path: tuple[str | int, ...]) -> str:
-    """``a.b[3].c``: a path found by :func:`too_deep`, for messages."""
+def describe_path(path: tuple[str | int, ...], most: int = 6) -> str:
+    """``a.b[3].c``: a path found by :func:`too_deep`, its first ``most`` steps, for messages."""
     text = ""
-    for part in path:
+    for part in path[:most]:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
+    return text + ("..." if len(path) > most else "")
+
+
+def nesting_problem(limit: int = MAX_DEPTH) -> str:
+    return f"arrays or objects nested more than {limit} levels deep (the limit)"
 
 
 class DataError(ValueError):
     """Text that is no JSON data the catalog takes: not JSON, nested too deeply, or with a
-    number too long to read."""
+    number too long to read. ``reason`` is the short why, without the "not valid JSON"."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
-def loads(text: str, limit: int = MAX_DEPTH) -> Any:
-    """JSON text as data, refusing what ``json.loads`` would fail on in other ways than a
-    syntax error (nesting past the recursion limit, integers past the digit limit) and
-    nesting deeper than ``limit``: all as :class:`DataError` (a ValueError)."""
+def loads(text: str | bytes, limit: int = MAX_DEPTH, *, counted: bool = True) -> Any:
+    """JSON text as data, refusing what ``json.loads`` fails on other than a syntax error
+    (nesting past Python's recursion limit, integers past its digit limit) and nesting deeper
+    than ``limit`` (see :func:`too_deep` for ``counted``): all as :class:`DataError`."""
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise DataError(f"not valid JSON: {exc}") from None
+        raise DataError(f"not valid JSON: {exc}", exc.msg) from None
     except RecursionError:
-        raise DataError(f"arrays or objects nested more than {limit} levels deep") from None
-    except ValueError as exc:  # an integer of thousands of digits
-        raise DataError(f"a number too long to read: {exc}") from None
-    path = too_deep(value, limit)
+        raise DataError(nesting_problem(limit), nesting_problem(limit)) from None
+    except ValueError:  # an integer of thousands of digits
+        why = f"a number too long to read (more than {sys.get_int_max_str_digits()} digits)"
+        raise DataError(why, why) from None
+    path = too_deep(value, limit, counted=counted)
     if path is not None:
-        where = f" (at {describe_path(path)})" if path else ""
-        raise DataError(f"arrays or objects nested more than {limit} levels deep{where}")
+        where = f" at {describe_path(path)}" if path else ""
+        raise DataError(nesting_problem(limit) + where, nesting_problem(limit) + where)
     return value

@@ -35,12 +35,15 @@ def json_object(text: str, option: str, *, shape: str = "") -> dict[str, Any]:
         try:
             with open(text[1:], encoding="utf-8") as handle:
                 text = handle.read()
-        except (OSError, UnicodeDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, ValueError) as exc:  # ValueError: a NUL byte
             raise typer.BadParameter(f"cannot read {text[1:]}: {exc}", param_hint=option) from None
+    from .._json import DataError, loads
+
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise typer.BadParameter(f"not valid JSON: {exc}", param_hint=option) from None
+        # The object itself is not a level: its values may nest as deep as an argument may.
+        value = loads(text, counted=False)
+    except DataError as exc:
+        raise typer.BadParameter(str(exc), param_hint=option) from None
     if not isinstance(value, dict):
         expected = f"a JSON object {shape}" if shape else "a JSON object"
         raise typer.BadParameter(f"expected {expected}", param_hint=option)

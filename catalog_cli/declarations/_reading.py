@@ -11,7 +11,13 @@ from typing import Any
 from ..errors import DeclarationError
 from ._decorators import ATTRIBUTE, EntrypointDeclaration, PointDeclaration
 from ._model import REQUIRED, Interface, Parameter, PluginPoint, Version
-from ._types import DataType, UnsupportedTypeError, compile_type, display_annotation
+from ._types import (
+    DataType,
+    UnsupportedTypeError,
+    bounded,
+    compile_type,
+    display_annotation,
+)
 
 
 def _hints(func: Any) -> dict[str, Any]:
@@ -41,7 +47,7 @@ def _parameters(
         data_type: DataType | None = None
         if checked:
             try:
-                data_type = compile_type(hints[name])
+                data_type = bounded(compile_type(hints[name]))
             except UnsupportedTypeError as exc:
                 raise DeclarationError(
                     f"parameter {name!r}: {exc}", module=func.__module__, hook=func.__name__

@@ -15,9 +15,12 @@ import typing
 from collections.abc import Callable
 from typing import Any, Final, NamedTuple
 
+from .._json import DataError, loads, nesting_problem, too_deep
+
 #: A check returns None when the value fits, else a short description of what is wrong.
 Check = Callable[[Any], "str | None"]
 
+_SCALAR_NAMES: Final = frozenset({"str", "int", "float", "bool", "None"})
 _TRUE: Final = frozenset({"true", "yes", "on", "1"})
 _FALSE: Final = frozenset({"false", "no", "off", "0"})
 
@@ -45,15 +48,19 @@ class DataType(NamedTuple):
         if self.parse_scalar is not None:
             return self.parse_scalar(text)
         try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
+            return loads(text)
+        except DataError as exc:
+            shown = text if len(text) <= 40 else text[:37] + "..."
             raise ValueError(
-                f"expected JSON for {self.display}, got {text!r} ({exc.msg})"
+                f"expected JSON for {self.display}, got {shown!r} ({exc.reason})"
             ) from None
 
 
 def _describe(value: Any) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # an int past the digit limit of int -> str
+        return f"{type(value).__name__} of about {int(value.bit_length() * 0.30103)} digits"
     if len(text) > 40:
         text = text[:37] + "..."
     return f"{type(value).__name__} {text}"
@@ -104,7 +111,11 @@ def _exact(kind: type, name: str) -> Check:
 def _check_float(value: Any) -> str | None:
     if type(value) is float or (isinstance(value, (int, float)) and not isinstance(value, bool)):
         # NaN and infinities are no JSON numbers, and no business quantity either.
-        return None if math.isfinite(value) else f"expected a finite number, got {value!r}"
+        try:
+            finite = math.isfinite(value)
+        except OverflowError:  # an int beyond any float: no quantity either
+            finite = False
+        return None if finite else f"expected a finite number, got {_describe(value)}"
     return f"expected float, got {_describe(value)}"
 
 
@@ -212,8 +223,8 @@ def _union(options: list[DataType]) -> DataType:
         # `int | str`: text that reads as JSON of a fitting type is that value, else the text.
         def parse_scalar(text: str) -> Any:
             try:
-                value = json.loads(text)
-            except json.JSONDecodeError:
+                value = loads(text)
+            except DataError:
                 return text
             return value if check(value) is None else text
 
@@ -248,6 +259,21 @@ def compile_type(annotation: Any) -> DataType:
         f"{annotation!r} is not a data type; use str, int, float, bool, None, Any, "
         "list[T], dict[str, T], Literal[...] or a union of these"
     )
+
+
+def bounded(data_type: DataType) -> DataType:
+    """``data_type`` for a parameter: a value nested deeper than ``MAX_DEPTH`` is refused
+    before its check (or a plugin, or the JSON encoder) walks it recursively."""
+    if data_type.display in _SCALAR_NAMES or data_type.choices:
+        return data_type  # no arrays or objects get past its check
+    inner = data_type.check
+
+    def check(value: Any) -> str | None:
+        if isinstance(value, (dict, list, tuple)) and too_deep(value) is not None:
+            return nesting_problem()
+        return inner(value)
+
+    return data_type._replace(check=check)
 
 
 def display_annotation(annotation: Any) -> str:
