@@ -75,13 +75,20 @@ def too_deep(
     without recursion."""
     if not isinstance(value, _NESTED):
         return None
-    stack: list[tuple[Any, int]] = [(value, 1 if counted else 0)]
-    while stack:
-        node, depth = stack.pop()
+    # Level by level: one list per level, built by a comprehension (a large catalog file has
+    # hundreds of thousands of tables).
+    level = [value]
+    depth = 1 if counted else 0
+    while level:
         if depth > limit:
-            return _path_to(value, node)
-        items = node.values() if isinstance(node, dict) else node
-        stack.extend((child, depth + 1) for child in items if isinstance(child, _NESTED))
+            return _path_to(value, level[0])
+        level = [
+            child
+            for node in level
+            for child in (node.values() if isinstance(node, dict) else node)
+            if isinstance(child, _NESTED)
+        ]
+        depth += 1
     return None
 
 
@@ -105,8 +112,9 @@ def describe_path(path: tuple[str | int, ...], most: int = 6) -> str:
     return text + ("..." if len(path) > most else "")
 
 
-def nesting_problem(limit: int = MAX_DEPTH) -> str:
-    return f"arrays or objects nested more than {limit} levels deep (the limit)"
+def nesting_problem(limit: int = MAX_DEPTH, *, toml: bool = False) -> str:
+    what = "arrays or tables" if toml else "arrays or objects"
+    return f"{what} nested more than {limit} levels deep (the limit)"
 
 
 class DataError(ValueError):

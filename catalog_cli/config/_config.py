@@ -10,6 +10,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final, NamedTuple
 
+from .._json import nesting_problem, too_deep
 from ..errors import ConfigError, ConfigProblem
 from ..errors import hint as did_you_mean
 from . import _toml
@@ -19,6 +20,8 @@ _TENANT_ID: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _MODULE: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _PLUGIN_NAME: Final = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 _WILDCARDS: Final = str.maketrans("*?[]!", "xxxxx")
+#: The keys of a path too deep that a message shows.
+_SHOWN_KEYS: Final = 8
 
 _CATALOG_KEYS: Final = (
     "description",
@@ -270,6 +273,10 @@ class _Checker:
         if not isinstance(value, str) or not value:
             self.add(("catalog", name), f"expected a folder path, got {value!r}")
             return default
+        problem = _path_problem(value)
+        if problem:
+            self.add(("catalog", name), problem)
+            return default
         return value
 
     def table(self, value: Any, key: tuple[str, ...]) -> dict[str, Any]:
@@ -366,6 +373,8 @@ class _Checker:
         if database is not None:
             if not isinstance(database, str) or not database:
                 self.add((*key, "database"), f"expected a file path, got {database!r}")
+            elif problem := _path_problem(database):
+                self.add((*key, "database"), problem)
             else:
                 path = base / database
         interrupted = table.get("interrupted", "retry")
@@ -481,6 +490,11 @@ class _Checker:
                 continue
             result[interface] = number
         return result
+
+
+def _path_problem(value: str) -> str | None:
+    # The system refuses such a path wherever it is used, with an error naming no key.
+    return "a path cannot contain a NUL byte (\\0)" if "\0" in value else None
 
 
 def _module_problem(name: str) -> str | None:
@@ -666,9 +680,29 @@ def _parse(text: str, path: Path | None) -> ParsedDocument:
         ) from None
     except RecursionError:
         raise ConfigError(
-            path, [ConfigProblem("", "not valid TOML: arrays or tables nested too deeply")]
+            path, [ConfigProblem("", f"not valid TOML: {nesting_problem(toml=True)}")]
         ) from None
+    deep = too_deep(document, counted=False)
+    if deep is not None:
+        # Before anything walks the tables recursively (checks, freezing, the cache's pickle).
+        raise ConfigError(path, [_nesting(deep, text)])
     return ParsedDocument(path, document, text)
+
+
+def _nesting(deep: tuple[str | int, ...], text: str) -> ConfigProblem:
+    keys: list[str] = []
+    for part in deep:
+        if not isinstance(part, str):
+            break  # inside an array: the key holding it is where
+        keys.append(part)
+    shown = _toml.format_key(keys[:_SHOWN_KEYS]) + ("..." if len(keys) > _SHOWN_KEYS else "")
+    index = _toml.LineIndex.of(text)
+    # Where a key at or below the path is defined (one header or dotted key may hold it all),
+    # else where the closest table above it is.
+    size = len(keys)
+    below = [n for k, n in index.lines.items() if list(k[:size]) == keys]
+    line = min(below) if below else index.line_of(keys)
+    return ConfigProblem(shown, nesting_problem(toml=True), line)
 
 
 def config_of(document: Document) -> CatalogConfig:
@@ -693,7 +727,9 @@ def config_of(document: Document) -> CatalogConfig:
     if "builtins_dir" in section:
         explicit.add(builtins_dir)
     if "plugin_dirs" in section:
-        plugin_dirs = tuple(base / d for d in check.strings(section, ("catalog",), "plugin_dirs"))
+        plugin_dirs = tuple(
+            base / d for d in check.strings(section, ("catalog",), "plugin_dirs", _path_problem)
+        )
         explicit.update(plugin_dirs)
     else:
         plugin_dirs = tuple(base / d for d in DEFAULT_PLUGIN_DIRS)

@@ -197,13 +197,13 @@ class Registry:
             *_sources.module_sources(self._package_modules(_sources.HOOKSPECS_GROUP), "module"),
         ]
         modules = []
-        seen = set()
+        seen: dict[str, ModuleType] = {}
         for source in sources:
             if source.module in seen:
                 continue
-            seen.add(source.module)
             try:
-                modules.append(self.loader.load(source))
+                seen[source.module] = self.loader.load(source)
+                modules.append(seen[source.module])
             except PluginLoadError as exc:
                 if isinstance(exc.cause, DeclarationError):
                     if exc.cause.module is None:
@@ -213,7 +213,24 @@ class Registry:
                     f"the declarations failed to import: {type(exc.cause).__name__}: {exc.cause}",
                     module=source.location,
                 ) from None
+        self._check_declaring(seen)
         return tuple(modules)
+
+    def _check_declaring(self, loaded: Mapping[str, ModuleType]) -> None:
+        """A module named in ``[catalog] hookspecs`` declares interfaces: one that does not
+        (``json``, a plugin module) is a mistake in the file, not an empty interface list."""
+        problems = [
+            self.config.problem(
+                ("catalog", "hookspecs"),
+                f"item {index}: module {name!r} declares no interface (none of its functions "
+                "is marked @entrypoint or @plugin_point); list interface declaration modules "
+                "here, and plugin modules in [catalog.modules] or [catalog] builtins",
+            )
+            for index, name in enumerate(self.config.hookspecs)
+            if name in loaded and not declarations(loaded[name])
+        ]
+        if problems:
+            raise ConfigError(self.config.path, problems)
 
     def _builtin_sources(self, folders: Mapping[str, Folder | None]) -> list[PluginSource]:
         self._check_listed_modules("builtins", self.config.builtins)
