@@ -320,15 +320,25 @@ class Catalog:
             old = self._runtimes
             try:
                 registry = Registry(read_config(self.path), fresh=True)
-            except CatalogError as exc:
-                raise ReloadError(str(self.path), [exc]) from exc
+            except BaseException as exc:
+                # Whatever the catalog's new modules raise refuses the reload (the old catalog
+                # serves on), SystemExit and stray interrupts included; a real Ctrl-C goes on.
+                if _interrupts.is_real(exc):
+                    raise
+                raise ReloadError(str(self.path), [_reload_cause(exc)]) from exc
             new = Runtimes(registry, self._states, generation=old.generation + 1)
-            broken = [
-                outcome
-                for tenant in registry.config.tenants
-                if isinstance(outcome := new.outcome(tenant), CatalogError)
-                and not _was_failing(old, tenant)
-            ]
+            try:
+                broken = [
+                    outcome
+                    for tenant in registry.config.tenants
+                    if isinstance(outcome := new.outcome(tenant), CatalogError)
+                    and not _was_failing(old, tenant)
+                ]
+            except BaseException as exc:
+                if _interrupts.is_real(exc):
+                    raise
+                new.close()
+                raise ReloadError(str(self.path), [_reload_cause(exc)]) from exc
             if broken:
                 new.close()
                 raise ReloadError(str(self.path), broken)
@@ -502,6 +512,12 @@ class Catalog:
         deadlines. Problems are reported, never raised."""
         target = plugin if isinstance(plugin, str) else Path(plugin)
         return check_contract(self._runtimes, target, settings)
+
+
+def _reload_cause(exc: BaseException) -> CatalogError:
+    if isinstance(exc, CatalogError):
+        return exc
+    return CatalogError(f"loading the catalog anew failed: {type(exc).__name__}: {exc}")
 
 
 def _was_failing(old: Runtimes, tenant: str) -> bool:

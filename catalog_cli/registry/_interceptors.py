@@ -7,6 +7,7 @@ from fnmatch import fnmatchcase
 from types import MappingProxyType, ModuleType
 from typing import Any, Final, NamedTuple
 
+from ._meta import own_attribute
 from ._plugins import CheckedPlugin
 
 #: The catalog's own interceptors: name in catalog.toml -> module.
@@ -33,7 +34,7 @@ PREFIX: Final = "interceptor."
 
 def default_order(module: ModuleType) -> int:
     """The interceptor's own place in the chain: its ``ORDER``, else DEFAULT_ORDER."""
-    declared = getattr(module, "ORDER", DEFAULT_ORDER)
+    declared = own_attribute(module, "ORDER", DEFAULT_ORDER)
     return (
         declared
         if isinstance(declared, int) and not isinstance(declared, bool)

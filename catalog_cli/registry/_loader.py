@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 import threading
+import time
 from types import ModuleType
 
 from .. import _interrupts
@@ -13,10 +14,30 @@ from ..errors import PluginLoadError
 from . import _namespace
 from ._sources import PluginSource
 
-#: Imports that missed their deadline and are still running, by module name: a new loader
-#: (after a reload) reports them failed instead of starting the same hanging import again.
-_hanging: dict[str, threading.Event] = {}
-_hanging_lock = threading.Lock()
+
+class _Import:
+    """One import of a module's code under way, in the thread that runs it."""
+
+    __slots__ = ("done", "late", "started")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        #: it missed its deadline, and its thread was abandoned
+        self.late = False
+        self.started = time.monotonic()
+
+
+#: Imports under way, by where the code comes from (its file, else its module name), across
+#: every loader of the process: a reload's loader and the one it replaces never run the same
+#: module twice at once, and a module whose import hangs is not imported again (each attempt
+#: would leave one more thread hanging behind it) until that import ends. By origin, not by
+#: module name, so it holds whatever names a reload gives the catalog's modules.
+_running: dict[str, _Import] = {}
+_running_lock = threading.Lock()
+
+
+def _origin(source: PluginSource) -> str:
+    return f"file:{source.location}" if source.folder is not None else f"module:{source.module}"
 
 
 class ModuleLoader:
@@ -54,28 +75,47 @@ class ModuleLoader:
     def _import_with_deadline(self, source: PluginSource) -> ModuleType | PluginLoadError:
         # A module that hangs at import must fail its tenants, not freeze every listing and
         # every later call: the import runs in a daemon thread that may be abandoned.
-        with _hanging_lock:
-            earlier = _hanging.get(source.module)
-            if earlier is not None and not earlier.is_set():
-                cause = TimeoutError("an earlier import of it is still running (it hangs)")
-                return PluginLoadError(source.name, source.describe(), cause)
-        done = threading.Event()
+        key = _origin(source)
+        deadline = time.monotonic() + self.timeout
+        while True:
+            with _running_lock:
+                earlier = _running.get(key)
+                if earlier is None:
+                    mine = _running[key] = _Import()
+                    break
+                late = earlier.late
+            if late:
+                return self._still_hanging(source, earlier)
+            # Another loader imports it right now (the catalog a reload replaces): its
+            # outcome is not this loader's (a reload imports afresh), so wait, then go.
+            if not earlier.done.wait(max(0.0, deadline - time.monotonic())):
+                return self._still_hanging(source, earlier)
         try:
             return call_with_deadline(
-                lambda: self._import(source, done),
+                lambda: self._import(source, key, mine),
                 self.timeout,
                 f"catalog-import-{source.name}",
             )
-        except Late as late:
-            with _hanging_lock:
-                if not done.is_set():
-                    _hanging[source.module] = done
-            cause = TimeoutError(f"the import {late}")
+        except Late as late_import:
+            with _running_lock:
+                mine.late = True
+            cause = TimeoutError(f"the import {late_import}")
             return PluginLoadError(source.name, source.describe(), cause)
         except Overloaded as busy:
+            _finished(key, mine)  # it never started
             return PluginLoadError(source.name, source.describe(), busy)
 
-    def _import(self, source: PluginSource, done: threading.Event) -> ModuleType | PluginLoadError:
+    def _still_hanging(self, source: PluginSource, earlier: _Import) -> PluginLoadError:
+        seconds = time.monotonic() - earlier.started
+        cause = TimeoutError(
+            f"its earlier import, started {seconds:.0f} s ago, still hangs; it is not imported "
+            "again until that import ends (restart the process to end it)"
+        )
+        return PluginLoadError(source.name, source.describe(), cause)
+
+    def _import(
+        self, source: PluginSource, key: str, mine: _Import
+    ) -> ModuleType | PluginLoadError:
         try:
             return self._run(source)
         except BaseException as exc:
@@ -85,7 +125,7 @@ class ModuleLoader:
                 raise
             return PluginLoadError(source.name, source.describe(), exc)
         finally:
-            done.set()
+            _finished(key, mine)
 
     def _run(self, source: PluginSource) -> ModuleType:
         folder = source.folder
@@ -108,3 +148,10 @@ class ModuleLoader:
             if previous is not None:
                 sys.modules[source.module] = previous
             raise
+
+
+def _finished(key: str, mine: _Import) -> None:
+    with _running_lock:
+        if _running.get(key) is mine:
+            del _running[key]
+    mine.done.set()

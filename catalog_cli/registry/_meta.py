@@ -20,6 +20,17 @@ PLUGIN_API_VERSION: Final = "1.0"
 ATTRIBUTE: Final = "PLUGIN"
 
 
+def own_attribute(module: ModuleType, name: str, default: Any = None) -> Any:
+    """``module``'s attribute ``name`` as its code set it, else ``default``.
+
+    Read from the module's namespace, not with ``getattr``: a module-level ``__getattr__``
+    (PEP 562) is plugin code that may raise anything, and it must not run where the catalog
+    only looks up one of its own knobs (an interceptor's ``ORDER``, say) while it describes
+    the catalog or builds a tenant.
+    """
+    return vars(module).get(name, default)
+
+
 class PluginMeta(NamedTuple):
     """A plugin's declaration of itself; every field is optional.
 
@@ -64,6 +75,8 @@ def declared_meta(source: PluginSource, module: ModuleType | None) -> PluginMeta
         return fallback
     doc = (inspect.getdoc(module) or "").split("\n", 1)[0]
     fallback = fallback._replace(description=fallback.description or doc)
+    # getattr, as for any module attribute (a PEP 562 ``__getattr__`` may provide it): what
+    # that plugin code raises is the plugin's failure, contained by whoever checks it.
     declared = getattr(module, ATTRIBUTE, None)
     if declared is None:
         return fallback

@@ -303,10 +303,13 @@ def check_plugin(
     check_compatible(name, meta, interfaces)
     parser = pluggy.PluginManager(PROJECT)
     implementations: list[Implementation] = []
-    for attr in sorted(dir(module)):
+    # What the module's code defined, read from its namespace: neither a module-level
+    # ``__dir__`` nor ``__getattr__`` (plugin code, which may raise anything) runs here.
+    namespace = dict(vars(module))
+    for attr in sorted(key for key in namespace if isinstance(key, str)):
         opts = parser.parse_hookimpl_opts(module, attr)
         if opts is None:
-            value = getattr(module, attr, None)
+            value = namespace[attr]
             if attr in hooks and inspect.isfunction(value):
                 raise PluginValidationError(
                     name,
@@ -322,7 +325,7 @@ def check_plugin(
             raise PluginValidationError(
                 name, f"implements {hook}, which no interface declares{hint}", hook=hook
             )
-        func = getattr(module, attr)
+        func = namespace[attr]
         if getattr(func, "__module__", module.__name__) != module.__name__:
             raise PluginValidationError(
                 name,

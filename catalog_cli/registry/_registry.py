@@ -18,6 +18,7 @@ from pathlib import Path
 from types import MappingProxyType, ModuleType
 from typing import Any, NamedTuple
 
+from .. import _interrupts
 from ..config import CatalogConfig, InterceptorConfig, TenantConfig, freeze
 from ..config._config import EMPTY, Recent, TenantTable
 from ..config._settings import Problems, Secrets, resolve_secrets, validate
@@ -40,7 +41,7 @@ from ._depends import call_order
 from ._hooks import HookInfo, hook_index
 from ._interceptors import BUILTIN, PREFIX, InterceptorUse, default_order
 from ._loader import ModuleLoader
-from ._meta import PluginMeta, declared_meta
+from ._meta import PluginMeta, declared_meta, own_attribute
 from ._namespace import Folder
 from ._plugins import CheckedPlugin, check_plugin
 from ._sources import PluginSource
@@ -456,10 +457,12 @@ class Registry:
                 )
             except PluginError as exc:
                 found = exc
-            except Exception as exc:  # an odd plugin must fail alone, never the whole catalog
-                found = PluginValidationError(
-                    name, f"could not be checked: {type(exc).__name__}: {exc}"
-                )
+            except BaseException as exc:
+                # An odd plugin must fail alone, never the whole catalog: also with SystemExit
+                # or a stray KeyboardInterrupt from its code (a real Ctrl-C goes on).
+                if _interrupts.is_real(exc):
+                    raise
+                found = _unchecked(name, exc)
             found = self._checked.setdefault(name, found)
         return found
 
@@ -491,10 +494,10 @@ class Registry:
             )
         except PluginError as exc:
             return exc
-        except Exception as exc:
-            return PluginValidationError(
-                source.name, f"could not be checked: {type(exc).__name__}: {exc}"
-            )
+        except BaseException as exc:
+            if _interrupts.is_real(exc):
+                raise
+            return _unchecked(source.name, exc)
 
     def unselected(self, selected: Collection[str] | None = None) -> list[PluginSource]:
         """Plugin files in the catalog's plugin folders that no tenant selects (``selected``:
@@ -518,7 +521,9 @@ class Registry:
         module = status if isinstance(status, ModuleType) else None
         try:
             return declared_meta(self.source(name), module)
-        except PluginValidationError:
+        except BaseException as exc:  # a PluginValidationError, or the plugin's own code
+            if _interrupts.is_real(exc):
+                raise
             return declared_meta(self.source(name), None)
 
     # -- versions ----------------------------------------------------------------------------
@@ -794,7 +799,18 @@ class Registry:
             problems: Problems = []
             values = resolve_secrets(written, key, problems, secrets)
             if schema is not None:
-                values = validate(schema, values, key, problems, secrets)
+                try:
+                    values = validate(schema, values, key, problems, secrets)
+                except BaseException as exc:
+                    # The schema is the plugin's code (its validators): what escapes it is
+                    # that plugin's failure, SystemExit and a stray KeyboardInterrupt too.
+                    if _interrupts.is_real(exc):
+                        raise
+                    raise PluginValidationError(
+                        plugin.name,
+                        f"its settings schema raised {type(exc).__name__}: {exc}",
+                        tenant=config.id,
+                    ) from exc
             frozen = freeze(values) if values else EMPTY
             if schema is not None and not problems and not secrets:
                 # kept with what it was made from, so the id is never another table's
@@ -825,7 +841,7 @@ class Registry:
             if isinstance(plugin, PluginError):
                 raise plugin
             if (
-                getattr(plugin.module, "OPT_IN", False) is True
+                own_attribute(plugin.module, "OPT_IN", False) is True
                 and not configured.include.interfaces
             ):
                 # e.g. the cache: it changes what a method means, so it is never switched on
@@ -892,6 +908,10 @@ class Registry:
             return self.plan(tenant)
         except (ConfigError, PluginError) as exc:
             return exc
+
+
+def _unchecked(plugin: str, exc: BaseException) -> PluginValidationError:
+    return PluginValidationError(plugin, f"could not be checked: {type(exc).__name__}: {exc}")
 
 
 def _has_reference(value: Any) -> bool:

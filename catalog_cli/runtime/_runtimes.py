@@ -5,8 +5,10 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Callable, Mapping
+from types import ModuleType
 from typing import Any, final
 
+from .. import _interrupts
 from ..errors import CatalogError, ConfigError, PluginError, PluginValidationError
 from ..registry import Registry, VersionChoice
 from . import _lifecycle as lifecycle
@@ -97,6 +99,24 @@ class Runtimes:
             return exc.for_tenant(tenant)
         except (ConfigError, PluginError) as exc:
             return exc
+        except BaseException as exc:
+            # The last line for plugin code that runs while a tenant is built: it fails this
+            # tenant alone. Anything else is a bug of the catalog's, reported as one.
+            if _interrupts.is_real(exc):
+                raise
+            culprit = _culprit(registry, tenant, exc)
+            if culprit is not None:
+                return PluginValidationError(
+                    culprit,
+                    f"raised {type(exc).__name__} while its tenant was built: {exc}",
+                    tenant=tenant,
+                )
+            if isinstance(exc, Exception):
+                raise
+            # Never let a stray SystemExit end the program, nor an interrupt pass for Ctrl-C.
+            raise RuntimeError(
+                f"{type(exc).__name__} while tenant {tenant!r} was built: {exc}"
+            ) from exc
         return runtime
 
     def built(self) -> list[TenantRuntime]:
@@ -138,6 +158,23 @@ class Runtimes:
             self._built.clear()
             self.calls.clear()
         return stop(built, self.registry.config.startup_timeout)
+
+
+def _culprit(registry: Registry, tenant: str, exc: BaseException) -> str | None:
+    """The tenant's plugin whose module's code raised ``exc`` (its innermost such frame)."""
+    modules = {}
+    for name in registry.selected(tenant):
+        status = registry.loader.status(name)
+        if isinstance(status, ModuleType):
+            modules[status.__name__] = name
+    culprit = None
+    tb = exc.__traceback__
+    while tb is not None:
+        found = modules.get(tb.tb_frame.f_globals.get("__name__", ""))
+        if found is not None:
+            culprit = found
+        tb = tb.tb_next
+    return culprit
 
 
 def stop(runtimes: list[TenantRuntime], seconds: float) -> list[tuple[str, str, BaseException]]:
