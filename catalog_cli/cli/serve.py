@@ -61,6 +61,61 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    call_threads: Annotated[
+        int | None,
+        typer.Option(
+            "--call-threads",
+            help="Threads per worker running calls. Default: $CATALOG_CALL_THREADS, else 16.",
+            min=1,
+            max=1024,
+            show_default=False,
+        ),
+    ] = None,
+    max_connections: Annotated[
+        int,
+        typer.Option(
+            "--max-connections",
+            help="Open connections per worker; more are closed at once (bounded by the "
+            "open-file limit).",
+            min=1,
+        ),
+    ] = 1000,
+    max_client_connections: Annotated[
+        int,
+        typer.Option(
+            "--max-client-connections",
+            help="Open connections per worker from one client address (0: no limit; use 0 "
+            "behind a reverse proxy).",
+            min=0,
+        ),
+    ] = 64,
+    header_timeout: Annotated[
+        float,
+        typer.Option(
+            "--header-timeout",
+            help="Seconds a client has to send a whole request head.",
+            min=0.1,
+            max=3600,
+        ),
+    ] = 10.0,
+    body_timeout: Annotated[
+        float,
+        typer.Option(
+            "--body-timeout",
+            help="Seconds between two parts of a request body (then 408).",
+            min=0.1,
+            max=3600,
+        ),
+    ] = 30.0,
+    keep_alive: Annotated[
+        float,
+        typer.Option(
+            "--keep-alive",
+            help="Seconds an idle keep-alive connection stays open.",
+            min=0,
+            max=3600,
+        ),
+    ] = 5.0,
 ) -> None:
     """Serve the catalog over HTTP (JSON under /v1, OpenAPI at /openapi.json, docs at /docs).
 
@@ -80,7 +135,7 @@ def serve(
             "pip install 'task-catalog[serve]'"
         ) from None
     from ..config._keys import KeyRing
-    from ..http import create_app
+    from ..http import _calls, _connections
     from ..http._server import JOB_THREADS_ENV, ServeSettings, config_of
 
     current = session(ctx)
@@ -97,6 +152,21 @@ def serve(
         )
     if job_threads is not None:
         os.environ[JOB_THREADS_ENV] = str(job_threads)
+    if call_threads is not None:
+        os.environ[_calls.THREADS_ENV] = str(call_threads)
+    files = _connections.raise_file_limit(max_connections + _connections.RESERVED_FILES)
+    usable = max(1, files - _connections.RESERVED_FILES)
+    if max_connections > usable:
+        sys.stderr.write(
+            f"warning: --max-connections {max_connections} is more than the open-file limit "
+            f"allows ({files}); {usable} are taken\n"
+        )
+        max_connections = usable
+    limits = _connections.ConnectionLimits(
+        max_connections, max_client_connections, header_timeout, body_timeout, keep_alive
+    )
+    # Worker processes read them from the environment, as they build their own protocol.
+    os.environ[_connections.LIMITS_ENV] = _connections.to_env(limits)
     options: dict[str, Any] = {
         "host": host,
         "port": port,
@@ -104,9 +174,13 @@ def serve(
         "log_config": _log_config(level),
         "ws": "none",
         "lifespan": "on",
+        "http": _connections.PROTOCOL,
+        "timeout_keep_alive": keep_alive,
     }
     try:
         if workers == 1:
+            from ..http import create_app
+
             uvicorn.run(create_app(catalog), **options)
         else:
             # Each worker process builds its own app from the same file.

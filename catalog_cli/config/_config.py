@@ -162,7 +162,7 @@ class TenantConfig:
     #: API keys that authenticate as this tenant: "sha256:<hex>" hashes or "${env:NAME}"
     api_keys: tuple[str, ...] = ()
     #: ``[tenants.<id>.limits]``: over the catalog's ``[limits]``
-    limits: Limits = Limits()
+    limits: Limits = field(default_factory=Limits)
     #: Problems in this tenant's own section: the tenant fails closed, the others keep working.
     problems: tuple[ConfigProblem, ...] = ()
 
@@ -407,9 +407,9 @@ class _Checker:
             concurrent = defaults.concurrent_calls
         timeout = self.call_timeout(table, key, defaults.call_timeout)
         interfaces = {}
-        for name, spec in self.table(table.get("interfaces", {}), (*key, "interfaces")).items():
+        for name, raw_spec in self.table(table.get("interfaces", {}), (*key, "interfaces")).items():
             where = (*key, "interfaces", name)
-            spec = self.table(spec, where)
+            spec = self.table(raw_spec, where)
             self.known_keys(spec, where, _INTERFACE_LIMITS_KEYS)
             seconds = self.call_timeout(spec, where, None)
             if seconds is not None:
@@ -710,9 +710,7 @@ def config_of(document: Document) -> CatalogConfig:
     path = document.path
     top = document.top
     check = _Checker(document)
-    check.known_keys(
-        top, (), ("catalog", "tenants", "interceptors", "serve", "jobs", "limits")
-    )
+    check.known_keys(top, (), ("catalog", "tenants", "interceptors", "serve", "jobs", "limits"))
     if document.tenants_table is not None:
         check.add(("tenants",), f"expected a table, got {_type_name(document.tenants_table)}")
     section = check.table(top.get("catalog", {}), ("catalog",))

@@ -31,8 +31,8 @@ from ..runtime import (
 from ..runtime import _lifecycle as lifecycle
 from . import _describe as describe
 from ._contract import PluginReport
-from ._limits import Bulkheads, CallLimits, limits_of
 from ._contract import check_plugin as check_contract
+from ._limits import Bulkheads, CallLimits, limits_of
 from ._pipeline import call as call_pipeline
 from ._requests import CallAnswer, CallRequest
 from ._views import CheckReport, InterceptorInfo, PluginInfo, TenantInfo

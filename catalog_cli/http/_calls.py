@@ -18,6 +18,7 @@ not speed, for the microsecond methods a catalog holds), with three bounds per t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import queue
@@ -111,10 +112,9 @@ class _Worker:
                 work.done()
                 log.info("an abandoned call of tenant %r ended", work.owner)
                 return  # its replacement is already serving
-            try:
+            # A closed loop (RuntimeError): nobody waits for the answer any more.
+            with contextlib.suppress(RuntimeError):
                 work.loop.call_soon_threadsafe(_settle, work.future, *outcome)
-            except RuntimeError:  # the loop is closed: nobody waits for it any more
-                pass
 
 
 @final
@@ -219,4 +219,3 @@ class CallPool:
             workers = len(self._workers)
         for _ in range(workers):
             self.queue.put(None)
-

@@ -6,15 +6,18 @@ the route's dependencies: checking the key there would let anyone without a key 
 server read and parse whatever they send. Here, a request under /v1 without a valid key (or
 naming another tenant) is answered from its headers alone, and every body is capped at
 ``ServeSettings.max_body`` bytes: a larger ``Content-Length`` is refused unread (413), and a
-body sent without one is counted as it arrives and refused when it passes the cap.
+body sent without one is counted as it arrives and refused when it passes the cap. A body
+whose next chunk takes longer than the body timeout (see ``_connections``) is answered 408.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from starlette.datastructures import Headers
 
+from . import _connections
 from ._problems import ProblemError, render
 from ._security import identify
 
@@ -52,18 +55,46 @@ class Guard:
         except ProblemError as problem:
             await render(problem, scope.get("path"))(scope, receive, send)
             return
-        await self._capped(scope, receive, send, limit)
+        tracker = _connections.TRACKER
+        if tracker is None:
+            await self._capped(scope, receive, send, limit, _connections.ConnectionLimits())
+            return
+        client = scope.get("client")
+        tracker.request_started(client)
+        try:
+            await self._capped(scope, receive, send, limit, tracker.limits)
+        finally:
+            tracker.request_ended(client)
 
-    async def _capped(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+    async def _capped(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        limit: int,
+        limits: _connections.ConnectionLimits,
+    ) -> None:
         received = 0
-        over = refused = started = False
+        over = refused = started = complete = False
 
         async def counting_receive() -> Message:
-            nonlocal received, over, refused
+            nonlocal received, over, refused, complete
             if over:
                 return {"type": "http.disconnect"}
-            message = await receive()
+            if complete:  # after the body: waiting for a disconnect may take as long as it takes
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), limits.body_timeout)
+            except TimeoutError:
+                over = True
+                if not started:
+                    refused = True
+                    await render(_too_slow(limits.body_timeout), scope.get("path"))(
+                        scope, receive, send
+                    )
+                return {"type": "http.disconnect"}
             if message["type"] == "http.request":
+                complete = not message.get("more_body", False)
                 received += len(message.get("body", b""))
                 if received > limit:
                     over = True
@@ -84,6 +115,14 @@ class Guard:
             await send(message)
 
         await self.app(scope, counting_receive, guarded_send)
+
+
+def _too_slow(seconds: float) -> ProblemError:
+    return ProblemError(
+        "request-timeout",
+        f"the request body did not arrive in time (more than {seconds:g} s between two parts)",
+        headers={"Connection": "close"},
+    )
 
 
 def _too_large(limit: int) -> ProblemError:

@@ -34,6 +34,7 @@ KINDS: Final[Mapping[str, tuple[int, str]]] = {
     "forbidden": (403, "Not allowed for this API key"),
     "not-found": (404, "Not found"),
     "method-not-allowed": (405, "Method not allowed"),
+    "request-timeout": (408, "Request timeout"),
     "conflict": (409, "Conflict"),
     "too-large": (413, "Request body too large"),
     "unsupported-media-type": (415, "Unsupported media type"),
