@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import subprocess
+import sys
 import threading
 import time
 import warnings
@@ -514,3 +516,71 @@ def test_a_reload_never_imports_a_plugin_a_moment_after_another_import_of_it_beg
     with pytest.raises(PluginLoadError, match="still hangs"):
         catalog.plugin_manager("bad")
     assert hung_imports() == 1
+
+
+# -- threads a plugin leaves behind --------------------------------------------------------
+
+#: A plugin that starts a thread that is not a daemon, and leaves it running: it ends when
+#: ``release`` exists beside the catalog (or after a minute), and ``then`` runs in the hook.
+LINGERS = (
+    PRELUDE
+    + """
+import os
+import threading
+import time
+
+_release = os.path.join(os.path.dirname(__file__), os.pardir, "release")
+
+
+def _linger():
+    until = time.monotonic() + 60
+    while not os.path.exists(_release) and time.monotonic() < until:
+        time.sleep(0.01)
+
+
+@hookimpl
+def price_quote_v1_discounts(ctx, subtotal, quantity):
+    threading.Thread(target=_linger, name="plugin-lingers", daemon=False).start()
+    {then}
+"""
+)
+
+
+def command(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "catalog_cli", "--catalog", str(path), *args],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=30,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(("then", "code"), [("return 0.1", 0), ("raise Boom('late')", 7)])
+def test_the_command_exits_after_its_output_though_a_plugin_left_a_thread_running(
+    hostile: HostileCatalog, released: None, then: str, code: int
+) -> None:
+    path = hostile(LINGERS.replace("{then}", then))
+    started = time.monotonic()
+    done = command(path, *RUN, "-C", "bad", "--json")
+    assert time.monotonic() - started < 20  # not the minute the thread lingers
+    assert done.returncode == code, done.stderr
+    if code == 0:
+        assert json.loads(done.stdout)["result"]["total"] == GOOD_TOTAL
+    else:
+        assert json.loads(done.stderr)["error"]["kind"] == "plugin_call"
+
+
+def test_in_process_the_command_leaves_the_threads_of_its_host_alone(
+    hostile: HostileCatalog, invoke: Invoke, tmp_path: Path
+) -> None:
+    # The test runner is the host here: it must not be ended with the command.
+    path = hostile(LINGERS.replace("{then}", "return 0.1"))
+    result = invoke(*RUN, "-C", "bad", catalog=path)
+    assert result.exit_code == 0, result.output
+    lingering = [t for t in threading.enumerate() if t.name == "plugin-lingers"]
+    assert lingering
+    (tmp_path / "release").touch()
+    for thread in lingering:
+        thread.join(10)

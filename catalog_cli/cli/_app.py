@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -143,5 +145,43 @@ def main(prog_name: str = "catalog") -> None:
     """Console-script entry point."""
     # One completion variable however the command is started (`python -m` has spaces in it).
     complete_var = "_CATALOG_COMPLETE"
-    # Typer converts every command it holds on each start: a run gets only the one it names.
-    for_args(app, sys.argv[1:], complete_var)(prog_name=prog_name, complete_var=complete_var)
+    try:
+        # Typer converts every command it holds on each start: a run gets only the one it names.
+        for_args(app, sys.argv[1:], complete_var)(prog_name=prog_name, complete_var=complete_var)
+    except SystemExit as exc:
+        _exit_despite_threads(exc.code)
+        raise
+    _exit_despite_threads(0)
+
+
+def _exit_despite_threads(code: object) -> None:
+    """End the process now with ``code`` (as ``SystemExit(code)`` would) if threads that are
+    not daemons are still running; otherwise return, and let Python exit as usual.
+
+    Python waits for every such thread before it exits, and a plugin may have started one
+    that never ends (a client library's background loop, say): the command would print its
+    result and then hang, its exit code never given. It has said all it had to say, so the
+    output is flushed and the process ends without waiting for them. Only the console entry
+    point does this: a program that embeds the app, or a test runner, keeps its threads.
+    """
+    current = threading.current_thread()
+    if not any(
+        thread is not current and not thread.daemon and thread.is_alive()
+        for thread in threading.enumerate()
+    ):
+        return
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code
+    else:  # SystemExit("message"): Python prints it and exits 1
+        with contextlib.suppress(Exception):
+            sys.stderr.write(f"{code}\n")
+        status = 1
+    if "logging" in sys.modules:  # -v: records still buffered in handlers
+        with contextlib.suppress(Exception):
+            sys.modules["logging"].shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(status)
