@@ -4,6 +4,7 @@
 
     CatalogError
     ├── ConfigError (ValueError)              catalog.toml missing, malformed or invalid
+    │   └── JobStoreError                     the job store cannot be opened, read or written
     ├── DeclarationError (TypeError)          an interface's hookspecs are invalid
     ├── UnknownNameError (LookupError)
     │   ├── UnknownInterfaceError
@@ -233,6 +234,19 @@ class ConfigError(CatalogError, ValueError):
             "path": str(self.path) if self.path is not None else None,
             "problems": [p._asdict() for p in self.problems],
         }
+
+
+class JobStoreError(ConfigError):
+    """The job store cannot be used: its file is empty, truncated or not a job store, or
+    reading or writing it failed (a full disk, an I/O error, a read-only file). Named by its
+    path; nothing is created over an existing file."""
+
+    kind = "job_store"
+
+    def __init__(self, path: Path, message: str, *, transient: bool = False) -> None:
+        super().__init__(path, [ConfigProblem("", f"job store: {message}")])
+        #: whether trying again later may work (another process held its lock too long)
+        self.transient = transient
 
 
 class DeclarationError(CatalogError, TypeError):

@@ -387,7 +387,7 @@ def test_a_file_that_is_no_database_is_refused(tmp_path: Path) -> None:
     target = tmp_path / "notes.txt"
     target.write_text("not a database, just text\n" * 100, encoding="utf-8")
     with pytest.raises(
-        ConfigError, match=r"notes\.txt: job store: cannot open it.*file is not a database"
+        ConfigError, match=r"notes\.txt: job store: the file is not a job store \(not an SQLite"
     ):
         JobStore(target)
 

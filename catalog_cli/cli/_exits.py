@@ -35,6 +35,7 @@ CODES: Final[Mapping[str, int]] = MappingProxyType(
         "error": INTERNAL,
         "internal": INTERNAL,
         "config": CONFIG,
+        "job_store": CONFIG,
         "reload": CONFIG,
         "executor": CONFIG,
         "declaration": DECLARATION,

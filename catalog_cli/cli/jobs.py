@@ -33,6 +33,8 @@ class Status(str, Enum):
 
 
 STATUSES = tuple(status.value for status in Status)
+#: The most jobs `catalog jobs list` shows at once (a bound, not a page: use --tenant/--status).
+MAX_LIMIT = 1_000_000
 
 app = typer.Typer(
     cls=Group,
@@ -89,7 +91,8 @@ def list_jobs(
         typer.Option("--status", help="Only jobs in this status.", show_default=False),
     ] = None,
     limit: Annotated[
-        int, typer.Option("--limit", metavar="N", min=1, help="At most this many jobs.")
+        int,
+        typer.Option("--limit", metavar="N", min=1, max=MAX_LIMIT, help="At most this many jobs."),
     ] = 100,
     as_json: JsonOption = False,
 ) -> None:
@@ -219,7 +222,11 @@ def work(
         sys.stderr.write(f"job {job.id} {job.status} ({what}, {_took(job)}){tail}\n")
 
     with JobStore.for_catalog(catalog) as store:
-        worker = JobWorker(catalog, store, threads=threads, on_finish=finished)
+        # A store that fails stops the command with its error, as one line and exit 3; a
+        # service manager restarts it (a server's worker tries again instead).
+        worker = JobWorker(
+            catalog, store, threads=threads, on_finish=finished, on_store_error="stop"
+        )
         me = WorkerId.current()
         sys.stderr.write(
             f"worker {me.host}:{me.pid}: {threads} thread(s) on {store.path}"

@@ -33,10 +33,9 @@ from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple, get_args
 
 from ..errors import (
     CatalogError,
-    ConfigError,
-    ConfigProblem,
     ErrorRecord,
     InvalidArgumentsError,
+    JobStoreError,
     UnknownJobError,
     record_of,
 )
@@ -101,8 +100,6 @@ CREATE TABLE IF NOT EXISTS turns (
 );
 CREATE INDEX IF NOT EXISTS jobs_queued_by_tenant ON jobs (status, tenant, seq);
 """
-#: Tables of a job store (anything else in a file without a schema version is not one).
-_TABLES: Final = frozenset({"jobs", "turns"})
 
 #: The tenant whose last job was claimed longest ago (never: first), among the tenants with
 #: queued jobs; ties by their oldest queued job. The tenants with queued jobs are found by
@@ -295,15 +292,81 @@ def database_path(catalog_path: Path, jobs: JobsConfig) -> Path:
     return catalog_path.absolute().with_name(f"{catalog_path.stem}.jobs.sqlite3")
 
 
-def _store_error(path: Path, doing: str, exc: BaseException) -> ConfigError:
-    hint = ""
+#: The first bytes of every SQLite database file.
+_SQLITE_MAGIC: Final = b"SQLite format 3\x00"
+#: Where to point instead, for messages that refuse a file.
+_ELSEWHERE: Final = f"point [jobs] database or ${ENV_VAR} at another file"
+#: Times a file that looks truncated is looked at again: a checkpoint of another process
+#: writes the header (with the new size) before the pages that grow the file to it.
+_RECHECKS: Final = 5
+#: Largest integer SQLite stores: versions and limits beyond it are refused before a query.
+_SQLITE_MAX_INT: Final = 2**63 - 1
+
+
+def _store_error(path: Path, doing: str, exc: BaseException) -> JobStoreError:
     text = str(exc)
-    if any(word in text for word in ("unable to open", "readonly", "read-only", "permission")):
-        hint = (
-            f" (the folder must exist and be writable; move the store with [jobs] database "
-            f"in catalog.toml or ${ENV_VAR})"
-        )
-    return ConfigError(path, [ConfigProblem("", f"job store: cannot {doing}: {text}{hint}")])
+    lowered = text.lower()
+    hint = ""
+    move = f"move the store with [jobs] database in catalog.toml or ${ENV_VAR}"
+    if "unable to open" in lowered:
+        hint = f" (the folder must exist and be writable; {move})"
+    elif any(word in lowered for word in ("readonly", "read-only", "permission")):
+        hint = f" (the file and its folder must be writable; {move})"
+    elif "full" in lowered:
+        hint = " (free space on its disk, or move the store with [jobs] database)"
+    elif "malformed" in lowered or "not a database" in lowered:
+        hint = f" (restore it from a backup, or {_ELSEWHERE})"
+    # Another process held the store's lock past the busy timeout: a later try may work.
+    transient = "locked" in lowered or "busy" in lowered
+    return JobStoreError(path, f"cannot {doing}: {text}{hint}", transient=transient)
+
+
+def _refuse(path: Path, why: str, *, damaged: bool = False) -> JobStoreError:
+    # Deleting is advice only for a file that was a store: another program's file is kept.
+    fix = f"restore it from a backup, delete it to start a new store, or {_ELSEWHERE}"
+    return JobStoreError(path, f"{why}; {fix if damaged else _ELSEWHERE}")
+
+
+def _header_problem(path: Path) -> tuple[str, bool] | None:
+    """What is wrong with the file at ``path`` as an SQLite database, and whether it looks
+    like a damaged store, read from its size and header alone (cheap, however large the
+    store): None when it looks whole."""
+    with open(path, "rb") as handle:
+        header = handle.read(100)
+        size = os.fstat(handle.fileno()).st_size
+    if size == 0:
+        # SQLite would take it for a new database, and the jobs it held would be gone.
+        return "the file is empty (0 bytes): truncated, or never a job store", True
+    if not header.startswith(_SQLITE_MAGIC):
+        return "the file is not a job store (not an SQLite database)", False
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big")
+    # The size in the header counts only when SQLite marked it current (bytes 24 and 92).
+    counted = pages > 0 and header[24:28] == header[92:96]
+    if (
+        len(header) < 100
+        or page_size < 512
+        or size % page_size
+        or (counted and pages * page_size > size)
+    ):
+        expected = f" of {pages * page_size} bytes" if counted else ""
+        return f"the file is truncated ({size} bytes of a database{expected})", True
+    return None
+
+
+def _sync_folder(folder: Path) -> None:
+    # A new file's name is durable once its folder is synced (POSIX; elsewhere a no-op).
+    try:
+        handle = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass
+    finally:
+        os.close(handle)
 
 
 class JobStore:
@@ -325,6 +388,9 @@ class JobStore:
         self._idle: list[sqlite3.Connection] = []
         self._pool_lock = threading.Lock()
         self._closed = False
+        if not self._exists():
+            self._create()
+        self._check_file()
         with self._connection() as conn:
             self._prepare(conn)
 
@@ -349,8 +415,13 @@ class JobStore:
 
         try:
             # Autocommit: every transaction here is explicit (BEGIN IMMEDIATE ... COMMIT).
+            # mode=rw: a store that went away is an error, never silently a new empty one.
             conn = sqlite3.connect(
-                self.path, timeout=_BUSY_SECONDS, isolation_level=None, check_same_thread=False
+                self.path.absolute().as_uri() + "?mode=rw",
+                timeout=_BUSY_SECONDS,
+                isolation_level=None,
+                check_same_thread=False,
+                uri=True,
             )
             try:
                 # FULL: a commit is on disk when submit() returns, power loss included.
@@ -393,58 +464,117 @@ class JobStore:
         try:
             yield conn
         except BaseException:
-            conn.execute("ROLLBACK")
+            # SQLite rolls back by itself on some errors (a full disk): a ROLLBACK then fails,
+            # and its error must not hide the one that matters.
+            if conn.in_transaction:
+                with contextlib.suppress(Exception):
+                    conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+
+    def _exists(self) -> bool:
+        try:
+            os.stat(self.path)
+        except FileNotFoundError:
+            return False
+        except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
+            raise _store_error(self.path, "open it", exc) from None
+        return True
+
+    def _create(self) -> None:
+        """Make a new store where no file is: built under a temporary name beside it, then
+        linked to its name only if that is still free (another process may have made it in the
+        meantime: then theirs is the store). A store never exists half made."""
+        import sqlite3
+
+        temporary = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:12]}.new")
+        try:
+            conn = sqlite3.connect(temporary, isolation_level=None)
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+                with self._write(conn):
+                    for statement in (_SCHEMA + _FAIRNESS).split(";"):
+                        if statement.strip():
+                            conn.execute(statement)
+                    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            finally:
+                conn.close()  # the last connection: its WAL is written into the file
+            with open(temporary, "rb+") as handle:
+                os.fsync(handle.fileno())
+            self._publish(temporary)
+        except sqlite3.Error as exc:
+            raise _store_error(self.path, "open it", exc) from None
+        except OSError as exc:
+            raise _store_error(self.path, "create it", exc) from None
+        finally:
+            for leftover in ("", "-wal", "-shm", "-journal"):
+                with contextlib.suppress(OSError):
+                    os.unlink(f"{temporary}{leftover}")
+        _sync_folder(self.path.parent)
+
+    def _publish(self, temporary: Path) -> None:
+        try:
+            os.link(temporary, self.path)
+        except FileExistsError:
+            return  # made by another process first: that one is the store
+        except OSError:
+            # A file system without hard links: an exclusive create, then the bytes.
+            try:
+                target = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            except FileExistsError:
+                return
+            with os.fdopen(target, "wb") as out, open(temporary, "rb") as source:
+                out.write(source.read())
+                out.flush()
+                os.fsync(out.fileno())
+
+    def _check_file(self) -> None:
+        """Refuse a file SQLite would take for a new, empty database (0 bytes) or would read
+        as far as it goes (a truncated one): either would lose jobs without a word."""
+        problem: tuple[str, bool] | None = None
+        for attempt in range(_RECHECKS):
+            try:
+                problem = _header_problem(self.path)
+            except OSError as exc:
+                raise _store_error(self.path, "open it", exc) from None
+            if problem is None or "truncated" not in problem[0]:
+                break
+            time.sleep(0.02 * (attempt + 1))
+        if problem is not None:
+            raise _refuse(self.path, problem[0], damaged=problem[1])
 
     def _prepare(self, conn: sqlite3.Connection) -> None:
         import sqlite3
 
         try:
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             with self._write(conn):
                 found = conn.execute("PRAGMA user_version").fetchone()[0]
-                if found == 0:
-                    others = [
-                        name
-                        for (name,) in conn.execute(
-                            "SELECT name FROM sqlite_master WHERE type = 'table' "
-                            "AND name NOT LIKE 'sqlite_%'"
-                        )
-                        if name not in _TABLES
-                    ]
-                    if others:
-                        raise ConfigError(
-                            self.path,
-                            [
-                                ConfigProblem(
-                                    "",
-                                    "job store: this SQLite file is not a job store (it has "
-                                    f"the tables {', '.join(sorted(others))}); point [jobs] "
-                                    f"database or ${ENV_VAR} at another file",
-                                )
-                            ],
-                        )
-                    for statement in _SCHEMA.split(";"):
-                        if statement.strip():
-                            conn.execute(statement)
-                    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                elif found > SCHEMA_VERSION:
-                    raise ConfigError(
+                tables = {
+                    name
+                    for (name,) in conn.execute(
+                        "SELECT name FROM sqlite_master WHERE type = 'table' "
+                        "AND name NOT LIKE 'sqlite_%'"
+                    )
+                }
+                if found > SCHEMA_VERSION:
+                    raise JobStoreError(
                         self.path,
-                        [
-                            ConfigProblem(
-                                "",
-                                f"job store: schema version {found} was written by a newer "
-                                f"task-catalog (this one reads version {SCHEMA_VERSION}); "
-                                "upgrade task-catalog, or point [jobs] database or "
-                                f"${ENV_VAR} at another file",
-                            )
-                        ],
+                        f"schema version {found} was written by a newer task-catalog (this one "
+                        f"reads version {SCHEMA_VERSION}); upgrade task-catalog, or " + _ELSEWHERE,
+                    )
+                if found != SCHEMA_VERSION or "jobs" not in tables:
+                    others = ", ".join(sorted(tables))
+                    raise _refuse(
+                        self.path,
+                        f"this SQLite file is not a job store (it has the tables {others})"
+                        if others
+                        else "this SQLite file is not a job store (it has no tables)",
                     )
                 for statement in _FAIRNESS.split(";"):
                     if statement.strip():
                         conn.execute(statement)
+            # Only now, a job store for sure: never switch another program's database to WAL.
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         except sqlite3.DatabaseError as exc:
             raise _store_error(self.path, "open it as a job store", exc) from None
         if str(mode).lower() != "wal":
@@ -474,13 +604,21 @@ class JobStore:
             problems["tenant"] = "expected a tenant id"
         if not isinstance(request.interface, str) or not request.interface:
             problems["interface"] = "expected an interface name"
+        version = request.version
+        if version is not None and (
+            isinstance(version, bool)
+            or not isinstance(version, int)
+            or not 1 <= version <= _SQLITE_MAX_INT
+        ):
+            problems["version"] = f"expected a version number, got {version!r:.40}"
         try:
             arguments = json.dumps(dict(request.arguments), allow_nan=False, ensure_ascii=False)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, RecursionError) as exc:
             problems["arguments"] = f"a job's arguments must be JSON data: {exc}"
             arguments = "{}"
         if problems:
-            raise InvalidArgumentsError(str(request.interface), request.version or 0, problems)
+            number = version if "version" not in problems and isinstance(version, int) else 0
+            raise InvalidArgumentsError(str(request.interface), number, problems)
         job = Job(
             uuid.uuid4().hex,
             request.tenant,
@@ -520,8 +658,8 @@ class JobStore:
         """Jobs, newest first, optionally of one tenant and in one status."""
         if status is not None and status not in STATUSES:
             raise ValueError(f"unknown job status {status!r} (statuses: {', '.join(STATUSES)})")
-        if limit < 1:
-            raise ValueError(f"limit must be at least 1, not {limit}")
+        if not 1 <= limit <= _SQLITE_MAX_INT:
+            raise ValueError(f"limit must be from 1 to {_SQLITE_MAX_INT}, not {limit}")
         where: list[str] = []
         values: list[Any] = []
         if tenant is not None:
@@ -769,6 +907,12 @@ class JobWorker:
     ``start()`` runs ``threads`` of them in the background until ``stop()``; ``drain()`` runs
     jobs in the calling thread until none is queued. A heartbeat thread renews the leases of
     the jobs running here and recovers jobs whose worker stopped, while any of this runs.
+
+    When the store fails (a full disk, an I/O error, a read-only file), ``on_store_error``
+    decides: ``"retry"`` (a server's worker) logs it once and tries again every few seconds
+    until it works; ``"stop"`` stops every thread, the error in ``errors``. A store locked by
+    another process past the busy timeout is always tried again; with ``until_empty`` (and
+    ``drain()``) a failure always stops.
     """
 
     def __init__(
@@ -780,7 +924,10 @@ class JobWorker:
         lease: float = LEASE_SECONDS,
         poll: float = POLL_SECONDS,
         on_finish: Callable[[Job], None] | None = None,
+        on_store_error: Literal["retry", "stop"] = "retry",
     ) -> None:
+        if on_store_error not in ("retry", "stop"):
+            raise ValueError(f"on_store_error must be 'retry' or 'stop', not {on_store_error!r}")
         if threads < 1:
             raise ValueError(f"threads must be at least 1, not {threads}")
         if lease <= 0 or poll <= 0:
@@ -791,10 +938,14 @@ class JobWorker:
         self.lease = lease
         self.poll = poll
         self.on_finish = on_finish
+        self.on_store_error = on_store_error
         #: jobs run to the end (their outcome recorded) by this worker so far
         self.ran = 0
-        #: what stopped background threads started with ``until_empty`` (store failures)
+        #: what stopped its threads: the store's failure (with ``until_empty``, or
+        #: ``on_store_error="stop"``), or a bug
         self.errors: list[BaseException] = []
+        #: the store's failure being retried now (logged once, when it began), else None
+        self._failing: str | None = None
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
@@ -845,12 +996,16 @@ class JobWorker:
     def drain(self) -> int:
         """Run queued jobs in this thread until none is left; how many ran."""
         self._stop.clear()
+        before = len(self.errors)
         self._enter()
         try:
             self.store.recover()
-            return self._loop(until_empty=True)
+            ran = self._loop(until_empty=True)
         finally:
             self._leave()
+        if len(self.errors) > before:  # the heartbeat gave up on the store
+            raise self.errors[before]
+        return ran
 
     @property
     def running(self) -> int:
@@ -862,11 +1017,48 @@ class JobWorker:
         try:
             self._loop(until_empty=until_empty)
         except BaseException as exc:
-            _log.exception("job worker thread stopped")
-            with self._lock:
-                self.errors.append(exc)
+            # Every thread of a worker meets the same broken store: its error is reported
+            # once, by whoever reads ``errors`` (the command line, as one line), not as a
+            # traceback per thread.
+            if isinstance(exc, CatalogError):
+                _log.debug("job worker thread stopped: %s", exc)
+            else:
+                _log.error("job worker thread stopped", exc_info=exc)
+            self._give_up(exc)
         finally:
             self._leave()
+
+    def _give_up(self, exc: BaseException) -> None:
+        """Stop every thread of this worker for ``exc``."""
+        with self._lock:
+            self.errors.append(exc)
+        self._stop.set()
+
+    def _store_failed(self, me: WorkerId, exc: CatalogError) -> bool:
+        """Note a failure of the store; whether to try again (else: raise it)."""
+        transient = getattr(exc, "transient", False)
+        if self.on_store_error == "stop" and not transient:
+            return False
+        with self._lock:
+            first = self._failing is None
+            self._failing = str(exc)
+        if first:
+            # Once per streak of failures, not once per thread and poll.
+            _log.error(
+                "job worker %s: the job store failed; trying again every %g s: %s",
+                me,
+                self.poll * 4,
+                exc,
+            )
+        return True
+
+    def _store_works(self, me: WorkerId) -> None:
+        if self._failing is None:
+            return
+        with self._lock:
+            was, self._failing = self._failing, None
+        if was is not None:
+            _log.warning("job worker %s: the job store works again", me)
 
     def _loop(self, *, until_empty: bool) -> int:
         me = WorkerId.current()
@@ -874,6 +1066,7 @@ class JobWorker:
         while not self._stop.is_set():
             try:
                 job = self.store.claim(me, lease=self.lease)
+                self._store_works(me)
                 if job is None:
                     if until_empty:
                         if self.store.recover():
@@ -882,11 +1075,9 @@ class JobWorker:
                     self._stop.wait(self.poll)
                     continue
                 self._run(job, me)
-            except CatalogError:
-                if until_empty:
+            except CatalogError as exc:
+                if until_empty or not self._store_failed(me, exc):
                     raise
-                # The store failed (locked too long, disk full): a service keeps trying.
-                _log.exception("job worker %s: the job store failed; trying again", me)
                 self._stop.wait(self.poll * 4)
                 continue
             count += 1
@@ -955,7 +1146,14 @@ class JobWorker:
                         "job %s: lease lost: another worker recovered it while it ran here",
                         job_id,
                     )
+                # Not "works again" on success here: a recovery that found nothing wrote nothing,
+                # and a full disk still lets it read.
                 self.store.recover()
+            except CatalogError as exc:
+                # Renewals that fail for long let other workers recover the jobs running here:
+                # reported as the threads' own failures are (once, or by stopping the worker).
+                if not self._store_failed(WorkerId.current(), exc):
+                    self._give_up(exc)
             except Exception:
                 _log.exception("job heartbeat failed; trying again")
             self._wake.wait(tick)
