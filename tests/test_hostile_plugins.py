@@ -584,3 +584,84 @@ def test_in_process_the_command_leaves_the_threads_of_its_host_alone(
     (tmp_path / "release").touch()
     for thread in lingering:
         thread.join(10)
+
+
+# -- a plugin that ends its process, in a batch --------------------------------------------
+
+#: A plugin that notes each call it starts (in ``calls`` beside the catalog), and ends the
+#: process it runs in as it is imported (``{at_import}``) or when asked to quote 3 units.
+ENDS = """
+import os
+
+from catalog_cli import hookimpl
+
+_calls = os.path.join(os.path.dirname(__file__), os.pardir, "calls")
+if {at_import}:
+    os._exit(0)
+
+
+@hookimpl
+def price_quote_v1_discounts(ctx, subtotal, quantity):
+    with open(_calls, "a", encoding="utf-8") as log:
+        log.write(f"{{quantity}}\\n")
+    if quantity == 3:
+        os._exit(0)
+    return None
+"""
+
+BATCH = "".join(f'{{"unit_price": 1, "quantity": {q}}}\n' for q in range(1, 7))
+
+
+@pytest.mark.parametrize("fail_on_error", [False, True])
+def test_a_batch_on_one_worker_survives_a_plugin_that_ends_its_process(
+    hostile: HostileCatalog, invoke: Invoke, tmp_path: Path, fail_on_error: bool
+) -> None:
+    path = hostile(ENDS.format(at_import=False))
+    out = tmp_path / "answers.jsonl"
+    flags = ("--fail-on-error",) if fail_on_error else ()
+    result = invoke(
+        "run", "price_quote", "-C", "bad", "--batch", "-", "--workers", "1",
+        "--out", str(out), *flags, catalog=path, input=BATCH,
+    )  # fmt: skip
+    assert result.exit_code == (13 if fail_on_error else 0), result.output
+    assert "5 ok, 1 failed" in result.stderr and "(1 worker process" in result.stderr
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [row["ok"] for row in rows] == [True, True, False, True, True, True]
+    error = rows[2]["error"]
+    assert error["kind"] == "worker_died" and error["exit_code"] == 7
+    assert error["message"].startswith("item 2: the worker process running it died")
+    assert not (tmp_path / "answers.jsonl.partial").exists()
+    # No item ran twice: those before the one that ended the worker are kept, not run again.
+    calls = (tmp_path / "calls").read_text(encoding="utf-8").split()
+    assert sorted(calls) == ["1", "2", "3", "4", "5", "6"]
+
+
+def test_a_batch_whose_plugin_ends_the_worker_at_import_fails_each_item_once(
+    hostile: HostileCatalog, invoke: Invoke, tmp_path: Path
+) -> None:
+    path = hostile(ENDS.format(at_import=True))
+    result = invoke(
+        "run", "price_quote", "-C", "bad", "--batch", "-", "--workers", "1", "--json",
+        catalog=path, input=BATCH,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stderr.strip().splitlines()[-1])["batch"]
+    assert (summary["ok"], summary["failed"]) == (0, 6)
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert {row["error"]["kind"] for row in rows} == {"worker_died"}
+    assert "as it loaded the catalog or built the tenant" in rows[0]["error"]["message"]
+
+
+def test_a_batch_of_one_item_runs_in_a_worker_process_unless_told_otherwise(
+    hostile: HostileCatalog, invoke: Invoke
+) -> None:
+    path = hostile(ENDS.format(at_import=False))
+    one = '{"unit_price": 1, "quantity": 3}\n'
+    result = invoke("run", "price_quote", "-C", "bad", "--batch", "-", catalog=path, input=one)
+    assert result.exit_code == 0, result.output
+    assert "0 ok, 1 failed" in result.stderr and "(1 worker process" in result.stderr
+    good = invoke(
+        "run", "price_quote", "-C", "good", "--batch", "-", "--workers", "0", "--json",
+        catalog=path, input=one,
+    )  # fmt: skip
+    assert json.loads(good.stderr.strip().splitlines()[-1])["batch"]["ran"] == "in this process"

@@ -287,13 +287,17 @@ def _executor(
     if dask is not None:
         executor = stack.enter_context(dask_executor(dask, path, workers=workers))
         return executor, "a local Dask cluster" if dask == "local" else f"Dask at {dask}"
-    wanted = (os.cpu_count() or 1) if workers is None else workers
-    size = min(wanted, requests)  # a pool bigger than the batch only costs start-up
-    if size <= 1:
+    if workers == 0 or not requests:
         return None, "in this process"
+    # At least one worker process, also for one item: a plugin that ends the process it runs
+    # in (os._exit, a crash in native code) then ends a worker, and this process still writes
+    # every answer, the summary and the exit code. In this process (--workers 0, chosen on
+    # purpose) nothing could run after it: no summary, a stale FILE.partial, its exit code.
+    wanted = (os.cpu_count() or 1) if workers is None else workers
+    size = max(1, min(wanted, requests))  # a pool bigger than the batch only costs start-up
     pool = ProcessPool(size, preload=path)
     stack.callback(pool.shutdown)
-    return pool, f"{size} worker processes"
+    return pool, "1 worker process" if size == 1 else f"{size} worker processes"
 
 
 def _write(

@@ -173,7 +173,7 @@ def run(
             "--workers",
             metavar="N",
             min=0,
-            help="With --batch: worker processes (default: one per CPU; 0 or 1: in this "
+            help="With --batch: worker processes (default: one per CPU; 0: in this "
             "process), or the size of --dask local.",
             show_default=False,
         ),

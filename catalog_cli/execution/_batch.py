@@ -14,6 +14,7 @@ from __future__ import annotations
 import atexit
 import concurrent.futures as cf
 import contextlib
+import itertools
 import math
 import multiprocessing
 import os
@@ -29,6 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 
+from .. import _interrupts
 from ..errors import CatalogError, ErrorRecord, ExecutorError, record_of
 from ._requests import CallAnswer, CallRequest
 
@@ -154,6 +156,9 @@ def iter_answers(
     chunks = [requests[start : start + size] for start in range(0, len(requests), size)]
     # Workers may run elsewhere, in another folder: give them the absolute path.
     path = str(Path(catalog_path).resolve())
+    if isinstance(executor, ProcessPool) and executor.workers == 1:
+        yield from _Batch(items, progress).watched(executor, path, chunks, timeout)
+        return
     with _lend(catalog) as lender:
         yield from _Batch(items, progress).pooled(executor, path, chunks, timeout, lender)
 
@@ -277,6 +282,74 @@ class _Batch:
             for future in running:  # the caller stopped early, or was interrupted
                 future.cancel()
 
+    def watched(
+        self, pool: ProcessPool, path: str, chunks: Sequence[Sequence[int]], timeout: float | None
+    ) -> Iterator[CallAnswer]:
+        """The chunks on a pool of one worker process that writes down what it does as it
+        goes (see ``run_chunk``): when it dies, the answers it made are kept, the item it was
+        running fails (it ended its process), and the items after it run in a new worker. So
+        no item runs twice, and every item has its answer.
+
+        With one worker nothing else runs beside the chunk, so a death points at what ran;
+        with more, a dying worker takes the others' chunks down too, and ``pooled`` has to
+        search for the culprits by running items again.
+        """
+        import tempfile
+
+        queue = deque(chunks)
+        running: dict[cf.Future[bytes], Sequence[int]] = {}
+        send = _Sender(self, pool, path, timeout, None, running)
+        deaths = 0
+        yield from self.ready()
+        with tempfile.TemporaryDirectory(prefix="catalog-batch-") as folder:
+            try:
+                for serial in itertools.count():
+                    if not queue:
+                        break
+                    chunk = queue.popleft()
+                    record = os.path.join(folder, f"chunk-{serial}")
+                    future = send(chunk, record)
+                    if future is None:  # nothing went: each item is recorded failed already
+                        yield from self.ready()
+                        continue
+                    cf.wait([future])
+                    chunk = running.pop(future)
+                    died = self.collect(future, chunk)
+                    if died is not None:
+                        deaths += 1
+                        rest = self._after_death(chunk, record, died, deaths)
+                        if rest:
+                            queue.appendleft(rest)
+                    with contextlib.suppress(OSError):
+                        os.remove(record)  # it holds the chunk's answers again
+                    yield from self.ready()
+            finally:
+                for future in running:  # the caller stopped early, or was interrupted
+                    future.cancel()
+        if self.next != self.total:  # every item has its answer by now, else a bug here
+            raise RuntimeError(f"a batch lost answers: {self.next} of {self.total} given")
+
+    def _after_death(
+        self, chunk: Sequence[int], record: str, died: BaseException, deaths: int
+    ) -> Sequence[int]:
+        """Record what a worker that died had done of ``chunk`` (its ``record``) and fail the
+        item that killed it; return the items still to run."""
+        answers, started, ready = _read_record(record)
+        self.record(chunk[: len(answers)], answers)
+        rest = chunk[len(answers) :]
+        if not ready:
+            # It died before its first item: loading the catalog or building the tenant ends
+            # it, and would end every new worker the same way.
+            self.fail(rest, _unready_error(died, rest))
+            return ()
+        if started is not None and started == len(answers) and rest:
+            self.fail(rest[:1], _killer_error(died, rest[0]))
+            rest = rest[1:]
+        if rest and deaths >= MAX_DEATHS:
+            self.fail(rest, _given_up_error(died, rest))
+            return ()
+        return rest
+
     def _isolate(
         self, send: _Sender, suspects: Sequence[tuple[Sequence[int], BaseException]]
     ) -> Iterator[CallAnswer]:
@@ -318,7 +391,11 @@ class _Batch:
             answers = _unpack(future.result(), len(chunk))
         except cf.CancelledError as exc:
             self.fail(chunk, _chunk_error(exc, chunk, "cancelled on the executor"))
-        except Exception as exc:
+        except BaseException as exc:
+            # What a task raised comes back as it was, KeyboardInterrupt or SystemExit too:
+            # it fails its chunk, and only a real Ctrl-C here stops the batch.
+            if _interrupts.is_real(exc):
+                raise
             if _worker_died(exc):
                 return exc
             # a lost scheduler, an answer that did not unpickle
@@ -371,9 +448,10 @@ class _Sender:
         self.lender = lender
         self.running = running
 
-    def __call__(self, chunk: Sequence[int]) -> cf.Future[bytes] | None:
+    def __call__(self, chunk: Sequence[int], record: str | None = None) -> cf.Future[bytes] | None:
         """Submit ``chunk``: its future (also in ``running``), or None when no item went
-        (each failed item is recorded)."""
+        (each failed item is recorded). ``record``: a file the worker writes down what it
+        does in (see ``run_chunk``)."""
         batch = self.batch
         # Pickled here: Dask would otherwise walk every request and its arguments looking for
         # tasks inside them, which costs more than the calls (bytes it passes as they are).
@@ -386,7 +464,14 @@ class _Sender:
                 return None
             requests = pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL)
         try:
-            future = self.executor.submit(run_chunk, self.path, requests, self.timeout, self.lender)
+            if record is None:
+                future = self.executor.submit(
+                    run_chunk, self.path, requests, self.timeout, self.lender
+                )
+            else:
+                future = self.executor.submit(
+                    run_chunk, self.path, requests, self.timeout, self.lender, record
+                )
         except Exception as exc:  # a pool shut down or broken for good, a lost scheduler
             batch.fail(chunk, _chunk_error(exc, chunk, "could not be handed to the executor"))
             return None
@@ -458,6 +543,23 @@ def _culprit_error(exc: BaseException, position: int) -> ErrorRecord:
         message=f"item {position}: the worker process running it died, also when it ran alone "
         f"(a plugin that ends its process, or a crash in native code, does this): "
         f"{_detail(exc)}",
+    )
+
+
+def _killer_error(exc: BaseException, position: int) -> ErrorRecord:
+    return record_of(exc)._replace(
+        kind="worker_died",
+        message=f"item {position}: the worker process running it died (a plugin that ends its "
+        f"process, or a crash in native code, does this): {_detail(exc)}",
+    )
+
+
+def _unready_error(exc: BaseException, chunk: Sequence[int]) -> ErrorRecord:
+    return record_of(exc)._replace(
+        kind="worker_died",
+        message=f"{_items(chunk)}: not run: the worker process died before it could run "
+        "them, as it loaded the catalog or built the tenant (a plugin that ends its process "
+        f"at import or start-up does this): {_detail(exc)}",
     )
 
 
@@ -549,12 +651,17 @@ def run_chunk(
     requests: bytes | Sequence[Mapping[str, Any]],
     timeout: float | None,
     lender: Lender | None = None,
+    record: str | None = None,
 ) -> bytes:
     """In a worker: answer ``requests`` (CallRequest dicts, or a pickled list of them) on the
     catalog at ``catalog_path`` (or, in the process that sent them, on the catalog it lent).
 
     Returns the answers pickled, as a list of tuples in CallAnswer's field order. Pickled here,
     so a result that cannot travel fails its own item rather than the whole chunk.
+
+    ``record``: a file to write down, as it goes, that the tenants are built, each item it
+    starts and each answer it has (see ``_read_record``), so that if a plugin ends this process
+    the batch knows which item did it and keeps the answers made before.
     """
     data: Sequence[Mapping[str, Any]] = (
         pickle.loads(requests) if isinstance(requests, bytes) else requests
@@ -566,14 +673,76 @@ def run_chunk(
             "cancelled", "not run: the batch that sent it had ended", "CancelledError"
         )
         return _pack([CallAnswer(False, error=error)] * len(data))
+    handle = None if record is None else os.open(record, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
     try:
-        catalog = lent if lent is not None else worker_catalog(catalog_path)
-    except Exception as exc:
-        error = _load_error(catalog_path, exc)
-        answers = [CallAnswer(False, error=error)] * len(data)
-    else:
-        answers = answer_all(catalog, [_from_dict(request) for request in data], timeout)
+        try:
+            catalog = lent if lent is not None else worker_catalog(catalog_path)
+        except BaseException as exc:
+            if _interrupts.is_real(exc):
+                raise
+            error = _load_error(catalog_path, exc)
+            answers = [CallAnswer(False, error=error)] * len(data)
+        else:
+            requests_ = [_from_dict(request) for request in data]
+            if handle is not None:
+                _build_tenants(catalog, requests_)
+                _write_all(handle, _READY)
+            answers = answer_all(catalog, requests_, timeout, record=handle)
+    finally:
+        if handle is not None:
+            os.close(handle)
     return _pack(answers)
+
+
+#: what ``run_chunk`` writes down: the tenants are built; an item starts; an answer follows
+_READY = b"R"
+_STARTED = b">"
+_ANSWER = b"="
+
+
+def _build_tenants(catalog: Catalog, requests: Sequence[CallRequest | CallAnswer]) -> None:
+    # Built before the first item, so that a plugin that ends the process as it is imported or
+    # started is told from one that ends it in a call.
+    for tenant in {request.tenant for request in requests if isinstance(request, CallRequest)}:
+        with contextlib.suppress(CatalogError):  # the calls answer with the error
+            catalog.plugin_manager(tenant)
+
+
+def _write_all(handle: int, data: bytes) -> None:
+    # Straight to the file, no buffer: what was written is there if the process dies.
+    view = memoryview(data)
+    while view:
+        view = view[os.write(handle, view) :]
+
+
+def _read_record(path: str) -> tuple[list[CallAnswer], int | None, bool]:
+    """What a worker that died wrote down: the answers it made, in order; the position in
+    its chunk of the item it started last (None if none); whether its tenants were built."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return [], None, False
+    answers: list[CallAnswer] = []
+    started: int | None = None
+    ready = False
+    at = 0
+    while at < len(data):
+        mark = data[at : at + 1]
+        if mark == _READY:
+            ready, at = True, at + 1
+        elif mark == _STARTED:
+            started = len(answers)
+            at += 1
+        elif mark == _ANSWER and at + 9 <= len(data):
+            size = int.from_bytes(data[at + 1 : at + 9], "little")
+            if at + 9 + size > len(data):
+                break  # cut short as the worker died
+            answers.append(CallAnswer._make(pickle.loads(data[at + 9 : at + 9 + size])))
+            at += 9 + size
+        else:
+            break
+    return answers, started, ready
 
 
 def _load_error(path: str, exc: BaseException) -> ErrorRecord:
@@ -596,44 +765,76 @@ def _from_dict(data: Mapping[str, Any]) -> CallRequest | CallAnswer:
 
 
 def answer_all(
-    catalog: Catalog, requests: Iterable[CallRequest | CallAnswer], timeout: float | None
+    catalog: Catalog,
+    requests: Iterable[CallRequest | CallAnswer],
+    timeout: float | None,
+    *,
+    record: int | None = None,
 ) -> list[CallAnswer]:
-    """The answer to each request; what is not a request already is one (a failed one)."""
+    """The answer to each request; what is not a request already is one (a failed one).
+    ``record``: a file (descriptor) to write each item's start and answer in, as it goes."""
     answers: list[CallAnswer] = []
     for request in requests:
+        if record is not None:
+            _write_all(record, _STARTED)
         if isinstance(request, CallAnswer):
-            answers.append(request)
-            continue
-        try:
-            answers.append(catalog.call(request, timeout=timeout))
-        except Exception as exc:  # not the catalog's kind of error: a bug, but only this item's
-            answers.append(CallAnswer(False, error=record_of(exc)))
+            found = request
+        else:
+            try:
+                found = catalog.call(request, timeout=timeout)
+            except BaseException as exc:  # a bug, or a stray SystemExit: this item's alone
+                if _interrupts.is_real(exc):
+                    raise
+                found = CallAnswer(False, error=record_of(exc))
+        answers.append(found)
+        if record is not None:
+            row = _travelling(found)
+            _write_all(record, _ANSWER + len(row).to_bytes(8, "little") + row)
     return answers
+
+
+def _row(found: CallAnswer) -> tuple[Any, ...]:
+    return tuple(found._replace(trace=None, exception=None))
+
+
+def _travelling(found: CallAnswer) -> bytes:
+    """One answer's row, pickled: itself, or the error that its result cannot travel."""
+    try:
+        return pickle.dumps(_row(found), protocol=pickle.HIGHEST_PROTOCOL)
+    except BaseException as exc:  # the result's own pickling code may raise anything
+        if _interrupts.is_real(exc):
+            raise
+        return pickle.dumps(_unpicklable(found, exc), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _unpicklable(found: CallAnswer, exc: BaseException) -> tuple[Any, ...]:
+    # the method returned a value of a type it should not
+    error = ErrorRecord(
+        "result_validation",
+        f"the result of call {found.call_id} cannot travel back from the worker "
+        f"(results of a batch must pickle): {type(exc).__name__}: {exc}",
+        type(exc).__name__,
+        call_id=found.call_id,
+    )
+    return tuple(found._replace(ok=False, result=None, error=error, trace=None, exception=None))
 
 
 def _pack(answers: Sequence[CallAnswer]) -> bytes:
     # Rows are plain tuples in CallAnswer's field order: they load back a good deal faster
     # than dicts, and the parent's share of the work is what limits a pool on few cores.
-    rows = [tuple(found._replace(trace=None, exception=None)) for found in answers]
+    rows = [_row(found) for found in answers]
     try:
         return pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception:
-        pass
+    except BaseException as exc:
+        if _interrupts.is_real(exc):
+            raise
     for index, found in enumerate(answers):
         try:
             pickle.dumps(found.result, protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception as exc:
-            # the method returned a value of a type it should not
-            error = ErrorRecord(
-                "result_validation",
-                f"the result of call {found.call_id} cannot travel back from the worker "
-                f"(results of a batch must pickle): {type(exc).__name__}: {exc}",
-                type(exc).__name__,
-                call_id=found.call_id,
-            )
-            rows[index] = tuple(
-                found._replace(ok=False, result=None, error=error, trace=None, exception=None)
-            )
+        except BaseException as exc:
+            if _interrupts.is_real(exc):
+                raise
+            rows[index] = _unpicklable(found, exc)
     return pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL)
 
 

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
+from .. import _interrupts
 from ._views import TenantStatus
 
 if TYPE_CHECKING:
@@ -70,9 +71,10 @@ def check_tenants(registry: Registry, tenants: Sequence[str], jobs: int) -> list
         run = _Run(path, Path(folder), found)
         run.chunks(chunks, jobs)
     statuses = [found[tenant] for tenant in tenants]
-    # A tenant whose check ended its process selects its plugins all the same.
+    # A tenant whose check ended its process (or raised) selects its plugins all the same.
     return [
-        s._replace(plugins=registry.selected(s.id)) if s.kind == "crash" else s for s in statuses
+        s._replace(plugins=registry.selected(s.id)) if s.status == "failed" and not s.plugins else s
+        for s in statuses
     ]
 
 
@@ -117,6 +119,18 @@ class _Run:
                             suspects.append(building)
                         if rest:
                             broken.append(rest)
+                    except BaseException as exc:
+                        # The chunk raised (a KeyboardInterrupt sent back from the worker is
+                        # no Ctrl-C here): the tenant it was building fails with it, the rest
+                        # of the chunk is checked again.
+                        if _interrupts.is_real(exc):
+                            raise
+                        building = self._recover(progress)
+                        if building is not None:
+                            self.found[building] = _raised(building, exc)
+                        rest = [t for t in chunk if t not in self.found]
+                        if rest:
+                            broken.append(rest)
             except BaseException:
                 _terminate(pool)
                 raise
@@ -146,9 +160,12 @@ class _Run:
         except cf.BrokenExecutor as exc:
             self.deaths += 1
             self.found[tenant] = _crashed(tenant, self._recover(progress), exc)
-        except BaseException:
-            _terminate(pool)
-            raise
+        except BaseException as exc:
+            if _interrupts.is_real(exc):
+                _terminate(pool)
+                raise
+            self._recover(progress)
+            self.found.setdefault(tenant, _raised(tenant, exc))
         pool.shutdown(wait=True)
 
     def _keep(self, statuses: list[TenantStatus]) -> None:
@@ -200,6 +217,17 @@ def _crashed(tenant: str, building: str | None, exc: BaseException) -> TenantSta
         f"{type(exc).__name__}: {exc}",
         "WorkerDied",
         "crash",
+    )
+
+
+def _raised(tenant: str, exc: BaseException) -> TenantStatus:
+    return TenantStatus(
+        tenant,
+        "failed",
+        (),
+        f"tenant {tenant!r}: checking it raised {type(exc).__name__}: {exc}",
+        type(exc).__name__,
+        "plugin",
     )
 
 
