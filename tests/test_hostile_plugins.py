@@ -665,3 +665,47 @@ def test_a_batch_of_one_item_runs_in_a_worker_process_unless_told_otherwise(
         catalog=path, input=one,
     )  # fmt: skip
     assert json.loads(good.stderr.strip().splitlines()[-1])["batch"]["ran"] == "in this process"
+
+
+@pytest.mark.parametrize("thrown", THROWN)
+def test_checking_one_hostile_plugin_file_reports_it(
+    hostile: HostileCatalog, invoke: Invoke, tmp_path: Path, thrown: str
+) -> None:
+    path = hostile(GOOD)
+    hostile_files = {
+        "at_import": PRELUDE + THROWN[thrown] + "\n",
+        "getattr": hook("return None") + f"\n\ndef __getattr__(name):\n    {THROWN[thrown]}\n",
+        "schema": hook("return None")
+        + (
+            "\n\nfrom pydantic import BaseModel, model_validator\n"
+            "from catalog_cli import PluginMeta\n\n\n"
+            "class Settings(BaseModel):\n"
+            "    @model_validator(mode='before')\n"
+            "    @classmethod\n"
+            "    def _check(cls, values):\n"
+            f"        {THROWN[thrown]}\n\n\n"
+            "PLUGIN = PluginMeta(settings=Settings)\n"
+        ),
+        "shutdown": hook("return None")
+        + f"\n\n@hookimpl\ndef catalog_shutdown():\n    {THROWN[thrown]}\n",
+    }
+    for name, source in hostile_files.items():
+        plugin = tmp_path / "elsewhere" / f"{name}.py"
+        plugin.parent.mkdir(exist_ok=True)
+        plugin.write_text(source, encoding="utf-8")
+        result = invoke("check", "--plugin", str(plugin), catalog=path)
+        assert result.exit_code == 10, (name, result.output)
+        assert thrown in result.output, (name, result.output)
+        no_traceback(result.output)
+
+
+@pytest.mark.parametrize("thrown", THROWN)
+def test_a_shutdown_hook_that_raises_is_a_warning(
+    hostile: HostileCatalog, invoke: Invoke, thrown: str
+) -> None:
+    path = hostile(
+        hook("return None") + f"\n\n@hookimpl\ndef catalog_shutdown():\n    {THROWN[thrown]}\n"
+    )
+    result = invoke(*RUN, "-C", "bad", catalog=path)
+    assert result.exit_code == 0, result.output
+    assert f"warning: plugin 'evil' failed to shut down for tenant 'bad': {thrown}" in result.stderr

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from .. import _interrupts
 from ..config import freeze
 from ..config._settings import Problems, Secrets, resolve_secrets, validate
 from ..errors import PluginError, UnknownPluginError
@@ -90,7 +91,12 @@ def _settings(plugin: CheckedPlugin, given: dict[str, Any], problems: list[str])
     values = resolve_secrets(given, key, found, secrets)
     schema = plugin.meta.settings
     if schema is not None:
-        values = validate(schema, values, key, found, secrets)
+        try:
+            values = validate(schema, values, key, found, secrets)
+        except BaseException as exc:  # the schema's validators are the plugin's own code
+            if _interrupts.is_real(exc):
+                raise
+            problems.append(f"settings: its settings schema raised {type(exc).__name__}: {exc}")
     for where, message in found:
         setting = ".".join(where[len(key) :]) or "settings"
         problems.append(f"setting {setting}: {message}")

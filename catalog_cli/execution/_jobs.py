@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple, get_args
 
+from .. import _interrupts
 from ..errors import (
     CatalogError,
     ErrorRecord,
@@ -1089,7 +1090,11 @@ class JobWorker:
         try:
             try:
                 reply = self.catalog.call(job.request)
-            except Exception as exc:  # a bug outside the call itself: still the job's outcome
+            except BaseException as exc:
+                # A bug outside the call itself, or a stray SystemExit: still the job's
+                # outcome, and never the end of this worker thread (a real Ctrl-C goes on).
+                if _interrupts.is_real(exc):
+                    raise
                 _log.exception("job %s failed outside its call", job.id)
                 reply = CallAnswer(False, error=record_of(exc))
             with self._lock:
