@@ -126,16 +126,39 @@ class DataError(ValueError):
         self.reason = reason
 
 
-def loads(text: str | bytes, limit: int = MAX_DEPTH, *, counted: bool = True) -> Any:
+class _Repeated(Exception):
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise _Repeated(key)
+        found[key] = value
+    return found
+
+
+def loads(
+    text: str | bytes, limit: int = MAX_DEPTH, *, counted: bool = True, strict: bool = False
+) -> Any:
     """JSON text as data, refusing what ``json.loads`` fails on other than a syntax error
     (nesting past Python's recursion limit, integers past its digit limit) and nesting deeper
-    than ``limit`` (see :func:`too_deep` for ``counted``): all as :class:`DataError`."""
+    than ``limit`` (see :func:`too_deep` for ``counted``): all as :class:`DataError`.
+
+    ``strict`` also refuses what JSON lets through but people never mean: a key given twice
+    in one object (``json`` keeps the last silently), and a string holding a lone surrogate
+    (``"\\ud800"``: no text, and nothing can print it)."""
     try:
-        value = json.loads(text)
+        value = json.loads(text, object_pairs_hook=_unique if strict else None)
     except json.JSONDecodeError as exc:
         raise DataError(f"not valid JSON: {exc}", exc.msg) from None
     except RecursionError:
         raise DataError(nesting_problem(limit), nesting_problem(limit)) from None
+    except _Repeated as exc:
+        why = f"the key {exc.key!r} is given twice in one object"
+        raise DataError(why, why) from None
     except ValueError:  # an integer of thousands of digits
         why = f"a number too long to read (more than {sys.get_int_max_str_digits()} digits)"
         raise DataError(why, why) from None
@@ -143,4 +166,20 @@ def loads(text: str | bytes, limit: int = MAX_DEPTH, *, counted: bool = True) ->
     if path is not None:
         where = f" at {describe_path(path)}" if path else ""
         raise DataError(nesting_problem(limit) + where, nesting_problem(limit) + where)
+    if strict and not isinstance(text, bytes):
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            why = f"a string holds {exc.object[exc.start : exc.end]!r}, a lone surrogate: no text"
+            raise DataError(why, why) from None
     return value
+
+
+def text_problem(text: str) -> str | None:
+    """Why ``text`` (from the command line) is no text, or None: bytes that were not UTF-8
+    reach Python as lone surrogates, which nothing can print or store as text."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"{exc.object[exc.start : exc.end]!r} is not text (not UTF-8, or a lone surrogate)"
+    return None

@@ -41,7 +41,7 @@ def json_object(text: str, option: str, *, shape: str = "") -> dict[str, Any]:
 
     try:
         # The object itself is not a level: its values may nest as deep as an argument may.
-        value = loads(text, counted=False)
+        value = loads(text, counted=False, strict=True)
     except DataError as exc:
         raise typer.BadParameter(str(exc), param_hint=option) from None
     if not isinstance(value, dict):

@@ -27,6 +27,7 @@ def parse_arguments(declared: Version, pairs: list[str], json_text: str | None) 
     Each ``--arg`` value is parsed by its parameter's declared type. Values that do not parse
     are reported together with every other problem the declaration check finds.
     """
+    from .._json import text_problem
     from ..errors import InvalidArgumentsError
 
     arguments = (
@@ -42,6 +43,9 @@ def parse_arguments(declared: Version, pairs: list[str], json_text: str | None) 
         name = name.strip()
         if not sep or not name:
             raise typer.BadParameter(f"expected NAME=VALUE, got {pair!r}", param_hint="--arg")
+        problem = text_problem(pair)
+        if problem is not None:
+            raise typer.BadParameter(f"{name}: {problem}", param_hint="--arg")
         if name in seen:
             raise typer.BadParameter(
                 f"{name} is given twice; give each argument once", param_hint="--arg"

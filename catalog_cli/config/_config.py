@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 import threading
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -682,6 +683,9 @@ def _parse(text: str, path: Path | None) -> ParsedDocument:
         raise ConfigError(
             path, [ConfigProblem("", f"not valid TOML: {nesting_problem(toml=True)}")]
         ) from None
+    except ValueError:  # tomllib lets int()'s digit limit through as it is
+        too_long = f"a number too long to read (more than {sys.get_int_max_str_digits()} digits)"
+        raise ConfigError(path, [ConfigProblem("", f"not valid TOML: {too_long}")]) from None
     deep = too_deep(document, counted=False)
     if deep is not None:
         # Before anything walks the tables recursively (checks, freezing, the cache's pickle).

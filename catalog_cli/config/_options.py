@@ -34,14 +34,21 @@ class Option(NamedTuple):
     check: Callable[[Any], str | None] | None = None
 
 
+def _finite(value: int | float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer beyond any float
+        return False
+
+
 def _convert(kind: Kind, value: Any) -> tuple[bool, Any]:
     if kind == "bool":
         return isinstance(value, bool), value
     if kind == "int":
         return isinstance(value, int) and not isinstance(value, bool), value
     if kind == "float":
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        return ok and math.isfinite(value), float(value) if ok else value
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and _finite(value)
+        return ok, float(value) if ok else value
     if kind == "str":
         return isinstance(value, str), value
     if not isinstance(value, (list, tuple)):
@@ -49,7 +56,8 @@ def _convert(kind: Kind, value: Any) -> tuple[bool, Any]:
     if kind == "strings":
         return all(isinstance(v, str) for v in value), tuple(value)
     ok = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
-    return ok and all(math.isfinite(v) for v in value), tuple(float(v) for v in value) if ok else ()
+    ok = ok and all(_finite(v) for v in value)
+    return ok, tuple(float(v) for v in value) if ok else ()
 
 
 class Options:

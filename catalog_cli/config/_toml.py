@@ -18,6 +18,7 @@ _HEADER: Final = re.compile(r"^\s*\[\[?\s*(?P<key>[^\]]+?)\s*\]\]?\s*(#.*)?$")
 _ASSIGN: Final = re.compile(r"^\s*(?P<key>(?:\"[^\"]*\"|'[^']*'|[A-Za-z0-9_\-.\s])+?)\s*=")
 _BARE: Final = re.compile(r"^[A-Za-z0-9_-]+$")
 _DECODE_LINE: Final = re.compile(r"line (\d+)")
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def loads(text: str) -> dict[str, Any]:
@@ -66,7 +67,13 @@ def split_key(text: str) -> tuple[str, ...]:
 
 def format_key(path: Sequence[str]) -> str:
     """A key path as TOML would write it: ``tenants.c1.settings."a.b".rate``."""
-    return ".".join(p if _BARE.match(p) else '"' + p.replace('"', '\\"') + '"' for p in path)
+    return ".".join(p if _BARE.match(p) else _quoted(p) for p in path)
+
+
+def _quoted(part: str) -> str:
+    # Control characters escaped as TOML escapes them: a NUL in a key never reaches a terminal.
+    escaped = part.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", escaped) + '"'
 
 
 class LineIndex:
