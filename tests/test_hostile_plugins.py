@@ -709,3 +709,25 @@ def test_a_shutdown_hook_that_raises_is_a_warning(
     result = invoke(*RUN, "-C", "bad", catalog=path)
     assert result.exit_code == 0, result.output
     assert f"warning: plugin 'evil' failed to shut down for tenant 'bad': {thrown}" in result.stderr
+
+
+@pytest.mark.parametrize("thrown", THROWN)
+def test_a_package_named_in_the_catalog_that_raises_as_it_is_found_is_a_config_error(
+    write_catalog: WriteCatalog,
+    invoke: Invoke,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    thrown: str,
+) -> None:
+    # Finding the module `package.declarations` imports `package` itself.
+    package = f"_hostile_package_{thrown.lower()}"
+    folder = tmp_path / "site" / package
+    folder.mkdir(parents=True)
+    (folder / "__init__.py").write_text(PRELUDE + THROWN[thrown] + "\n", encoding="utf-8")
+    (folder / "declarations.py").write_text("", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    path = write_catalog(f'[catalog]\nhookspecs = ["{package}.declarations"]\n[tenants.t]\n')
+    result = invoke("check", catalog=path)
+    assert result.exit_code == 3, result.output
+    assert f"importing the package of '{package}.declarations' raised {thrown}" in result.stderr
+    no_traceback(result.output)

@@ -178,6 +178,19 @@ class Registry:
                 found = importlib.util.find_spec(name)
             except (ImportError, ValueError):
                 found = None
+            except BaseException as exc:
+                # Finding ``a.b`` imports ``a``: its code may raise anything (a stray
+                # KeyboardInterrupt or SystemExit too), which is a problem of this entry.
+                if _interrupts.is_real(exc):
+                    raise
+                problems.append(
+                    self.config.problem(
+                        ("catalog", key),
+                        f"item {index}: importing the package of {name!r} raised "
+                        f"{type(exc).__name__}: {exc}",
+                    )
+                )
+                continue
             if found is None:
                 problems.append(
                     self.config.problem(
