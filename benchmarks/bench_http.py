@@ -1,16 +1,18 @@
 """Load on `catalog serve` over loopback, against the same endpoint in plain FastAPI.
 
-Two servers run side by side on 127.0.0.1, each uvicorn with one worker process: `catalog
+Three servers run side by side on 127.0.0.1, each uvicorn with one worker process: `catalog
 serve` (no job threads) with a copy of the shipped catalog whose tenant c2 has an API key, and
-the anchor, ``benchmarks/plain_fastapi.py``: the run endpoint written with plain FastAPI over
-the example's business logic in plain pluggy (bearer key checked by its hash, body validated by
-pydantic, the tenant's manager called, JSON written), with no catalog code. Both get a fixed
-number of requests for ``price_quote`` v1 (a simple method: a few plugin points, microseconds
-of work) from client threads, each on its own keep-alive connection (``http.client``, the
-lightest client at hand: clients share the machine's cores with the servers), round after
-round in turns. Reports throughput, p50/p99 latency and errors (which must be 0) of both, and
-the median over the rounds of catalog ÷ anchor for the time per request and the p50 latency.
-``Catalog.run`` of the same call in this process is shown for scale.
+two anchors from ``benchmarks/plain_fastapi.py``: the run endpoint written with plain FastAPI
+over the example's business logic in plain pluggy (bearer key checked by its hash, body
+validated by pydantic, the tenant's manager called, JSON written), with no catalog code, once
+as a ``def`` endpoint (Starlette's thread pool) and once as an ``async def`` one (on the event
+loop). All get a fixed number of requests for ``price_quote`` v1 (a simple method: a few
+plugin points, microseconds of work) from client threads, each on its own keep-alive
+connection (``http.client``, the lightest client at hand: clients share the machine's cores
+with the servers), round after round in turns. Reports throughput, p50/p99 latency and errors
+(which must be 0) of each, and the medians over the rounds of the catalog's throughput ÷ the
+``def`` anchor's (target: at least 1) and the catalog's p99 ÷ the ``async def`` anchor's
+(target: at most 1.5). ``Catalog.run`` of the same call in this process is shown for scale.
 
     python -m benchmarks.bench_http [--requests 5000] [--concurrency 16] [--rounds 3] [--json]
 """
@@ -41,6 +43,8 @@ INTERFACE = "price_quote"
 ARGUMENTS: dict[str, Any] = {"unit_price": 9.99, "quantity": 12, "country": "DE"}
 BODY = json.dumps({"version": 1, "arguments": ARGUMENTS}).encode()
 PATH = f"/v1/interfaces/{INTERFACE}/run"
+#: the servers compared, each in a process of its own
+SIDES = ["catalog", "anchor", "async anchor"]
 
 
 def write_catalog(folder: Path) -> Path:
@@ -51,6 +55,8 @@ def write_catalog(folder: Path) -> Path:
     text = (REPO / "catalog.toml").read_text(encoding="utf-8")
     text = text.replace('plugin_dirs = ["plugins"]', f"plugin_dirs = [{str(REPO / 'plugins')!r}]")
     text = text.replace("[tenants.c2]\n", f'[tenants.c2]\napi_keys = ["{hash_key(KEY)}"]\n', 1)
+    # One tenant is the whole load here: its limit of calls at once is above the clients'.
+    text += "\n[tenants.c2.limits]\nconcurrent_calls = 0\n"
     path = folder / "catalog.toml"
     path.write_text(text, encoding="utf-8")
     return path
@@ -81,9 +87,9 @@ def catalog_command(catalog: Path, port: int) -> list[str]:
     ]
 
 
-def anchor_command(port: int) -> list[str]:
+def anchor_command(port: int, style: str) -> list[str]:
     digest = hash_key(KEY).partition(":")[2]
-    return [sys.executable, "-m", "benchmarks.plain_fastapi", str(port), digest]
+    return [sys.executable, "-m", "benchmarks.plain_fastapi", str(port), digest, style]
 
 
 def start_server(command: list[str], port: int, log: Path) -> subprocess.Popen[bytes]:
@@ -218,27 +224,26 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-http-") as folder:
         catalog = write_catalog(Path(folder))
-        ports = {"catalog": free_port(), "anchor": free_port()}
-        servers = {
-            "catalog": start_server(
-                catalog_command(catalog, ports["catalog"]),
-                ports["catalog"],
-                Path(folder) / "catalog.log",
-            ),
-            "anchor": start_server(
-                anchor_command(ports["anchor"]), ports["anchor"], Path(folder) / "anchor.log"
-            ),
+        ports = {side: free_port() for side in SIDES}
+        commands = {
+            "catalog": catalog_command(catalog, ports["catalog"]),
+            "anchor": anchor_command(ports["anchor"], "def"),
+            "async anchor": anchor_command(ports["async anchor"], "async"),
         }
-        runs: dict[str, list[dict[str, Any]]] = {"catalog": [], "anchor": []}
+        servers = {
+            side: start_server(commands[side], ports[side], Path(folder) / f"{side}.log")
+            for side in SIDES
+        }
+        runs: dict[str, list[dict[str, Any]]] = {side: [] for side in SIDES}
         try:
             results = {side: answer(port) for side, port in ports.items()}
-            if results["catalog"] != results["anchor"]:
-                raise SystemExit(f"the two sides answer differently: {results}")
+            if len({json.dumps(result) for result in results.values()}) != 1:
+                raise SystemExit(f"the sides answer differently: {results}")
             for port in ports.values():
                 load(port, min(500, options.requests), options.concurrency)  # warm-up
             for round_ in range(options.rounds):
-                order = ["catalog", "anchor"] if round_ % 2 == 0 else ["anchor", "catalog"]
-                for side in order:
+                shift = round_ % len(SIDES)
+                for side in SIDES[shift:] + SIDES[:shift]:
                     runs[side].append(load(ports[side], options.requests, options.concurrency))
         finally:
             for server in servers.values():
@@ -250,6 +255,7 @@ def main() -> None:
         return statistics.median(run[key] or 0.0 for run in runs[side])
 
     pairs = list(zip(runs["catalog"], runs["anchor"], strict=True))
+    async_pairs = list(zip(runs["catalog"], runs["async anchor"], strict=True))
     figures: dict[str, Any] = {
         "requests": options.requests,
         "concurrency": options.concurrency,
@@ -269,6 +275,12 @@ def main() -> None:
             a["throughput"] / c["throughput"] for c, a in pairs
         ),
         "ratio_p50": statistics.median((c["p50_ms"] or 0) / (a["p50_ms"] or 1) for c, a in pairs),
+        #: catalog ÷ the def anchor: throughput (target: at least 1)
+        "ratio_throughput": statistics.median(c["throughput"] / a["throughput"] for c, a in pairs),
+        #: catalog ÷ the async def anchor: p99 latency (target: at most 1.5)
+        "ratio_p99_vs_async": statistics.median(
+            (c["p99_ms"] or 0) / (a["p99_ms"] or 1) for c, a in async_pairs
+        ),
         "in_process_run_us": local["run"] * 1e6,
         "in_process_execute_us": local["execute"] * 1e6,
     }
@@ -280,7 +292,11 @@ def main() -> None:
             f"{options.requests} requests for price_quote v1 (c2), {options.concurrency} "
             f"concurrent, loopback, uvicorn with 1 worker; medians of {options.rounds} rounds"
         )
-        labels = {"catalog": "catalog serve", "anchor": "plain FastAPI + plain pluggy"}
+        labels = {
+            "catalog": "catalog serve",
+            "anchor": "plain FastAPI (def) + pluggy",
+            "async anchor": "plain FastAPI (async def)",
+        }
         for side, data in figures["sides"].items():
             print(
                 f"  {labels[side]:<30} {data['throughput']:6.0f} requests/s, p50 "
@@ -288,8 +304,12 @@ def main() -> None:
                 f" {data['first_errors'] or ''}"
             )
         print(
-            f"  catalog / anchor: time per request {figures['ratio_time_per_request']:.3f}, "
+            f"  catalog / def anchor: throughput {figures['ratio_throughput']:.3f} (target >= 1), "
             f"p50 latency {figures['ratio_p50']:.3f}"
+        )
+        print(
+            f"  catalog / async def anchor: p99 latency {figures['ratio_p99_vs_async']:.3f} "
+            "(target <= 1.5)"
         )
         print(
             f"for scale, in this process: Catalog.run {figures['in_process_run_us']:.1f} µs/call, "

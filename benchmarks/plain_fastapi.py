@@ -4,9 +4,13 @@ No code of task-catalog is used here. It is what a good engineer would write wit
 catalog: bearer keys checked against their SHA-256 hashes, the body validated by a pydantic
 model, the tenant's plain-pluggy manager (``benchmarks/plain_pluggy.py``) called for the
 interface and version asked for, and the answer written as JSON; unknown names are a 404,
-arguments that do not fit a 422. Served by uvicorn like ``catalog serve``:
+arguments that do not fit a 422. Served by uvicorn like ``catalog serve``.
 
-    python -m benchmarks.plain_fastapi PORT KEY_HASH_OF_C2
+Two styles of the same endpoint: ``def`` (FastAPI runs it on Starlette's thread pool, as one
+writes an endpoint that calls blocking code) and ``async`` (an ``async def`` endpoint, run on
+the event loop itself: the lowest latency FastAPI offers, for work that never blocks):
+
+    python -m benchmarks.plain_fastapi PORT KEY_HASH_OF_C2 [def|async]
 """
 
 from __future__ import annotations
@@ -35,8 +39,8 @@ class RunRequest(BaseModel):
 DEFAULT_VERSIONS = {"price_quote": 1, "interface_a": 1}
 
 
-def create_app(key_hashes: dict[str, str]) -> FastAPI:
-    """``key_hashes``: tenant -> the hex SHA-256 of its key."""
+def create_app(key_hashes: dict[str, str], style: str = "def") -> FastAPI:
+    """``key_hashes``: tenant -> the hex SHA-256 of its key; ``style``: ``def`` or ``async``."""
     managers = plain_pluggy.managers()
     hashes = [(bytes.fromhex(digest), tenant) for tenant, digest in key_hashes.items()]
     app = FastAPI()
@@ -51,10 +55,7 @@ def create_app(key_hashes: dict[str, str]) -> FastAPI:
                 return tenant
         raise HTTPException(401, "unknown key")
 
-    @app.post("/v1/interfaces/{interface}/run")
-    def run(
-        interface: str, body: RunRequest, authorization: str | None = Header(default=None)
-    ) -> Response:
+    def answer(interface: str, body: RunRequest, authorization: str | None) -> Response:
         tenant = tenant_of(authorization)
         version = body.version or DEFAULT_VERSIONS.get(interface)
         hook = getattr(managers[tenant].hook, f"{interface}_v{version}", None)
@@ -75,6 +76,22 @@ def create_app(key_hashes: dict[str, str]) -> FastAPI:
         }
         return Response(json.dumps(data), media_type="application/json")
 
+    if style == "async":
+
+        @app.post("/v1/interfaces/{interface}/run")
+        async def run_async(
+            interface: str, body: RunRequest, authorization: str | None = Header(default=None)
+        ) -> Response:
+            return answer(interface, body, authorization)
+
+    else:
+
+        @app.post("/v1/interfaces/{interface}/run")
+        def run(
+            interface: str, body: RunRequest, authorization: str | None = Header(default=None)
+        ) -> Response:
+            return answer(interface, body, authorization)
+
     return app
 
 
@@ -82,7 +99,8 @@ def main() -> None:
     import uvicorn
 
     port, c2_hash = int(sys.argv[1]), sys.argv[2]
-    app = create_app({"c2": c2_hash})
+    style = sys.argv[3] if len(sys.argv) > 3 else "def"
+    app = create_app({"c2": c2_hash}, style)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", ws="none")
 
 

@@ -109,6 +109,7 @@ def reload(caller: AdminCaller, request: Request) -> dict[str, Any]:
     except ReloadError as exc:
         raise reload_refused(exc) from None
     after = config_of(server.catalog)
+    server.settle_heap()
     ring = server.keyring()
     notes = []
     if server.jobs_outdated():

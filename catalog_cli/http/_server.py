@@ -176,11 +176,24 @@ class Server:
             info = self.catalog.tenant(tenant)
             if info.status == "failed":
                 log.warning("tenant %r fails closed: %s", tenant, info.error)
+        self.settle_heap()
         if self.settings.job_threads:
             from ..execution._jobs import JobWorker
 
             self._worker = JobWorker(self.catalog, store, threads=self.settings.job_threads)
             self._worker.start()
+
+    def settle_heap(self) -> None:
+        """Put what the server holds for good (modules, the catalog, its tenants) out of the
+        cycle collector's sight, after a start or a reload. Its full collections then scan
+        only what requests leave behind: over a whole heap, one every few hundred requests
+        took tens of milliseconds, and was the server's p99 latency."""
+        import gc
+
+        with self._lock:
+            gc.unfreeze()  # what a reload replaced may be collected now
+            gc.collect()
+            gc.freeze()
 
     def stop(self) -> None:
         """Stop the job worker, close the store, then shut the plugins down if the app
