@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -475,7 +476,7 @@ def test_a_plugin_whose_earlier_import_still_hangs_is_reported_so(
     with pytest.raises(PluginLoadError) as caught:
         catalog.plugin_manager("bad")
     assert "plugin 'evil'" in str(caught.value)
-    assert "its earlier import, started 0 s ago, still hangs" in str(caught.value)
+    assert re.search(r"its earlier import, started \d+ s ago, still hangs", str(caught.value))
     report = Catalog(path).check()  # another catalog of the same file in this process too
     assert any("still hangs" in p.message for p in report.problems if p.plugin == "evil")
     assert hung_imports() == 1
