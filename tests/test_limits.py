@@ -278,3 +278,25 @@ def test_a_tenant_out_of_abandoned_threads_is_refused_alone(
         assert _run(client, "quick", **{"X-Timeout": "1"}).status_code == 200
         reload = client.post("/v1/admin/reload", headers={"Authorization": f"Bearer {ADMIN}"})
         assert reload.status_code == 200, reload.text
+
+
+def test_a_job_runs_under_the_configured_deadline(write_catalog: WriteCatalog) -> None:
+    from catalog_cli.execution._jobs import JobStore, JobWorker
+    from catalog_cli.execution._requests import CallRequest
+
+    path = write_catalog(_toml("[limits]\ncall_timeout = 0.2"), {"plugins/sleepy.py": SLEEPY})
+    catalog = Catalog(path)
+    store = JobStore(path.parent / "jobs.sqlite3")
+    try:
+        stuck = store.submit(CallRequest("stuck", "interface_a", 2, {"name": "S"}))
+        after = store.submit(CallRequest("quick", "interface_a", 2, {"name": "Q"}))
+        began = time.perf_counter()
+        assert JobWorker(catalog, store, threads=1).drain() == 2
+        assert time.perf_counter() - began < 2.5  # not the 3 s the stuck plugin sleeps
+        failed = store.get(stuck.id)
+        assert failed.status == "failed" and failed.error is not None
+        assert failed.error["kind"] == "call_timeout"
+        assert store.get(after.id).result == "Hello, Q!"
+    finally:
+        store.close()
+        catalog.close()

@@ -1089,7 +1089,11 @@ class JobWorker:
             self._leases[job.id] = (job.attempts, me)
         try:
             try:
-                reply = self.catalog.call(job.request)
+                # A job runs under the deadline of [limits], as a call in a server does: a
+                # plugin that hangs must not hold a job thread (and every job after it) for ever.
+                request = job.request
+                deadline = self.catalog.limits(request.tenant, request.interface).call_timeout
+                reply = self.catalog.call(request, timeout=deadline)
             except BaseException as exc:
                 # A bug outside the call itself, or a stray SystemExit: still the job's
                 # outcome, and never the end of this worker thread (a real Ctrl-C goes on).
