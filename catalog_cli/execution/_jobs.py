@@ -5,6 +5,8 @@ JSON arguments) plus what became of it. The store is one SQLite file in WAL mode
 every process that submits or runs jobs:
 
 - ``submit`` commits before it returns, so an accepted job survives any crash after that.
+- A store is created only where no file is, and never half made; an existing file that is
+  not a whole job store (empty, truncated, another program's) is refused, never replaced.
 - A worker claims a job inside ``BEGIN IMMEDIATE`` (one writer at a time, in every process),
   so two workers never run the same job. The claim takes a lease that a heartbeat renews.
 - Claims are fair between tenants: round-robin over the tenants with queued jobs (the one
