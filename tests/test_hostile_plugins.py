@@ -732,3 +732,34 @@ def test_a_package_named_in_the_catalog_that_raises_as_it_is_found_is_a_config_e
     assert result.exit_code == 3, result.output
     assert f"importing the package of '{package}.declarations' raised {thrown}" in result.stderr
     no_traceback(result.output)
+
+
+def test_a_plugin_folder_whose_package_hangs_holds_up_only_its_own_plugins(
+    write_catalog: WriteCatalog, released: None
+) -> None:
+    # plugins/__init__.py runs before any plugin of its folder: it hangs. The folder of the
+    # good tenant's plugin, and reloads, go on.
+    path = write_catalog(
+        """
+        [catalog]
+        plugin_dirs = ["plugins", "others"]
+        import_timeout = 0.2
+        [tenants.good]
+        plugins = ["fine"]
+        [tenants.bad]
+        plugins = ["evil"]
+        """,
+        {"plugins/__init__.py": HANGS, "plugins/evil.py": GOOD, "others/fine.py": GOOD},
+    )
+    catalog = Catalog(path)
+    with pytest.raises(PluginLoadError, match="did not finish"):
+        catalog.plugin_manager("bad")
+    assert_good_works(catalog)
+    reloading = threading.Thread(target=catalog.reload, daemon=True)
+    reloading.start()
+    reloading.join(10)
+    assert not reloading.is_alive(), "the reload waits for the hanging package"
+    assert_good_works(catalog)
+    with pytest.raises(PluginLoadError, match="still hangs"):
+        catalog.plugin_manager("bad")
+    assert hung_imports() == 1

@@ -34,6 +34,10 @@ from typing import Final, NamedTuple
 PREFIX: Final = "_catalog_"
 
 _lock = threading.RLock()
+#: package name -> the lock held while that folder's package is made importable: one per
+#: folder, so a folder whose ``__init__.py`` hangs holds up its own modules, never another
+#: folder's, nor ``forget`` (a reload)
+_installing: dict[str, threading.RLock] = {}
 
 
 class Folder(NamedTuple):
@@ -157,8 +161,15 @@ if _Finder not in sys.meta_path:
 
 def _install(folder: Folder) -> None:
     """Make the folder's package importable: from its ``__init__.py``, or an empty one."""
-    if folder.package in sys.modules:
-        return
+    with _lock:
+        lock = _installing.setdefault(folder.package, threading.RLock())
+    # Checked under the folder's lock: the package is in sys.modules while its code runs.
+    with lock:
+        if folder.package not in sys.modules:
+            _run_package(folder)
+
+
+def _run_package(folder: Folder) -> None:
     init = folder.path / "__init__.py"
     if init.is_file():
         spec = importlib.util.spec_from_file_location(
@@ -202,6 +213,5 @@ def forget(folder: Folder) -> None:
 
 def import_module(folder: Folder, name: str) -> ModuleType:
     """Import module ``name`` of ``folder`` (raises what its code raises)."""
-    with _lock:
-        _install(folder)
+    _install(folder)
     return importlib.import_module(name)
