@@ -1217,6 +1217,66 @@ SECTIONS = [
     ),
 ]
 
+LIMITS = [
+    case(
+        "limits-not-a-table",
+        "limits = 1\n" + BASE,
+        RUN,
+        CONFIG,
+        "limits: expected a table, got an integer",
+    ),
+    case(
+        "limits-concurrent-calls-a-string",
+        base("[limits]\nconcurrent_calls = 'x'"),
+        RUN,
+        CONFIG,
+        "limits.concurrent_calls: expected an integer from 0 (no limit) to 100000, got 'x'",
+    ),
+    case(
+        "limits-concurrent-calls-400-digits",
+        base(f"[limits]\nconcurrent_calls = {BIG}"),
+        RUN,
+        CONFIG,
+        "limits.concurrent_calls: expected an integer from 0 (no limit) to 100000",
+    ),
+    case(
+        "limits-call-timeout-400-digits",
+        base(f"[limits]\ncall_timeout = {BIG}"),
+        RUN,
+        CONFIG,
+        "limits.call_timeout: expected a number of seconds above 0 and at most 86400",
+    ),
+    case(
+        "limits-call-timeout-overflowing",
+        base("[limits]\ncall_timeout = 1e400"),
+        RUN,
+        CONFIG,
+        "limits.call_timeout: expected a number of seconds above 0 and at most 86400, got inf",
+    ),
+    case(
+        "limits-interface-not-a-table",
+        base("[limits.interfaces]\ninterface_a = 1"),
+        RUN,
+        CONFIG,
+        "limits.interfaces.interface_a: expected a table, got an integer",
+    ),
+    case(
+        "limits-unknown-key",
+        base("[limits]\nx = 1"),
+        RUN,
+        CONFIG,
+        "limits.x: unknown key (allowed: concurrent_calls, call_timeout, interfaces)",
+    ),
+    case(
+        "tenant-limits-negative",
+        base("[tenants.c1.limits]\nconcurrent_calls = -1"),
+        RUN,
+        CONFIG,
+        "tenant 'c1' is unusable",
+        "tenants.c1.limits.concurrent_calls: expected an integer from 0 (no limit) to 100000",
+    ),
+]
+
 # -- command lines -------------------------------------------------------------------------------
 
 ECHO = ("run", "echo", "-C", "c1")
@@ -1680,7 +1740,7 @@ COMMAND_LINES = [
     ),
 ]
 
-CASES = [*SYNTAX, *CATALOG, *TENANTS, *SECTIONS, *COMMAND_LINES]
+CASES = [*SYNTAX, *CATALOG, *TENANTS, *SECTIONS, *LIMITS, *COMMAND_LINES]
 
 
 def test_the_corpus_is_large_and_its_ids_unique() -> None:
