@@ -457,7 +457,7 @@ def test_reload_is_never_blocked_by_a_plugin_whose_import_hangs(
         data = problem(run_as(client, "bad"), 503)
         assert data["type"].endswith(":tenant-unavailable")
         assert hung_imports() == 1
-        for _ in range(75):
+        for _ in range(70):
             reload = client.post("/v1/admin/reload", headers={"X-API-Key": ADMIN_KEY})
             assert reload.status_code == 200, reload.text
             assert run_as(client, "good", **{"X-Timeout": "5"}).status_code == 200
