@@ -98,8 +98,8 @@ def test_unknown_top_level_key(write_catalog: WriteCatalog):
     assert error.key == "catalogue"
     assert error.line == 1
     assert str(error) == (
-        f"{path}:1: catalogue: unknown key (allowed: catalog, tenants, interceptors, serve, jobs, limits); "
-        "did you mean 'catalog'?"
+        f"{path}:1: catalogue: unknown key (allowed: catalog, tenants, interceptors, serve, "
+        "jobs, limits); did you mean 'catalog'?"
     )
 
 

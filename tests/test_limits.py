@@ -300,3 +300,15 @@ def test_a_job_runs_under_the_configured_deadline(write_catalog: WriteCatalog) -
     finally:
         store.close()
         catalog.close()
+
+
+def test_limits_for_an_unknown_interface_are_named(
+    write_catalog: WriteCatalog, make_catalog: MakeCatalog
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Catalog(write_catalog("[limits.interfaces.price_qoute]\ncall_timeout = 1\n[tenants.a]\n"))
+    assert "limits.interfaces.price_qoute" in str(caught.value)
+    assert "did you mean 'price_quote'" in str(caught.value)
+    catalog = make_catalog("[tenants.a]\n[tenants.b.limits.interfaces.nope]\ncall_timeout = 1\n")
+    assert catalog.tenant("a").status != "failed"
+    assert "tenants.b.limits.interfaces.nope" in str(catalog.tenant("b").error)

@@ -19,7 +19,7 @@ from types import MappingProxyType, ModuleType
 from typing import Any, NamedTuple
 
 from .. import _interrupts
-from ..config import CatalogConfig, InterceptorConfig, TenantConfig, freeze
+from ..config import CatalogConfig, InterceptorConfig, Limits, TenantConfig, freeze
 from ..config._config import EMPTY, Recent, TenantTable
 from ..config._settings import Problems, Secrets, resolve_secrets, validate
 from ..declarations import Interface, PluginPoint, Version, build_interfaces, declarations
@@ -105,6 +105,7 @@ class Registry:
         #: hook -> the built-in plugin implementing it (entry points and wrap points)
         self.implementations: Mapping[str, str] = MappingProxyType(self._implementations())
         self._check_default_versions()
+        self._check_limits()
         self._check_error_policies(("catalog",), self.config.errors)
         #: interceptor name -> where its module comes from (named "interceptor.<name>")
         self.interceptor_sources: Mapping[str, PluginSource] = MappingProxyType(
@@ -422,14 +423,34 @@ class Registry:
         if problems:
             raise ConfigError(self.config.path, problems)
 
+    def _limits_problems(
+        self, key: tuple[str, ...], limits: Limits, tenant: str | None = None
+    ) -> list[ConfigProblem]:
+        """``[limits.interfaces.<name>]`` for interfaces the catalog does not have."""
+        return [
+            self._unknown_interface((*key, "interfaces", name), name, tenant)
+            for name in limits.interfaces
+            if name not in self.interfaces
+        ]
+
+    def _check_limits(self) -> None:
+        problems = self._limits_problems(("limits",), self.config.limits)
+        if problems:
+            raise ConfigError(self.config.path, problems)
+
+    def _unknown_interface(
+        self, key: tuple[str, ...], interface: str, tenant: str | None
+    ) -> ConfigProblem:
+        known = listing(self.interfaces) or "none"
+        hint = did_you_mean(interface, self.interfaces)
+        return self.config.problem(key, f"unknown interface (known: {known}){hint}", tenant)
+
     def _version_problem(
         self, key: tuple[str, ...], interface: str, number: int, tenant: str | None = None
     ) -> ConfigProblem | None:
         found = self.interfaces.get(interface)
         if found is None:
-            known = listing(self.interfaces) or "none"
-            hint = did_you_mean(interface, self.interfaces)
-            return self.config.problem(key, f"unknown interface (known: {known}){hint}", tenant)
+            return self._unknown_interface(key, interface, tenant)
         if number not in found.versions:
             known = ", ".join(str(v) for v in found.versions)
             return self.config.problem(
@@ -680,6 +701,7 @@ class Registry:
             )
             if problem:
                 problems.append(problem)
+        problems += self._limits_problems((*key, "limits"), tenant.limits, tenant.id)
         for interface, canary in tenant.canaries.items():
             where = (*key, "canary", interface)
             problem = self._version_problem(
