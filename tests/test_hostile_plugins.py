@@ -763,3 +763,20 @@ def test_a_plugin_folder_whose_package_hangs_holds_up_only_its_own_plugins(
     with pytest.raises(PluginLoadError, match="still hangs"):
         catalog.plugin_manager("bad")
     assert hung_imports() == 1
+
+
+def test_a_base_exception_that_gets_past_the_catalog_is_an_internal_error_not_a_traceback(
+    invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Boom(BaseException):
+        pass
+
+    def tenants(self: Catalog) -> list[object]:
+        raise Boom("past every check")
+
+    monkeypatch.setattr(Catalog, "tenants", tenants)
+    result = invoke("tenants", "list")
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit)
+    assert "internal error: Boom: past every check" in result.stderr
+    no_traceback(result.output)

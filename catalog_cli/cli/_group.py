@@ -92,6 +92,19 @@ class RootGroup(Group):
                 "traceback, and please report it)",
                 exits.INTERNAL,
             )
+        except BaseException as exc:
+            # Neither an Exception nor an interrupt: a plugin's own BaseException that got past
+            # the catalog (a bug of ours). Reported as one, not as a traceback.
+            if isinstance(exc, (SystemExit, GeneratorExit)):
+                raise
+            current = ctx.find_object(Session) or Session(None, False)
+            if current.debug:
+                traceback.print_exc()
+            current.abort(
+                f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the "
+                "traceback, and please report it)",
+                exits.INTERNAL,
+            )
 
 
 def _is_usage_error(exc: Exception) -> bool:
