@@ -47,12 +47,39 @@ class Boom(BaseException):
     '''Neither an Exception nor one of Python's own.'''
 """
 
+#: The one interface of the catalogs here, their own: what the example declares may change.
+DECLARATIONS = {
+    "hookspecs/quote.py": """
+        from catalog_cli import Context, entrypoint, plugin_point
+
+
+        @entrypoint
+        def quote_v1(ctx: Context, unit_price: float, quantity: int) -> dict[str, float]:
+            '''The price of ``quantity`` units at ``unit_price``.'''
+
+
+        @plugin_point(quote_v1, policy="collect")
+        def quote_v1_discounts(ctx: Context, subtotal: float, quantity: int) -> float | None:
+            '''A discount, as a fraction of the subtotal; all of them add up.'''
+        """,
+    "builtin_plugins/quote.py": """
+        from catalog_cli import Context, hookimpl
+
+
+        @hookimpl
+        def quote_v1(ctx: Context, unit_price: float, quantity: int) -> dict[str, float]:
+            subtotal = unit_price * quantity
+            discount = min(sum(ctx.points.discounts(subtotal=subtotal, quantity=quantity)), 0.5)
+            return {"subtotal": subtotal, "total": round(subtotal * (1 - discount), 2)}
+        """,
+}
+
 GOOD = """
 from catalog_cli import hookimpl
 
 
 @hookimpl
-def price_quote_v1_discounts(ctx, subtotal, quantity):
+def quote_v1_discounts(ctx, subtotal, quantity):
     return 0.1
 """
 
@@ -70,14 +97,14 @@ plugins = ["evil"]
 {after}
 """
 
-RUN = ("run", "price_quote", "-a", "unit_price=10", "-a", "quantity=1")
-GOOD_TOTAL = 10.89  # 10 less the good plugin's 10 % discount, plus 21 % tax
+RUN = ("run", "quote", "-a", "unit_price=10", "-a", "quantity=1")
+GOOD_TOTAL = 9.0  # 10 less the good plugin's 10 % discount
 
 
 def hook(body: str) -> str:
     """A plugin whose discount hook runs ``body``."""
     return PRELUDE + (
-        f"\n\n@hookimpl\ndef price_quote_v1_discounts(ctx, subtotal, quantity):\n    {body}\n"
+        f"\n\n@hookimpl\ndef quote_v1_discounts(ctx, subtotal, quantity):\n    {body}\n"
     )
 
 
@@ -98,14 +125,13 @@ class HostileCatalog:
         """``extra``: tables after ``[catalog]``; ``after``: tables after the tenants'."""
         return self._write(
             TOML.format(extra=extra, after=after, import_timeout=import_timeout),
-            {"plugins/fine.py": GOOD, "plugins/evil.py": evil},
+            {**DECLARATIONS, "plugins/fine.py": GOOD, "plugins/evil.py": evil},
+            example=False,
         )
 
 
 def assert_good_works(catalog: Catalog) -> None:
-    assert catalog.run("price_quote", customer="good", unit_price=10, quantity=1)["total"] == (
-        GOOD_TOTAL
-    )
+    assert catalog.run("quote", customer="good", unit_price=10, quantity=1)["total"] == (GOOD_TOTAL)
 
 
 def no_traceback(output: str) -> None:
@@ -173,7 +199,7 @@ def test_a_module_getattr_that_raises_is_that_plugins_failure(
     no_traceback(check.output)
     assert f"plugin 'evil': could not be checked: {thrown}" in check.output
     assert "good    ok" in check.output  # the rest of the report is there
-    assert "builtin_plugins.price_quote" in check.output
+    assert "builtin_plugins.quote" in check.output
     for command in (("plugins", "list"), ("tenants", "list"), ("health",)):
         result = invoke(*command, catalog=path)
         assert result.exit_code in (0, 11), (command, result.output)
@@ -220,7 +246,7 @@ def test_a_startup_hook_that_raises_fails_its_tenant(
     path = hostile(evil)
     catalog = Catalog(path)
     with pytest.raises(PluginStartupError, match=f"plugin 'evil' failed to start .*{thrown}"):
-        catalog.run("price_quote", customer="bad", unit_price=1, quantity=1)
+        catalog.run("quote", customer="bad", unit_price=1, quantity=1)
     assert_good_works(catalog)
     check = invoke("check", catalog=path)
     assert check.exit_code == 10, check.output
@@ -263,20 +289,20 @@ def test_a_plugin_raising_during_a_call_is_a_plugin_call_error_on_every_path(
     path = hostile(hook(THROWN[thrown]), extra=AROUND[around])
     catalog = Catalog(path)
     with pytest.raises(PluginCallError, match=f"plugin 'evil' raised {thrown}"):
-        catalog.run("price_quote", customer="bad", unit_price=1, quantity=1)
-    method = catalog.method("price_quote", customer="bad")
+        catalog.run("quote", customer="bad", unit_price=1, quantity=1)
+    method = catalog.method("quote", customer="bad")
     with pytest.raises(PluginCallError, match=f"plugin 'evil' raised {thrown}"):
         method(unit_price=1, quantity=1)
     for timeout in (None, 5.0):
         answer = catalog.call(
-            CallRequest("bad", "price_quote", None, {"unit_price": 1, "quantity": 1}),
+            CallRequest("bad", "quote", None, {"unit_price": 1, "quantity": 1}),
             timeout=timeout,
         )
         assert not answer.ok and answer.error is not None
         assert answer.error.kind == "plugin_call" and answer.error.plugin == "evil"
         assert answer.call_id is not None
     traced = catalog.call(
-        CallRequest("bad", "price_quote", None, {"unit_price": 1, "quantity": 1}), trace=True
+        CallRequest("bad", "quote", None, {"unit_price": 1, "quantity": 1}), trace=True
     )
     assert traced.error is not None and traced.error.kind == "plugin_call"
     assert_good_works(catalog)
@@ -284,7 +310,7 @@ def test_a_plugin_raising_during_a_call_is_a_plugin_call_error_on_every_path(
         result = invoke(*RUN, "-C", "bad", *options, catalog=path)
         assert result.exit_code == 7, (options, result.output)
         no_traceback(result.output)
-    answers = catalog.map("price_quote", [{"unit_price": 1, "quantity": 1}] * 2, customer="bad")
+    answers = catalog.map("quote", [{"unit_price": 1, "quantity": 1}] * 2, customer="bad")
     assert [a.error.kind if a.error else None for a in answers] == ["plugin_call"] * 2
 
 
@@ -294,12 +320,8 @@ def test_a_job_whose_plugin_raises_fails_alone(hostile: HostileCatalog, thrown: 
 
     path = hostile(hook(THROWN[thrown]))
     with Catalog(path) as catalog, JobStore.for_catalog(catalog) as store:
-        bad = store.submit(
-            CallRequest("bad", "price_quote", None, {"unit_price": 1, "quantity": 1})
-        )
-        good = store.submit(
-            CallRequest("good", "price_quote", None, {"unit_price": 10, "quantity": 1})
-        )
+        bad = store.submit(CallRequest("bad", "quote", None, {"unit_price": 1, "quantity": 1}))
+        good = store.submit(CallRequest("good", "quote", None, {"unit_price": 10, "quantity": 1}))
         assert JobWorker(catalog, store, threads=1).drain() == 2
         failed, done = store.get(bad.id), store.get(good.id)
     assert failed.status == "failed" and failed.error is not None
@@ -317,12 +339,8 @@ def test_a_job_whose_plugin_cannot_be_checked_fails_alone(
     evil = hook("return None") + f"\n\ndef __getattr__(name):\n    {THROWN[thrown]}\n"
     path = hostile(evil)
     with Catalog(path) as catalog, JobStore.for_catalog(catalog) as store:
-        bad = store.submit(
-            CallRequest("bad", "price_quote", None, {"unit_price": 1, "quantity": 1})
-        )
-        good = store.submit(
-            CallRequest("good", "price_quote", None, {"unit_price": 10, "quantity": 1})
-        )
+        bad = store.submit(CallRequest("bad", "quote", None, {"unit_price": 1, "quantity": 1}))
+        good = store.submit(CallRequest("good", "quote", None, {"unit_price": 10, "quantity": 1}))
         worker = JobWorker(catalog, store, threads=1)
         assert worker.drain() == 2
         assert worker.errors == []
@@ -374,7 +392,8 @@ class ServedCatalog:
             from starlette.testclient import TestClient
 
         toml = f'[catalog]\nplugin_dirs = ["plugins"]\n{catalog}\n{SERVED}'
-        path = self._write(toml, {"plugins/fine.py": GOOD, "plugins/evil.py": evil})
+        files = {**DECLARATIONS, "plugins/fine.py": GOOD, "plugins/evil.py": evil}
+        path = self._write(toml, files, example=False)
         app = create_app(path, settings=ServeSettings(max_timeout=5.0, job_threads=0))
         with TestClient(app, raise_server_exceptions=False) as client:
             yield client
@@ -382,7 +401,7 @@ class ServedCatalog:
 
 def run_as(client: Any, tenant: str, **headers: str) -> Any:
     return client.post(
-        "/v1/interfaces/price_quote/run",
+        "/v1/interfaces/quote/run",
         json={"arguments": {"unit_price": 10, "quantity": 1}},
         headers={"X-API-Key": KEYS[tenant], **headers},
     )
@@ -540,7 +559,7 @@ def _linger():
 
 
 @hookimpl
-def price_quote_v1_discounts(ctx, subtotal, quantity):
+def quote_v1_discounts(ctx, subtotal, quantity):
     threading.Thread(target=_linger, name="plugin-lingers", daemon=False).start()
     {then}
 """
@@ -602,7 +621,7 @@ if {at_import}:
 
 
 @hookimpl
-def price_quote_v1_discounts(ctx, subtotal, quantity):
+def quote_v1_discounts(ctx, subtotal, quantity):
     with open(_calls, "a", encoding="utf-8") as log:
         log.write(f"{{quantity}}\\n")
     if quantity == 3:
@@ -621,7 +640,7 @@ def test_a_batch_on_one_worker_survives_a_plugin_that_ends_its_process(
     out = tmp_path / "answers.jsonl"
     flags = ("--fail-on-error",) if fail_on_error else ()
     result = invoke(
-        "run", "price_quote", "-C", "bad", "--batch", "-", "--workers", "1",
+        "run", "quote", "-C", "bad", "--batch", "-", "--workers", "1",
         "--out", str(out), *flags, catalog=path, input=BATCH,
     )  # fmt: skip
     assert result.exit_code == (13 if fail_on_error else 0), result.output
@@ -642,7 +661,7 @@ def test_a_batch_whose_plugin_ends_the_worker_at_import_fails_each_item_once(
 ) -> None:
     path = hostile(ENDS.format(at_import=True))
     result = invoke(
-        "run", "price_quote", "-C", "bad", "--batch", "-", "--workers", "1", "--json",
+        "run", "quote", "-C", "bad", "--batch", "-", "--workers", "1", "--json",
         catalog=path, input=BATCH,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -658,11 +677,11 @@ def test_a_batch_of_one_item_runs_in_a_worker_process_unless_told_otherwise(
 ) -> None:
     path = hostile(ENDS.format(at_import=False))
     one = '{"unit_price": 1, "quantity": 3}\n'
-    result = invoke("run", "price_quote", "-C", "bad", "--batch", "-", catalog=path, input=one)
+    result = invoke("run", "quote", "-C", "bad", "--batch", "-", catalog=path, input=one)
     assert result.exit_code == 0, result.output
     assert "0 ok, 1 failed" in result.stderr and "(1 worker process" in result.stderr
     good = invoke(
-        "run", "price_quote", "-C", "good", "--batch", "-", "--workers", "0", "--json",
+        "run", "quote", "-C", "good", "--batch", "-", "--workers", "0", "--json",
         catalog=path, input=one,
     )  # fmt: skip
     assert json.loads(good.stderr.strip().splitlines()[-1])["batch"]["ran"] == "in this process"
@@ -749,7 +768,13 @@ def test_a_plugin_folder_whose_package_hangs_holds_up_only_its_own_plugins(
         [tenants.bad]
         plugins = ["evil"]
         """,
-        {"plugins/__init__.py": HANGS, "plugins/evil.py": GOOD, "others/fine.py": GOOD},
+        {
+            **DECLARATIONS,
+            "plugins/__init__.py": HANGS,
+            "plugins/evil.py": GOOD,
+            "others/fine.py": GOOD,
+        },
+        example=False,
     )
     catalog = Catalog(path)
     with pytest.raises(PluginLoadError, match="did not finish"):
