@@ -4,7 +4,8 @@
 
     CatalogError
     ├── ConfigError (ValueError)              catalog.toml missing, malformed or invalid
-    │   └── JobStoreError                     the job store cannot be opened, read or written
+    │   ├── JobStoreError                     the job store cannot be opened, read or written
+    │   └── LockFileError                     the contract lock file cannot be read
     ├── DeclarationError (TypeError)          an interface's hookspecs are invalid
     ├── UnknownNameError (LookupError)
     │   ├── UnknownInterfaceError
@@ -13,7 +14,8 @@
     │   ├── UnknownPluginError
     │   ├── UnknownInterceptorError
     │   ├── UnknownJobError
-    │   └── UnknownPluginPointError
+    │   ├── UnknownPluginPointError
+    │   └── UnknownRevisionError              no such git revision (`catalog check --against`)
     ├── InvalidArgumentsError (TypeError)     a method called with bad arguments
     ├── PluginError
     │   ├── PluginLoadError                   a selected plugin failed to import
@@ -33,6 +35,7 @@
     ├── ExecutorError                         a batch's executor (Dask) cannot be used
     ├── BatchFailedError                      items of a batch failed (--fail-on-error)
     ├── ServeError                            `catalog serve` could not start
+    ├── RevisionError                         the declarations at a git revision cannot be read
     └── ScaffoldError                         `catalog init`/`new` would overwrite files
 
 Every class has a ``kind``, a stable name for what went wrong; :meth:`CatalogError.record`
@@ -728,3 +731,41 @@ class ScaffoldError(CatalogError):
 
     def _details(self) -> dict[str, Any]:
         return {"existing": [str(path) for path in self.existing]} if self.existing else {}
+
+
+class LockFileError(ConfigError):
+    """The contract lock file (``catalog.lock``) cannot be used: it cannot be read, is not
+    JSON, does not have the shape of a lock, or was written in a newer format. Named by its
+    path and the key that is wrong; ``catalog lock`` writes a good one."""
+
+    kind = "lock_file"
+
+    def __init__(self, path: Path, problems: Sequence[ConfigProblem]) -> None:
+        super().__init__(path, problems)
+
+
+class RevisionError(CatalogError):
+    """``catalog check --against REV`` cannot read the declarations at that git revision: git
+    is not installed, the catalog is not in a git repository, the revision has no such
+    catalog file, or its declarations do not load."""
+
+    kind = "revision"
+
+    def __init__(self, message: str, *, revision: str | None = None) -> None:
+        self.revision = revision
+        super().__init__(message)
+
+    def _details(self) -> dict[str, Any]:
+        return {"revision": self.revision}
+
+
+class UnknownRevisionError(UnknownNameError):
+    """``catalog check --against REV``: the git repository has no revision ``REV``; the
+    choices are its branches and tags."""
+
+    kind = "unknown_revision"
+    noun = "revision"
+
+    def __init__(self, revision: str, choices: Iterable[str], *, repository: object) -> None:
+        self.repository = repository
+        super().__init__(revision, choices, context=f"in the git repository {repository}")

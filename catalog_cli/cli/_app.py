@@ -20,6 +20,7 @@ from . import (
     interceptors,
     interfaces,
     keys,
+    lock,
     new,
     plugins,
     run,
@@ -127,6 +128,7 @@ app.command("run", no_args_is_help=True)(run.run)
 app.command("check")(check.check)
 app.command("info")(info.info)
 app.command("init")(init.init)
+app.command("lock")(lock.lock)
 app.command("docs")(docs.docs)
 app.command("health")(health.health)
 app.command("serve")(serve.serve)

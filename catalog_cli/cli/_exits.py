@@ -27,6 +27,10 @@ UNHEALTHY: Final = 11
 REFUSED: Final = 12
 BATCH_FAILED: Final = 13
 SERVE: Final = 14
+#: ``catalog check`` and ``catalog lock``: a breaking change to a locked interface version
+CONTRACT_BROKEN: Final = 15
+#: ``catalog lock --check``: the lock is missing or does not record what is declared
+LOCK_STALE: Final = 16
 INTERRUPTED: Final = 130
 
 #: error kind -> exit code
@@ -36,6 +40,8 @@ CODES: Final[Mapping[str, int]] = MappingProxyType(
         "internal": INTERNAL,
         "config": CONFIG,
         "job_store": CONFIG,
+        "lock_file": CONFIG,
+        "revision": CONFIG,
         "reload": CONFIG,
         "executor": CONFIG,
         "declaration": DECLARATION,
@@ -47,6 +53,7 @@ CODES: Final[Mapping[str, int]] = MappingProxyType(
         "unknown_interceptor": UNKNOWN_NAME,
         "unknown_plugin_point": UNKNOWN_NAME,
         "unknown_job": UNKNOWN_NAME,
+        "unknown_revision": UNKNOWN_NAME,
         "invalid_arguments": INVALID_ARGUMENTS,
         "plugin": PLUGIN,
         "plugin_load": PLUGIN,

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from . import _exits as exits
+from ._contract import Verdict, show_changes, verdict
 from ._exits import exit_code
 from ._session import Session, json_object, session
+
+if TYPE_CHECKING:
+    from ..errors import CatalogError
 
 #: Exit code when the catalog loads but a tenant or plugin has a problem.
 EXIT_PROBLEMS = exits.PROBLEMS
@@ -49,12 +53,24 @@ def check(
             show_default=False,
         ),
     ] = None,
+    against: Annotated[
+        str | None,
+        typer.Option(
+            "--against",
+            metavar="REV",
+            help="Compare the declarations with those at this git revision (a branch, tag or "
+            "commit) instead of catalog.lock; a breaking change exits 15.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Load the catalog, every tenant and every selected plugin; report all problems (broken
-    plugin files no tenant selects too, without failing any tenant).
+    plugin files no tenant selects too, without failing any tenant). With a catalog.lock, or
+    --against REV, also compare the declarations with the contract recorded there.
 
-    Exit 0 when clean, 10 when a tenant or plugin has a problem, or the error's own code when
-    the catalog itself cannot load.
+    Exit 0 when clean, 15 when a locked interface version changed in a breaking way, 10 when a
+    tenant or plugin has a problem, or the error's own code when the catalog itself cannot
+    load.
     """
     from ..errors import CatalogError
 
@@ -63,32 +79,37 @@ def check(
         raise typer.BadParameter("--settings goes with --plugin", param_hint="--settings")
     if jobs is not None and plugin is not None:
         raise typer.BadParameter("--jobs checks tenants, not a --plugin", param_hint="--jobs")
+    if against is not None and plugin is not None:
+        raise typer.BadParameter(
+            "--against compares the declarations, not a --plugin", param_hint="--against"
+        )
     if plugin is not None:
         _check_plugin(current, plugin, settings, as_json=as_json)
         return
     try:
         catalog = current.catalog
     except CatalogError as exc:
-        if as_json:
-            current.json(
-                {
-                    "catalog": str(getattr(exc, "path", None) or current.catalog_path or ""),
-                    "ok": False,
-                    "problems": [
-                        {
-                            "kind": type(exc).__name__,
-                            "message": str(exc),
-                            "tenant": None,
-                            "plugin": None,
-                        }
-                    ],
-                }
-            )
-            raise typer.Exit(exit_code(exc)) from None
-        raise
+        # A breaking change often breaks the catalog too (a built-in annotated for the old
+        # type no longer fits): the change is what to tell first, so it is looked for anyway.
+        broken = _contract_of_declarations(current, against)
+        if broken is None or not broken.breaking:
+            broken = None
+            if not as_json:
+                raise
+        _failed(current, exc, broken, as_json=as_json)
+    try:
+        contract = verdict(current.locate()[0], catalog.registry.interfaces, against)
+    except CatalogError as exc:
+        if not as_json:
+            raise
+        _failed(current, exc, None, as_json=as_json)
     report = catalog.check(jobs=jobs)
     if as_json:
-        current.json(report.to_dict())
+        data = report.to_dict()
+        data["contract"] = None if contract is None else contract.to_dict()
+        if contract is not None and contract.breaking:
+            data["ok"] = False
+        current.json(data)
     else:
         from rich.text import Text
 
@@ -110,9 +131,81 @@ def check(
                 ((p.name, status(p.status), ", ".join(p.tenants) or "-") for p in report.plugins),
             )
         )
-        _verdict(current, [f"[{problem.kind}] {problem.message}" for problem in report.problems])
+        problems = [f"[{problem.kind}] {problem.message}" for problem in report.problems]
+        if contract is not None:
+            _show_contract(current, contract)
+            problems += [f"[contract] {change.describe()}" for change in contract.breaking]
+        _verdict(current, problems)
+    if contract is not None and contract.breaking:
+        raise typer.Exit(exits.CONTRACT_BROKEN)
     if not report.ok:
         raise typer.Exit(EXIT_PROBLEMS)
+
+
+def _contract_of_declarations(current: Session, against: str | None) -> Verdict | None:
+    """The contract verdict from the declarations alone, when the whole catalog does not load
+    (None when they do not load either, or there is nothing to compare with)."""
+    from ..config import read_config
+    from ..errors import CatalogError
+    from ..registry._declared import declared_interfaces
+
+    path = current.locate()[0]
+    try:
+        return verdict(path, declared_interfaces(read_config(path)), against)
+    except CatalogError:
+        return None
+
+
+def _failed(
+    current: Session, exc: CatalogError, contract: Verdict | None, *, as_json: bool
+) -> NoReturn:
+    """Report ``exc`` (and a broken ``contract``) and exit: 15 for the contract, else the
+    error's own code."""
+    code = exits.CONTRACT_BROKEN if contract is not None else exit_code(exc)
+    if as_json:
+        current.json(
+            {
+                "catalog": str(getattr(exc, "path", None) or current.catalog_path or ""),
+                "ok": False,
+                "problems": [
+                    {
+                        "kind": type(exc).__name__,
+                        "message": str(exc),
+                        "tenant": None,
+                        "plugin": None,
+                    }
+                ],
+                "contract": None if contract is None else contract.to_dict(),
+            }
+        )
+        raise typer.Exit(code)
+    assert contract is not None
+    from rich.markup import escape
+
+    _show_contract(current, contract)
+    _verdict(current, [f"[contract] {change.describe()}" for change in contract.breaking])
+    current.err.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _show_contract(current: Session, contract: Verdict) -> None:
+    """The changes since the lock (or revision), and whether the lock needs updating."""
+    from rich.text import Text
+
+    from ._render import short_path
+
+    against = (
+        f"revision {contract.revision}" if contract.lock is None else short_path(str(contract.lock))
+    )
+    if not contract.changes:
+        current.out.print(Text(f"Contract: as {against} records it"))
+        return
+    show_changes(current, contract.changes, f"Contract changes since {against}")
+    if contract.lock is not None and not contract.breaking and not contract.up_to_date:
+        current.out.print(
+            Text(f"{against} does not record these changes yet: run `catalog lock`"),
+            soft_wrap=True,
+        )
 
 
 def _verdict(current: Session, problems: list[str]) -> None:
