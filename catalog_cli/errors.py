@@ -734,9 +734,9 @@ class ScaffoldError(CatalogError):
 
 
 class LockFileError(ConfigError):
-    """The contract lock file (``catalog.lock``) cannot be used: it cannot be read, is not
-    JSON, does not have the shape of a lock, or was written in a newer format. Named by its
-    path and the key that is wrong; ``catalog lock`` writes a good one."""
+    """The contract lock file (``catalog.lock``) cannot be used: it cannot be read or written,
+    is not JSON, does not have the shape of a lock, or was written in a newer format. Named by
+    its path and the key that is wrong; ``catalog lock`` writes a good one."""
 
     kind = "lock_file"
 

@@ -877,6 +877,20 @@ def test_a_broken_lock_file_is_a_configuration_error(invoke: Invoke, shop: Path)
     assert data["problems"][0]["kind"] == "LockFileError"
 
 
+def test_a_lock_that_cannot_be_written_is_a_configuration_error(
+    invoke: Invoke, shop: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(*_: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("catalog_cli.cli._contract.os.replace", full)
+    result = invoke("lock", catalog=shop)
+    assert result.exit_code == exits.CONFIG
+    assert "cannot write the lock: [Errno 28] No space left on device" in result.stderr
+    assert not (shop.parent / "catalog.lock").exists()
+    assert not [p for p in shop.parent.iterdir() if p.name.startswith(".catalog.lock")]
+
+
 # -- catalog check against the lock ---------------------------------------------------------
 
 

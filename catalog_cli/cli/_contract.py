@@ -39,14 +39,25 @@ def read_lock(path: Path) -> tuple[str, dict[str, Any]] | None:
 
 
 def write_lock(path: Path, text: str) -> None:
-    """Write the lock whole or not at all: a reader never sees half of one."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write the lock whole or not at all: a reader never sees half of one. Raises
+    LockFileError when it cannot be written (a read-only folder, a full disk)."""
+    from ..errors import ConfigProblem, LockFileError
+
+    try:
+        handle, temporary = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+        )
+    except OSError as exc:
+        raise LockFileError(path, [ConfigProblem("", f"cannot write the lock: {exc}")]) from None
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
             out.write(text)
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as exc:
         Path(temporary).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            problem = ConfigProblem("", f"cannot write the lock: {exc}")
+            raise LockFileError(path, [problem]) from None
         raise
 
 
