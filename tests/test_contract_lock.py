@@ -985,6 +985,21 @@ def test_check_json_reports_the_contract(invoke: Invoke, shop: Path) -> None:
     ]
 
 
+def test_the_shipped_lock_is_up_to_date(invoke: Invoke) -> None:
+    result = invoke("lock", "--check")
+    assert result.exit_code == 0, (
+        f"{result.output}\nthe example's declarations changed: if on purpose, record them with "
+        "`catalog -c catalog.toml lock` and commit catalog.lock"
+    )
+
+
+def test_the_shipped_lock_travels_with_the_example() -> None:
+    # The example is installed inside the package: its lock goes with it, so `catalog check`
+    # from any folder compares with it too.
+    pyproject = (REPO / "pyproject.toml").read_text("utf-8")
+    assert '"catalog.lock" = "catalog_cli/example/catalog.lock"' in pyproject
+
+
 # -- catalog check --against a git revision ---------------------------------------------------
 
 GIT = shutil.which("git")
