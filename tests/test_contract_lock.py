@@ -660,9 +660,7 @@ def breaking_edit(draw: Any, spec: dict[str, Any]) -> dict[str, Any]:
     if version["plugin_points"]:
         choices += ["remove_point", "point_policy"]
     choice = draw(st.sampled_from(choices))
-    if choice == "remove_version":
-        if version["deprecated"] is not None:
-            version["deprecated"]["sunset"] = None  # no sunset to have passed
+    if choice == "remove_version":  # no sunset date drawn has passed by TODAY
         del versions[number]
         if not versions:
             del new["interfaces"][name]

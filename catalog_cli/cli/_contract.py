@@ -7,7 +7,6 @@ Shared by ``catalog lock`` and ``catalog check``; the comparison itself is
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -41,6 +40,8 @@ def read_lock(path: Path) -> tuple[str, dict[str, Any]] | None:
 def write_lock(path: Path, text: str) -> None:
     """Write the lock whole or not at all: a reader never sees half of one. Raises
     LockFileError when it cannot be written (a read-only folder, a full disk)."""
+    import tempfile  # not at start-up: only this command writes files
+
     from ..errors import ConfigProblem, LockFileError
 
     try:
