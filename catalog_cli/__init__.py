@@ -39,6 +39,15 @@ if TYPE_CHECKING:
     from .execution._batch import ProcessPool, map_calls
     from .execution._contract import PluginReport
     from .execution._jobs import Job, JobStore, JobWorker
+    from .execution._replay import (
+        Difference,
+        MalformedLine,
+        RecordedCall,
+        ReplayedCall,
+        ReplayReport,
+        read_recording,
+        replay,
+    )
     from .execution._views import InterceptorInfo
     from .interceptors.metrics import Series
     from .registry import PLUGIN_API_VERSION, HookUse, PluginMeta, VersionChoice
@@ -68,6 +77,7 @@ __all__ = [
     "Catalog",
     "CheckReport",
     "Context",
+    "Difference",
     "ErrorRecord",
     "Health",
     "HealthResult",
@@ -78,6 +88,7 @@ __all__ = [
     "Job",
     "JobStore",
     "JobWorker",
+    "MalformedLine",
     "Method",
     "Option",
     "Options",
@@ -91,6 +102,9 @@ __all__ = [
     "Policy",
     "Problem",
     "ProcessPool",
+    "RecordedCall",
+    "ReplayReport",
+    "ReplayedCall",
     "Series",
     "StepPlan",
     "TenantInfo",
@@ -106,6 +120,8 @@ __all__ = [
     "hookspec",
     "map_calls",
     "plugin_point",
+    "read_recording",
+    "replay",
 ]
 
 _HOMES = {
@@ -117,6 +133,7 @@ _HOMES = {
     "Catalog": ".execution",
     "CheckReport": ".execution",
     "Context": ".runtime",
+    "Difference": ".execution._replay",
     "ErrorRecord": ".errors",
     "Health": ".runtime",
     "HealthResult": ".runtime",
@@ -127,6 +144,7 @@ _HOMES = {
     "Job": ".execution._jobs",
     "JobStore": ".execution._jobs",
     "JobWorker": ".execution._jobs",
+    "MalformedLine": ".execution._replay",
     "Method": ".execution",
     "Option": ".config",
     "Options": ".config",
@@ -142,6 +160,9 @@ _HOMES = {
     "Policy": ".declarations",
     "Problem": ".execution",
     "ProcessPool": ".execution._batch",
+    "RecordedCall": ".execution._replay",
+    "ReplayReport": ".execution._replay",
+    "ReplayedCall": ".execution._replay",
     "Series": ".interceptors.metrics",
     "StepPlan": ".runtime._plan",
     "TenantInfo": ".execution",
@@ -156,6 +177,8 @@ _HOMES = {
     "hookspec": ".declarations",
     "map_calls": ".execution._batch",
     "plugin_point": ".declarations",
+    "read_recording": ".execution._replay",
+    "replay": ".execution._replay",
 }
 
 

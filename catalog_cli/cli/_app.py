@@ -23,6 +23,7 @@ from . import (
     lock,
     new,
     plugins,
+    replay,
     run,
     serve,
     tenants,
@@ -132,6 +133,7 @@ app.command("lock")(lock.lock)
 app.command("docs")(docs.docs)
 app.command("health")(health.health)
 app.command("serve")(serve.serve)
+app.command("replay", no_args_is_help=True)(replay.replay)
 app.add_typer(interceptors.app, name="interceptors")
 app.add_typer(interfaces.app, name="interfaces")
 app.add_typer(jobs_cli.app, name="jobs")

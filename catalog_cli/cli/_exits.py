@@ -31,6 +31,8 @@ SERVE: Final = 14
 CONTRACT_BROKEN: Final = 15
 #: ``catalog lock --check``: the lock is missing or does not record what is declared
 LOCK_STALE: Final = 16
+#: ``catalog replay``: some replayed calls differ from the recording, or failed
+REPLAY_DIFFERS: Final = 17
 INTERRUPTED: Final = 130
 
 #: error kind -> exit code
@@ -71,6 +73,7 @@ CODES: Final[Mapping[str, int]] = MappingProxyType(
         "concurrency_limited": REFUSED,
         "overloaded": REFUSED,
         "batch_failed": BATCH_FAILED,
+        "replay_differs": REPLAY_DIFFERS,
         "serve": SERVE,
         "scaffold": USAGE,
         "cancelled": INTERRUPTED,

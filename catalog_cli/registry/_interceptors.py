@@ -18,6 +18,7 @@ BUILTIN: Final = MappingProxyType(
         "metrics": "catalog_cli.interceptors.metrics",
         "rate_limit": "catalog_cli.interceptors.ratelimit",
         "circuit_breaker": "catalog_cli.interceptors.breaker",
+        "record": "catalog_cli.interceptors.record",
         "cache": "catalog_cli.interceptors.cache",
         "retry": "catalog_cli.interceptors.retry",
         "timeout": "catalog_cli.interceptors.timeout",
