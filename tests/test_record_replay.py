@@ -6,6 +6,7 @@ differs on purpose is decided here, not by the example catalog.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -19,9 +20,17 @@ from typing import Any
 import pytest
 
 from catalog_cli import CallRequest, Catalog, ReplayReport, replay
+from catalog_cli.cli import replay as replay_cli
 from catalog_cli.cli._exits import REPLAY_DIFFERS, exit_code
 from catalog_cli.errors import ConfigError
-from catalog_cli.execution._replay import Difference, diff, parse_line, read_recording
+from catalog_cli.execution._replay import (
+    Difference,
+    diff,
+    parse_line,
+    read_recording,
+    run_calls,
+    select,
+)
 from catalog_cli.interceptors import record
 from catalog_cli.testing import write_catalog
 from tests.conftest import REPO, Invoke
@@ -353,6 +362,25 @@ def test_without_backups_recording_stops_when_the_file_is_full(
         range(len(lines(written)))
     )
     assert sum("has reached max_bytes" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_recording_starts_again_when_a_full_file_is_moved_away(
+    make: Write, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr(record, "_now", lambda: clock[0])
+    path = make(record_settings="max_bytes = 1500, backups = 0")
+    written = path.parent / "recording.jsonl"
+    with Catalog(path) as catalog:
+        for quantity in range(20):
+            catalog.run("quote", customer="b", price=1.0, quantity=quantity)
+        full = len(lines(written))
+        written.rename(path.parent / "kept.jsonl")
+        catalog.run("quote", customer="b", price=1.0, quantity=100)  # within the second: lost
+        clock[0] += record.CHECK_SECONDS
+        catalog.run("quote", customer="b", price=1.0, quantity=101)
+    assert full < 20
+    assert [x["arguments"]["quantity"] for x in lines(written)] == [101]
 
 
 @pytest.mark.parametrize(
@@ -738,3 +766,43 @@ def test_replay_on_a_local_dask_cluster(make: Write, invoke: Invoke) -> None:
     assert data["ran"] == "a local Dask cluster"
     assert data["counts"]["same"] == 16
     assert len(lines(recording)) == 16
+
+
+class _Tty(io.StringIO):
+    def __init__(self, tty: bool) -> None:
+        super().__init__()
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+
+@pytest.mark.parametrize(
+    ("tty", "as_json", "shown"), [(True, False, True), (True, True, False), (False, False, False)]
+)
+def test_a_progress_bar_only_on_a_terminal(
+    monkeypatch: pytest.MonkeyPatch, tty: bool, as_json: bool, shown: bool
+) -> None:
+    monkeypatch.setattr(sys, "stderr", _Tty(tty))
+    assert replay_cli._wants_progress_bar(as_json) is shown
+
+
+def test_the_progress_bar_counts_the_calls_that_run(make: Write) -> None:
+    from rich.console import Console
+
+    from catalog_cli.cli._batch_cli import _progress_bar
+    from catalog_cli.cli._session import Session
+
+    path = make()
+    with Catalog(path) as catalog:
+        catalog.run("quote", customer="b", price=1.0)
+        catalog.run("quote", customer="b", price=1.0, password="pw")  # skipped: never runs
+        catalog.run("quote", customer="a", price=1.0)
+    calls, malformed = select(read_recording(path.parent / "recording.jsonl"))
+    current = Session(path, False)
+    screen = io.StringIO()
+    current._err = Console(file=screen, force_terminal=True, width=100)
+    with Catalog(path) as catalog, _progress_bar(current, "replaying", 2) as progress:
+        report = run_calls(catalog, calls, malformed, progress=progress)
+    assert report.counts["skipped"] == 1
+    assert "replaying" in screen.getvalue() and "2/2" in screen.getvalue()

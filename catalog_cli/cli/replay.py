@@ -156,12 +156,14 @@ def replay(
     catalog = current.catalog
     started = time.perf_counter()
     with ExitStack() as stack:
-        executor, where = _executor(stack, catalog.path, dask, workers, _runnable(calls))
+        runnable = _runnable(calls)
+        executor, where = _executor(stack, catalog.path, dask, workers, runnable)
         progress = None
-        if not as_json and sys.stderr.isatty() and calls:
+        if runnable and _wants_progress_bar(as_json):
             from ._batch_cli import _progress_bar
 
-            progress = stack.enter_context(_progress_bar(current, "replaying", len(calls)))
+            # skipped calls never run: the bar counts the others
+            progress = stack.enter_context(_progress_bar(current, "replaying", runnable))
         try:
             report = run_calls(
                 catalog,
@@ -188,6 +190,11 @@ def replay(
     else:
         _print(report, where)
     _exit(current, report)
+
+
+def _wants_progress_bar(as_json: bool) -> bool:
+    # The report comes at the end, when the bar is gone: a terminal on stderr is enough.
+    return not as_json and sys.stderr.isatty()
 
 
 def _runnable(calls: list[RecordedCall]) -> int:

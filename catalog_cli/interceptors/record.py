@@ -530,6 +530,8 @@ class _Writer:
                     self._look(now)
                 if max_bytes and self.size and self.size + len(data) > max_bytes:
                     self._rotate(now, len(data), max_bytes, backups)
+                else:
+                    self.full = False  # room again: emptied, or max_bytes raised by a reload
                 if self.full or self.fd is None:
                     self.lost += 1
                     return
@@ -575,8 +577,10 @@ class _Writer:
         self.size = status.st_size
 
     def _rotate(self, now: float, adding: int, max_bytes: int, backups: int) -> None:
-        self._look(now)  # another process may have rotated it already
+        if not self.full:  # when full, the look once a second in write() is enough
+            self._look(now)  # another process may have rotated it already
         if not self.size or self.size + adding <= max_bytes:
+            self.full = False
             return
         if backups == 0:
             if not self.full:
