@@ -63,7 +63,7 @@ class Builtin:
 
     @impl
     def interface_a_v1(self, name: str) -> str:
-        lines = [f"Hello {name}!"]
+        lines = [f"Hello, {name}!"]
         lines.extend(self.hook.interface_a_v1_signature(name=name))
         return "\n".join(lines)
 

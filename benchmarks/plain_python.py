@@ -82,6 +82,6 @@ def interface_a_v2_c1(name: str = "there", language: str = "en", vip: bool = Fal
 
 
 def interface_a_v1_c3(name: str = "there") -> str:
-    lines = [f"Hello {name}!"]
+    lines = [f"Hello, {name}!"]
     lines.extend([])  # no signatures: c3 has no plugins
     return "\n".join(lines)

@@ -9,7 +9,7 @@ _GREETINGS = {"en": "Hello", "es": "Hola", "de": "Hallo"}
 
 @hookimpl
 def interface_a_v1(ctx: Context, name: str) -> str:
-    lines = [f"Hello {name}!"]
+    lines = [f"Hello, {name}!"]
     lines.extend(ctx.points.signature(name=name))
     return "\n".join(lines)
 

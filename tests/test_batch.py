@@ -68,7 +68,7 @@ SIGN = """\
 
 
 def expected(name: str) -> str:
-    return f"Hello {name}!\n-- {name}"
+    return f"Hello, {name}!\n-- {name}"
 
 
 @pytest.fixture

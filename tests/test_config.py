@@ -412,7 +412,7 @@ def test_tenant_problem_fails_only_that_tenant(
     assert bad.error is not None
     assert f" {key}: {message}" in bad.error
     assert catalog.tenant("good").status == "ok"
-    assert catalog.run("interface_a", customer="good", version=1, name="Al") == "Hello Al!\n-- a"
+    assert catalog.run("interface_a", customer="good", version=1, name="Al") == "Hello, Al!\n-- a"
 
 
 def test_failed_tenant_raises_a_config_error_with_path_key_line_and_tenant(
@@ -521,7 +521,7 @@ def test_selection_follows_catalog_order(make_catalog: MakeCatalog):
     catalog = _tenant_with(make_catalog, '["zeta.z", "acme.*"]')
     assert catalog.tenant("t").plugins == ("zeta.z", "acme.a", "acme.b")
     result = catalog.run("interface_a", customer="t", version=1, name="Jo")
-    assert result == "Hello Jo!\n-- z\n-- a\n-- b"
+    assert result == "Hello, Jo!\n-- z\n-- a\n-- b"
 
 
 def test_plugin_named_before_its_glob_is_selected_once(make_catalog: MakeCatalog):

@@ -418,8 +418,8 @@ def catalog_call(ctx, call):
     ("mode", "expected", "inner_calls"),
     [
         ("respond", "from the interceptor", 1),
-        ("again", ["Hello Al!", "Hello Al!"], 2),
-        ("runner", ("ran", "Hello Al!"), 1),
+        ("again", ["Hello, Al!", "Hello, Al!"], 2),
+        ("runner", ("ran", "Hello, Al!"), 1),
     ],
 )
 def test_steering_the_call(

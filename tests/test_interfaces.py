@@ -483,7 +483,7 @@ def test_shipped_interfaces_still_run_beside_a_third_party_one(
     spec = new_module("spec", SPEC_SOURCE)
     builtin = new_module("builtin", BUILTIN_SOURCE)
     catalog = make_catalog(third_party_toml([spec], [builtin]), PLUGIN_FILES)
-    assert catalog.run("interface_a", customer="plain", version=1, name="Cy") == "Hello Cy!"
+    assert catalog.run("interface_a", customer="plain", version=1, name="Cy") == "Hello, Cy!"
 
 
 def _fake_entry_points(

@@ -63,7 +63,7 @@ def _write(root: Path, tenants: dict[str, list[str]]) -> Catalog:
 
 
 def _expected(tenant: str, selected: list[str], name: str) -> str:
-    lines = [f"Hello {name}!"]
+    lines = [f"Hello, {name}!"]
     lines += [f"sig:{p}@{tenant}:{tenant}-{p}:{name}" for p in selected]
     # Wrappers: the first listed is outermost, so it appends its line last.
     lines += [f"wrap:{p}@{tenant}" for p in reversed(selected)]

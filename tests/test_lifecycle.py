@@ -107,7 +107,7 @@ def test_failing_startup_fails_the_tenant_closed_and_stops_the_started(
     assert "OSError: no database" in str(info.value)
     assert ("stop", "base", "t") in log.EVENTS  # what had started is shut down again
     assert catalog.tenant("t").status == "failed"
-    assert catalog.run("interface_a", customer="other") == "Hello there!"
+    assert catalog.run("interface_a", customer="other") == "Hello, there!"
 
 
 def test_startup_that_hangs_times_out(make_catalog: MakeCatalog, log: ModuleType) -> None:

@@ -79,8 +79,8 @@ def test_installed_package_plugin_runs_and_lists(site: Path, make_catalog: MakeC
         },
     )
     catalog = make_catalog(CATALOG.format(plugins='["acme.sign"]'), {"plugins/.keep": ""})
-    assert catalog.run("interface_a", customer="t") == "Hello there!\nsigned by a package"
-    assert catalog.run("interface_a", customer="other") == "Hello there!"
+    assert catalog.run("interface_a", customer="t") == "Hello, there!\nsigned by a package"
+    assert catalog.run("interface_a", customer="other") == "Hello, there!"
     infos = {p.name: p for p in catalog.plugins(available=True)}
     sign, unused = infos["acme.sign"], infos["acme.unused"]
     assert (sign.kind, sign.location, sign.status, sign.distribution) == (
@@ -122,7 +122,7 @@ def test_incompatible_api_is_rejected_with_both_versions(
     assert f"requires plugin API {required}" in str(error)
     assert f"this catalog provides {PLUGIN_API_VERSION}" in str(error)
     assert error.tenant == "t"
-    assert catalog.run("interface_a", customer="other") == "Hello there!"
+    assert catalog.run("interface_a", customer="other") == "Hello, there!"
 
 
 def test_compatible_api_and_metadata_are_shown(make_catalog: MakeCatalog) -> None:
@@ -196,7 +196,7 @@ def test_unselected_dependency_fails_closed_naming_who_needs_what(
         catalog.plugin_manager("t")
     assert info.value.plugin == "extra"
     assert "depends on plugin 'base', but tenant 't' does not select it" in str(info.value)
-    assert catalog.run("interface_a", customer="other") == "Hello there!"
+    assert catalog.run("interface_a", customer="other") == "Hello, there!"
 
 
 def test_unknown_dependency(make_catalog: MakeCatalog) -> None:
@@ -299,7 +299,7 @@ def test_bad_settings_fail_the_tenant_closed_naming_the_key(
     assert error.key == key
     assert error.line == 8  # the line of the setting in the file
     assert message in str(error)
-    assert catalog.run("interface_a", customer="other") == "Hello there!"
+    assert catalog.run("interface_a", customer="other") == "Hello, there!"
 
 
 def test_secrets_come_from_the_environment(
@@ -346,7 +346,7 @@ def test_badly_typed_metadata_fails_only_that_plugin(
         catalog.plugin_manager("t")
     (odd,) = [p for p in catalog.plugins() if p.name == "odd"]
     assert odd.status == "failed"
-    assert catalog.run("interface_a", customer="other") == "Hello there!"
+    assert catalog.run("interface_a", customer="other") == "Hello, there!"
 
 
 def test_secrets_are_not_shown_in_settings_errors(

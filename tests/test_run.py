@@ -40,7 +40,7 @@ def test_versions_and_customers_give_different_results(shipped: Catalog) -> None
     c1_v2 = shipped.run("interface_a", customer="c1", version=2, name="Ada")
     c2_v2 = shipped.run("interface_a", customer="c2", version=2, name="Ada")
     c3_v2 = shipped.run("interface_a", customer="c3", version=2, name="Ada")
-    assert c1_v1 == "Hello Ada!\n-- The Acme Retail team"
+    assert c1_v1 == "Hello, Ada!\n-- The Acme Retail team"
     assert c1_v2 == "Hi Ada, welcome back!\n-- The Acme Retail team"
     assert c2_v2 == "Dear Ada,\nGlobex Wholesale B.V., Chamber of Commerce 12345678."
     assert c3_v2 == "Hello, Ada!"
@@ -154,7 +154,7 @@ def test_collect_runs_plugins_in_catalog_order_with_their_own_settings(
     catalog = make_catalog(ORDER_TOML, ORDER_FILES)
     result = catalog.run("interface_a", customer="t", name="x")
     assert result.splitlines() == [
-        "Hello x!",
+        "Hello, x!",
         "second:two:second",
         "first:one:first",
         "third:{}:third",

@@ -46,7 +46,7 @@ def test_import_failure_fails_closed_for_its_tenant_only(make_catalog: MakeCatal
     assert (error.plugin, error.tenant) == ("bad", "broken")
     assert "ModuleNotFoundError" in str(error) and "fails closed" in str(error)
     assert error.source.startswith("file ") and error.source.endswith("bad.py")
-    assert catalog.run("interface_a", customer="fine") == "Hello there!\ngood"
+    assert catalog.run("interface_a", customer="fine") == "Hello, there!\ngood"
     # Failing closed is sticky: every later call gets the same error, no half-built manager.
     with pytest.raises(PluginLoadError):
         catalog.plugin_manager("broken")
@@ -154,7 +154,7 @@ def test_invalid_plugins_fail_closed_with_a_clear_message(
         catalog.run("interface_a", customer="broken")
     assert info.value.plugin == "bad"
     assert info.value.tenant == "broken"
-    assert catalog.run("interface_a", customer="fine") == "Hello there!\ngood"
+    assert catalog.run("interface_a", customer="fine") == "Hello, there!\ngood"
 
 
 def test_plugin_may_take_fewer_parameters_than_the_spec(make_catalog: MakeCatalog) -> None:
@@ -167,7 +167,7 @@ def interface_a_v1_signature():
     return "no args needed"
 """,
     )
-    assert catalog.run("interface_a", customer="broken") == "Hello there!\nno args needed"
+    assert catalog.run("interface_a", customer="broken") == "Hello, there!\nno args needed"
 
 
 def test_unselected_plugins_are_never_imported(make_catalog: MakeCatalog) -> None:
@@ -264,7 +264,7 @@ def test_module_plugins_by_name(
         plugins = ["acme"]
         """
     )
-    assert catalog.run("interface_a", customer="t") == "Hello there!\nfrom a package"
+    assert catalog.run("interface_a", customer="t") == "Hello, there!\nfrom a package"
     (info,) = [p for p in catalog.plugins() if p.name == "acme"]
     assert (info.kind, info.location, info.status, info.tenants) == (
         "module",

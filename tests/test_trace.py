@@ -131,7 +131,7 @@ def test_concurrent_traced_calls_build_their_own_trees(shipped: Catalog) -> None
         kinds = [s[1] for s in steps(tree)]
         assert kinds.count("entry point") == 1  # one call per tree, no mixing
         (method,) = [s for s in steps(tree) if s[2] == "builtin_plugins.interface_a"]
-        assert f"Hello {name}!" in (method[3] or "")
+        assert f"Hello, {name}!" in (method[3] or "")
 
 
 def test_cli_trace_tree_on_stderr(invoke: Invoke) -> None:

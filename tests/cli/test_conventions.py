@@ -246,7 +246,7 @@ def test_piped_dict_result_is_json() -> None:
 
 def test_piped_text_result_is_the_text() -> None:
     done = cli("run", "interface_a", "-C", "c3")
-    assert done.stdout == "Hello there!\n"
+    assert done.stdout == "Hello, there!\n"
 
 
 # -- narrow terminals --------------------------------------------------------------------------

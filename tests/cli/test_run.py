@@ -12,10 +12,10 @@ from catalog_cli.cli._exits import exit_code
 from catalog_cli.errors import CallTimeoutError, PluginCallError, UnknownTenantError
 from tests.conftest import Invoke, WriteCatalog
 
-C1_V1 = "Hello there!\n-- The Acme Retail team\n"
+C1_V1 = "Hello, there!\n-- The Acme Retail team\n"
 C1_V2 = "Hi there, welcome back!\n-- The Acme Retail team\n"
 C2_V2 = "Dear there,\nGlobex Wholesale B.V., Chamber of Commerce 12345678.\n"
-C3_V1 = "Hello there!\n"
+C3_V1 = "Hello, there!\n"
 
 TROUBLE_TOML = """\
     [catalog]
@@ -144,7 +144,7 @@ def test_requested_version_wins_over_tenant_pin(invoke: Invoke) -> None:
     data = run_json(invoke, "interface_a", "-C", "c2", "--version", "1")
     assert data["version"] == 1
     assert data["version_source"] == "requested"
-    assert data["result"] == "Hello there!\nGlobex Wholesale B.V."
+    assert data["result"] == "Hello, there!\nGlobex Wholesale B.V."
 
 
 # -- arguments ------------------------------------------------------------------------------
@@ -153,13 +153,13 @@ def test_requested_version_wins_over_tenant_pin(invoke: Invoke) -> None:
 def test_arg_str(invoke: Invoke) -> None:
     result = invoke("run", "interface_a", "-C", "c3", "--arg", "name=Ada")
     assert result.exit_code == 0, result.stderr
-    assert result.stdout == "Hello Ada!\n"
+    assert result.stdout == "Hello, Ada!\n"
 
 
 def test_arg_value_may_contain_equals_sign(invoke: Invoke) -> None:
     result = invoke("run", "interface_a", "-C", "c3", "-a", "name=x=y")
     assert result.exit_code == 0, result.stderr
-    assert result.stdout == "Hello x=y!\n"
+    assert result.stdout == "Hello, x=y!\n"
 
 
 @pytest.mark.parametrize("text", ["true", "yes", "1", "on", "TRUE"])
@@ -238,7 +238,7 @@ def test_args_from_stdin(invoke: Invoke) -> None:
         "run", "interface_a", "-C", "c1", "--args", "-", "--json", input='{"name": "Stdin"}'
     )
     assert result.exit_code == 0, result.stderr
-    assert json.loads(result.stdout)["result"] == "Hello Stdin!\n-- The Acme Retail team"
+    assert json.loads(result.stdout)["result"] == "Hello, Stdin!\n-- The Acme Retail team"
 
 
 def test_arg_wins_over_args(invoke: Invoke) -> None:
@@ -534,7 +534,7 @@ def test_long_text_results_are_not_wrapped(invoke: Invoke) -> None:
     name = "x" * 150
     result = invoke("run", "interface_a", "-C", "c3", "--arg", f"name={name}")
     assert result.exit_code == 0, result.stderr
-    assert f"Hello {name}!" in result.stdout.splitlines()
+    assert f"Hello, {name}!" in result.stdout.splitlines()
 
 
 def test_settings_with_dates_show_as_iso_text(invoke: Invoke, write_catalog: WriteCatalog) -> None:

@@ -689,7 +689,7 @@ def test_without_opentelemetry_only_its_tenants_fail_closed(
     assert "interceptor.opentelemetry" in message
     assert "pip install 'task-catalog[otel]'" in message
     assert "fails closed" in message
-    assert catalog.run("interface_a", customer="c3", name="Ada") == "Hello Ada!"
+    assert catalog.run("interface_a", customer="c3", name="Ada") == "Hello, Ada!"
 
 
 def test_concurrent_calls_keep_their_spans_apart(make_catalog: MakeCatalog, live: Spans) -> None:

@@ -194,7 +194,7 @@ def test_a_tenant_wrapper_that_changes_the_result_to_a_wrong_type(
             "str",
         )
         assert error.problem.startswith("got int 42")
-        assert catalog.run("interface_a", customer="good", version=1) == "Hello there!"
+        assert catalog.run("interface_a", customer="good", version=1) == "Hello, there!"
 
 
 #: An interface whose built-in gets its types wrong: what only the interceptor checks.
