@@ -18,10 +18,12 @@ if TYPE_CHECKING:
         PluginPoint,
         Policy,
         Version,
+        VersionChange,
         entrypoint,
         hookimpl,
         hookspec,
         plugin_point,
+        version_change,
     )
     from .errors import ErrorRecord
     from .execution import (
@@ -111,6 +113,7 @@ __all__ = [
     "TenantStatus",
     "Trace",
     "Version",
+    "VersionChange",
     "VersionChoice",
     "VersionSource",
     "__version__",
@@ -122,6 +125,7 @@ __all__ = [
     "plugin_point",
     "read_recording",
     "replay",
+    "version_change",
 ]
 
 _HOMES = {
@@ -169,6 +173,7 @@ _HOMES = {
     "TenantStatus": ".execution",
     "Trace": ".runtime",
     "Version": ".declarations",
+    "VersionChange": ".declarations",
     "VersionChoice": ".registry",
     "VersionSource": ".registry._versions",
     "entrypoint": ".declarations",
@@ -179,6 +184,7 @@ _HOMES = {
     "plugin_point": ".declarations",
     "read_recording": ".execution._replay",
     "replay": ".execution._replay",
+    "version_change": ".declarations",
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ._changes import Route, VersionChange, version_change
 from ._decorators import ErrorPolicy, Policy, entrypoint, plugin_point
 from ._markers import PROJECT, hookimpl, hookspec
 from ._model import Interface, Parameter, PluginPoint, Version
@@ -16,8 +17,10 @@ __all__ = [
     "Parameter",
     "PluginPoint",
     "Policy",
+    "Route",
     "UnsupportedTypeError",
     "Version",
+    "VersionChange",
     "build_interfaces",
     "compile_type",
     "declarations",
@@ -26,4 +29,5 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "plugin_point",
+    "version_change",
 ]

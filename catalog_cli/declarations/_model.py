@@ -5,13 +5,16 @@ from __future__ import annotations
 import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from ..errors import InvalidArgumentsError, UnknownVersionError
 from ..errors import hint as did_you_mean
 from ._binders import compile_binder
 from ._decorators import ErrorPolicy, Policy
 from ._types import DataType
+
+if TYPE_CHECKING:
+    from ._changes import Route, VersionChange
 
 REQUIRED: Final[Any] = inspect.Parameter.empty
 
@@ -98,6 +101,8 @@ class Version:
     return_type: DataType | None = field(default=None, compare=False)
     #: the return annotation itself, resolved
     return_hint: Any = field(default=None, compare=False)
+    #: the change through which a newer version's code serves this one (None: its own code)
+    served_by: VersionChange | None = field(default=None, compare=False)
     _names: frozenset[str] = field(init=False, repr=False, compare=False)
     _checks: Mapping[str, Any] = field(init=False, repr=False, compare=False)
     _exact: Mapping[str, type] = field(init=False, repr=False, compare=False)
@@ -178,6 +183,7 @@ class Version:
             "returns": self.returns,
             "plugin_points": [pt.to_dict() for pt in self.points.values()],
             "deprecated": self.deprecation,
+            "served_by": None if self.served_by is None else self.served_by.to_dict(),
         }
 
     @property
@@ -209,6 +215,13 @@ class Interface:
             return self.versions[number]
         except KeyError:
             raise UnknownVersionError(self.name, number, sorted(self.versions)) from None
+
+    def route(self, number: int) -> Route | None:
+        """How version ``number`` is served by a newer version's code (None: by its own)."""
+        from ._changes import route
+
+        changes = {n: v.served_by for n, v in self.versions.items() if v.served_by is not None}
+        return route(changes, number) if changes else None
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import typing
 from collections.abc import Iterable, Mapping
@@ -9,6 +10,7 @@ from types import MappingProxyType, ModuleType
 from typing import Any
 
 from ..errors import DeclarationError
+from ._changes import VersionChange, changes_in
 from ._decorators import ATTRIBUTE, EntrypointDeclaration, PointDeclaration
 from ._model import REQUIRED, Interface, Parameter, PluginPoint, Version
 from ._types import (
@@ -94,7 +96,9 @@ def build_interfaces(modules: Iterable[ModuleType]) -> dict[str, Interface]:
     points: dict[tuple[str, int], list[tuple[Any, PointDeclaration]]] = {}
     hooks: dict[str, str] = {}
     docs: dict[str, str] = {}
+    changes: list[VersionChange] = []
     for module in modules:
+        changes += changes_in(module)
         for hook, func in declarations(module):
             if hook in hooks and hooks[hook] != module.__name__:
                 raise DeclarationError(
@@ -156,7 +160,51 @@ def build_interfaces(modules: Iterable[ModuleType]) -> dict[str, Interface]:
             return_type,
             return_hint,
         )
+    for change in changes:
+        found = versions.get(change.interface, {})
+        _check_change(change, found)
+        found[change.source] = dataclasses.replace(found[change.source], served_by=change)
     return {
         name: Interface(name, docs.get(name, ""), MappingProxyType(dict(sorted(found.items()))))
         for name, found in sorted(versions.items())
     }
+
+
+def _check_change(change: VersionChange, versions: Mapping[int, Version]) -> None:
+    """A version change whose plugin points fit: a plugin written for the old point must get
+    every parameter it may ask for, of the same type, and answer what the newer point wants."""
+
+    def fail(problem: str) -> DeclarationError:
+        return DeclarationError(f"version change {change.name}: {problem}", module=change.module)
+
+    old, new = versions.get(change.source), versions.get(change.target)
+    if old is None or new is None:
+        raise fail(
+            f"{change.interface} has no version {change.source if old is None else change.target}"
+        )
+    if old.served_by is not None:
+        raise fail(
+            f"{change.interface} v{change.source} is served twice: by v{old.served_by.target} "
+            f"({old.served_by.name}) and by v{change.target}"
+        )
+    for name, onto in change.points.items():
+        before, after = old.points.get(name), new.points.get(onto)
+        if before is None:
+            known = ", ".join(old.points) or "none"
+            raise fail(f"v{change.source} has no plugin point {name!r} (points: {known})")
+        if after is None:
+            known = ", ".join(new.points) or "none"
+            raise fail(f"v{change.target} has no plugin point {onto!r} (points: {known})")
+        where = f"point {name!r} of v{change.source} onto {onto!r} of v{change.target}"
+        if before.policy != after.policy:
+            raise fail(f"{where}: the policies differ ({before.policy}, {after.policy})")
+        given = {p.name: p.annotation for p in after.parameters}
+        for param in before.parameters:
+            if given.get(param.name) != param.annotation:
+                passes = ", ".join(f"{n}: {a}" for n, a in given.items()) or "nothing"
+                raise fail(
+                    f"{where}: v{change.target}'s point passes no {param.name}: "
+                    f"{param.annotation} (it passes {passes})"
+                )
+        if before.returns != after.returns:
+            raise fail(f"{where}: the return types differ ({before.returns}, {after.returns})")

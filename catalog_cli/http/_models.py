@@ -110,6 +110,15 @@ class VersionUser(_Response):
     source: VersionSourceName
 
 
+class ServedByModel(_Response):
+    change: str = Field(description="the version change (its class name)")
+    version: int = Field(description="the newer version whose code serves this one")
+    description: str
+    points: dict[str, str] = Field(
+        description="this version's plugin point -> the newer version's that serves it"
+    )
+
+
 class VersionModel(_Response):
     interface: str
     version: int
@@ -120,6 +129,9 @@ class VersionModel(_Response):
     returns: str
     plugin_points: list[PluginPointModel]
     deprecated: dict[str, str | None] | None
+    served_by: ServedByModel | None = Field(
+        None, description="set when a newer version's code serves this one"
+    )
     tenants: list[VersionUser] | None = Field(
         None, description="admin key only: the tenants that run this version"
     )

@@ -90,10 +90,11 @@ class PluginObject:
 
     __slots__ = ("__dict__", "catalog_module", "catalog_plugin")
 
-    def __init__(self, name: str, module: ModuleType) -> None:
+    def __init__(self, name: str, module: ModuleType | None) -> None:
         #: the plugin's name (pluggy's name for it is the same)
         self.catalog_plugin = name
-        #: the plugin's module: other attributes are read from it
+        #: the plugin's module: other attributes are read from it (None: the catalog's own
+        #: stand-in, which has no module)
         self.catalog_module = module
 
     def __dir__(self) -> list[str]:
@@ -101,6 +102,8 @@ class PluginObject:
 
     def __getattr__(self, name: str) -> Any:
         # Only for names that are not hooks: the module's own (a plugin's constants, say).
+        if self.catalog_module is None:
+            raise AttributeError(name)
         return getattr(self.catalog_module, name)
 
     def __repr__(self) -> str:
@@ -342,6 +345,7 @@ def check_plugin(
         )
     checked = CheckedPlugin(name, source, module, meta, tuple(implementations))
     _check_targets(checked)
+    _check_served(checked, interfaces, builtin=builtin)
     # pluggy's own checks too (e.g. wrapper and hookwrapper together), on the object a tenant
     # would register
     trial = spec_manager()
@@ -370,6 +374,37 @@ def bind(impl: Implementation, ctx: object) -> Callable[..., Any]:
     # A bound method: pluggy leaves the bound first parameter out of what it passes, and
     # reads the @hookimpl marker through it.
     return MethodType(impl.function, ctx)
+
+
+def _check_served(
+    plugin: CheckedPlugin, interfaces: Mapping[str, Interface], *, builtin: bool
+) -> None:
+    """A version served by a newer one's code runs none of its own: a built-in for it would
+    never run, nor would a plugin at one of its points that the version change maps nowhere.
+    Both are refused rather than silently skipped."""
+    for impl in plugin.implementations:
+        info = impl.info
+        if not info.interface:
+            continue
+        route = interfaces[info.interface].route(info.version)
+        if route is None:
+            continue
+        served = f"{info.interface} v{info.version} is served by v{route.target}'s code"
+        if builtin:
+            raise PluginValidationError(
+                plugin.name,
+                f"{served} (version change {route.name}): remove this implementation of "
+                f"{info.label}, which would never run",
+                hook=info.hook,
+            )
+        if info.point is not None and info.point not in route.points:
+            raise PluginValidationError(
+                plugin.name,
+                f"implements plugin point {info.point!r} of {info.interface} v{info.version}, "
+                f"which runs no more: {served}, and the version change {route.name} maps no "
+                f"point of v{route.target} onto it",
+                hook=info.hook,
+            )
 
 
 def _check_targets(plugin: CheckedPlugin) -> None:

@@ -22,7 +22,14 @@ from .. import _interrupts
 from ..config import CatalogConfig, InterceptorConfig, Limits, TenantConfig, freeze
 from ..config._config import EMPTY, Recent, TenantTable
 from ..config._settings import Problems, Secrets, resolve_secrets, validate
-from ..declarations import Interface, PluginPoint, Version, build_interfaces, declarations
+from ..declarations import (
+    Interface,
+    PluginPoint,
+    Route,
+    Version,
+    build_interfaces,
+    declarations,
+)
 from ..errors import (
     CatalogError,
     ConfigError,
@@ -44,6 +51,7 @@ from ._loader import ModuleLoader
 from ._meta import PluginMeta, declared_meta, own_attribute
 from ._namespace import Folder
 from ._plugins import CheckedPlugin, check_plugin
+from ._served import served_name, served_plugins
 from ._sources import PluginSource
 from ._specs import SpecNamespace
 from ._versions import VersionChoice, choose
@@ -95,6 +103,15 @@ class Registry:
                 for i in self.interfaces.values()
                 for v in i.versions.values()
                 for p in v.points.values()
+            }
+        )
+        #: entry point of a version served by a newer one's code -> (the version, its route)
+        self.routes: Mapping[str, tuple[Version, Route]] = MappingProxyType(
+            {
+                version.hook: (version, route)
+                for interface in self.interfaces.values()
+                for version in interface.versions.values()
+                if (route := interface.route(version.number)) is not None
             }
         )
         builtin_sources = self._builtin_sources(folders)
@@ -268,8 +285,11 @@ class Registry:
         return found
 
     def _implementations(self) -> dict[str, str]:
-        """Every entry point and ``wrap`` point has exactly one built-in implementation."""
+        """Every entry point and ``wrap`` point has exactly one built-in implementation; a
+        version served by a newer one's code has none, its version change stands in."""
         implementations: dict[str, str] = {}
+        for hook, (_version, route) in self.routes.items():
+            implementations[hook] = served_name(route)
         for plugin in self.builtins:
             for use in plugin.uses:
                 if use.wrapper or self.hooks[use.hook].policy != "wrap" or not use.interface:
@@ -282,7 +302,12 @@ class Registry:
                     )
                 implementations[use.hook] = plugin.name
         for info in self.hooks.values():
-            if info.interface and info.policy == "wrap" and info.hook not in implementations:
+            if (
+                info.interface
+                and info.policy == "wrap"
+                and info.hook not in implementations
+                and self.interfaces[info.interface].route(info.version) is None
+            ):
                 params = ", ".join(info.argnames)
                 raise DeclarationError(
                     f"the {info.label} has no implementation: add "
@@ -788,6 +813,15 @@ class Registry:
             MappingProxyType(settings),
             tuple(interceptors),
             self._isolated(config),
+        )
+
+    def served_plan(self, plan: TenantPlan, hook: str) -> TenantPlan:
+        """What a served call of the version whose entry point is ``hook`` runs on, for the
+        tenant of ``plan`` (see ``_served``): its plugins for the served version's points,
+        moved to the running version's, and its interceptors."""
+        version, route = self.routes[hook]
+        return plan._replace(
+            plugins=served_plugins(plan.plugins, version, route, self.hooks, self.shared)
         )
 
     def _isolated(self, config: TenantConfig) -> frozenset[str]:

@@ -30,6 +30,7 @@ from ..registry import (
     HookUse,
     Implementation,
     InterceptorUse,
+    PluginObject,
     Registry,
     TenantPlan,
     VersionChoice,
@@ -43,6 +44,7 @@ from ._context import Context, Points
 from ._context import points as points_class
 from ._intercept import INNERMOST, Chain, InterceptorContext, innermost
 from ._prepared import PreparedCall
+from ._served import ServedCall, served_step
 from ._trace import traced_function, traced_wrapper
 
 #: Plugins without settings of their own share this one (read-only) mapping.
@@ -58,6 +60,7 @@ class TenantRuntime:
         "_point_callers",
         "_prepared",
         "_registry",
+        "_served",
         "_states",
         "_traced",
         "_warned",
@@ -91,6 +94,8 @@ class TenantRuntime:
         self._states = states
         self._prepared: dict[VersionChoice, PreparedCall] | None = None
         self._traced: TenantRuntime | None = None
+        #: served version's entry point -> the tenant's manager for its calls (built when used)
+        self._served: dict[str, TenantRuntime] | None = None
         #: entry points whose deprecation was logged for this tenant (traced calls included)
         self._warned = warned
         #: the tenant's plugins in call order
@@ -113,6 +118,7 @@ class TenantRuntime:
         points: dict[str, Points] = {}
         for plugin in registry.builtins:
             self._register(plugin, points, builtin=True)
+        self._register_served()
         for plugin in reversed(plan.plugins):
             self._register(plugin, points, builtin=False)
 
@@ -138,6 +144,42 @@ class TenantRuntime:
             self._add(
                 use.plugin_name, plugin_object(use.plugin, self._interceptor_binder(use, ctx))
             )
+
+    def _register_served(self) -> None:
+        """Each version served by a newer one's code gets an implementation standing in for
+        its own built-in (see ``_served``), named after its version change."""
+        registry = self._registry
+        for hook, (version, route) in registry.routes.items():
+            running = registry.interfaces[version.interface].versions[route.target]
+            implementation = registry.implementations[hook]
+            served = ServedCall(self, version, route, running, implementation)
+            plugin = PluginObject(implementation, None)
+            setattr(plugin, hook, MethodType(served_step(version), served))
+            self._add(implementation, plugin)
+
+    def served_view(self, hook: str) -> TenantRuntime:
+        """The manager a served call of the version whose entry point is ``hook`` runs the
+        newer version on: the built-ins, and this tenant's plugins for the served version's
+        points, at the points they are mapped to (built on the first such call)."""
+        views = self._served
+        found = views.get(hook) if views is not None else None
+        if found is None:
+            with _PREPARING:
+                if self._served is None:
+                    self._served = {}
+                found = self._served.get(hook)
+                if found is None:
+                    if self._warned is None:
+                        self._warned = set()
+                    found = self._served[hook] = TenantRuntime(
+                        self._registry,
+                        self._registry.served_plan(self.plan, hook),
+                        self._states,
+                        generation=self.generation,
+                        traced=self.traced,
+                        warned=self._warned,
+                    )
+        return found
 
     def _add(self, name: str, plugin: object) -> None:
         try:

@@ -1,0 +1,91 @@
+"""A call of a version served by a newer version's code (see ``registry._served``).
+
+The served version's entry point keeps an implementation in the tenant's manager, so its
+callers, the tenant's wrappers of it and the interceptors see the version they asked for:
+this one. It moves the arguments up through the version changes, runs the newer version on
+the tenant's served manager, moves the result back down, and checks it against the served
+version's return type: the old contract holds at its edge.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final, final
+
+from ..declarations import Route, Version, hookimpl
+from ..errors import InvalidArgumentsError, ResultValidationError
+from ._context import current_call_id
+
+if TYPE_CHECKING:
+    from ._tenant import TenantRuntime
+
+#: The first parameter of the generated step, bound to the tenant's ServedCall.
+_SELF: Final = "_catalog_served"
+
+
+@final
+class ServedCall:
+    """One tenant's calls of one served version."""
+
+    __slots__ = ("_runtime", "implementation", "route", "running", "version")
+
+    def __init__(
+        self,
+        runtime: TenantRuntime,
+        version: Version,
+        route: Route,
+        running: Version,
+        implementation: str,
+    ) -> None:
+        self._runtime = runtime
+        self.version = version
+        self.route = route
+        self.running = running
+        #: the name the version change goes by (what its converters raise is blamed on it)
+        self.implementation = implementation
+
+    def serve(self, arguments: dict[str, Any]) -> Any:
+        """The served version's answer to ``arguments`` (already checked against it)."""
+        view = self._runtime.served_view(self.version.hook)
+        moved = self.route.up(arguments)
+        try:
+            moved = self.running.bind(dict(moved))
+        except InvalidArgumentsError as exc:
+            # The caller's arguments fit their version: the change moved them wrongly.
+            raise TypeError(
+                f"version change {self.route.name} gave v{self.running.number} arguments "
+                f"that do not fit it: {exc}"
+            ) from None
+        result = self.route.down(getattr(view.pm.hook, self.running.hook)(**moved))
+        data_type = self.version.return_type
+        if data_type is not None and (problem := data_type.check(result)) is not None:
+            version = self.version
+            raise ResultValidationError(
+                plugin=self.implementation,
+                tenant=self._runtime.id,
+                interface=version.interface,
+                version=version.number,
+                where=f"version change {self.route.name}",
+                expected=version.returns,
+                problem=problem,
+                call_id=current_call_id() or "-",
+            )
+        return result
+
+
+def served_step(version: Version) -> Callable[..., Any]:
+    """The implementation of ``version``'s entry point a tenant registers bound to its
+    ServedCall: the version's own parameters (pluggy passes an implementation the arguments
+    its signature names), handed on as a dict."""
+    return _step(tuple(p.name for p in version.parameters), version.hook)
+
+
+@functools.cache
+def _step(names: tuple[str, ...], hook: str) -> Callable[..., Any]:
+    packed = "{" + ", ".join(f"{name!r}: {name}" for name in names) + "}"
+    source = f"def {hook}({', '.join((_SELF, *names))}):\n    return {_SELF}.serve({packed})\n"
+    env: dict[str, Any] = {}
+    exec(compile(source, f"<catalog served {hook}>", "exec"), env)
+    step: Callable[..., Any] = hookimpl(env[hook])
+    return step
