@@ -266,6 +266,16 @@ def test_nested_secrets_are_redacted_by_path() -> None:
     assert sorted(secrets) == ["5", "k1"]
 
 
+def test_redacting_a_result_never_changes_it() -> None:
+    patterns = record.patterns_of(["token"])
+    clean = {"total": 1.0, "lines": [{"name": "x"}]}
+    assert record.redacted(clean, patterns) is clean  # nothing to hide: not even copied
+    secret = {"total": 1.0, "lines": [{"Token": "t", "empty_token": ""}], "pair": ("a", 1)}
+    shown = record.redacted(secret, patterns)
+    assert shown == {"total": 1.0, "lines": [{"Token": "***", "empty_token": ""}], "pair": ("a", 1)}
+    assert secret["lines"] == [{"Token": "t", "empty_token": ""}]
+
+
 def test_a_result_that_is_not_json_is_recorded_as_its_repr(make: Write) -> None:
     path = make()
     with Catalog(path) as catalog:

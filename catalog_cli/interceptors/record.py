@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import functools
 import hashlib
 import json
 import logging
@@ -315,36 +314,54 @@ def _line(
 
 _ATOMS: Final = frozenset({str, int, float, bool, type(None)})
 
-
-@functools.lru_cache(maxsize=4096)
-def _secret_name(key: str, patterns: tuple[str, ...]) -> bool:
-    # Cached: the same few names (a method's parameters, its result's keys) come on every call.
-    name = folded(key)
-    return any(pattern in name for pattern in patterns)
+#: patterns -> {name: whether it names a secret}: the same few names (a method's parameters,
+#: its result's keys) come on every call, so each is matched once
+_known: dict[tuple[str, ...], dict[str, bool]] = {}
+_KNOWN_NAMES: Final = 4096
 
 
-def _secret(key: object, value: Any, patterns: tuple[str, ...]) -> bool:
+def _names(patterns: tuple[str, ...]) -> dict[str, bool]:
+    found = _known.get(patterns)
+    if found is None:
+        found = _known.setdefault(patterns, {})  # atomic: racing threads share one
+    return found
+
+
+def _secret(key: object, value: Any, patterns: tuple[str, ...], names: dict[str, bool]) -> bool:
     # None and "" hide nothing: written as they are, the call can still be replayed (an
     # optional password not given, say).
-    if value is None or (isinstance(value, str) and not value):
+    if value is None or (isinstance(value, str) and not value) or not isinstance(key, str):
         return False
-    return isinstance(key, str) and _secret_name(key, patterns)
+    hit = names.get(key)
+    if hit is None:
+        folded_key = folded(key)
+        hit = any(pattern in folded_key for pattern in patterns)
+        if len(names) < _KNOWN_NAMES:  # names made up per call must not grow it for ever
+            names[key] = hit
+    return hit
 
 
 def redacted(value: Any, patterns: tuple[str, ...]) -> Any:
     """``value`` with the values of keys that match ``patterns`` (folded) as ``***``, in
-    nested mappings, lists and tuples too (None and ``""`` are left as they are)."""
-    if type(value) in _ATOMS:  # most values: checked first, cheaply
+    nested mappings, lists and tuples too (None and ``""`` are left as they are). What has
+    nothing to redact is returned as it is, not copied."""
+    kind = type(value)
+    if kind in _ATOMS:  # most values: checked first, cheaply
         return value
-    if isinstance(value, Mapping):
-        return {
-            key: REDACTED if _secret(key, item, patterns) else redacted(item, patterns)
+    if kind is dict or isinstance(value, Mapping):
+        names = _names(patterns)
+        shown = {
+            key: REDACTED if _secret(key, item, patterns, names) else redacted(item, patterns)
             for key, item in value.items()
         }
-    if isinstance(value, list):
-        return [redacted(item, patterns) for item in value]
-    if isinstance(value, tuple):
-        return tuple(redacted(item, patterns) for item in value)
+        if kind is dict and all(shown[key] is item for key, item in value.items()):
+            return value
+        return shown
+    if kind is list or kind is tuple or isinstance(value, (list, tuple)):
+        items = [redacted(item, patterns) for item in value]
+        if kind is list and all(a is b for a, b in zip(items, value, strict=True)):
+            return value
+        return items if isinstance(value, list) else tuple(items)
     return value
 
 
@@ -354,9 +371,10 @@ def _hide(
     """``value`` with secrets as ``***``; the paths hidden and the text of each secret value
     are added to ``hidden`` and ``secrets``."""
     if isinstance(value, Mapping):
+        names = _names(patterns)
         shown: dict[Any, Any] = {}
         for key, item in value.items():
-            if _secret(key, item, patterns):
+            if _secret(key, item, patterns, names):
                 shown[key] = REDACTED
                 hidden.append(f"{path}.{key}" if path else str(key))
                 _leaves(item, secrets)
@@ -440,8 +458,11 @@ def _repr(value: Any) -> str:
         return f"<{type(value).__qualname__} whose repr raised {type(exc).__name__}>"
 
 
+_encoder: Final = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
 def _dumps(data: Any) -> str:
-    return json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return _encoder.encode(data)
 
 
 def _fits(value: Any) -> bool:
