@@ -74,7 +74,14 @@ IMPL = """\
     from catalog_cli import hookimpl
 
 
+    class Odd(dict):
+        def items(self):
+            raise RuntimeError("no items today")
+
+
     def _quote(ctx, price, quantity, password, rate):
+        if price == 500:
+            return Odd(a=1)  # a result the recording cannot even look into
         if price < 0:
             raise ValueError(f"no price below 0 ({password})")
         if price == 404:
@@ -284,6 +291,23 @@ def test_a_result_that_is_not_json_is_recorded_as_its_repr(make: Write) -> None:
     assert "result" not in line
     assert line["result_repr"] == "{1, 2}"
     assert line["outcome"] == "ok"
+
+
+def test_a_line_that_cannot_be_built_never_fails_the_call(
+    make: Write, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = make()
+    with (
+        caplog.at_level(logging.WARNING, logger="catalog.interceptors.record"),
+        Catalog(path) as catalog,
+    ):
+        for _ in range(3):
+            assert catalog.run("quote", customer="b", price=500.0) == {"a": 1}
+        catalog.run("quote", customer="b", price=1.0)
+    (line,) = lines(path.parent / "recording.jsonl")
+    assert line["arguments"]["price"] == 1.0
+    (warning,) = [r.getMessage() for r in caplog.records]
+    assert "cannot build the record of call" in warning and "no items today" in warning
 
 
 def test_threads_recording_at_once_write_whole_lines(make: Write) -> None:

@@ -54,6 +54,7 @@ import hashlib
 import json
 import logging
 import os
+import select
 import threading
 import time
 from collections.abc import Generator, Iterator, Mapping
@@ -141,13 +142,9 @@ RETRY_SECONDS: Final = 1.0
 #: seconds between two warnings about the same file
 WARN_SECONDS: Final = 60.0
 
-#: Lines up to this size are written by one write() that no other writer's line can split.
-try:
-    import select
-
-    PIPE_BUF: Final = select.PIPE_BUF
-except (ImportError, AttributeError):  # pragma: no cover - not POSIX
-    PIPE_BUF = 512  # type: ignore[misc]
+#: Lines up to this size are written by one write() that no other writer's line can split
+#: (POSIX promises it for pipes; regular files do at least as well); 512 is POSIX's minimum.
+PIPE_BUF: Final[int] = getattr(select, "PIPE_BUF", 512)
 
 # Read through the module so tests can replace them.
 _now = time.monotonic
@@ -235,7 +232,10 @@ def _record(
         # outcome, nor replace the exception the call raised.
         _warn_once(ctx.state, f"cannot build the record of call {call.call_id}", exc)
         return
-    _writer(path).write(data, settings["max_bytes"], settings["backups"])
+    try:
+        _writer(path).write(data, settings["max_bytes"], settings["backups"])
+    except Exception as exc:  # write() handles I/O errors: this is a bug, still not the call's
+        _warn_once(ctx.state, f"cannot record call {call.call_id}", exc)
 
 
 def _where(ctx: InterceptorContext, call: Call, raw: str) -> str:
