@@ -409,10 +409,10 @@ def replay(
     run here, one after the other. Raises OSError if the recording cannot be read; every
     problem of a call or a line is part of the report.
     """
-    if not _is_catalog(catalog):
+    if isinstance(catalog, (str, os.PathLike)):
         from ._catalog import Catalog
 
-        with Catalog(catalog) as loaded:  # type: ignore[arg-type]
+        with Catalog(catalog) as loaded:
             return replay(
                 loaded,
                 recording,
@@ -425,7 +425,6 @@ def replay(
                 timeout=timeout,
                 chunk_size=chunk_size,
             )
-    assert not isinstance(catalog, (str, os.PathLike))
     started = time.perf_counter()
     calls, malformed = select(
         read_recording(recording), customers=customers, interfaces=interfaces, limit=limit
@@ -442,10 +441,6 @@ def replay(
         chunk_size=chunk_size,
         started=started,
     )
-
-
-def _is_catalog(value: object) -> bool:
-    return not isinstance(value, (str, os.PathLike))
 
 
 def run_calls(
