@@ -6,6 +6,7 @@ differs on purpose is decided here, not by the example catalog.
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import io
 import json
 import logging
@@ -71,6 +72,8 @@ SPEC = """\
     """
 
 IMPL = """\
+    import time
+
     from catalog_cli import hookimpl
 
 
@@ -80,6 +83,8 @@ IMPL = """\
 
 
     def _quote(ctx, price, quantity, password, rate):
+        if price == 999:
+            time.sleep(0.3)  # slow, for a timeout on replay
         if price == 500:
             return Odd(a=1)  # a result the recording cannot even look into
         if price < 0:
@@ -763,6 +768,30 @@ def test_a_replay_on_worker_processes_records_nothing(make: Write, invoke: Invok
     }
     assert not (other.parent / "recording.jsonl").exists()  # the workers' calls: not recorded
     assert len(lines(recording)) == 60
+
+
+def test_a_replay_on_threads_of_this_process_records_nothing(make: Write) -> None:
+    path, recording = recorded(make, range(1, 21))
+    with Catalog(path) as catalog, cf.ThreadPoolExecutor(2) as threads:
+        report = replay(catalog, recording, executor=threads)
+    assert report.counts["same"] == 40
+    assert len(lines(recording)) == 40
+
+
+def test_a_call_beyond_the_timeout_fails(make: Write, invoke: Invoke) -> None:
+    path = make()
+    with Catalog(path) as catalog:
+        catalog.run("quote", customer="b", price=999.0)
+        catalog.run("quote", customer="b", price=1.0)
+    recording = path.parent / "recording.jsonl"
+    result = invoke(
+        "replay", str(recording), "--workers", "0", "--timeout", "0.05", "--json", catalog=path
+    )
+    assert result.exit_code == 17
+    data = json.loads(result.stdout)
+    assert data["counts"]["same"] == 1 and data["counts"]["failed"] == 1
+    (failed,) = data["calls"]
+    assert failed["error"]["kind"] == "call_timeout" and failed["error"]["exit_code"] == 8
 
 
 def test_ten_thousand_calls_are_replayed_and_told_apart(make: Write, invoke: Invoke) -> None:
