@@ -1,17 +1,13 @@
-"""The catalog's implementation of interface_a (welcome message), versions 1 and 2."""
+"""The catalog's implementation of interface_a (welcome message), version 2.
+
+Version 1 has no implementation of its own: v2's code serves it (see the version change
+``GreetingInTheUsersLanguage`` in ``hookspecs/interface_a.py``)."""
 
 from __future__ import annotations
 
 from catalog_cli import Context, hookimpl
 
 _GREETINGS = {"en": "Hello", "es": "Hola", "de": "Hallo"}
-
-
-@hookimpl
-def interface_a_v1(ctx: Context, name: str) -> str:
-    lines = [f"Hello, {name}!"]
-    lines.extend(ctx.points.signature(name=name))
-    return "\n".join(lines)
 
 
 @hookimpl

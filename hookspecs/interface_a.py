@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from catalog_cli import Context, entrypoint, plugin_point
+from catalog_cli import Context, entrypoint, plugin_point, version_change
 
 
 @entrypoint(deprecated="use v2, which greets in the user's language", sunset="2027-06-30")
@@ -35,3 +35,10 @@ def interface_a_v2_greeting(ctx: Context, name: str, language: str) -> str | Non
 @plugin_point(interface_a_v2, policy="collect")
 def interface_a_v2_extra_lines(ctx: Context, name: str, vip: bool) -> str | None:
     """Return a line to add below the greeting, or None."""
+
+
+@version_change(interface_a_v1, interface_a_v2, points={"signature": "extra_lines"})
+class GreetingInTheUsersLanguage:
+    """v2 greets in the user's language (plugin point ``greeting``), adds a line for VIP
+    members, and calls the lines plugins add ``extra_lines`` (v1: ``signature``). A v1 call is
+    a v2 call in English for a member who is not a VIP: v2's defaults."""

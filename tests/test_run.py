@@ -163,9 +163,14 @@ def test_collect_runs_plugins_in_catalog_order_with_their_own_settings(
 
 def test_call_plan_reports_pluggy_call_order(make_catalog: MakeCatalog) -> None:
     catalog = make_catalog(ORDER_TOML, ORDER_FILES)
-    steps = {s.point: s for s in catalog.call_plan("interface_a", customer="t")}
-    assert steps["signature"].implementations == ("second", "first", "third")
+    steps = {s.point: s for s in catalog.call_plan("interface_a", customer="t", version=2)}
     assert steps[None].implementations == ("builtin_plugins.interface_a",)
+    # v1 is served by v2's code: its change stands in for a built-in, and its plugins for
+    # `signature` answer at v2's `extra_lines`, in the same order.
+    served = {s.point: s for s in catalog.call_plan("interface_a", customer="t", version=1)}
+    assert served[None].implementations == ("GreetingInTheUsersLanguage",)
+    assert served["extra_lines"].implementations == ("second", "first", "third")
+    assert served["greeting"].implementations == ("builtin_plugins.interface_a",)
 
 
 def test_first_result_wins_and_builtin_is_the_fallback(plugin_catalog: PluginCatalog) -> None:
@@ -273,10 +278,10 @@ def test_each_plugin_of_each_tenant_has_a_context_of_its_own(shipped: Catalog) -
 
 
 def test_unknown_plugin_point_names_the_known_ones(shipped: Catalog) -> None:
-    ctx = _context(shipped, "c1", "builtin_plugins.interface_a", "interface_a_v1")
-    with pytest.raises(UnknownPluginPointError, match="Known plugin points: signature"):
-        _ = ctx.points.greeting
-    assert dir(ctx.points) == ["signature"]
+    ctx = _context(shipped, "c1", "builtin_plugins.interface_a", "interface_a_v2")
+    with pytest.raises(UnknownPluginPointError, match="Known plugin points: extra_lines, greeting"):
+        _ = ctx.points.signature
+    assert dir(ctx.points) == ["extra_lines", "greeting"]
 
 
 def test_raw_pluggy_call_gives_the_same_result(shipped: Catalog) -> None:

@@ -12,21 +12,20 @@ from ._session import JsonOption, dumps, session
 
 if TYPE_CHECKING:
     from ..execution._catalog import Catalog
-    from ..execution._views import TenantInfo
+    from ..runtime import StepPlan
 
 app = typer.Typer(
     cls=Group, help="List tenants (customers) and show what runs for one.", no_args_is_help=True
 )
 
 
-def _errors(
-    catalog: Catalog, tenant: str, interface: str, point: str | None, info: TenantInfo
-) -> str | None:
-    """The effective error policy of a plugin point for the tenant (None for an entry point)."""
-    if point is None:
+def _errors(catalog: Catalog, tenant: str, interface: str, step: StepPlan) -> str | None:
+    """The effective error policy of a plugin point for the tenant (None for an entry point).
+    The point's own version: a served version's call runs a newer version's points."""
+    if step.point is None:
         return None
-    version = next(v.version for v in info.versions if v.interface == interface)
-    return catalog.error_policy(interface, point, customer=tenant, version=version)
+    version = catalog.registry.hooks[step.hook].version
+    return catalog.error_policy(interface, step.point, customer=tenant, version=version)
 
 
 @app.command("list")
@@ -77,8 +76,7 @@ def show_tenant(
         data = info.to_dict()
         data["plans"] = {
             name: [
-                {**step.to_dict(), "errors": _errors(catalog, tenant, name, step.point, info)}
-                for step in steps
+                {**step.to_dict(), "errors": _errors(catalog, tenant, name, step)} for step in steps
             ]
             for name, steps in plans.items()
         }
@@ -137,8 +135,7 @@ def show_tenant(
                             step.policy
                             + (
                                 ", isolate errors"
-                                if _errors(catalog, tenant, choice.interface, step.point, info)
-                                == "isolate"
+                                if _errors(catalog, tenant, choice.interface, step) == "isolate"
                                 else ""
                             ),
                             ", ".join(step.wrappers) or "-",

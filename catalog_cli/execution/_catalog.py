@@ -398,10 +398,21 @@ class Catalog:
     def call_plan(
         self, interface: str, *, customer: str, version: int | None = None
     ) -> tuple[StepPlan, ...]:
-        """Who runs at each step of a call for ``customer``, in the order pluggy calls them."""
+        """Who runs at each step of a call for ``customer``, in the order pluggy calls them.
+
+        For a version served by a newer one's code, the entry point's implementation is the
+        version change, and the plugin points are the newer version's (with the tenant's
+        plugins for the served version's points, where they are mapped)."""
         registry = self._runtimes.registry
         choice = registry.resolve(interface, customer, version)
-        return call_plan(self._runtimes.get(customer).pm, registry.version(choice))
+        declared = registry.version(choice)
+        runtime = self._runtimes.get(customer)
+        steps = call_plan(runtime.pm, declared)
+        served = registry.routes.get(declared.hook)
+        if served is None:
+            return steps
+        running = registry.interfaces[interface].versions[served[1].target]
+        return (steps[0], *call_plan(runtime.served_view(declared.hook).pm, running)[1:])
 
     def error_policy(self, interface: str, point: str, *, customer: str, version: int) -> str:
         """What a plugin point does for ``customer`` when a plugin raises there: ``raise`` or

@@ -92,7 +92,7 @@ def catalog_point_call(
 ) -> Generator[None, Any, Any]:
     check = ctx.settings["plugin_points"]
     result = yield
-    declared = call.declared.points[point.point]
+    declared = point.declared or call.declared.points[point.point]
     data_type = declared.return_type
     if not check or data_type is None:
         return result

@@ -92,6 +92,9 @@ class PointCall(NamedTuple):
     #: a tenant wrapper's step: ``yield`` gives the value it returns (at a collect point, the
     #: list of results), which it made before the interceptors see it
     wrapper: bool = False
+    #: the point's declaration (the running version's: a call of a version served by a newer
+    #: one's code runs the newer version's points)
+    declared: PluginPoint | None = None
 
     @classmethod
     def at(
@@ -106,7 +109,7 @@ class PointCall(NamedTuple):
     ) -> PointCall:
         """``plugin``'s work at ``point`` with ``args`` (the values of ``argnames``)."""
         arguments = MappingProxyType(dict(zip(argnames, args, strict=True)))
-        return cls(point.name, point.hook, plugin, point.returns, arguments, run, wrapper)
+        return cls(point.name, point.hook, plugin, point.returns, arguments, run, wrapper, point)
 
 
 class _Innermost:

@@ -10,6 +10,7 @@ version's return type: the old contract holds at its edge.
 from __future__ import annotations
 
 import functools
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, final
 
@@ -23,12 +24,29 @@ if TYPE_CHECKING:
 #: The first parameter of the generated step, bound to the tenant's ServedCall.
 _SELF: Final = "_catalog_served"
 
+#: Each ServedCall's tenant runtime, kept here and not on the object: the served manager is
+#: built on the first served call, from the runtime, whose registry knows every tenant. A
+#: ServedCall is reachable from the tenant's plugins (it is registered in their manager), and
+#: nothing reachable from a plugin may lead to another tenant (weakly held both ways: the
+#: runtime holds its ServedCalls).
+_OWNERS: weakref.WeakKeyDictionary[ServedCall, weakref.ref[TenantRuntime]] = (
+    weakref.WeakKeyDictionary()
+)
+
 
 @final
 class ServedCall:
     """One tenant's calls of one served version."""
 
-    __slots__ = ("_runtime", "implementation", "route", "running", "version")
+    __slots__ = (
+        "__weakref__",
+        "_caller",
+        "implementation",
+        "route",
+        "running",
+        "tenant",
+        "version",
+    )
 
     def __init__(
         self,
@@ -38,16 +56,37 @@ class ServedCall:
         running: Version,
         implementation: str,
     ) -> None:
-        self._runtime = runtime
+        _OWNERS[self] = weakref.ref(runtime)
+        self.tenant = runtime.id
         self.version = version
         self.route = route
         self.running = running
         #: the name the version change goes by (what its converters raise is blamed on it)
         self.implementation = implementation
+        self._caller: Any = None
+
+    def _running(self) -> Any:
+        """The newer version's entry point on the tenant's served manager (made once)."""
+        caller = self._caller
+        if caller is None:
+            runtime = _OWNERS[self]()
+            assert runtime is not None, "a served call outlived its tenant's runtime"
+            view = runtime.served_view(self.version.hook)
+            caller = getattr(view.pm.hook, self.running.hook)
+            if view.traced:
+                from ._trace import TracedCaller
+
+                caller = TracedCaller(
+                    caller,
+                    "implementation",
+                    self.implementation,
+                    runs=f"{self.running.interface} v{self.running.number}",
+                )
+            self._caller = caller
+        return caller
 
     def serve(self, arguments: dict[str, Any]) -> Any:
         """The served version's answer to ``arguments`` (already checked against it)."""
-        view = self._runtime.served_view(self.version.hook)
         moved = self.route.up(arguments)
         try:
             moved = self.running.bind(dict(moved))
@@ -57,13 +96,13 @@ class ServedCall:
                 f"version change {self.route.name} gave v{self.running.number} arguments "
                 f"that do not fit it: {exc}"
             ) from None
-        result = self.route.down(getattr(view.pm.hook, self.running.hook)(**moved))
+        result = self.route.down(self._running()(**moved))
         data_type = self.version.return_type
         if data_type is not None and (problem := data_type.check(result)) is not None:
             version = self.version
             raise ResultValidationError(
                 plugin=self.implementation,
-                tenant=self._runtime.id,
+                tenant=self.tenant,
                 interface=version.interface,
                 version=version.number,
                 where=f"version change {self.route.name}",

@@ -57,6 +57,7 @@ class TenantRuntime:
     """A tenant whose manager is built; see the module docstring."""
 
     __slots__ = (
+        "__weakref__",
         "_point_callers",
         "_prepared",
         "_registry",
@@ -72,6 +73,7 @@ class TenantRuntime:
         "plan",
         "plugins",
         "pm",
+        "serving",
         "traced",
     )
 
@@ -84,8 +86,11 @@ class TenantRuntime:
         generation: int = 0,
         traced: bool = False,
         warned: set[str] | None = None,
+        serving: int | None = None,
     ) -> None:
         self.id = plan.id
+        #: for the manager of a served version's calls: that version (what contexts say)
+        self.serving = serving
         self.plan = plan
         self.generation = generation
         self.traced = traced
@@ -178,6 +183,7 @@ class TenantRuntime:
                         generation=self.generation,
                         traced=self.traced,
                         warned=self._warned,
+                        serving=self._registry.routes[hook][0].number,
                     )
         return found
 
@@ -202,7 +208,8 @@ class TenantRuntime:
                 found = contexts[key] = Context(
                     self.id,
                     info.interface,
-                    info.version,
+                    # A served call is a call of the served version, run by a newer one's code.
+                    self.serving or info.version,
                     plugin.name,
                     settings,
                     self._points_of(version, points),
