@@ -11,7 +11,7 @@ from ._group import Group
 from ._session import JsonOption, session
 
 if TYPE_CHECKING:
-    from ..declarations import PluginPoint
+    from ..declarations import PluginPoint, VersionChange
 
 app = typer.Typer(
     cls=Group,
@@ -109,6 +109,8 @@ def show_interface(
         if version.deprecated is not None:
             until = f" Sunset: {version.sunset}." if version.sunset else ""
             out.print(Text(f"Deprecated: {version.deprecated}.{until}", style="yellow"))
+        if version.served_by is not None:
+            out.print(Text(_served(version.served_by), style="magenta"))
         out.print(
             table(
                 "Parameters",
@@ -140,3 +142,56 @@ def show_interface(
         users = pins.get(version.number, [])
         who = ", ".join(f"{u['tenant']} ({u['source']})" for u in users) or "none"
         out.print(Text(f"Tenants on v{version.number}: {who}"))
+
+
+def _served(change: VersionChange) -> str:
+    mapped = ", ".join(f"{old} -> {new}" for old, new in change.points.items()) or "none"
+    return (
+        f"Served by v{change.target}'s code through version change {change.name} "
+        f"(plugin points: {mapped})"
+    )
+
+
+#: How each effect of a change is marked for people.
+_MARKS = {"additive": "+", "breaking": "!", "compatible": "~"}
+
+
+@app.command("changelog")
+def changelog(
+    ctx: typer.Context,
+    name: Annotated[
+        str, typer.Argument(help="The interface name.", autocompletion=complete.interfaces)
+    ],
+    as_json: JsonOption = False,
+) -> None:
+    """The history of an interface: each version, what changed from the version before, and
+    which versions newer code serves (and how)."""
+    from ..declarations._changelog import changelog as history
+
+    current = session(ctx, as_json=as_json)
+    interface = current.catalog.interface(name)
+    entries = history(interface)
+    if as_json:
+        current.json({"interface": interface.name, "versions": [e.to_dict() for e in entries]})
+        return
+    from rich.text import Text
+
+    out = current.out
+    out.print(Text(f"{interface.name}", style="bold"), Text(f"— {interface.summary}"))
+    for entry in entries:
+        out.print()
+        out.print(Text(f"v{entry.version}  {entry.summary}", style="bold cyan"))
+        if entry.deprecated is not None:
+            until = f" Sunset: {entry.deprecated['sunset']}." if entry.deprecated["sunset"] else ""
+            out.print(Text(f"  Deprecated: {entry.deprecated['message']}.{until}", style="yellow"))
+        if entry.served_by is not None:
+            out.print(Text(f"  {_served(entry.served_by)}", style="magenta"))
+            if entry.served_by.description:
+                out.print(Text(f"    {' '.join(entry.served_by.description.split())}"))
+        if entry.changes:
+            out.print(Text(f"  Changes from v{entry.version - 1}:"))
+        for change in entry.changes:
+            where = change.where.removeprefix(interface.name).strip() or "the method"
+            detail = f": {change.detail}" if change.detail else ""
+            mark = _MARKS.get(change.effect, "~")
+            out.print(Text(f"    {mark} {change.kind} ({where}){detail}"))
