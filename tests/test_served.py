@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -460,3 +461,43 @@ def test_the_changelog_tells_the_history(invoke: Invoke) -> None:
     assert ("point_removed", "signature") in kinds and ("parameter_added", "vip") in kinds
     unknown = invoke("interfaces", "changelog", "interface_b")
     assert unknown.exit_code == 4 and "interface_a" in unknown.stderr
+
+
+def test_serving_a_version_that_drops_a_point_breaks_the_lock(
+    tmp_path: Path, invoke: Invoke
+) -> None:
+    from catalog_cli.testing import write_catalog as kit_write
+
+    own_v1 = (
+        BUILTINS
+        + """
+
+@hookimpl
+def quote_v1(ctx, amount):
+    return {"total": amount}
+
+
+@hookimpl
+def quote_v2(ctx, cents, currency):
+    return {"total": cents, "currency": currency}
+"""
+    )
+    unserved = SPECS[: SPECS.index("@version_change(quote_v1")]
+    before = kit_write(
+        tmp_path / "before",
+        TOML,
+        {"hookspecs/quote.py": unserved, "builtin_plugins/quote.py": own_v1, "plugins/fee.py": FEE},
+    )
+    assert invoke("lock", catalog=before).exit_code == 0
+    after = kit_write(
+        tmp_path / "after",
+        TOML,
+        {"hookspecs/quote.py": SPECS, "builtin_plugins/quote.py": BUILTINS, "plugins/fee.py": FEE},
+    )
+    shutil.copy(before.parent / "catalog.lock", after.parent / "catalog.lock")
+    checked = invoke("check", catalog=after)
+    assert checked.exit_code == 15, checked.stdout + checked.stderr
+    out = checked.stdout + checked.stderr
+    # v1 keeps its `fees` (mapped) and loses `note`, which nothing maps
+    removed = [line for line in out.splitlines() if "point_removed" in line]
+    assert len(removed) == 1 and "point note" in removed[0], out

@@ -77,11 +77,15 @@ def _point(point: PluginPoint) -> dict[str, Any]:
     }
 
 
-def _version(version: Version) -> dict[str, Any]:
+def _version(version: Version, interface: Interface) -> dict[str, Any]:
+    # A version served by a newer one's code has the points its version changes map, and no
+    # others: a plugin at an unmapped one is refused, so for plugins that point is gone.
+    route = interface.route(version.number) if version.served_by is not None else None
+    points = sorted(version.points if route is None else route.points)
     return {
         "parameters": [_parameter(p) for p in version.parameters],
         "returns": version.returns,
-        "plugin_points": {name: _point(version.points[name]) for name in sorted(version.points)},
+        "plugin_points": {name: _point(version.points[name]) for name in points},
         "deprecated": version.deprecation,
     }
 
@@ -94,7 +98,7 @@ def contract(interfaces: Iterable[Interface]) -> dict[str, Any]:
         "interfaces": {
             name: {
                 "versions": {
-                    str(number): _version(found[name].versions[number])
+                    str(number): _version(found[name].versions[number], found[name])
                     for number in sorted(found[name].versions)
                 }
             }
