@@ -500,6 +500,21 @@ def test_a_replay_runs_the_version_the_tenant_runs_now(make: Write) -> None:
     assert by_tenant["b"].outcome == "different"
 
 
+def test_a_call_that_asked_for_its_version_asks_again(make: Write) -> None:
+    path = make()
+    with Catalog(path) as catalog:
+        catalog.run("quote", customer="b", price=3.0, quantity=10, version=2)  # b is on v1
+        catalog.run("quote", customer="b", price=3.0, quantity=10)
+    report = replay(path, path.parent / "recording.jsonl")
+    asked, pinned = report.calls
+    assert (asked.recorded_version, asked.version, asked.version_source) == (2, 2, "requested")
+    assert (pinned.recorded_version, pinned.version, pinned.version_source) == (1, 1, "tenant")
+    assert report.counts["same"] == 2
+    forced = replay(path, path.parent / "recording.jsonl", version=1)
+    assert [c.version for c in forced.calls] == [1, 1]
+    assert [c.outcome for c in forced.calls] == ["different", "same"]  # v1 has no fee
+
+
 def test_failures_are_reported_with_their_error(make: Write) -> None:
     _path, recording = recorded(make, [6, 7, 8])
     report = replay(make("next", fail_at_seven=True), recording)

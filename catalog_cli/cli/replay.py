@@ -53,7 +53,7 @@ def replay(
             metavar="N",
             min=1,
             help="Run every call at version N. Default: the version each tenant runs now "
-            "(not the recorded one).",
+            "(not the recorded one), or the one a call asked for.",
             show_default=False,
         ),
     ] = None,

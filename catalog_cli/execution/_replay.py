@@ -3,8 +3,10 @@ answer compared with the recorded one.
 
 Each recorded call runs as a ``CallRequest`` on the batch machinery (``iter_answers``: in
 this process, on a process pool, on Dask), for its tenant and interface and, unless a version
-is forced, the version the tenant runs now, so a replay says what a rollout would change. The
-calls a replay makes are never recorded (see ``record.paused``), wherever they run.
+is forced, the version the tenant runs now, so a replay says what a rollout would change; a
+call that asked for its version (``version_source`` ``requested``) asks for it again, as its
+caller would. The calls a replay makes are never recorded (see ``record.paused``), wherever
+they run.
 
 A call is *same* when the replay gives the recorded result (compared as JSON data, strictly:
 ``1`` and ``1.0`` differ, so do ``true`` and ``1``) or fails the way the recorded call failed
@@ -403,11 +405,12 @@ def replay(
 
     Each call runs for its tenant and interface, at ``version`` if given, else at the version
     the tenant runs now (its canary share, pin, the catalog's default or the latest: not the
-    recorded one). ``customers`` and ``interfaces``: only their calls (all when empty);
-    ``limit``: the first that many of those. ``executor``, ``progress``, ``timeout`` and
-    ``chunk_size`` are those of :func:`catalog_cli.map_calls`: without an executor the calls
-    run here, one after the other. Raises OSError if the recording cannot be read; every
-    problem of a call or a line is part of the report.
+    recorded one), unless the call asked for its version (it asks again). ``customers`` and
+    ``interfaces``: only their calls (all when empty); ``limit``: the first that many of those.
+    ``executor``, ``progress``, ``timeout`` and ``chunk_size`` are those of
+    :func:`catalog_cli.map_calls`: without an executor the calls run here, one after the other.
+    Raises OSError if the recording cannot be read; every problem of a call or a line is part
+    of the report.
     """
     if isinstance(catalog, (str, os.PathLike)):
         from ._catalog import Catalog
@@ -468,7 +471,9 @@ def run_calls(
             skipped[position] = why
             continue
         assert call.arguments is not None
-        items.append(CallRequest(call.tenant, call.interface, version, call.arguments))
+        # A version its caller asked for is part of the call; one a rule chose is decided anew.
+        wanted = call.version if version is None and call.version_source == "requested" else version
+        items.append(CallRequest(call.tenant, call.interface, wanted, call.arguments))
         runs.append(position)
     items = _resolvable(catalog, items)
     answers: list[CallAnswer] = []
