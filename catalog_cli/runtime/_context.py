@@ -61,9 +61,14 @@ class Points:
 
     def __init__(self, version: Version, callers: Mapping[str, Any]) -> None:
         #: the version's declaration (shared by every tenant)
-        self._catalog_version = version
+        object.__setattr__(self, "_catalog_version", version)
         for name, caller in callers.items():
-            setattr(self, name, caller)
+            object.__setattr__(self, name, caller)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Every plugin of the tenant (and the catalog's own code) calls through these: one
+        # plugin must not rewire them for the others.
+        raise AttributeError(f"plugin points are read-only (cannot set {name!r})")
 
     @property
     def _catalog_where(self) -> tuple[str, int]:
@@ -104,6 +109,18 @@ class Context:
 
     __slots__ = ("_log", "interface", "plugin", "points", "settings", "tenant", "version")
 
+    #: The tenant (customer) id the call runs for.
+    tenant: str
+    interface: str
+    version: int
+    #: The name of the plugin this context belongs to.
+    plugin: str
+    #: The plugin's settings for this tenant (read-only).
+    settings: Mapping[str, Any]
+    #: The plugin points of this version: ``ctx.points.footer(text=...)``.
+    points: Points
+    _log: logging.LoggerAdapter[logging.Logger] | None
+
     def __init__(
         self,
         tenant: str,
@@ -113,17 +130,18 @@ class Context:
         settings: Mapping[str, Any],
         points: Points,
     ) -> None:
-        #: The tenant (customer) id the call runs for.
-        self.tenant = tenant
-        self.interface = interface
-        self.version = version
-        #: The name of the plugin this context belongs to.
-        self.plugin = plugin
-        #: The plugin's settings for this tenant (read-only).
-        self.settings = settings
-        #: The plugin points of this version: ``ctx.points.footer(text=...)``.
-        self.points = points
-        self._log: logging.LoggerAdapter[logging.Logger] | None = None
+        init = object.__setattr__
+        init(self, "tenant", tenant)
+        init(self, "interface", interface)
+        init(self, "version", version)
+        init(self, "plugin", plugin)
+        init(self, "settings", settings)
+        init(self, "points", points)
+        init(self, "_log", None)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # The facts of a plugin's context are the catalog's to say, for every call after.
+        raise AttributeError(f"a plugin's context is read-only (cannot set {name!r})")
 
     @property
     def call_id(self) -> str | None:
@@ -137,7 +155,7 @@ class Context:
         """A logger named ``catalog.plugins.<plugin>`` whose records carry the tenant,
         interface, version, plugin and the id of the call in progress."""
         if self._log is None:
-            self._log = _call_log(
+            log = _call_log(
                 f"catalog.plugins.{self.plugin}",
                 {
                     "catalog_tenant": self.tenant,
@@ -146,6 +164,8 @@ class Context:
                     "catalog_plugin": self.plugin,
                 },
             )
+            object.__setattr__(self, "_log", log)
+            return log
         return self._log
 
     def __repr__(self) -> str:
