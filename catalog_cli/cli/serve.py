@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import os
 import sys
+import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
@@ -107,6 +109,13 @@ def serve(
             max=3600,
         ),
     ] = 30.0,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch",
+            help="Reload when catalog.toml or the catalog's code changes (extra watch).",
+        ),
+    ] = False,
     keep_alive: Annotated[
         float,
         typer.Option(
@@ -135,8 +144,8 @@ def serve(
             "pip install 'task-catalog[serve]'"
         ) from None
     from ..config._keys import KeyRing
-    from ..http import _calls, _connections
-    from ..http._server import JOB_THREADS_ENV, ServeSettings, config_of
+    from ..http import _calls, _coherence, _connections
+    from ..http._server import JOB_THREADS_ENV, WATCH_ENV, ServeSettings, config_of
 
     current = session(ctx)
     ServeSettings.from_env()  # a bad $CATALOG_MAX_TIMEOUT stops here, before uvicorn starts
@@ -154,6 +163,11 @@ def serve(
         os.environ[JOB_THREADS_ENV] = str(job_threads)
     if call_threads is not None:
         os.environ[_calls.THREADS_ENV] = str(call_threads)
+    if watch:
+        from ..execution._watch import Watcher
+
+        Watcher.check_installed()  # a missing extra stops here, before any server starts
+        os.environ[WATCH_ENV] = "1"
     files = _connections.raise_file_limit(max_connections + _connections.RESERVED_FILES)
     usable = max(1, files - _connections.RESERVED_FILES)
     if max_connections > usable:
@@ -183,9 +197,12 @@ def serve(
 
             uvicorn.run(create_app(catalog), **options)
         else:
-            # Each worker process builds its own app from the same file.
+            # Each worker process builds its own app from the same file; a reload in one
+            # reaches the others through a shared epoch (see http._coherence).
             os.environ["CATALOG_FILE"] = str(catalog.path)
-            _run_workers(workers, options)
+            with tempfile.TemporaryDirectory(prefix="catalog-serve-") as shared:
+                os.environ[_coherence.EPOCH_ENV] = str(Path(shared) / "epoch")
+                _run_workers(workers, options)
     except SystemExit as exc:  # uvicorn exits like this when it cannot start
         if exc.code not in (None, 0):
             raise ServeError(

@@ -66,13 +66,7 @@ class Watcher:
         debounce: float = 0.3,
         on_reload: Callable[[Catalog], None] | None = None,
     ) -> None:
-        try:
-            import watchfiles  # noqa: F401 - checked now: a missing extra is said at once
-        except ImportError:
-            raise ServeError(
-                "watching a catalog needs the watch extra (watchfiles is not installed): "
-                "pip install 'task-catalog[watch]'"
-            ) from None
+        self.check_installed()
         self.catalog = catalog
         self.debounce = debounce
         self.on_reload = on_reload
@@ -85,6 +79,17 @@ class Watcher:
         self._thread.start()
         # Events that happen before the watch is set up would be lost: wait for it.
         self._ready.wait(5)
+
+    @staticmethod
+    def check_installed() -> None:
+        """Raise ServeError naming the extra when ``watchfiles`` is not installed."""
+        try:
+            import watchfiles  # noqa: F401 - only whether it imports
+        except ImportError:
+            raise ServeError(
+                "watching a catalog needs the watch extra (watchfiles is not installed): "
+                "pip install 'task-catalog[watch]'"
+            ) from None
 
     def _run(self) -> None:
         import watchfiles

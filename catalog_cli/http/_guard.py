@@ -111,7 +111,13 @@ class Guard:
             nonlocal started
             if refused:
                 return
-            started = started or message["type"] == "http.response.start"
+            if message["type"] == "http.response.start":
+                started = True
+                # Which catalog answered: after a reload, every worker's answers say the new
+                # generation within a bounded time (see ``_coherence``).
+                headers = list(message.get("headers", ()))
+                headers.append((b"x-catalog-generation", str(self.server.generation()).encode()))
+                message = {**message, "headers": headers}
             await send(message)
 
         await self.app(scope, counting_receive, guarded_send)

@@ -188,6 +188,10 @@ class HealthCheck(_Response):
 
 class HealthReport(_Response):
     ok: bool = Field(description="false when any check is unhealthy")
+    generation: int = Field(
+        description="the catalog generation that answered (the same number in every worker "
+        "process of a server once a reload has reached them)"
+    )
     checks: list[HealthCheck]
 
 

@@ -13,7 +13,7 @@ from ._models import HealthReport, ReloadReport
 from ._openapi import problems
 from ._problems import ProblemError, reload_refused
 from ._security import AdminCaller, AnyCaller, Caller, server_of
-from ._server import config_of, generation_of
+from ._server import config_of
 
 if TYPE_CHECKING:
     from ..runtime import HealthResult
@@ -49,9 +49,10 @@ def _health(caller: Caller, request: Request) -> list[HealthResult]:
     return server_of(request).catalog.health(customer=caller.tenant)
 
 
-def _report(results: list[HealthResult], caller: Caller) -> dict[str, Any]:
+def _report(results: list[HealthResult], caller: Caller, request: Request) -> dict[str, Any]:
     return {
         "ok": not any(r.status == "unhealthy" for r in results),
+        "generation": server_of(request).generation(),
         "checks": [_check(r, caller) for r in results],
     }
 
@@ -59,7 +60,7 @@ def _report(results: list[HealthResult], caller: Caller) -> dict[str, Any]:
 @router.get("/health", response_model=HealthReport, responses=problems(401, 403, 404))
 def health(caller: AnyCaller, request: Request) -> dict[str, Any]:
     """Run the health checks of the tenant's plugins (the admin key: every tenant's)."""
-    return _report(_health(caller, request), caller)
+    return _report(_health(caller, request), caller, request)
 
 
 @router.get("/health/{plugin}", response_model=HealthReport, responses=problems(401, 403, 404))
@@ -68,7 +69,7 @@ def plugin_health(plugin: str, caller: AnyCaller, request: Request) -> dict[str,
     results = [r for r in _health(caller, request) if r.plugin == plugin]
     if not results:
         raise ProblemError("not-found", f"unknown plugin {plugin!r}", tenant=caller.tenant)
-    return _report(results, caller)
+    return _report(results, caller, request)
 
 
 @router.get(
@@ -109,7 +110,7 @@ def reload(caller: AdminCaller, request: Request) -> dict[str, Any]:
     except ReloadError as exc:
         raise reload_refused(exc) from None
     after = config_of(server.catalog)
-    server.settle_heap()
+    server.reloaded()
     ring = server.keyring()
     notes = []
     if server.jobs_outdated():
@@ -121,7 +122,7 @@ def reload(caller: AdminCaller, request: Request) -> dict[str, Any]:
         )
         log.warning("reload: %s", notes[-1])
     return {
-        "generation": generation_of(server.catalog),
+        "generation": server.generation(),
         "tenants": {
             "added": sorted(set(after.tenants) - set(before.tenants)),
             "removed": sorted(set(before.tenants) - set(after.tenants)),

@@ -16,7 +16,9 @@ if TYPE_CHECKING:
     from ..config import CatalogConfig, JobsConfig
     from ..execution._catalog import Catalog
     from ..execution._jobs import JobStore, JobWorker
+    from ..execution._watch import Watcher
     from ._calls import CallPool
+    from ._coherence import Coherence
 
 log = logging.getLogger("catalog.serve")
 
@@ -24,6 +26,8 @@ log = logging.getLogger("catalog.serve")
 MAX_TIMEOUT_ENV: Final = "CATALOG_MAX_TIMEOUT"
 JOB_THREADS_ENV: Final = "CATALOG_JOB_THREADS"
 MAX_BODY_ENV: Final = "CATALOG_MAX_BODY"
+#: Set (to 1) when the server reloads the catalog as its files change (``--watch``).
+WATCH_ENV: Final = "CATALOG_WATCH"
 
 
 def _number(
@@ -51,6 +55,8 @@ class ServeSettings(NamedTuple):
     job_threads: int = 2
     #: the largest request body taken (bytes); a larger one is answered 413 unread
     max_body: int = 1 << 20
+    #: reload the catalog when its file or its code changes
+    watch: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServeSettings:
@@ -60,17 +66,13 @@ class ServeSettings(NamedTuple):
             _number(env, MAX_TIMEOUT_ENV, defaults["max_timeout"], 0.001, 86400),
             int(_number(env, JOB_THREADS_ENV, defaults["job_threads"], 0, 64)),
             int(_number(env, MAX_BODY_ENV, defaults["max_body"], 1, 1 << 30)),
+            env.get(WATCH_ENV, "").strip() not in ("", "0"),
         )
 
 
 def config_of(catalog: Catalog) -> CatalogConfig:
     """The configuration the catalog serves from right now (it changes with a reload)."""
     return catalog.config
-
-
-def generation_of(catalog: Catalog) -> int:
-    """How many reloads the catalog has had."""
-    return catalog.generation
 
 
 class Server:
@@ -87,6 +89,8 @@ class Server:
         self._store_jobs: JobsConfig | None = None
         self._worker: JobWorker | None = None
         self._calls: CallPool | None = None
+        self._coherence: Coherence | None = None
+        self._watcher: Watcher | None = None
         self._stopped = False
         #: why the last start failed, if an error of the catalog stopped it (logged then)
         self.start_error: CatalogError | None = None
@@ -177,11 +181,30 @@ class Server:
             if info.status == "failed":
                 log.warning("tenant %r fails closed: %s", tenant, info.error)
         self.settle_heap()
+        from ._coherence import Coherence
+
+        self._coherence = Coherence.from_env(self.catalog, on_reload=self.settle_heap)
+        if self.settings.watch:
+            self._watcher = self.catalog.watch(on_reload=lambda _catalog: self.reloaded())
         if self.settings.job_threads:
             from ..execution._jobs import JobWorker
 
             self._worker = JobWorker(self.catalog, store, threads=self.settings.job_threads)
             self._worker.start()
+
+    def reloaded(self) -> None:
+        """This process has just reloaded the catalog (the admin endpoint, a watched change):
+        tell the other worker processes, and settle the heap."""
+        coherence = self._coherence
+        if coherence is not None:
+            coherence.announce()
+        self.settle_heap()
+
+    def generation(self) -> int:
+        """The catalog generation this process serves: the shared epoch of the server's
+        workers when there are several (the same number in each), else the reload count."""
+        coherence = self._coherence
+        return coherence.epoch if coherence is not None else self.catalog.generation
 
     def settle_heap(self) -> None:
         """Put what the server holds for good (modules, the catalog, its tenants) out of the
@@ -201,6 +224,12 @@ class Server:
         with self._lock:
             self._stopped = True
             worker, self._worker = self._worker, None
+            coherence, self._coherence = self._coherence, None
+            watcher, self._watcher = self._watcher, None
+        if coherence is not None:
+            coherence.stop()
+        if watcher is not None:
+            watcher.stop()
         if worker is not None:
             worker.stop()
         with self._lock:
