@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from concurrent.futures import Executor
 
     from ..interceptors.metrics import Series
+    from ._watch import Watcher
 
 
 class CallOutcome(NamedTuple):
@@ -124,24 +125,49 @@ class Catalog:
     'Hi Ada, welcome back!\\n-- The Acme Retail team'
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, limits: bool = False) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, limits: bool = False, watch: bool = False
+    ) -> None:
         """Load the catalog file at ``path``. ``limits``: apply ``[limits]`` to calls made
         here (each tenant's calls running at once, refused beyond its limit with
-        ConcurrencyLimitError; a deadline for every call not given one), as a server does."""
+        ConcurrencyLimitError; a deadline for every call not given one), as a server does.
+        ``watch``: reload when the catalog file or its code changes (see :meth:`watch`)."""
         self.path = Path(path)
         self._bulkheads = Bulkheads() if limits else None
+        self._watcher: Watcher | None = None
         #: tenant -> interceptor -> what the interceptor keeps for the tenant (across reloads)
         self._states: States = {}
         self._runtimes = Runtimes(Registry(read_config(self.path)), self._states)
         self._reloading = threading.Lock()
         _interrupts.install()
+        if watch:
+            self.watch()
+
+    def watch(
+        self, *, debounce: float = 0.3, on_reload: Callable[[Catalog], None] | None = None
+    ) -> Watcher:
+        """Reload whenever the catalog file, its declaration, built-in or plugin folders, or
+        a module ``[catalog]`` names change (once the files have been quiet for ``debounce``
+        seconds); a refused reload is logged and the catalog in use serves on. ``on_reload``
+        is called after each reload. Needs the ``watch`` extra. Stopped by :meth:`close`."""
+        if self._watcher is None:
+            from ._watch import Watcher
+
+            self._watcher = Watcher(self, debounce=debounce, on_reload=on_reload)
+        return self._watcher
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str] | None = None, *, limits: bool = False) -> Catalog:
+    def load(
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        limits: bool = False,
+        watch: bool = False,
+    ) -> Catalog:
         """Load ``path``, else $CATALOG_FILE, the nearest ./catalog.toml, or the example
-        (``limits``: see the constructor)."""
+        (``limits`` and ``watch``: see the constructor)."""
         found, _why = find_catalog(path)
-        return cls(found, limits=limits)
+        return cls(found, limits=limits, watch=watch)
 
     @property
     def registry(self) -> Registry:
@@ -375,8 +401,11 @@ class Catalog:
         """Shut down every started tenant's plugins (reverse dependency order).
 
         Returns the failures as (tenant, plugin, exception); they are logged too. Calls made
-        after close() build the tenants (and start their plugins) again.
+        after close() build the tenants (and start their plugins) again. A watch stops.
         """
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher.stop()
         return self._runtimes.close()
 
     def __enter__(self) -> Catalog:
