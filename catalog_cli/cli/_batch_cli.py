@@ -21,6 +21,7 @@ import typer
 
 from . import _exits as exits
 from ._exits import with_exit_code
+from ._options import check_workers, dask_address
 from ._session import Session, dumps
 
 if TYPE_CHECKING:
@@ -218,12 +219,7 @@ def check_options(
                 "does not go with --batch (each line of the batch holds its arguments)",
                 param_hint=name,
             )
-    if workers is not None and dask is not None and dask != "local":
-        raise typer.BadParameter(
-            "sets the size of the local pool or of --dask local; a Dask scheduler has its own "
-            "workers",
-            param_hint="--workers",
-        )
+    check_workers(workers, dask)
 
 
 def run_batch(
@@ -245,8 +241,7 @@ def run_batch(
     from ..execution._batch import iter_answers
     from ..execution._requests import CallRequest
 
-    if dask is None and workers is None:
-        dask = os.environ.get("CATALOG_DASK", "").strip() or None  # explicit options win
+    dask = dask_address(dask, workers)
     catalog = current.catalog
     # A misspelt interface, tenant or version is the command's error, not every item's.
     catalog.resolve_version(interface, customer=customer, version=version)

@@ -15,8 +15,14 @@ if TYPE_CHECKING:
     from ..execution._catalog import Catalog
 
 
+def json_option(help: str) -> Any:
+    """``--json``, for a command to pass to ``session(ctx, as_json=...)`` so that its errors
+    are JSON too; ``help`` says what the JSON holds."""
+    return typer.Option("--json", help=help)
+
+
 #: The ``--json`` option every listing command takes.
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+JsonOption = Annotated[bool, json_option("Print JSON instead of tables.")]
 
 
 def dumps(data: Any, indent: int | None = None) -> str:

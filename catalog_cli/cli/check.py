@@ -9,7 +9,7 @@ import typer
 from . import _exits as exits
 from ._contract import Verdict, show_changes, verdict
 from ._exits import exit_code
-from ._session import Session, json_object, session
+from ._session import Session, json_object, json_option, session
 
 if TYPE_CHECKING:
     from ..errors import CatalogError
@@ -40,7 +40,7 @@ def check(
             show_default=False,
         ),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    as_json: Annotated[bool, json_option("Print the report as JSON.")] = False,
     jobs: Annotated[
         int | None,
         typer.Option(

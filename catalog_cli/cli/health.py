@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from . import _complete as complete
 from . import _exits as exits
+from ._options import customer_option
 from ._session import JsonOption, session
 
 #: Exit code when any check reports unhealthy (or a tenant fails closed).
@@ -16,16 +16,7 @@ EXIT_UNHEALTHY = exits.UNHEALTHY
 
 def health(
     ctx: typer.Context,
-    customer: Annotated[
-        str | None,
-        typer.Option(
-            "--customer",
-            "-C",
-            help="Only this tenant's plugins.",
-            metavar="ID",
-            autocompletion=complete.tenants,
-        ),
-    ] = None,
+    customer: Annotated[str | None, customer_option("Only this tenant's plugins.")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Run every plugin's health check for each tenant (a timeout or exception is unhealthy).

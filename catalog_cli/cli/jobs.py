@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from . import _complete as complete
 from ._exits import code_of, with_exit_code
 from ._group import Group
+from ._options import customer_option, limit_option
 from ._session import JsonOption, Session, session
 
 if TYPE_CHECKING:
@@ -75,25 +75,12 @@ def _version(job: Job) -> str:
 @app.command("list")
 def list_jobs(
     ctx: typer.Context,
-    tenant: Annotated[
-        str | None,
-        typer.Option(
-            "--tenant",
-            "--customer",
-            "-C",
-            metavar="ID",
-            help="Only this tenant's jobs.",
-            autocompletion=complete.tenants,
-        ),
-    ] = None,
+    tenant: Annotated[str | None, customer_option("Only this tenant's jobs.", "--tenant")] = None,
     status: Annotated[
         Status | None,
         typer.Option("--status", help="Only jobs in this status.", show_default=False),
     ] = None,
-    limit: Annotated[
-        int,
-        typer.Option("--limit", metavar="N", min=1, max=MAX_LIMIT, help="At most this many jobs."),
-    ] = 100,
+    limit: Annotated[int, limit_option("At most this many jobs.", max=MAX_LIMIT)] = 100,
     as_json: JsonOption = False,
 ) -> None:
     """List background jobs, newest first."""

@@ -8,7 +8,8 @@ import typer
 
 from . import _complete as complete
 from ._group import Group
-from ._session import JsonOption, session
+from ._options import customer_option
+from ._session import JsonOption, json_option, session
 
 if TYPE_CHECKING:
     from ..registry import HookUse
@@ -35,21 +36,12 @@ def _where(kind: str, location: str) -> str:
 @app.command("list")
 def list_plugins(
     ctx: typer.Context,
-    customer: Annotated[
-        str | None,
-        typer.Option(
-            "--customer",
-            "-C",
-            help="Only plugins this tenant runs.",
-            metavar="ID",
-            autocompletion=complete.tenants,
-        ),
-    ] = None,
+    customer: Annotated[str | None, customer_option("Only plugins this tenant runs.")] = None,
     available: Annotated[
         bool,
         typer.Option("--available", help="Also list plugins no tenant selects (not imported)."),
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    as_json: Annotated[bool, json_option("Print JSON instead of a table.")] = False,
 ) -> None:
     """List built-in and selected plugins: source, hooks, tenants and load status."""
     current = session(ctx, as_json=as_json)

@@ -18,7 +18,17 @@ import typer
 from . import _complete as complete
 from . import _exits as exits
 from ._exits import with_exit_code
-from ._session import Session, session
+from ._options import (
+    check_workers,
+    customer_option,
+    dask_address,
+    dask_option,
+    limit_option,
+    timeout_option,
+    version_option,
+    workers_option,
+)
+from ._session import Session, json_option, session
 
 if TYPE_CHECKING:
     import concurrent.futures as cf
@@ -28,12 +38,6 @@ if TYPE_CHECKING:
 
 #: differences shown per call in the text report (--json has them all)
 SHOWN_DIFFERENCES = 10
-
-
-def _positive_seconds(value: float | None) -> float | None:
-    from .run import _positive_seconds as check
-
-    return check(value)
 
 
 def replay(
@@ -48,25 +52,13 @@ def replay(
     ],
     version: Annotated[
         int | None,
-        typer.Option(
-            "--version",
-            metavar="N",
-            min=1,
-            help="Run every call at version N. Default: the version each tenant runs now "
-            "(not the recorded one), or the one a call asked for.",
-            show_default=False,
+        version_option(
+            "Run every call at version N. Default: the version each tenant runs now (not the "
+            "recorded one), or the one a call asked for."
         ),
     ] = None,
     customer: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--customer",
-            "-C",
-            metavar="ID",
-            help="Only the calls of this tenant (repeatable).",
-            autocompletion=complete.tenants,
-            show_default=False,
-        ),
+        list[str] | None, customer_option("Only the calls of this tenant (repeatable).")
     ] = None,
     interface: Annotated[
         list[str] | None,
@@ -81,47 +73,16 @@ def replay(
     ] = None,
     limit: Annotated[
         int | None,
-        typer.Option(
-            "--limit",
-            metavar="N",
-            min=1,
-            help="Replay only the first N calls (after --customer and --interface).",
-            show_default=False,
-        ),
+        limit_option("Replay only the first N calls (after --customer and --interface)."),
     ] = None,
     timeout: Annotated[
         float | None,
-        typer.Option(
-            "--timeout",
-            metavar="SECONDS",
-            help="Each call may take this long; beyond, it fails (call_timeout).",
-            callback=_positive_seconds,
-        ),
+        timeout_option("Each call may take this long; beyond, it fails (call_timeout)."),
     ] = None,
-    workers: Annotated[
-        int | None,
-        typer.Option(
-            "--workers",
-            metavar="N",
-            min=0,
-            help="Worker processes (default: one per CPU; 0: in this process), or the size "
-            "of --dask local.",
-            show_default=False,
-        ),
-    ] = None,
-    dask: Annotated[
-        str | None,
-        typer.Option(
-            "--dask",
-            metavar="ADDRESS",
-            help="Run on the Dask scheduler at ADDRESS, or on a Dask cluster started for the "
-            "run ('local'); default $CATALOG_DASK. Needs the dask extra.",
-            show_default=False,
-        ),
-    ] = None,
+    workers: Annotated[int | None, workers_option()] = None,
+    dask: Annotated[str | None, dask_option()] = None,
     as_json: Annotated[
-        bool,
-        typer.Option("--json", help="Print the report as JSON: counts and the calls not same."),
+        bool, json_option("Print the report as JSON: counts and the calls not same.")
     ] = False,
 ) -> None:
     """Run the calls of RECORDING again, on the catalog in use, and report for each whether
@@ -132,14 +93,8 @@ def replay(
     Example: catalog replay recording.jsonl --customer c1 --catalog ../next/catalog.toml
     """
     current = session(ctx, as_json=as_json)
-    if workers is not None and dask is not None and dask != "local":
-        raise typer.BadParameter(
-            "sets the size of the local pool or of --dask local; a Dask scheduler has its own "
-            "workers",
-            param_hint="--workers",
-        )
-    if dask is None and workers is None:
-        dask = os.environ.get("CATALOG_DASK", "").strip() or None  # explicit options win
+    check_workers(workers, dask)
+    dask = dask_address(dask, workers)
     from ..execution._replay import read_recording, run_calls, select
 
     try:

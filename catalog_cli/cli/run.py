@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ..errors import CatalogError
 from . import _complete as complete
-from ._session import Session, json_object, session
+from ._options import customer_option, dask_option, timeout_option, version_option, workers_option
+from ._session import Session, json_object, json_option, session
 
 if TYPE_CHECKING:
     from ..declarations import Version
-
-
-def _positive_seconds(value: float | None) -> float | None:
-    if value is not None and not (math.isfinite(value) and 0 < value <= 86400):
-        raise typer.BadParameter(f"expected seconds above 0 and at most 86400, got {value}")
-    return value
 
 
 def parse_arguments(declared: Version, pairs: list[str], json_text: str | None) -> dict[str, Any]:
@@ -92,25 +86,11 @@ def run(
             autocompletion=complete.interfaces,
         ),
     ],
-    customer: Annotated[
-        str,
-        typer.Option(
-            "--customer",
-            "-C",
-            help="The tenant (customer) id to run for.",
-            metavar="ID",
-            autocompletion=complete.tenants,
-        ),
-    ],
+    customer: Annotated[str, customer_option("The tenant (customer) id to run for.")],
     version: Annotated[
         int | None,
-        typer.Option(
-            "--version",
-            metavar="N",
-            help="The version to run. Default: the tenant's pin, the catalog's default, "
-            "else the latest.",
-            min=1,
-            show_default=False,
+        version_option(
+            "The version to run. Default: the tenant's pin, the catalog's default, else the latest."
         ),
     ] = None,
     arg: Annotated[
@@ -133,13 +113,7 @@ def run(
         ),
     ] = None,
     timeout: Annotated[
-        float | None,
-        typer.Option(
-            "--timeout",
-            metavar="SECONDS",
-            help="Give up after this many seconds (exit code 8).",
-            callback=_positive_seconds,
-        ),
+        float | None, timeout_option("Give up after this many seconds (exit code 8).")
     ] = None,
     trace: Annotated[
         bool,
@@ -149,9 +123,7 @@ def run(
             "plugin's implementation, with durations, results and errors.",
         ),
     ] = False,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the result and call facts as JSON.")
-    ] = False,
+    as_json: Annotated[bool, json_option("Print the result and call facts as JSON.")] = False,
     background: Annotated[
         bool,
         typer.Option(
@@ -171,17 +143,7 @@ def run(
             show_default=False,
         ),
     ] = None,
-    workers: Annotated[
-        int | None,
-        typer.Option(
-            "--workers",
-            metavar="N",
-            min=0,
-            help="With --batch: worker processes (default: one per CPU; 0: in this "
-            "process), or the size of --dask local.",
-            show_default=False,
-        ),
-    ] = None,
+    workers: Annotated[int | None, workers_option(only_with="--batch")] = None,
     out: Annotated[
         str | None,
         typer.Option(
@@ -191,16 +153,7 @@ def run(
             show_default=False,
         ),
     ] = None,
-    dask: Annotated[
-        str | None,
-        typer.Option(
-            "--dask",
-            metavar="ADDRESS",
-            help="With --batch: run on the Dask scheduler at ADDRESS, or on a Dask cluster "
-            "started for the run ('local'); default $CATALOG_DASK. Needs the dask extra.",
-            show_default=False,
-        ),
-    ] = None,
+    dask: Annotated[str | None, dask_option(only_with="--batch")] = None,
     fail_on_error: Annotated[
         bool,
         typer.Option("--fail-on-error", help="With --batch: exit 13 if any item failed."),
