@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from ._lazy import attribute
 
 if TYPE_CHECKING:
+    from ._catalog_events import CatalogEvent, EventBus
     from .config import Option, Options
     from .declarations import (
         PROJECT,
@@ -77,10 +78,12 @@ __all__ = [
     "CallOutcome",
     "CallRequest",
     "Catalog",
+    "CatalogEvent",
     "CheckReport",
     "Context",
     "Difference",
     "ErrorRecord",
+    "EventBus",
     "Health",
     "HealthResult",
     "HookUse",
@@ -135,10 +138,12 @@ _HOMES = {
     "CallOutcome": ".execution",
     "CallRequest": ".execution",
     "Catalog": ".execution",
+    "CatalogEvent": "._catalog_events",
     "CheckReport": ".execution",
     "Context": ".runtime",
     "Difference": ".execution._replay",
     "ErrorRecord": ".errors",
+    "EventBus": "._catalog_events",
     "Health": ".runtime",
     "HealthResult": ".runtime",
     "HookUse": ".registry",

@@ -690,6 +690,22 @@ class UnknownJobError(UnknownNameError):
         )
 
 
+class JobStateError(CatalogError):
+    """A job cannot be acted on in its status: only a failed or dead job runs again by hand."""
+
+    kind = "job_state"
+
+    def __init__(self, job_id: str, status: str, action: str, allowed: Sequence[str]) -> None:
+        self.job_id = job_id
+        self.status = status
+        super().__init__(
+            f"job {job_id!r} is {status}: only {' or '.join(allowed)} jobs can be {action}"
+        )
+
+    def _details(self) -> dict[str, Any]:
+        return {"job": self.job_id, "status": self.status}
+
+
 class ExecutorError(CatalogError):
     """A batch's executor could not be set up: Dask missing, its scheduler unreachable or
     without workers, or workers that cannot load the catalog."""

@@ -281,12 +281,15 @@ def test_every_builtin_interceptor_and_setting_is_documented(
 
 def _toml_keys() -> list[str]:
     from catalog_cli.config import _config as config
+    from catalog_cli.config import _jobs as jobs
 
     keys = [f"catalog.{key}" for key in config._CATALOG_KEYS]
     keys += [f"tenants.<id>.{key}" for key in config._TENANT_KEYS]
     keys += [f"interceptors.<name>.{key}" for key in config._INTERCEPTOR_KEYS]
     keys += [f"serve.{key}" for key in config._SERVE_KEYS]
-    keys += [f"jobs.{key}" for key in config._JOBS_KEYS]
+    keys += [f"jobs.{key}" for key in jobs.JOBS_KEYS]
+    keys += [f"jobs.retry.{key}" for key in jobs.RETRY_KEYS]
+    keys += ["jobs.retry.interfaces.<name>"]
     return keys
 
 

@@ -289,7 +289,7 @@ def test_list_rejects_unknown_status_and_bad_limit(store: JobStore) -> None:
         store.list(status="done")
     with pytest.raises(ValueError, match="limit"):
         store.list(limit=0)
-    assert STATUSES == ("queued", "running", "succeeded", "failed")
+    assert STATUSES == ("queued", "running", "succeeded", "failed", "dead")
 
 
 def test_unknown_job_is_an_unknown_name_with_exit_code_4(store: JobStore) -> None:
@@ -410,14 +410,14 @@ def test_a_newer_schema_is_refused_clearly(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         JobStore(target)
     assert "schema version 99 was written by a newer task-catalog" in str(caught.value)
-    assert "reads version 1" in str(caught.value)
+    assert "reads version 2" in str(caught.value)
 
 
 def test_store_is_wal_and_versioned(store: JobStore) -> None:
     conn = sqlite3.connect(store.path)
     try:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
     finally:
         conn.close()
 
@@ -428,7 +428,11 @@ def test_store_is_wal_and_versioned(store: JobStore) -> None:
         ('interrupted = "maybe"', "jobs.interrupted: expected one of retry, fail, got 'maybe'"),
         ("attempts = 0", "jobs.attempts: expected an integer from 1 to 100, got 0"),
         ("database = 7", "jobs.database: expected a file path, got 7"),
-        ("workers = 2", "jobs.workers: unknown key (allowed: database, interrupted, attempts)"),
+        (
+            "workers = 2",
+            "jobs.workers: unknown key (allowed: database, interrupted, attempts, retry, "
+            "keep_succeeded, keep_failed, keep_dead)",
+        ),
     ],
 )
 def test_bad_jobs_section_is_a_config_error(

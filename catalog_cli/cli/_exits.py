@@ -76,6 +76,7 @@ CODES: Final[Mapping[str, int]] = MappingProxyType(
         "replay_differs": REPLAY_DIFFERS,
         "serve": SERVE,
         "scaffold": USAGE,
+        "job_state": USAGE,
         "cancelled": INTERRUPTED,
         "interrupted": INTERRUPTED,
     }

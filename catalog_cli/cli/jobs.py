@@ -1,4 +1,5 @@
-"""``catalog jobs``: background jobs (list, show) and the worker that runs them."""
+"""``catalog jobs``: background jobs (list, show, stats), the worker that runs them, and dead
+letters (retry, requeue, purge)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,22 @@ class Status(str, Enum):
     running = "running"
     succeeded = "succeeded"
     failed = "failed"
+    dead = "dead"
+
+
+class Rerunnable(str, Enum):
+    """The statuses a job is queued again from by hand."""
+
+    failed = "failed"
+    dead = "dead"
+
+
+class Finished(str, Enum):
+    """The statuses of jobs that may be purged."""
+
+    succeeded = "succeeded"
+    failed = "failed"
+    dead = "dead"
 
 
 STATUSES = tuple(status.value for status in Status)
@@ -38,7 +55,7 @@ MAX_LIMIT = 1_000_000
 
 app = typer.Typer(
     cls=Group,
-    help="Background jobs: list them, show one, run a worker that runs them.",
+    help="Background jobs: list them, show one, run a worker; retry, requeue and purge them.",
     no_args_is_help=True,
 )
 
@@ -142,6 +159,8 @@ def show_job(
         ("version", _version(job)),
         ("arguments", _compact_json(job.arguments)),
         ("attempts", job.attempts),
+        ("runs in all", len(job.history)),
+        ("retries at", _when(job.run_after) if job.run_after is not None else "-"),
         ("submitted", _when(job.submitted_at)),
         ("started", _when(job.started_at)),
         ("finished", _when(job.finished_at)),
@@ -178,6 +197,120 @@ def _compact_json(value: Any) -> str:
     from ._session import dumps
 
     return dumps(value)
+
+
+_TenantOption = Annotated[str | None, customer_option("Only this tenant's jobs.", "--tenant")]
+_InterfaceOption = Annotated[
+    str | None,
+    typer.Option("--interface", metavar="NAME", help="Only jobs of this interface."),
+]
+
+
+@app.command("stats")
+def stats(ctx: typer.Context, tenant: _TenantOption = None, as_json: JsonOption = False) -> None:
+    """How many jobs are in each status, per tenant (dead and failed ones included)."""
+    current = session(ctx, as_json=as_json)
+    with open_store(current) as store:
+        found = store.tenant_counts()
+    if tenant is not None:
+        found = {tenant: found.get(tenant, dict.fromkeys(STATUSES, 0))}
+    totals = dict.fromkeys(STATUSES, 0)
+    for counts in found.values():
+        for status, count in counts.items():
+            totals[status] += count
+    if as_json:
+        current.json({"tenants": found, "total": totals})
+        return
+    from ._render import table
+
+    rows = [(name, *(found[name][s] for s in STATUSES)) for name in sorted(found)]
+    rows.append(("total", *(totals[s] for s in STATUSES)))
+    current.out.print(table("Jobs per status", ("tenant", *STATUSES), rows))
+
+
+@app.command("retry")
+def retry(
+    ctx: typer.Context,
+    job_id: Annotated[str, typer.Argument(help="The job id.", metavar="ID")],
+    as_json: JsonOption = False,
+) -> None:
+    """Run a failed or dead job again: queued at once, with a fresh count of attempts (its
+    history keeps every earlier run). A worker runs it (`catalog jobs work`)."""
+    current = session(ctx, as_json=as_json)
+    with open_store(current) as store:
+        job = store.retry(job_id)
+    if as_json:
+        current.json({"job": _job_json(job)})
+        return
+    sys.stdout.write(job.id + "\n")
+    current.err.print(f"[dim]job {job.id} queued again ({job.interface} for {job.tenant})[/]")
+
+
+@app.command("requeue")
+def requeue(
+    ctx: typer.Context,
+    status: Annotated[
+        Rerunnable,
+        typer.Option("--status", help="Queue the jobs in this status again."),
+    ] = Rerunnable.dead,
+    tenant: _TenantOption = None,
+    interface: _InterfaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Queue every dead (or failed) job again, of one tenant or interface if given, as
+    `catalog jobs retry` does for one; prints their ids."""
+    current = session(ctx, as_json=as_json)
+    with open_store(current) as store:
+        ids = store.requeue(status.value, tenant=tenant, interface=interface)
+    if as_json:
+        current.json({"requeued": len(ids), "jobs": ids})
+        return
+    for job_id in ids:
+        sys.stdout.write(job_id + "\n")
+    current.err.print(f"[dim]{len(ids)} {status.value} job(s) queued again[/]")
+
+
+@app.command("purge")
+def purge(
+    ctx: typer.Context,
+    status: Annotated[
+        Finished,
+        typer.Option("--status", help="Delete jobs in this status.", show_default=False),
+    ],
+    older_than: Annotated[
+        str,
+        typer.Option(
+            "--older-than",
+            metavar="DURATION",
+            help='Only jobs that finished longer ago than this ("90s", "15m", "12h", "7d").',
+        ),
+    ],
+    tenant: _TenantOption = None,
+    interface: _InterfaceOption = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Count the jobs it would delete; delete nothing."),
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Delete finished jobs (succeeded, failed or dead) older than a duration; prints how many."""
+    from ..config._jobs import parse_duration
+
+    try:
+        seconds = parse_duration(older_than)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--older-than") from None
+    current = session(ctx, as_json=as_json)
+    with open_store(current) as store:
+        count = store.purge(
+            status.value, older_than=seconds, tenant=tenant, interface=interface, dry_run=dry_run
+        )
+    if as_json:
+        current.json({"purged": 0 if dry_run else count, "matched": count, "dry_run": dry_run})
+        return
+    sys.stdout.write(f"{count}\n")
+    verb = "would be deleted (dry run)" if dry_run else "deleted"
+    current.err.print(f"[dim]{count} {status.value} job(s) {verb}[/]")
 
 
 @app.command("work")

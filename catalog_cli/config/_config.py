@@ -16,6 +16,8 @@ from ..errors import ConfigError, ConfigProblem
 from ..errors import hint as did_you_mean
 from . import _toml
 from ._document import Document, ParsedDocument
+from ._jobs import JobsConfig as JobsConfig  # noqa: PLC0414 (re-exported by catalog_cli.config)
+from ._jobs import read_jobs
 
 _TENANT_ID: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _MODULE: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
@@ -54,7 +56,6 @@ _CANARY_KEYS: Final = ("version", "share", "key")
 _INTERCEPTOR_KEYS: Final = ("enabled", "order", "include", "exclude", "settings")
 _SCOPE_KEYS: Final = ("tenants", "interfaces")
 _SERVE_KEYS: Final = ("admin_keys",)
-_JOBS_KEYS: Final = ("database", "interrupted", "attempts")
 _LIMITS_KEYS: Final = ("concurrent_calls", "call_timeout", "interfaces")
 _INTERFACE_LIMITS_KEYS: Final = ("call_timeout",)
 #: ``[limits]`` defaults: concurrent calls per tenant, and a call's deadline (seconds).
@@ -64,7 +65,6 @@ DEFAULT_CALL_TIMEOUT: Final = 30.0
 _KEY_HASH: Final = re.compile(r"^sha256:[0-9a-f]{64}$")
 _KEY_ENV: Final = re.compile(r"^\$\{env:[A-Za-z_][A-Za-z0-9_]*\}$")
 #: What happens to a job found "running" when its process is gone: run it again, or fail it.
-INTERRUPTED_POLICIES: Final = ("retry", "fail")
 #: How a plugin point treats a plugin that raises: fail the call, or leave its result out.
 ERROR_POLICIES: Final = ("raise", "isolate")
 _POINT_KEY: Final = re.compile(
@@ -114,16 +114,6 @@ class InterceptorConfig:
         if any(fnmatchcase(tenant, p) for p in self.exclude.tenants):
             return False
         return not self.include.tenants or any(fnmatchcase(tenant, p) for p in self.include.tenants)
-
-
-class JobsConfig(NamedTuple):
-    """``[jobs]``: the job store, and the policy for jobs whose process died while running."""
-
-    #: the SQLite file; None: ``<catalog file stem>.jobs.sqlite3`` next to the catalog file
-    database: Path | None = None
-    #: "retry": run it again (up to ``attempts`` runs in all); "fail": mark it failed
-    interrupted: str = "retry"
-    attempts: int = 3
 
 
 #: The empty mapping every tenant without a value shares (read-only).
@@ -366,30 +356,7 @@ class _Checker:
         return self.strings(table, key, "api_keys", _api_key_problem, secret=True)
 
     def jobs(self, raw: Any, base: Path) -> JobsConfig:
-        key = ("jobs",)
-        table = self.table(raw, key)
-        self.known_keys(table, key, _JOBS_KEYS)
-        database = table.get("database")
-        path = None
-        if database is not None:
-            if not isinstance(database, str) or not database:
-                self.add((*key, "database"), f"expected a file path, got {database!r}")
-            elif problem := _path_problem(database):
-                self.add((*key, "database"), problem)
-            else:
-                path = base / database
-        interrupted = table.get("interrupted", "retry")
-        if interrupted not in INTERRUPTED_POLICIES:
-            self.add(
-                (*key, "interrupted"),
-                f"expected one of {', '.join(INTERRUPTED_POLICIES)}, got {interrupted!r}",
-            )
-            interrupted = "retry"
-        attempts = table.get("attempts", 3)
-        if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= 100:
-            self.add((*key, "attempts"), f"expected an integer from 1 to 100, got {attempts!r}")
-            attempts = 3
-        return JobsConfig(path, interrupted, attempts)
+        return read_jobs(self, raw, base)
 
     def limits(self, raw: Any, key: tuple[str, ...], defaults: Limits) -> Limits:
         """``[limits]`` (``defaults``: the built-in ones) or a tenant's (``Limits()``)."""

@@ -51,6 +51,8 @@ class EntrypointDeclaration(NamedTuple):
     deprecated: str | None = None
     #: ISO date after which the version may be removed
     sunset: str | None = None
+    #: running a call twice with the same arguments does no more than running it once
+    idempotent: bool = False
 
 
 class PointDeclaration(NamedTuple):
@@ -86,27 +88,42 @@ def entrypoint(func: F, /) -> F: ...
 
 
 @overload
-def entrypoint(*, deprecated: str | None = None, sunset: str | None = None) -> Callable[[F], F]: ...
+def entrypoint(
+    *, deprecated: str | None = None, sunset: str | None = None, idempotent: bool = False
+) -> Callable[[F], F]: ...
 
 
 def entrypoint(
-    func: F | None = None, /, *, deprecated: str | None = None, sunset: str | None = None
+    func: F | None = None,
+    /,
+    *,
+    deprecated: str | None = None,
+    sunset: str | None = None,
+    idempotent: bool = False,
 ) -> F | Callable[[F], F]:
     """Declare ``func`` (named ``<interface>_v<N>``) as version N of an interface's method.
 
     ``@entrypoint(deprecated="use v2", sunset="2027-06-30")`` marks the version deprecated:
-    listings show it, and calls warn through logging.
+    listings show it, and calls warn through logging. ``idempotent=True`` declares that a
+    call may run again with the same arguments without harm: a background job of the
+    version that failed is then retried per ``[jobs.retry]``.
     """
     if func is None:
-        return lambda f: _entrypoint(f, deprecated, sunset)
-    return _entrypoint(func, deprecated, sunset)
+        return lambda f: _entrypoint(f, deprecated, sunset, idempotent)
+    return _entrypoint(func, deprecated, sunset, idempotent)
 
 
-def _entrypoint(func: F, deprecated: str | None, sunset: str | None) -> F:
+def _entrypoint(func: F, deprecated: str | None, sunset: str | None, idempotent: bool) -> F:
     match = _ENTRYPOINT_NAME.match(func.__name__)
     if match is None:
         raise DeclarationError(
             "an entry point must be named <interface>_v<N> (lower case, N >= 1)",
+            module=func.__module__,
+            hook=func.__name__,
+        )
+    if not isinstance(idempotent, bool):
+        raise DeclarationError(
+            f"idempotent must be True or False, not {idempotent!r}",
             module=func.__module__,
             hook=func.__name__,
         )
@@ -151,7 +168,7 @@ def _entrypoint(func: F, deprecated: str | None, sunset: str | None) -> F:
         func,
         ATTRIBUTE,
         EntrypointDeclaration(
-            match["interface"], int(match["version"]), defaults, deprecated, sunset
+            match["interface"], int(match["version"]), defaults, deprecated, sunset, idempotent
         ),
     )
     return func

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Final
 from ._markers import hookspec
 
 if TYPE_CHECKING:
+    from .._catalog_events import CatalogEvent
     from ..runtime import Call, CallEvent, InterceptorContext, PointCall
 
 
@@ -36,6 +37,11 @@ def catalog_call_event(event: CallEvent) -> None:
     """Observe a call starting, succeeding or failing; what it returns or raises is ignored."""
 
 
+@hookspec
+def catalog_event(event: CatalogEvent) -> None:
+    """Observe an event of the tenant (a breaker opened, a job dead); what it returns is ignored."""
+
+
 @hookspec(firstresult=True)
 def catalog_call(ctx: InterceptorContext, call: Call) -> Any:
     """Wrap one method call: implement with ``@hookimpl(wrapper=True)`` and ``yield`` once."""
@@ -57,6 +63,8 @@ LIFECYCLE_ARGNAMES: Final = ("tenant", "settings")
 
 #: The hook call-event observers implement.
 EVENTS: Final = "catalog_call_event"
+#: The hook catalog-event observers implement.
+CATALOG_EVENTS: Final = "catalog_event"
 
 #: Hooks only interceptors may implement.
 INTERCEPTOR_HOOKS: Final = ("catalog_call", "catalog_point_call")
@@ -67,6 +75,7 @@ ALL: Final = (
     catalog_shutdown,
     catalog_health,
     catalog_call_event,
+    catalog_event,
     catalog_call,
     catalog_point_call,
 )

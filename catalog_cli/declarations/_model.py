@@ -103,6 +103,8 @@ class Version:
     return_hint: Any = field(default=None, compare=False)
     #: the change through which a newer version's code serves this one (None: its own code)
     served_by: VersionChange | None = field(default=None, compare=False)
+    #: a call may run again with the same arguments without harm (jobs are retried then)
+    idempotent: bool = False
     _names: frozenset[str] = field(init=False, repr=False, compare=False)
     _checks: Mapping[str, Any] = field(init=False, repr=False, compare=False)
     _exact: Mapping[str, type] = field(init=False, repr=False, compare=False)
@@ -184,6 +186,7 @@ class Version:
             "plugin_points": [pt.to_dict() for pt in self.points.values()],
             "deprecated": self.deprecation,
             "served_by": None if self.served_by is None else self.served_by.to_dict(),
+            "idempotent": self.idempotent,
         }
 
     @property

@@ -159,6 +159,7 @@ def build_interfaces(modules: Iterable[ModuleType]) -> dict[str, Interface]:
             decl.sunset,
             return_type,
             return_hint,
+            idempotent=decl.idempotent,
         )
     for change in changes:
         found = versions.get(change.interface, {})

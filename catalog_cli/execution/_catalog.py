@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, final, runtime_chec
 import pluggy
 
 from .. import _interrupts
+from .._catalog_events import CatalogEvent, EventBus, Subscriber, call_safely
 from ..config import CatalogConfig, find_catalog, read_config
 from ..declarations import Interface, Version
 from ..errors import CatalogError, ReloadError, UnknownPluginPointError
@@ -137,7 +138,11 @@ class Catalog:
         self._watcher: Watcher | None = None
         #: tenant -> interceptor -> what the interceptor keeps for the tenant (across reloads)
         self._states: States = {}
-        self._runtimes = Runtimes(Registry(read_config(self.path)), self._states)
+        #: what happened to the catalog, told to subscribers and to each tenant's plugins
+        self._events = EventBus(to_tenant=self._to_tenant)
+        self._runtimes = Runtimes(
+            Registry(read_config(self.path)), self._states, events=self._events
+        )
         self._reloading = threading.Lock()
         _interrupts.install()
         if watch:
@@ -342,6 +347,26 @@ class Catalog:
         changes and ReloadError says why (a tenant new to the file just fails closed). The old
         plugins are shut down once no call or Method holds them.
         """
+        try:
+            new = self._reload()
+        except ReloadError as exc:
+            self._events.emit(
+                "reload_refused",
+                None,
+                {"generation": self.generation, "causes": [str(c) for c in exc.causes]},
+            )
+            raise
+        self._events.emit(
+            "reloaded",
+            None,
+            {"generation": new.generation, "tenants": sorted(new.registry.config.tenants)},
+        )
+        for tenant in new.registry.config.tenants:
+            found = new.known(tenant)
+            if isinstance(found, CatalogError):
+                new.tell_failed(tenant, found)
+
+    def _reload(self) -> Runtimes:
         with self._reloading:
             old = self._runtimes
             try:
@@ -352,7 +377,12 @@ class Catalog:
                 if _interrupts.is_real(exc):
                     raise
                 raise ReloadError(str(self.path), [_reload_cause(exc)]) from exc
-            new = Runtimes(registry, self._states, generation=old.generation + 1)
+            new = Runtimes(
+                registry, self._states, generation=old.generation + 1, events=self._events
+            )
+            # Tenants that fail in a reload that is then refused never served: told after
+            # the swap, not while it is tried.
+            new.announce = False
             try:
                 broken = [
                     outcome
@@ -369,8 +399,37 @@ class Catalog:
                 new.close()
                 raise ReloadError(str(self.path), broken)
             self._runtimes = new
+            new.announce = True
         # In-flight calls hold the old runtimes; shut their plugins down when the last ends.
         weakref.finalize(old, stop, old.built(), old.registry.config.startup_timeout)
+        return new
+
+    @property
+    def events(self) -> EventBus:
+        """The catalog's events (see :meth:`subscribe`); ``events.flush()`` waits for delivery."""
+        return self._events
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Call ``callback(event)`` with every :class:`CatalogEvent` of this catalog from now
+        on (plugin or tenant failures, reloads, breakers, dead jobs, canary rollbacks), on the
+        catalog's event thread; what it raises is logged and ignored. Returns what
+        unsubscribes it."""
+        return self._events.subscribe(callback)
+
+    def _to_tenant(self, event: CatalogEvent) -> None:
+        """Deliver ``event`` to the ``catalog_event`` hooks of its tenant's manager only."""
+        if event.tenant is None:
+            return
+        found = self._runtimes.known(event.tenant)
+        if found is None or isinstance(found, CatalogError):
+            return
+        for impl in found.pm.hook.catalog_event.get_hookimpls():
+            function, names = impl.function, impl.argnames
+
+            def deliver(e: CatalogEvent, function: Any = function, names: Any = names) -> None:
+                function(**{name: e for name in names})
+
+            call_safely(deliver, event, f"plugin {impl.plugin_name!r}")
 
     def health(self, *, customer: str | None = None) -> list[HealthResult]:
         """Run every plugin's health check for each tenant (or one), with a deadline each.

@@ -14,6 +14,10 @@ every process that submits or runs jobs:
 - A job whose worker died (its lease ran out, or its process is gone from this host) is
   recovered by the next worker that looks: queued again or failed, per ``[jobs] interrupted``.
   A write by a worker that lost its job is fenced off by (worker, attempt).
+- A job that failed is queued again after a backoff per ``[jobs.retry]`` when its error may
+  be retried (a refusal before the call ran, or any retried kind for an idempotent version);
+  one that runs out of attempts is ``dead``. Every run's outcome and timing stay in
+  ``history``. Dead and failed jobs can be queued again by hand, and finished jobs purged.
 
 Imported only by the job commands and the HTTP app: sqlite3 stays out of ``catalog --help``.
 """
@@ -26,6 +30,7 @@ import itertools
 import json
 import logging
 import os
+import random
 import threading
 import time
 import uuid
@@ -34,10 +39,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple, get_args
 
 from .. import _interrupts
+from ..config._jobs import BEFORE_THE_CALL, RetryPolicy
 from ..errors import (
     CatalogError,
     ErrorRecord,
     InvalidArgumentsError,
+    JobStateError,
     JobStoreError,
     UnknownJobError,
     record_of,
@@ -50,13 +57,17 @@ if TYPE_CHECKING:
     from ..config import JobsConfig
     from ._catalog import Catalog
 
-JobStatus = Literal["queued", "running", "succeeded", "failed"]
+JobStatus = Literal["queued", "running", "succeeded", "failed", "dead"]
 STATUSES: Final[tuple[str, ...]] = get_args(JobStatus)
+#: The statuses of a job that will not run again by itself.
+FINISHED: Final = ("succeeded", "failed", "dead")
+#: The statuses a job is run again from by hand (``retry``, ``requeue``).
+RERUNNABLE: Final = ("failed", "dead")
 
 #: The job store's path, over ``[jobs] database`` and the default next to the catalog file.
 ENV_VAR: Final = "CATALOG_JOBS_DB"
-#: The schema this code reads and writes (``PRAGMA user_version``).
-SCHEMA_VERSION: Final = 1
+#: The schema this code reads and writes (``PRAGMA user_version``); 1 is upgraded in place.
+SCHEMA_VERSION: Final = 2
 #: Seconds a claim holds a job without a heartbeat; a worker renews it every third of that.
 LEASE_SECONDS: Final = 30.0
 #: Seconds an idle worker thread waits before it looks for queued jobs again.
@@ -65,6 +76,8 @@ POLL_SECONDS: Final = 0.5
 _BUSY_SECONDS: Final = 30.0
 #: Idle connections kept for reuse; more threads at once open more, closed when returned.
 _POOL_SIZE: Final = 8
+#: Seconds between two passes of a worker that purge the jobs ``[jobs] keep_*`` lets go.
+RETENTION_SECONDS: Final = 60.0
 
 _log = logging.getLogger("catalog.jobs")
 
@@ -76,7 +89,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     interface TEXT NOT NULL,
     version INTEGER,
     arguments TEXT NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'succeeded', 'failed')),
+    status TEXT NOT NULL
+        CHECK (status IN ('queued', 'running', 'succeeded', 'failed', 'dead')),
     attempts INTEGER NOT NULL DEFAULT 0,
     submitted_at REAL NOT NULL,
     started_at REAL,
@@ -88,11 +102,34 @@ CREATE TABLE IF NOT EXISTS jobs (
     call_id TEXT,
     worker TEXT,
     worker_space TEXT,
-    lease_until REAL
+    lease_until REAL,
+    run_after REAL,
+    history TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, seq);
 CREATE INDEX IF NOT EXISTS jobs_by_tenant ON jobs (tenant, seq);
 """
+
+#: Schema 1 to 2: a new status (``dead``) needs a new CHECK, which SQLite changes only by
+#: building the table anew; the rows are copied as they are, inside the opening transaction.
+_UPGRADE_1: Final = (
+    """
+ALTER TABLE jobs RENAME TO jobs_v1;
+DROP INDEX IF EXISTS jobs_by_status;
+DROP INDEX IF EXISTS jobs_by_tenant;
+DROP INDEX IF EXISTS jobs_queued_by_tenant;
+"""
+    + _SCHEMA
+    + """
+INSERT INTO jobs (seq, id, tenant, interface, version, arguments, status, attempts, submitted_at,
+    started_at, finished_at, result, error, ran_version, version_source, call_id, worker,
+    worker_space, lease_until)
+SELECT seq, id, tenant, interface, version, arguments, status, attempts, submitted_at,
+    started_at, finished_at, result, error, ran_version, version_source, call_id, worker,
+    worker_space, lease_until FROM jobs_v1;
+DROP TABLE jobs_v1;
+"""
+)
 
 #: Added to schema 1 without a new version: code that does not know them ignores them (it
 #: claims oldest first), and opening a store adds them if they are missing.
@@ -104,26 +141,29 @@ CREATE TABLE IF NOT EXISTS turns (
 CREATE INDEX IF NOT EXISTS jobs_queued_by_tenant ON jobs (status, tenant, seq);
 """
 
+#: A queued job whose backoff is over (``:now``).
+_DUE: Final = "status = 'queued' AND (run_after IS NULL OR run_after <= :now)"
+
 #: The tenant whose last job was claimed longest ago (never: first), among the tenants with
-#: queued jobs; ties by their oldest queued job. The tenants with queued jobs are found by
+#: due queued jobs; ties by their oldest due job. The tenants with queued jobs are found by
 #: jumping through the index, one lookup per tenant, however many jobs are queued.
-_NEXT_TENANT: Final = """
+_NEXT_TENANT: Final = f"""
 WITH RECURSIVE waiting(tenant) AS (
-    SELECT (SELECT MIN(tenant) FROM jobs WHERE status = 'queued')
+    SELECT (SELECT MIN(tenant) FROM jobs WHERE {_DUE})
     UNION ALL
-    SELECT (SELECT MIN(tenant) FROM jobs WHERE status = 'queued' AND tenant > waiting.tenant)
+    SELECT (SELECT MIN(tenant) FROM jobs WHERE {_DUE} AND tenant > waiting.tenant)
     FROM waiting WHERE waiting.tenant IS NOT NULL
 )
 SELECT waiting.tenant FROM waiting LEFT JOIN turns ON turns.tenant = waiting.tenant
 WHERE waiting.tenant IS NOT NULL
 ORDER BY COALESCE(turns.last_claim, 0),
-    (SELECT MIN(seq) FROM jobs WHERE status = 'queued' AND tenant = waiting.tenant)
+    (SELECT MIN(seq) FROM jobs WHERE {_DUE} AND tenant = waiting.tenant)
 LIMIT 1
 """
 
 _COLUMNS: Final = (
     "id, tenant, interface, version, arguments, status, attempts, submitted_at, started_at, "
-    "finished_at, result, error, ran_version, version_source, call_id"
+    "finished_at, result, error, ran_version, version_source, call_id, run_after, history"
 )
 
 
@@ -149,9 +189,17 @@ class Job(NamedTuple):
     ran_version: int | None
     version_source: str | None
     call_id: str | None
+    #: for a job queued again after a failure: when its backoff ends (seconds since the epoch)
+    run_after: float | None = None
+    #: every run that ended, oldest first: ``attempt`` (1, 2, ... over the job's whole life),
+    #: ``started_at``, ``finished_at``, ``outcome`` (succeeded, failed, interrupted), ``error``
+    #: (its error record, or None), ``retry_at`` (when it was to run again, or None), ``worker``
+    history: tuple[dict[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self._fields}
+        data = {name: getattr(self, name) for name in self._fields}
+        data["history"] = [dict(run) for run in self.history]
+        return data
 
     @property
     def request(self) -> CallRequest:
@@ -176,6 +224,8 @@ def _job(row: tuple[Any, ...]) -> Job:
         ran_version,
         version_source,
         call_id,
+        run_after,
+        history,
     ) = row
     return Job(
         job_id,
@@ -193,6 +243,8 @@ def _job(row: tuple[Any, ...]) -> Job:
         ran_version,
         version_source,
         call_id,
+        run_after,
+        tuple(json.loads(history)) if history else (),
     )
 
 
@@ -377,17 +429,37 @@ class JobStore:
 
     ``interrupted`` and ``attempts`` are the ``[jobs]`` policy for a job whose worker stopped
     while running it: ``"retry"`` queues it again until it has started ``attempts`` times,
-    ``"fail"`` marks it failed at once.
+    ``"fail"`` marks it failed at once. ``retry`` is the ``[jobs.retry]`` policy for a job
+    whose call failed; ``retention`` says how many seconds finished jobs of each status are
+    kept (``[jobs] keep_*``; applied by :meth:`apply_retention`). ``clock`` (seconds since
+    the epoch) and ``draw`` (a random number in [0, 1), the backoff's jitter) are for tests.
     """
 
-    def __init__(self, path: Path, *, interrupted: str = "retry", attempts: int = 3) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        interrupted: str = "retry",
+        attempts: int = 3,
+        retry: RetryPolicy | None = None,
+        retention: Mapping[str, float] | None = None,
+        clock: Callable[[], float] = time.time,
+        draw: Callable[[], float] = random.random,
+    ) -> None:
         if interrupted not in ("retry", "fail"):
             raise ValueError(f"interrupted must be 'retry' or 'fail', not {interrupted!r}")
         if attempts < 1:
             raise ValueError(f"attempts must be at least 1, not {attempts}")
+        for status in retention or {}:
+            if status not in FINISHED:
+                raise ValueError(f"retention is for {', '.join(FINISHED)}, not {status!r}")
         self.path = Path(path)
         self.interrupted = interrupted
         self.attempts = attempts
+        self.retry_policy = retry if retry is not None else RetryPolicy()
+        self.retention = dict(retention or {})
+        self._clock = clock
+        self._draw = draw
         self._idle: list[sqlite3.Connection] = []
         self._pool_lock = threading.Lock()
         self._closed = False
@@ -409,6 +481,8 @@ class JobStore:
             database_path(catalog_path, jobs),
             interrupted=jobs.interrupted,
             attempts=jobs.attempts,
+            retry=jobs.retry,
+            retention=jobs.retention(),
         )
 
     # -- connections -----------------------------------------------------------------------
@@ -565,6 +639,9 @@ class JobStore:
                         f"schema version {found} was written by a newer task-catalog (this one "
                         f"reads version {SCHEMA_VERSION}); upgrade task-catalog, or " + _ELSEWHERE,
                     )
+                if found == 1 and "jobs" in tables:
+                    self._upgrade_from_1(conn)
+                    found = SCHEMA_VERSION
                 if found != SCHEMA_VERSION or "jobs" not in tables:
                     others = ", ".join(sorted(tables))
                     raise _refuse(
@@ -582,6 +659,14 @@ class JobStore:
             raise _store_error(self.path, "open it as a job store", exc) from None
         if str(mode).lower() != "wal":
             _log.warning("job store %s: journal mode is %s, not WAL", self.path, mode)
+
+    def _upgrade_from_1(self, conn: sqlite3.Connection) -> None:
+        """Schema 1 to 2 in the transaction that opens the store: all of it, or nothing."""
+        for statement in _UPGRADE_1.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        _log.warning("job store %s: upgraded from schema 1 to %d", self.path, SCHEMA_VERSION)
 
     def close(self) -> None:
         """Close the idle connections. A thread still using the store (a worker's, say)
@@ -688,11 +773,14 @@ class JobStore:
             ).fetchone()
         return (row[0], row[1]) if row is not None else (None, None)
 
-    def counts(self) -> dict[str, int]:
-        """How many jobs are in each status."""
+    def counts(self, *, tenant: str | None = None) -> dict[str, int]:
+        """How many jobs are in each status (of one tenant, if given)."""
         found = dict.fromkeys(STATUSES, 0)
+        clause, values = ("WHERE tenant = ? ", (tenant,)) if tenant is not None else ("", ())
         with self._connection() as conn:
-            for status, count in conn.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status"):
+            for status, count in conn.execute(
+                f"SELECT status, COUNT(*) FROM jobs {clause}GROUP BY status", values
+            ):
                 found[status] = count
         return found
 
@@ -706,16 +794,17 @@ class JobStore:
         many jobs does not hold up the others; each tenant's jobs go oldest first.
         """
         held = None
+        due = {"now": self._clock()}
         try:
             with self._connection() as conn, self._write(conn):
-                found = conn.execute(_NEXT_TENANT).fetchone()
+                found = conn.execute(_NEXT_TENANT, due).fetchone()
                 if found is None:
                     return None
                 (tenant,) = found
                 seq, held = conn.execute(
-                    "SELECT seq, id FROM jobs WHERE status = 'queued' AND tenant = ? "
+                    f"SELECT seq, id FROM jobs WHERE {_DUE} AND tenant = :tenant "
                     "ORDER BY seq LIMIT 1",
-                    (tenant,),
+                    {**due, "tenant": tenant},
                 ).fetchone()
                 conn.execute(
                     "INSERT OR REPLACE INTO turns (tenant, last_claim) "
@@ -729,7 +818,7 @@ class JobStore:
                 conn.execute(
                     "UPDATE jobs SET status = 'running', attempts = attempts + 1, "
                     "started_at = ?, finished_at = NULL, worker = ?, worker_space = ?, "
-                    "lease_until = ? WHERE seq = ?",
+                    "lease_until = ?, run_after = NULL WHERE seq = ?",
                     (now, str(worker), worker.space, now + lease, seq),
                 )
                 claimed = conn.execute(
@@ -760,14 +849,22 @@ class JobStore:
                     lost.append(job_id)
         return lost
 
-    def finish(self, job: Job, worker: WorkerId, reply: CallAnswer) -> Job | None:
+    def finish(
+        self, job: Job, worker: WorkerId, reply: CallAnswer, *, idempotent: bool = False
+    ) -> Job | None:
         """Record how the run of ``job`` (as claimed by ``worker``) ended.
 
-        Returns the job as stored, or None when ``worker`` no longer held it (its lease ran
-        out and another worker recovered it): then nothing is written.
+        A failure is retried per ``[jobs.retry]`` when its kind is retried and either the
+        method never ran (a refusal) or ``idempotent`` (the version says running it again is
+        harmless): the job is queued again after a backoff, or, its attempts used up, dead.
+        Any other failure fails the job. Returns the job as stored, or None when ``worker``
+        no longer held it (its lease ran out and another worker recovered it): then nothing
+        is written.
         """
+        now = self._clock()
         status: JobStatus = "succeeded" if reply.ok else "failed"
-        result = error = None
+        result = None
+        record: dict[str, Any] | None = None
         if reply.ok:
             try:
                 result = json.dumps(reply.result, allow_nan=False, ensure_ascii=False)
@@ -783,24 +880,41 @@ class JobStore:
                     interface=job.interface,
                     version=reply.version,
                     call_id=reply.call_id,
-                )
-                error = json.dumps(record.to_dict(), default=str, ensure_ascii=False)
+                ).to_dict()
         else:
-            found = reply.error.to_dict() if reply.error is not None else {}
-            error = json.dumps(found, default=str, ensure_ascii=False)
+            record = reply.error.to_dict() if reply.error is not None else {}
+        error = json.dumps(record, default=str, ensure_ascii=False) if record is not None else None
+        retry_at = None
+        if status == "failed":
+            status, retry_at = self._after_failure(
+                job, str((record or {}).get("kind")), idempotent, now
+            )
+        run = {
+            "attempt": len(job.history) + 1,
+            "started_at": job.started_at,
+            "finished_at": now,
+            "outcome": "succeeded" if reply.ok and record is None else "failed",
+            "error": json.loads(error) if error is not None else None,
+            "retry_at": retry_at,
+            "worker": str(worker),
+        }
+        history = json.dumps([*job.history, run], default=str, ensure_ascii=False)
         with self._connection() as conn:
             done = conn.execute(
                 "UPDATE jobs SET status = ?, finished_at = ?, result = ?, error = ?, "
-                "ran_version = ?, version_source = ?, call_id = ?, lease_until = NULL "
+                "ran_version = ?, version_source = ?, call_id = ?, lease_until = NULL, "
+                "run_after = ?, history = ? "
                 "WHERE id = ? AND status = 'running' AND attempts = ? AND worker = ?",
                 (
                     status,
-                    time.time(),
+                    None if status == "queued" else now,
                     result,
                     error,
                     reply.version,
                     reply.version_source,
                     reply.call_id,
+                    retry_at,
+                    history,
                     job.id,
                     job.attempts,
                     str(worker),
@@ -810,6 +924,18 @@ class JobStore:
                 return None
             row = conn.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job.id,)).fetchone()
         return _job(row)
+
+    def _after_failure(
+        self, job: Job, kind: str, idempotent: bool, now: float
+    ) -> tuple[JobStatus, float | None]:
+        """What becomes of ``job`` whose run failed with an error of ``kind``: failed, queued
+        again (and when it may run), or dead."""
+        rule = self.retry_policy.rule(job.interface)
+        if kind not in rule.on or not (idempotent or kind in BEFORE_THE_CALL):
+            return "failed", None
+        if job.attempts >= rule.attempts:
+            return "dead", None
+        return "queued", now + rule.delay(job.attempts, self._draw())
 
     def _abandoned(
         self,
@@ -879,11 +1005,27 @@ class JobStore:
         now: float,
     ) -> None:
         where = f"{worker.host}, pid {worker.pid}: {why}"
+        started, history = conn.execute(
+            "SELECT started_at, history FROM jobs WHERE id = ?", (job_id,)
+        ).fetchone()
+        runs = json.loads(history) if history else []
+        run: dict[str, Any] = {
+            "attempt": len(runs) + 1,
+            "started_at": started,
+            "finished_at": now,
+            "outcome": "interrupted",
+            "error": ErrorRecord(
+                "interrupted", f"the worker running it stopped ({where})", "JobInterrupted"
+            ).to_dict(),
+            "retry_at": None,
+            "worker": str(worker),
+        }
         if self.interrupted == "retry" and attempts < self.attempts:
+            run["retry_at"] = now
             conn.execute(
                 "UPDATE jobs SET status = 'queued', started_at = NULL, worker = NULL, "
-                "worker_space = NULL, lease_until = NULL WHERE id = ?",
-                (job_id,),
+                "worker_space = NULL, lease_until = NULL, history = ? WHERE id = ?",
+                (json.dumps([*runs, run], default=str, ensure_ascii=False), job_id),
             )
             return
         if self.interrupted == "retry":
@@ -898,10 +1040,123 @@ class JobStore:
             )
         error = ErrorRecord("interrupted", message, "JobInterrupted").to_dict()
         conn.execute(
-            "UPDATE jobs SET status = 'failed', finished_at = ?, error = ?, lease_until = NULL "
-            "WHERE id = ?",
-            (now, json.dumps(error, ensure_ascii=False), job_id),
+            "UPDATE jobs SET status = 'failed', finished_at = ?, error = ?, lease_until = NULL, "
+            "history = ? WHERE id = ?",
+            (
+                now,
+                json.dumps(error, ensure_ascii=False),
+                json.dumps([*runs, run], default=str, ensure_ascii=False),
+                job_id,
+            ),
         )
+
+    # -- dead letters: running failed jobs again, purging finished ones ---------------------
+
+    def retry(self, job_id: str, *, tenant: str | None = None) -> Job:
+        """Queue the failed or dead job ``job_id`` again, at once, with a fresh count of
+        attempts (its history keeps every run). With ``tenant``, only that tenant's job: any
+        other is unknown. UnknownJobError, or JobStateError for a job in another status."""
+        with self._connection() as conn, self._write(conn):
+            row = conn.execute("SELECT tenant, status FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None or (tenant is not None and row[0] != tenant):
+                raise UnknownJobError(job_id, self.path)
+            if row[1] not in RERUNNABLE:
+                raise JobStateError(job_id, row[1], "retried", RERUNNABLE)
+            conn.execute(f"UPDATE jobs SET {_AGAIN} WHERE id = ?", (job_id,))
+            found = conn.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return _job(found)
+
+    def requeue(
+        self,
+        status: str = "dead",
+        *,
+        tenant: str | None = None,
+        interface: str | None = None,
+    ) -> builtins.list[str]:
+        """Queue every ``status`` (failed or dead) job again, of one tenant and interface if
+        given, as :meth:`retry` does; returns their ids, oldest first."""
+        if status not in RERUNNABLE:
+            raise ValueError(
+                f"only {' and '.join(RERUNNABLE)} jobs are queued again, not {status!r}"
+            )
+        clause, values = _where(status, tenant, interface)
+        with self._connection() as conn, self._write(conn):
+            ids = [i for (i,) in conn.execute(f"SELECT id FROM jobs {clause} ORDER BY seq", values)]
+            conn.execute(f"UPDATE jobs SET {_AGAIN} {clause}", values)
+        return ids
+
+    def purge(
+        self,
+        status: str,
+        *,
+        older_than: float,
+        tenant: str | None = None,
+        interface: str | None = None,
+        dry_run: bool = False,
+        now: float | None = None,
+    ) -> int:
+        """Delete the ``status`` jobs (succeeded, failed or dead) that finished more than
+        ``older_than`` seconds ago, of one tenant and interface if given; how many (with
+        ``dry_run``, how many would be, and nothing is deleted)."""
+        if status not in FINISHED:
+            raise ValueError(f"only {', '.join(FINISHED)} jobs are purged, not {status!r}")
+        if not older_than >= 0:
+            raise ValueError(f"older_than must be 0 or more seconds, not {older_than!r}")
+        before = (self._clock() if now is None else now) - older_than
+        clause, values = _where(status, tenant, interface)
+        clause += " AND finished_at < ?"
+        values = (*values, before)
+        with self._connection() as conn:
+            if dry_run:
+                (count,) = conn.execute(f"SELECT COUNT(*) FROM jobs {clause}", values).fetchone()
+                return int(count)
+            with self._write(conn):
+                return int(conn.execute(f"DELETE FROM jobs {clause}", values).rowcount)
+
+    def apply_retention(self, *, now: float | None = None) -> dict[str, int]:
+        """Purge the finished jobs kept longer than ``retention`` allows; status -> how many."""
+        return {
+            status: self.purge(status, older_than=seconds, now=now)
+            for status, seconds in self.retention.items()
+        }
+
+    def next_due(self) -> float | None:
+        """When the first queued job waiting out a backoff may run (None: none waits)."""
+        with self._connection() as conn:
+            (found,) = conn.execute(
+                "SELECT MIN(run_after) FROM jobs WHERE status = 'queued' AND run_after > ?",
+                (self._clock(),),
+            ).fetchone()
+        return float(found) if found is not None else None
+
+    def tenant_counts(self) -> dict[str, dict[str, int]]:
+        """tenant -> status -> how many of its jobs are in it (every status listed)."""
+        found: dict[str, dict[str, int]] = {}
+        with self._connection() as conn:
+            rows = conn.execute("SELECT tenant, status, COUNT(*) FROM jobs GROUP BY tenant, status")
+            for tenant, status, count in rows:
+                found.setdefault(tenant, dict.fromkeys(STATUSES, 0))[status] = count
+        return found
+
+
+#: What running a job again by hand resets: a fresh count of attempts, no backoff; the last
+#: error stays until the next run ends (its history has every run's).
+_AGAIN: Final = (
+    "status = 'queued', attempts = 0, run_after = NULL, started_at = NULL, finished_at = NULL, "
+    "result = NULL, worker = NULL, worker_space = NULL, lease_until = NULL"
+)
+
+
+def _where(status: str, tenant: str | None, interface: str | None) -> tuple[str, tuple[Any, ...]]:
+    clause = "WHERE status = ?"
+    values: list[Any] = [status]
+    if tenant is not None:
+        clause += " AND tenant = ?"
+        values.append(tenant)
+    if interface is not None:
+        clause += " AND interface = ?"
+        values.append(interface)
+    return clause, tuple(values)
 
 
 class JobWorker:
@@ -957,6 +1212,8 @@ class JobWorker:
         self._users = 0
         self._heartbeat: threading.Thread | None = None
         self._wake = threading.Event()
+        #: when the heartbeat next applies ``[jobs] keep_*`` (``time.monotonic()``; 0: at once)
+        self._next_retention = 0.0
 
     # -- running -----------------------------------------------------------------------
 
@@ -1074,7 +1331,14 @@ class JobWorker:
                     if until_empty:
                         if self.store.recover():
                             continue
-                        break
+                        due = self.store.next_due()
+                        if due is None:
+                            break
+                        # A job waits out its backoff: a draining worker waits with it.
+                        self._stop.wait(min(max(0.0, due - time.time()), self.poll) or 0.01)
+                        continue
+                    self._stop.wait(self.poll)
+                    continue
                     self._stop.wait(self.poll)
                     continue
                 self._run(job, me)
@@ -1107,7 +1371,7 @@ class JobWorker:
                 # Out of the heartbeat's hands first: a renewal that finds the job finished
                 # must not take it for a lost lease.
                 self._leases.pop(job.id, None)
-            done = self.store.finish(job, me, reply)
+            done = self.store.finish(job, me, reply, idempotent=self._idempotent(job, reply))
         finally:
             with self._lock:
                 self._leases.pop(job.id, None)
@@ -1121,8 +1385,41 @@ class JobWorker:
             return
         with self._lock:
             self.ran += 1
+        if done.status == "dead":
+            _log.warning(
+                "job %s (%s for tenant %r) is dead after %d attempt(s): %s",
+                done.id,
+                done.interface,
+                done.tenant,
+                done.attempts,
+                (done.error or {}).get("message"),
+            )
+            self.catalog.events.emit(
+                "job_dead",
+                done.tenant,
+                {
+                    "job": done.id,
+                    "interface": done.interface,
+                    "attempts": done.attempts,
+                    "error": {
+                        "kind": (done.error or {}).get("kind"),
+                        "message": (done.error or {}).get("message"),
+                    },
+                },
+            )
         if self.on_finish is not None:
             self.on_finish(done)
+
+    def _idempotent(self, job: Job, reply: CallAnswer) -> bool:
+        """Whether the version that ran (or was asked for) declares itself idempotent."""
+        number = reply.version if reply.version is not None else job.version
+        if number is None:
+            return False
+        try:
+            version = self.catalog.interface(job.interface).versions.get(number)
+        except CatalogError:
+            return False
+        return bool(version is not None and version.idempotent)
 
     # -- heartbeat ---------------------------------------------------------------------
 
@@ -1139,6 +1436,19 @@ class JobWorker:
         with self._lock:
             self._users -= 1
         self._wake.set()
+
+    def _retain(self) -> None:
+        """Purge what ``[jobs] keep_*`` no longer keeps, once every RETENTION_SECONDS."""
+        now = time.monotonic()
+        if not self.store.retention or now < self._next_retention:
+            return
+        self._next_retention = now + RETENTION_SECONDS
+        purged = self.store.apply_retention()
+        if any(purged.values()):
+            _log.info(
+                "job retention: purged %s",
+                ", ".join(f"{n} {status}" for status, n in purged.items() if n),
+            )
 
     def _beat(self) -> None:
         tick = min(self.lease / 3, 2.0)
@@ -1160,6 +1470,7 @@ class JobWorker:
                 # Not "works again" on success here: a recovery that found nothing wrote nothing,
                 # and a full disk still lets it read.
                 self.store.recover()
+                self._retain()
             except CatalogError as exc:
                 # Renewals that fail for long let other workers recover the jobs running here:
                 # reported as the threads' own failures are (once, or by stopping the worker).

@@ -11,10 +11,11 @@ if TYPE_CHECKING:
     from ..execution._jobs import Job
 
 
-def _error(job: Job, *, admin: bool) -> dict[str, Any] | None:
-    if job.error is None:
+def _error(job: Job, *, admin: bool, record: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    found = job.error if record is None else record
+    if found is None:
         return None
-    error = ErrorRecord.from_dict(job.error)
+    error = ErrorRecord.from_dict(found)
     error = error._replace(
         tenant=job.tenant,
         interface=error.interface or job.interface,
@@ -60,4 +61,44 @@ def job_view(job: Job, *, admin: bool) -> dict[str, Any]:
         "ran_version": job.ran_version,
         "version_source": job.version_source,
         "call_id": job.call_id,
+        "run_after": job.run_after,
+        "history": [_run(job, run, admin=admin) for run in job.history],
     }
+
+
+def _run(job: Job, run: dict[str, Any], *, admin: bool) -> dict[str, Any]:
+    """One run of ``job`` as the API shows it: its error as the job's is shown; which worker
+    ran it (host and process) only to the operator."""
+    error = run.get("error")
+    return {
+        "attempt": run.get("attempt"),
+        "started_at": run.get("started_at"),
+        "finished_at": run.get("finished_at"),
+        "outcome": run.get("outcome"),
+        "error": _error(job, admin=admin, record=error) if error else None,
+        "retry_at": run.get("retry_at"),
+        "worker": run.get("worker") if admin else None,
+    }
+
+
+def jobs_metrics_text(counts: dict[str, dict[str, int]]) -> str:
+    """``catalog_jobs{tenant, status}``: the jobs in each status, per tenant, in the
+    Prometheus text format (tenant -> status -> count, as ``JobStore.tenant_counts`` gives)."""
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.core import GaugeMetricFamily, Metric
+    from prometheus_client.registry import Collector
+
+    class _Collector(Collector):
+        def collect(self) -> list[Metric]:
+            gauge = GaugeMetricFamily(
+                "catalog_jobs", "Background jobs in each status", labels=("tenant", "status")
+            )
+            for tenant in sorted(counts):
+                for status, count in counts[tenant].items():
+                    gauge.add_metric([tenant, status], count)
+            return [gauge]
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Collector())
+    text: str = generate_latest(registry).decode()
+    return text

@@ -12,7 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 VersionNumber = Annotated[int, Field(ge=1, strict=True, description="a version number")]
 VersionSourceName = Literal["requested", "canary", "tenant", "catalog", "latest"]
-JobStatusName = Literal["queued", "running", "succeeded", "failed"]
+JobStatusName = Literal["queued", "running", "succeeded", "failed", "dead"]
+RerunnableStatusName = Literal["failed", "dead"]
+FinishedStatusName = Literal["succeeded", "failed", "dead"]
 HealthStatusName = Literal["healthy", "degraded", "unhealthy"]
 
 
@@ -132,6 +134,9 @@ class VersionModel(_Response):
     served_by: ServedByModel | None = Field(
         None, description="set when a newer version's code serves this one"
     )
+    idempotent: bool = Field(
+        False, description="a call may run again without harm: failed jobs are retried"
+    )
     tenants: list[VersionUser] | None = Field(
         None, description="admin key only: the tenants that run this version"
     )
@@ -217,6 +222,16 @@ class JobError(_Response):
     detail: str
 
 
+class JobRun(_Response):
+    attempt: int = Field(description="1, 2, ... over the job's whole life")
+    started_at: float | None
+    finished_at: float | None
+    outcome: Literal["succeeded", "failed", "interrupted"]
+    error: JobError | None
+    retry_at: float | None = Field(description="when the job was to run again (null: not)")
+    worker: str | None = Field(description="admin key only: the worker (host:pid:thread)")
+
+
 class JobModel(_Response):
     id: str
     tenant: str
@@ -233,7 +248,22 @@ class JobModel(_Response):
     ran_version: int | None
     version_source: str | None
     call_id: str | None
+    run_after: float | None = Field(
+        description="queued again after a failure: when its backoff ends (seconds since the epoch)"
+    )
+    history: list[JobRun] = Field(description="every run that ended, oldest first")
 
 
 class JobList(_Response):
     jobs: list[JobModel]
+
+
+class JobRequeue(_Response):
+    requeued: int = Field(description="how many jobs were queued again")
+    jobs: list[str] = Field(description="their ids, oldest first")
+
+
+class JobPurge(_Response):
+    purged: int = Field(description="how many jobs were deleted (0 for a dry run)")
+    matched: int = Field(description="how many jobs matched")
+    dry_run: bool

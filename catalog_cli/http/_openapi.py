@@ -18,7 +18,8 @@ _WHEN: Final = {
     "or a tenant key on an admin endpoint",
     404: "Unknown interface, version, plugin or job (another tenant's is unknown too), or "
     "an unknown tenant named by the admin key",
-    409: "The reload was refused; the catalog as loaded before serves on",
+    409: "The reload was refused (the catalog as loaded before serves on), or the job is "
+    "neither failed nor dead",
     413: "The request body is larger than the server takes (`$CATALOG_MAX_BODY`)",
     415: "A body that is not sent as JSON (`Content-Type: application/json`)",
     422: "Invalid arguments for the method, or a body that does not fit the API",

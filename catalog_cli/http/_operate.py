@@ -95,7 +95,23 @@ def metrics(caller: AnyCaller, request: Request) -> Response:
         text = prometheus_text(series)
     except CatalogError as exc:  # prometheus_client is not installed
         raise ProblemError("not-implemented", str(exc)) from None
+    text += _jobs_text(caller, request)
     return Response(text, media_type=PROMETHEUS_TYPE)
+
+
+def _jobs_text(caller: Caller, request: Request) -> str:
+    """The jobs in each status per tenant (``catalog_jobs``): dead and failed ones are what an
+    operator alerts on. Without a usable job store, nothing (the log has why)."""
+    from ._jobviews import jobs_metrics_text
+
+    try:
+        counts = server_of(request).store().tenant_counts()
+    except (CatalogError, ProblemError) as exc:
+        log.warning("metrics: no job counts: %s", exc)
+        return ""
+    if caller.tenant is not None:
+        counts = {t: c for t, c in counts.items() if t == caller.tenant}
+    return jobs_metrics_text(counts)
 
 
 @router.post("/admin/reload", response_model=ReloadReport, responses=problems(401, 403, 409))

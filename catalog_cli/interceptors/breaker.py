@@ -16,7 +16,9 @@ and an excluded trial leaves the circuit half-open for the next call to try, sin
 nothing about the method. Outcomes of calls that started before the circuit last changed
 (e.g. slow calls that finish after it opened) are ignored: only the trial may close it.
 
-:func:`states` reads a tenant's circuits for listings.
+:func:`states` reads a tenant's circuits for listings. Opening and closing a circuit are
+catalog events (``breaker_opened``, ``breaker_closed``), emitted under the lock but only
+queued there: delivery happens on the catalog's event thread.
 """
 
 from __future__ import annotations
@@ -200,6 +202,7 @@ def _record(
                 )
                 circuit.half_opens_at = None
                 circuit.epoch += 1
+                ctx.emit("breaker_closed", {"interface": call.interface, "version": call.version})
             circuit.failures = 0
             return
         circuit.failures += 1
@@ -217,4 +220,14 @@ def _record(
                 circuit.failures,
                 circuit.last_error,
                 reset,
+            )
+            ctx.emit(
+                "breaker_opened",
+                {
+                    "interface": call.interface,
+                    "version": call.version,
+                    "failures": circuit.failures,
+                    "last_error": circuit.last_error,
+                    "reset_seconds": reset,
+                },
             )

@@ -73,6 +73,9 @@ def hook_index(interfaces: Mapping[str, Interface]) -> dict[str, HookInfo]:
     index[catalog_hooks.EVENTS] = HookInfo(
         catalog_hooks.EVENTS, "", 0, "call events", "collect", ("event",)
     )
+    index[catalog_hooks.CATALOG_EVENTS] = HookInfo(
+        catalog_hooks.CATALOG_EVENTS, "", 0, "catalog events", "collect", ("event",)
+    )
     index["catalog_call"] = HookInfo("catalog_call", "", 0, "method call", "wrap", ("ctx", "call"))
     index["catalog_point_call"] = HookInfo(
         "catalog_point_call", "", 0, "plugin point call", "wrap", ("ctx", "call", "point")

@@ -30,6 +30,7 @@ from ._context import CURRENT, call_id_of
 if TYPE_CHECKING:
     import logging
 
+    from .._catalog_events import EventBus
     from ..declarations import PluginPoint, Version
 
 #: The call in progress in this thread (and in threads an interceptor runs the method in).
@@ -45,10 +46,15 @@ EVENTS: Final = "catalog.events"
 class InterceptorContext:
     """What an interceptor's hooks receive as ``ctx``: its own, for one tenant."""
 
-    __slots__ = ("_log", "name", "settings", "state", "tenant")
+    __slots__ = ("_events", "_log", "name", "settings", "state", "tenant")
 
     def __init__(
-        self, name: str, tenant: str, settings: Mapping[str, Any], state: dict[str, Any]
+        self,
+        name: str,
+        tenant: str,
+        settings: Mapping[str, Any],
+        state: dict[str, Any],
+        events: EventBus | None = None,
     ) -> None:
         #: the interceptor's name in catalog.toml
         self.name = name
@@ -59,6 +65,13 @@ class InterceptorContext:
         #: calls and reloads of the catalog
         self.state = state
         self._log: logging.Logger | None = None
+        self._events = events
+
+    def emit(self, kind: str, details: Mapping[str, Any] | None = None) -> None:
+        """Tell the catalog's event subscribers (and this tenant's plugins) that ``kind``
+        happened to this tenant; queued, never raises, never waits for a subscriber."""
+        if self._events is not None:
+            self._events.emit(kind, self.tenant, details)
 
     @property
     def plugin(self) -> str:

@@ -6,7 +6,7 @@ import threading
 import weakref
 from collections.abc import Callable, Mapping
 from types import ModuleType
-from typing import Any, final
+from typing import TYPE_CHECKING, Any, final
 
 from .. import _interrupts
 from ..errors import CatalogError, ConfigError, PluginError, PluginValidationError
@@ -14,6 +14,9 @@ from ..registry import Registry, VersionChoice
 from . import _lifecycle as lifecycle
 from ._prepared import PreparedCall
 from ._tenant import TenantRuntime
+
+if TYPE_CHECKING:
+    from .._catalog_events import EventBus
 
 #: tenant -> interceptor -> the state the interceptor keeps for the tenant
 States = dict[str, dict[str, dict[str, Any]]]
@@ -47,9 +50,20 @@ class Runtimes:
     """Every tenant of one registry, built on first use; a tenant that fails closed keeps its
     error, and the others are unaffected."""
 
-    def __init__(self, registry: Registry, states: States, *, generation: int = 0) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        states: States,
+        *,
+        generation: int = 0,
+        events: EventBus | None = None,
+    ) -> None:
         self.registry = registry
         self.generation = generation
+        #: the catalog's events: a tenant that fails closed is told there (see ``announce``)
+        self.events = events
+        #: whether a tenant that fails closed is an event now (not while a reload tries)
+        self.announce = True
         self._states = states
         self._lock = threading.Lock()
         self._tenant_locks: dict[str, threading.Lock] = {}
@@ -69,6 +83,8 @@ class Runtimes:
                 if outcome is None:
                     outcome = self._build(tenant)
                     self._built[tenant] = outcome
+                    if isinstance(outcome, CatalogError) and self.announce:
+                        self.tell_failed(tenant, outcome)
             # Built: later callers find it without a lock (one waiting now holds this one).
             with self._lock:
                 self._tenant_locks.pop(tenant, None)
@@ -91,7 +107,9 @@ class Runtimes:
         registry = self.registry
         try:
             plan = registry.plan(tenant)
-            runtime = TenantRuntime(registry, plan, self._states, generation=self.generation)
+            runtime = TenantRuntime(
+                registry, plan, self._states, generation=self.generation, catalog_events=self.events
+            )
             lifecycle.start(
                 runtime.pm, tenant, runtime.plugin_settings(), registry.config.startup_timeout
             )
@@ -118,6 +136,19 @@ class Runtimes:
                 f"{type(exc).__name__} while tenant {tenant!r} was built: {exc}"
             ) from exc
         return runtime
+
+    def tell_failed(self, tenant: str, error: CatalogError) -> None:
+        """Emit that ``tenant`` fails closed, and first, if a plugin is why, that it failed."""
+        events = self.events
+        if events is None:
+            return
+        plugin = getattr(error, "plugin", None)
+        facts = {"error": {"kind": error.kind, "message": str(error)}}
+        if plugin is not None and isinstance(error, PluginError):
+            events.emit("plugin_failed", tenant, {"plugin": plugin, **facts})
+        events.emit(
+            "tenant_failed", tenant, {"plugin": plugin, "generation": self.generation, **facts}
+        )
 
     def built(self) -> list[TenantRuntime]:
         return [found for found in list(self._built.values()) if isinstance(found, TenantRuntime)]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from types import CodeType, MappingProxyType, MethodType
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pluggy
 
@@ -47,6 +47,9 @@ from ._prepared import PreparedCall
 from ._served import ServedCall, served_step
 from ._trace import traced_function, traced_wrapper
 
+if TYPE_CHECKING:
+    from .._catalog_events import EventBus
+
 #: Plugins without settings of their own share this one (read-only) mapping.
 _NO_SETTINGS: Mapping[str, Any] = MappingProxyType({})
 #: Preparing a call or a traced build is rare and quick: one lock serves every tenant.
@@ -58,6 +61,7 @@ class TenantRuntime:
 
     __slots__ = (
         "__weakref__",
+        "_events",
         "_point_callers",
         "_prepared",
         "_registry",
@@ -87,8 +91,11 @@ class TenantRuntime:
         traced: bool = False,
         warned: set[str] | None = None,
         serving: int | None = None,
+        catalog_events: EventBus | None = None,
     ) -> None:
         self.id = plan.id
+        #: the catalog's events, which the tenant's interceptors may emit to
+        self._events = catalog_events
         #: for the manager of a served version's calls: that version (what contexts say)
         self.serving = serving
         self.plan = plan
@@ -145,7 +152,7 @@ class TenantRuntime:
         states = self._states.setdefault(self.id, {})
         for use in reversed(uses):
             state = states.setdefault(use.name, {})
-            ctx = InterceptorContext(use.name, self.id, use.settings, state)
+            ctx = InterceptorContext(use.name, self.id, use.settings, state, self._events)
             self._add(
                 use.plugin_name, plugin_object(use.plugin, self._interceptor_binder(use, ctx))
             )
@@ -184,6 +191,7 @@ class TenantRuntime:
                         traced=self.traced,
                         warned=self._warned,
                         serving=self._registry.routes[hook][0].number,
+                        catalog_events=self._events,
                     )
         return found
 
