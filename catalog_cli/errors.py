@@ -5,6 +5,7 @@
     CatalogError
     ├── ConfigError (ValueError)              catalog.toml missing, malformed or invalid
     │   ├── JobStoreError                     the job store cannot be opened, read or written
+    │   ├── StateFileError                    the plugin state file cannot be read or written
     │   └── LockFileError                     the contract lock file cannot be read
     ├── DeclarationError (TypeError)          an interface's hookspecs are invalid
     ├── UnknownNameError (LookupError)
@@ -32,6 +33,7 @@
     │   ├── ConcurrencyLimitError             ... the tenant has too many calls running
     │   └── OverloadedError                   ... too many timed-out calls still run
     ├── ReloadError                           a reload was refused: the old catalog serves on
+    │   └── PluginChangeError                 a plugin change at run time was refused
     ├── ExecutorError                         a batch's executor (Dask) cannot be used
     ├── BatchFailedError                      items of a batch failed (--fail-on-error)
     ├── ServeError                            `catalog serve` could not start
@@ -250,6 +252,17 @@ class JobStoreError(ConfigError):
         super().__init__(path, [ConfigProblem("", f"job store: {message}")])
         #: whether trying again later may work (another process held its lock too long)
         self.transient = transient
+
+
+class StateFileError(ConfigError):
+    """The plugin state file (the plugins disabled at run time, ``<stem>.state.json``) or
+    its audit log cannot be used: unreadable, not JSON, not of its shape, written by a newer
+    task-catalog, or not writable. Named by its path; never ignored, never overwritten."""
+
+    kind = "state_file"
+
+    def __init__(self, path: Path, message: str) -> None:
+        super().__init__(path, [ConfigProblem("", message)])
 
 
 class DeclarationError(CatalogError, TypeError):
@@ -671,6 +684,39 @@ class ReloadError(CatalogError):
 
     def _details(self) -> dict[str, Any]:
         return {"causes": [cause.record().to_dict() for cause in self.causes]}
+
+
+class PluginChangeError(ReloadError):
+    """Disabling, enabling or reloading a plugin at run time was refused (the plugin or a
+    tenant is not one it can apply to, a plugin depends on it, its new code does not import,
+    a tenant would fail): nothing changed, the catalog serves on as it was."""
+
+    kind = "plugin_change"
+
+    def __init__(
+        self,
+        action: str,
+        plugin: str,
+        causes: Sequence[CatalogError],
+        *,
+        tenant: str | None = None,
+        path: str = "",
+    ) -> None:
+        self.path = path
+        self.causes = tuple(causes)
+        self.action = action
+        self.plugin = plugin
+        self.tenant = tenant
+        whom = f" for tenant {tenant!r}" if tenant is not None else ""
+        listed = "\n".join(f"  - {cause}" for cause in self.causes)
+        CatalogError.__init__(
+            self,
+            f"{action} of plugin {plugin!r}{whom} refused; the catalog serves on as it "
+            f"was:\n{listed}",
+        )
+
+    def _details(self) -> dict[str, Any]:
+        return {"action": self.action, **super()._details()}
 
 
 class UnknownJobError(UnknownNameError):

@@ -787,6 +787,11 @@ ROUTES = {
     ("get", "/v1/health/{plugin}"),
     ("get", "/v1/metrics"),
     ("post", "/v1/admin/reload"),
+    ("get", "/v1/admin/plugins/disabled"),
+    ("put", "/v1/admin/plugins/{name}/disabled"),
+    ("delete", "/v1/admin/plugins/{name}/disabled"),
+    ("post", "/v1/admin/plugins/{name}/reload"),
+    ("get", "/v1/tenants/{tenant}/hooks"),
     ("get", "/v1/jobs"),
     ("get", "/v1/jobs/{job_id}"),
 }

@@ -45,6 +45,8 @@ CODES: Final[Mapping[str, int]] = MappingProxyType(
         "lock_file": CONFIG,
         "revision": CONFIG,
         "reload": CONFIG,
+        "plugin_change": CONFIG,
+        "state_file": CONFIG,
         "executor": CONFIG,
         "declaration": DECLARATION,
         "unknown_name": UNKNOWN_NAME,

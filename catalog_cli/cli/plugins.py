@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -12,7 +12,10 @@ from ._options import customer_option
 from ._session import JsonOption, json_option, session
 
 if TYPE_CHECKING:
+    from ..execution._management import PluginChange
+    from ..execution._views import PluginInfo
     from ..registry import HookUse
+    from ._session import Session
 
 app = typer.Typer(cls=Group, help="List plugins and their load status.", no_args_is_help=True)
 
@@ -60,7 +63,7 @@ def list_plugins(
                 (
                     info.name,
                     "built-in" if info.kind == "builtin" else _where(info.kind, info.location),
-                    status(info.status),
+                    _status(info, status),
                     info.error if info.error else hook_summary(info.hooks) or "-",
                     ", ".join(info.tenants) or "-",
                 )
@@ -68,6 +71,16 @@ def list_plugins(
             ),
         )
     )
+
+
+def _status(info: PluginInfo, status: Any) -> Any:
+    """The load status, and below it each disabling at run time: ``disabled for c1 (by
+    cli (ada), 'flaky', 2024-05-01T10:00:00Z)``."""
+    shown = status(info.status)
+    for record in info.disabled:
+        whom = "every tenant" if record.tenant is None else record.tenant
+        shown.append(f"\n{record.describe().replace('disabled', f'disabled for {whom}', 1)}")
+    return shown
 
 
 @app.command("show")
@@ -145,3 +158,108 @@ def show_plugin(
                 ),
             )
         )
+
+
+# -- changing plugins at run time -------------------------------------------------------------
+
+ReasonOption = Annotated[
+    str, typer.Option("--reason", metavar="TEXT", help="Why, for the state file and audit log.")
+]
+PluginName = Annotated[
+    str, typer.Argument(help="The plugin name.", autocompletion=complete.plugins)
+]
+
+
+def _actor() -> str:
+    from ..execution._plugin_state import os_user
+
+    return f"cli ({os_user()})"
+
+
+def _report(current: Session, done: PluginChange, as_json: bool) -> None:
+    catalog = current.catalog
+    if as_json:
+        current.json(
+            {
+                "change": done.to_dict(),
+                "state_file": str(catalog.plugin_state_path),
+                "audit_log": str(catalog.plugin_audit_path),
+            }
+        )
+        return
+    from rich.text import Text
+
+    whom = f"for tenant {done.tenant}" if done.tenant is not None else "for every tenant"
+    verb = {"disable": "disabled", "enable": "enabled", "reload": "reloaded"}[done.action]
+    if done.action == "reload":
+        whom = "(its new code imports, and its tenants build and start)"
+    if done.outcome == "unchanged":
+        current.out.print(Text(f"plugin {done.plugin} is {verb} {whom} already; nothing changed"))
+        return
+    current.out.print(Text(f"{verb} plugin {done.plugin} {whom}", style="bold"))
+    current.out.print(Text(f"tenants built anew: {', '.join(done.rebuilt) or 'none'}"))
+    if done.action != "reload":
+        current.out.print(Text(f"kept in {catalog.plugin_state_path}"))
+    current.err.print(
+        Text(
+            "a running server applies this at its next reload (POST /v1/admin/reload); "
+            f"or make the change there: see `catalog plugins {done.action} --help`",
+            style="dim",
+        )
+    )
+
+
+@app.command("disable")
+def disable_plugin(
+    ctx: typer.Context,
+    name: PluginName,
+    customer: Annotated[
+        str | None, customer_option("Only for this tenant (default: every tenant).")
+    ] = None,
+    reason: ReasonOption = "",
+    as_json: Annotated[bool, json_option("Print the change as JSON.")] = False,
+) -> None:
+    """Stop running a plugin for one tenant or every tenant that selects it, until it is
+    enabled again (kept in the state file next to the catalog, across restarts).
+
+    Refused, changing nothing, for a built-in, a plugin another plugin the tenant runs
+    depends on, or a tenant that would then fail. A running server applies it at its next
+    reload; PUT /v1/admin/plugins/NAME/disabled makes the change in the server itself.
+    """
+    current = session(ctx, as_json=as_json)
+    done = current.catalog.disable_plugin(name, customer=customer, reason=reason, actor=_actor())
+    _report(current, done, as_json)
+
+
+@app.command("enable")
+def enable_plugin(
+    ctx: typer.Context,
+    name: PluginName,
+    customer: Annotated[
+        str | None,
+        customer_option("Only for this tenant (default: every tenant; all its disablings)."),
+    ] = None,
+    reason: ReasonOption = "",
+    as_json: Annotated[bool, json_option("Print the change as JSON.")] = False,
+) -> None:
+    """Run a disabled plugin again, for one tenant or (removing every disabling of it) for
+    every tenant that selects it. DELETE /v1/admin/plugins/NAME/disabled does it in a
+    running server."""
+    current = session(ctx, as_json=as_json)
+    done = current.catalog.enable_plugin(name, customer=customer, reason=reason, actor=_actor())
+    _report(current, done, as_json)
+
+
+@app.command("reload")
+def reload_plugin(
+    ctx: typer.Context,
+    name: PluginName,
+    reason: ReasonOption = "",
+    as_json: Annotated[bool, json_option("Print the change as JSON.")] = False,
+) -> None:
+    """Check a plugin's new code: import it afresh and build and start the tenants that run
+    it, as a running server's POST /v1/admin/plugins/NAME/reload does (there only those
+    tenants are built anew). Refused if it does not import or a tenant would fail."""
+    current = session(ctx, as_json=as_json)
+    done = current.catalog.reload_plugin(name, reason=reason, actor=_actor())
+    _report(current, done, as_json)

@@ -91,6 +91,8 @@ def show_tenant(
     if info.error:
         out.print(Text(info.error, style="red"))
     out.print(Text("plugins (call order): " + (", ".join(info.plugins) or "none")))
+    for record in info.disabled:
+        out.print(Text(f"{record.plugin}: {record.describe()}", style="yellow"))
     if info.interceptors:
         wrap = " → ".join(f"{use.name} ({use.order})" for use in info.interceptors)
         out.print(Text(f"interceptors (outermost first): {wrap}"))

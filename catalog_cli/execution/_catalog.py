@@ -17,7 +17,7 @@ from .._catalog_events import CatalogEvent, EventBus, Subscriber, call_safely
 from ..config import CatalogConfig, find_catalog, read_config
 from ..declarations import Interface, Version
 from ..errors import CatalogError, ReloadError, UnknownPluginPointError
-from ..registry import Registry, VersionChoice, VersionSource
+from ..registry import Disabling, Registry, VersionChoice, VersionSource
 from ..runtime import (
     CanaryCall,
     HealthResult,
@@ -35,6 +35,7 @@ from ._contract import PluginReport
 from ._contract import check_plugin as check_contract
 from ._limits import Bulkheads, CallLimits, limits_of
 from ._pipeline import call as call_pipeline
+from ._plugin_state import PluginStateFile, state_path
 from ._requests import CallAnswer, CallRequest
 from ._views import CheckReport, InterceptorInfo, PluginInfo, TenantInfo
 
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     from concurrent.futures import Executor
 
     from ..interceptors.metrics import Series
+    from ._management import PluginChange
     from ._watch import Watcher
 
 
@@ -140,9 +142,11 @@ class Catalog:
         self._states: States = {}
         #: what happened to the catalog, told to subscribers and to each tenant's plugins
         self._events = EventBus(to_tenant=self._to_tenant)
-        self._runtimes = Runtimes(
-            Registry(read_config(self.path)), self._states, events=self._events
-        )
+        #: the plugins disabled at run time, kept for the next start (see ``_management``)
+        self._plugin_state = PluginStateFile(state_path(self.path))
+        registry = Registry(read_config(self.path))
+        registry.disabled = self._plugin_state.read()
+        self._runtimes = Runtimes(registry, self._states, events=self._events)
         self._reloading = threading.Lock()
         _interrupts.install()
         if watch:
@@ -371,6 +375,8 @@ class Catalog:
             old = self._runtimes
             try:
                 registry = Registry(read_config(self.path), fresh=True)
+                # Changes another process made (the command line) apply from now on.
+                registry.disabled = self._plugin_state.read()
             except BaseException as exc:
                 # Whatever the catalog's new modules raise refuses the reload (the old catalog
                 # serves on), SystemExit and stray interrupts included; a real Ctrl-C goes on.
@@ -430,6 +436,75 @@ class Catalog:
                 function(**{name: e for name in names})
 
             call_safely(deliver, event, f"plugin {impl.plugin_name!r}")
+
+    # -- changing plugins at run time ----------------------------------------------------------
+
+    def disable_plugin(
+        self,
+        name: str,
+        *,
+        customer: str | None = None,
+        reason: str = "",
+        actor: str | None = None,
+    ) -> PluginChange:
+        """Stop running plugin ``name`` for ``customer`` (None: every tenant that selects
+        it), until :meth:`enable_plugin`, also after a restart (the state file keeps it).
+
+        Only the tenants it changes are built anew, and swapped in atomically as a reload
+        does: calls in flight finish on the old managers. Refused (PluginChangeError,
+        nothing changed) for a built-in or an interceptor, a tenant that does not select it,
+        a plugin that another one the tenant runs depends on, or a tenant that would then
+        fail. ``actor``: who asks, for the audit log (default ``python (<OS user>)``)."""
+        from ._management import change
+
+        return change(self, "disable", name, tenant=customer, reason=reason, actor=actor)
+
+    def enable_plugin(
+        self,
+        name: str,
+        *,
+        customer: str | None = None,
+        reason: str = "",
+        actor: str | None = None,
+    ) -> PluginChange:
+        """Run plugin ``name`` again for ``customer`` (None: remove every disabling of it, so
+        every tenant that selects it runs it); as :meth:`disable_plugin` does otherwise. A
+        plugin disabled for every tenant is enabled for every tenant, not for one."""
+        from ._management import change
+
+        return change(self, "enable", name, tenant=customer, reason=reason, actor=actor)
+
+    def reload_plugin(
+        self, name: str, *, reason: str = "", actor: str | None = None
+    ) -> PluginChange:
+        """Import plugin ``name``'s module afresh and build anew only the tenants that run it
+        (their plugins started again), swapped in atomically: calls in flight finish on the
+        old code, every other tenant keeps its very managers. If the new code does not
+        import or a tenant would fail, PluginChangeError says why and the old code serves on."""
+        from ._management import change
+
+        return change(self, "reload", name, reason=reason, actor=actor)
+
+    def plugin_changes(self) -> tuple[Disabling, ...]:
+        """The plugins disabled at run time, in force in this catalog now, oldest first."""
+        return self._runtimes.registry.disabled.records
+
+    @property
+    def plugin_state_path(self) -> Path:
+        """Where disabled plugins are kept (``<stem>.state.json``); its audit log is
+        ``plugin_audit_path``."""
+        return self._plugin_state.path
+
+    @property
+    def plugin_audit_path(self) -> Path:
+        return self._plugin_state.audit
+
+    def call_plans(self, *, customer: str) -> dict[str, tuple[StepPlan, ...]]:
+        """For each interface, in the version ``customer`` runs (without a canary's share),
+        who runs at each step in pluggy's call order (see :meth:`call_plan`)."""
+        registry = self._runtimes.registry
+        registry.tenant_config(customer)
+        return {name: self.call_plan(name, customer=customer) for name in registry.interfaces}
 
     def health(self, *, customer: str | None = None) -> list[HealthResult]:
         """Run every plugin's health check for each tenant (or one), with a deadline each.

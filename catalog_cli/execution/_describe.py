@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal
 
 from ..config import InterceptorConfig, thaw
 from ..config._settings import describe_schema, is_schema
 from ..errors import CatalogError, ConfigError, PluginError, UnknownPluginError
-from ..registry import BUILTIN, PREFIX, CheckedPlugin, HookUse, Registry, default_order
+from ..registry import (
+    BUILTIN,
+    PREFIX,
+    CheckedPlugin,
+    Disabling,
+    HookUse,
+    Registry,
+    default_order,
+)
 from ..runtime import Runtimes
 from ._views import (
     CheckReport,
     InterceptorInfo,
     PluginInfo,
+    PluginStatus,
     Problem,
     TenantInfo,
     TenantStatus,
@@ -26,6 +34,7 @@ def tenant(runtimes: Runtimes, customer: str) -> TenantInfo:
     versions = tuple(registry.resolve(name, customer) for name in registry.interfaces)
     outcome = runtimes.outcome(customer)
     settings = thaw(config.settings)
+    disabled = _disabled(registry, customer)
     if isinstance(outcome, CatalogError):
         return TenantInfo(
             customer,
@@ -37,6 +46,7 @@ def tenant(runtimes: Runtimes, customer: str) -> TenantInfo:
             error=str(outcome),
             error_type=type(outcome).__name__,
             canaries=dict(config.canaries),
+            disabled=disabled,
         )
     return TenantInfo(
         customer,
@@ -48,7 +58,21 @@ def tenant(runtimes: Runtimes, customer: str) -> TenantInfo:
         settings,
         canaries=dict(config.canaries),
         interceptors=outcome.interceptors,
+        disabled=disabled,
     )
+
+
+def _disabled(registry: Registry, tenant: str) -> tuple[Disabling, ...]:
+    """What keeps each plugin the tenant's section selects from running for it, if anything."""
+    if not registry.disabled:
+        return ()
+    running = registry.selected(tenant)
+    found = []
+    for name in registry.configured_selection(tenant)[0]:
+        record = registry.disabled.applying(name, tenant) if name not in running else None
+        if record is not None:
+            found.append(record)
+    return tuple(found)
 
 
 def plugins(
@@ -62,10 +86,16 @@ def plugins(
     if customer is not None:
         registry.tenant_config(customer)
     users: dict[str, list[str]] = {}
+    off: dict[str, list[str]] = {}
     for tenant_id in registry.config.tenants:
-        for name in registry.selected(tenant_id):
+        running = registry.selected(tenant_id)
+        for name in running:
             users.setdefault(name, []).append(tenant_id)
-    return _plugin_infos(registry, users, customer=customer, available=available)
+        if registry.disabled:
+            for name in registry.configured_selection(tenant_id)[0]:
+                if name not in running:
+                    off.setdefault(name, []).append(tenant_id)
+    return _plugin_infos(registry, users, customer=customer, available=available, off=off)
 
 
 def _plugin_infos(
@@ -74,19 +104,29 @@ def _plugin_infos(
     *,
     customer: str | None = None,
     available: bool = False,
+    off: Mapping[str, list[str]] | None = None,
 ) -> list[PluginInfo]:
-    """The plugins, given ``users``: plugin name -> the tenants that select it, in order."""
+    """The plugins, given ``users``: plugin name -> the tenants that select it, in order
+    (and ``off``: plugin name -> the tenants whose section selects it, disabled at run
+    time)."""
     tenants = registry.config.tenants
     infos = []
     for source in registry.sources.values():
         selecting = (
             tuple(tenants) if source.kind == "builtin" else tuple(users.get(source.name, ()))
         )
-        if customer is not None and customer not in selecting:
+        disabled_for = tuple((off or {}).get(source.name, ()))
+        if customer is not None:
+            # One tenant's view: whether it runs the plugin, and nothing of the others'.
+            if customer in disabled_for:
+                selecting, disabled_for = (), (customer,)
+            elif customer in selecting:
+                disabled_for = ()
+            else:
+                continue
+        if not selecting and not disabled_for and not available:
             continue
-        if not selecting and not available:
-            continue
-        status: Literal["loaded", "failed", "not selected"] = "not selected"
+        status: PluginStatus = "disabled" if disabled_for else "not selected"
         hooks: tuple[HookUse, ...] = ()
         error = None
         if selecting:
@@ -106,6 +146,12 @@ def _plugin_infos(
                 error,
                 registry.meta(source.name),
                 source.distribution,
+                tuple(
+                    r
+                    for r in registry.disabled.records
+                    if r.plugin == source.name and (r.tenant is None or r.tenant in disabled_for)
+                ),
+                disabled_for,
             )
         )
     return infos

@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
 from ..config import Canary, Scope
-from ..registry import HookUse, InterceptorUse, PluginMeta, VersionChoice
+from ..registry import Disabling, HookUse, InterceptorUse, PluginMeta, VersionChoice
 
 Status = Literal["ok", "failed"]
-PluginStatus = Literal["loaded", "failed", "not selected"]
+PluginStatus = Literal["loaded", "failed", "not selected", "disabled"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,8 @@ class TenantInfo:
     canaries: dict[str, Canary] = field(default_factory=dict)
     #: the interceptors around the tenant's calls, outermost first
     interceptors: tuple[InterceptorUse, ...] = ()
+    #: the plugins its section selects that are disabled at run time (by whom, why, when)
+    disabled: tuple[Disabling, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -45,6 +47,7 @@ class TenantInfo:
             "settings": self.settings,
             "canaries": {name: c.to_dict() for name, c in self.canaries.items()},
             "interceptors": [use.to_dict() for use in self.interceptors],
+            "disabled": [record.to_dict() for record in self.disabled],
         }
 
 
@@ -61,6 +64,10 @@ class PluginInfo(NamedTuple):
     meta: PluginMeta = PluginMeta()
     #: For plugins from an installed distribution: its name.
     distribution: str = ""
+    #: its disablings at run time (for every tenant, or for one); ``tenants`` are those
+    #: that run it, ``disabled_for`` those whose section selects it but do not run it
+    disabled: tuple[Disabling, ...] = ()
+    disabled_for: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -72,6 +79,8 @@ class PluginInfo(NamedTuple):
             "error": self.error,
             "tenants": list(self.tenants),
             "hooks": [u.to_dict() for u in self.hooks],
+            "disabled": [record.to_dict() for record in self.disabled],
+            "disabled_for": list(self.disabled_for),
             **self.meta.to_dict(),
         }
 

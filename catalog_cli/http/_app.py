@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import CatalogError
-from . import _describe, _jobroutes, _operate, _run
+from . import _describe, _jobroutes, _manage, _operate, _run
 from ._guard import Guard
 from ._openapi import build
 from ._problems import (
@@ -106,7 +106,7 @@ def create_app(
     # the routes: the key is checked before any body is read.
     app.add_middleware(Guard, server=server)
     app.add_middleware(_QuietStartFailure, server=server)
-    for module in (_run, _describe, _operate, _jobroutes):
+    for module in (_run, _describe, _operate, _manage, _jobroutes):
         app.include_router(module.router)
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(CatalogError, on_catalog_error)

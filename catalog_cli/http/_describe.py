@@ -79,8 +79,10 @@ def _plugin(info: PluginInfo, caller: Caller) -> dict[str, Any]:
     data = info.to_dict()
     if caller.identity.admin:
         return data
-    data["tenants"] = [caller.tenant]
+    data["tenants"] = [caller.tenant] if info.tenants else []
     data["location"] = None  # a path on the server
+    # Who disabled it and why are the operator's notes (an admin key's hash, a user name).
+    data["disabled"] = [{**record, "by": None, "reason": None} for record in data["disabled"]]
     if data["error"] is not None:
         log.warning("plugin %r failed to load: %s", info.name, info.error)
         data["error"] = "the plugin failed to load; the operator has the details in the server log"

@@ -160,15 +160,30 @@ class HookUseModel(_Response):
     trylast: bool
 
 
+class DisablingModel(_Response):
+    plugin: str
+    tenant: str | None = Field(description="null: every tenant")
+    by: str | None = Field(description="who disabled it (admin key only)")
+    reason: str | None = Field(description="why (admin key only)")
+    at: str = Field(description="when, ISO 8601 in UTC")
+
+
 class PluginModel(_Response):
     name: str
     kind: str
     location: str | None = Field(None, description="admin key only")
     distribution: str
-    status: Literal["loaded", "failed", "not selected"]
+    status: Literal["loaded", "failed", "not selected", "disabled"]
     error: str | None
     tenants: list[str] = Field(description="for a tenant key: only that tenant")
     hooks: list[HookUseModel]
+    disabled: list[DisablingModel] = Field(
+        description="its disablings at run time that apply (for a tenant key: to its tenant)"
+    )
+    disabled_for: list[str] = Field(
+        description="the tenants whose section selects it but that do not run it, as it is "
+        "disabled (for a tenant key: only that tenant)"
+    )
     version: str
     description: str
     author: str

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ._disabled import DisabledPlugins, Disabling
 from ._hooks import HookInfo, HookUse
 from ._interceptors import BUILTIN, DEFAULT_ORDER, PREFIX, InterceptorUse, default_order
 from ._meta import PLUGIN_API_VERSION, PluginMeta
@@ -16,6 +17,8 @@ __all__ = [
     "PLUGIN_API_VERSION",
     "PREFIX",
     "CheckedPlugin",
+    "DisabledPlugins",
+    "Disabling",
     "HookInfo",
     "HookUse",
     "Implementation",

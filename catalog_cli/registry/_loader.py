@@ -6,6 +6,7 @@ import importlib
 import sys
 import threading
 import time
+from collections.abc import Collection
 from types import ModuleType
 
 from .. import _interrupts
@@ -52,6 +53,16 @@ class ModuleLoader:
         self._locks: dict[str, threading.Lock] = {}
         self._loaded: dict[str, ModuleType | PluginLoadError] = {}
         self._forgotten: set[_namespace.Folder] = set()
+        #: plugins whose modules this loader runs anew (one plugin reloaded at run time)
+        self._renew: frozenset[str] = frozenset()
+
+    def renewing(self, names: Collection[str]) -> ModuleLoader:
+        """A loader that has what this one imported, except the plugins ``names``, whose
+        modules it runs anew (as new module objects) when asked for them."""
+        renewed = ModuleLoader(self.timeout)
+        renewed._loaded = {k: v for k, v in self._loaded.items() if k not in names}
+        renewed._renew = frozenset(names)
+        return renewed
 
     def load(self, source: PluginSource) -> ModuleType:
         """The imported module of ``source``; raises PluginLoadError if it cannot be imported."""
@@ -128,6 +139,8 @@ class ModuleLoader:
             _finished(key, mine)
 
     def _run(self, source: PluginSource) -> ModuleType:
+        if source.name in self._renew:
+            return _rerun(source)
         folder = source.folder
         if folder is not None:
             if self.fresh and folder not in self._forgotten:
@@ -148,6 +161,30 @@ class ModuleLoader:
             if previous is not None:
                 sys.modules[source.module] = previous
             raise
+
+
+def _rerun(source: PluginSource) -> ModuleType:
+    """Run one plugin's module (and its submodules, for a package) anew as new module
+    objects; if that fails, the old ones are put back, so the catalog serving them does not
+    lose them. Its folder's other modules are left as they are."""
+    prefix = source.module + "."
+    previous = {
+        name: module
+        for name, module in list(sys.modules.items())
+        if name == source.module or name.startswith(prefix)
+    }
+    for name in previous:
+        del sys.modules[name]
+    importlib.invalidate_caches()
+    try:
+        if source.folder is not None:
+            return _namespace.import_module(source.folder, source.module)
+        return importlib.import_module(source.module)
+    except BaseException:
+        for name in [n for n in sys.modules if n == source.module or n.startswith(prefix)]:
+            del sys.modules[name]
+        sys.modules.update(previous)
+        raise
 
 
 def _finished(key: str, mine: _Import) -> None:

@@ -9,6 +9,7 @@ A reload builds a new Registry; the old one stays as it was for the calls still 
 
 from __future__ import annotations
 
+import copy
 import fnmatch
 import functools
 import importlib.util
@@ -45,6 +46,7 @@ from ..errors import (
 from ..errors import hint as did_you_mean
 from . import _entrypoints, _sources
 from ._depends import call_order
+from ._disabled import NONE, DisabledPlugins
 from ._hooks import HookInfo, hook_index
 from ._interceptors import BUILTIN, PREFIX, InterceptorUse, default_order
 from ._loader import ModuleLoader
@@ -73,6 +75,10 @@ class TenantPlan(NamedTuple):
 
 class Registry:
     """One consistent, checked view of a catalog (see the module docstring)."""
+
+    #: plugins switched off at run time (``execution/_management``), set before any tenant
+    #: is worked out: a tenant's selection leaves them out
+    disabled: DisabledPlugins = NONE
 
     def __init__(self, config: CatalogConfig, *, fresh: bool = False) -> None:
         self.config = config
@@ -622,8 +628,20 @@ class Registry:
     # -- tenants -----------------------------------------------------------------------------
 
     def selection(self, tenant: str) -> tuple[tuple[str, ...], tuple[ConfigProblem, ...]]:
-        """The plugins the tenant selects (patterns expanded, in its order), and the problems
-        of its section; checked without importing anything."""
+        """The plugins the tenant selects (patterns expanded, in its order, those disabled at
+        run time left out), and the problems of its section; checked without importing
+        anything."""
+        found = self.configured_selection(tenant)
+        off = self.disabled.of(tenant)
+        if off and not off.isdisjoint(found[0]):
+            return tuple(name for name in found[0] if name not in off), found[1]
+        return found
+
+    def configured_selection(
+        self, tenant: str
+    ) -> tuple[tuple[str, ...], tuple[ConfigProblem, ...]]:
+        """:meth:`selection` as the tenant's section has it, plugins disabled at run time
+        included."""
         found = self._selections.get(tenant)
         if found is None:
             config = self.tenant_config(tenant)
@@ -647,6 +665,27 @@ class Registry:
 
     def selected(self, tenant: str) -> tuple[str, ...]:
         return self.selection(tenant)[0]
+
+    def derive(self, disabled: DisabledPlugins, *, reimport: Collection[str] = ()) -> Registry:
+        """This registry with ``disabled`` in force and the modules of the plugins in
+        ``reimport`` imported afresh when next needed (a plugin changed at run time).
+
+        The declarations, built-ins and sources are shared; what was worked out for tenants
+        (selections, plans' shared parts, validated settings) is not, so each tenant is
+        planned anew when it is built on the new registry. This registry is left as it was,
+        for the calls still using it."""
+        derived = copy.copy(self)
+        derived.disabled = disabled
+        derived._lock = threading.Lock()
+        derived._selections = dict(self._selections)  # from the file alone
+        derived.shared = {}
+        derived._validated = Recent()
+        derived._checked = {
+            name: found for name, found in self._checked.items() if name not in reimport
+        }
+        if reimport:
+            derived.loader = self.loader.renewing(reimport)
+        return derived
 
     @functools.cached_property
     def _selectable(self) -> list[str]:

@@ -99,6 +99,19 @@ class Runtimes:
         except (ConfigError, PluginError) as exc:
             return exc
 
+    def successor(
+        self, registry: Registry, kept: Mapping[str, TenantRuntime | CatalogError]
+    ) -> Runtimes:
+        """The Runtimes that takes this one's place when a plugin changes at run time: of
+        ``registry``, the next generation, the same interceptor states and events, with the
+        tenants in ``kept`` (built here, from plans the change leaves as they were) taken
+        over as they are: their very managers serve on."""
+        following = Runtimes(
+            registry, self._states, generation=self.generation + 1, events=self.events
+        )
+        following._built.update(kept)
+        return following
+
     def known(self, tenant: str) -> TenantRuntime | CatalogError | None:
         """The tenant as built so far, without building it (None if it never was)."""
         return self._built.get(tenant)
