@@ -15,9 +15,10 @@ by the ``to_tenant`` function the catalog gives the bus.
 from __future__ import annotations
 
 import collections
-import logging
+import itertools
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, Final, Literal, NamedTuple, get_args
@@ -43,7 +44,15 @@ CAPACITY: Final = 10_000
 #: Seconds the delivery thread waits for another event before it ends (a new one starts it).
 _IDLE_SECONDS: Final = 2.0
 
-_log = logging.getLogger("catalog.events")
+#: token -> bus, for what may hold a token but never the bus itself (see ``emit_to``)
+_BUSES: weakref.WeakValueDictionary[int, EventBus] = weakref.WeakValueDictionary()
+_tokens = itertools.count(1)
+
+
+def _log() -> Any:
+    import logging  # not at import: light commands never load the logging package
+
+    return logging.getLogger("catalog.events")
 
 
 class CatalogEvent(NamedTuple):
@@ -90,6 +99,9 @@ class EventBus:
         #: events taken from the queue and not yet delivered to everyone
         self._busy = 0
         self._dropped = 0
+        #: names this bus for ``emit_to`` (an interceptor's context holds it, not the bus)
+        self.token = next(_tokens)
+        _BUSES[self.token] = self
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         """Call ``callback(event)`` for every event from now on; returns what unsubscribes."""
@@ -113,7 +125,7 @@ class EventBus:
                 if len(self._queue) >= self._capacity:
                     self._dropped += 1
                     if self._dropped == 1 or self._dropped % 1000 == 0:
-                        _log.warning(
+                        _log().warning(
                             "%d catalog event(s) dropped: %d wait for delivery (a subscriber "
                             "is slow or hangs)",
                             self._dropped,
@@ -129,7 +141,7 @@ class EventBus:
                     self._thread.start()
         except Exception:
             # Telling others about an event is never worth failing what happened.
-            _log.exception("catalog event %r for tenant %r not queued", kind, tenant)
+            _log().exception("catalog event %r for tenant %r not queued", kind, tenant)
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until every event emitted so far was delivered; whether it was within
@@ -169,6 +181,17 @@ class EventBus:
             call_safely(self._to_tenant, event, "the tenant's plugins")
 
 
+def emit_to(
+    token: int, kind: str, tenant: str | None, details: Mapping[str, Any] | None = None
+) -> None:
+    """``emit`` on the bus named by ``token``, if it is still there. What plugin code can
+    reach (an interceptor's context) holds the token: the bus would lead to its catalog, and
+    from there to every tenant."""
+    bus = _BUSES.get(token)
+    if bus is not None:
+        bus.emit(kind, tenant, details)
+
+
 def call_safely(function: Callable[[CatalogEvent], object], event: CatalogEvent, who: str) -> None:
     """Run one subscriber on ``event``; what it raises is logged and goes no further."""
     try:
@@ -176,7 +199,7 @@ def call_safely(function: Callable[[CatalogEvent], object], event: CatalogEvent,
     except BaseException as exc:
         if _interrupts.is_real(exc):
             raise
-        _log.warning(
+        _log().warning(
             "event subscriber %s raised on %s event (tenant %r): %s: %s",
             who,
             event.kind,

@@ -129,6 +129,10 @@ plugin_dirs = ["plugins"]
 [serve]
 admin_keys = ["{hash_key(ADMIN_KEY)}", "${{env:ADMIN_KEY}}"]
 
+# A job refused by a limit is a dead letter at once (not run again after a backoff).
+[jobs.retry]
+attempts = 1
+
 [interceptors.metrics]
 include = {{ tenants = ["c1", "c2"] }}
 
@@ -701,7 +705,7 @@ def test_a_refused_reload_is_409_and_changes_nothing(
 def _finished(client: TestClient, job_id: str, headers: dict[str, str]) -> Any:
     def done() -> Any:
         data = valid(JobModel, client.get(f"/v1/jobs/{job_id}", headers=headers))
-        return data if data["status"] in ("succeeded", "failed") else None
+        return data if data["status"] in ("succeeded", "failed", "dead") else None
 
     return wait_for(done)
 
@@ -794,6 +798,9 @@ ROUTES = {
     ("get", "/v1/tenants/{tenant}/hooks"),
     ("get", "/v1/jobs"),
     ("get", "/v1/jobs/{job_id}"),
+    ("post", "/v1/jobs/{job_id}/retry"),
+    ("post", "/v1/jobs/requeue"),
+    ("delete", "/v1/jobs"),
 }
 
 
@@ -990,6 +997,7 @@ def test_a_job_refused_by_an_open_circuit_hides_the_plugins_exception(
         JobModel, client.post("/v1/interfaces/price_quote/jobs", json=body, headers=bearer("c7"))
     )
     done = _finished(client, second["id"], bearer("c7"))
+    assert done["status"] == "dead"  # refused before it ran: retried, here with attempts = 1
     direct = problem(
         client.post("/v1/interfaces/price_quote/run", json=body, headers=bearer("c7")), 503
     )
@@ -1019,8 +1027,8 @@ def test_a_rate_limited_tenants_job_is_accepted_and_fails_when_it_runs(
         for _ in range(2)
     ]
     done = [_finished(client, job_id, bearer("c6")) for job_id in ids]
-    assert sorted(d["status"] for d in done) == ["failed", "succeeded"]
-    [failed] = [d for d in done if d["status"] == "failed"]
+    assert sorted(d["status"] for d in done) == ["dead", "succeeded"]
+    [failed] = [d for d in done if d["status"] == "dead"]
     assert failed["error"]["status"] == 429 and failed["error"]["type"] == "RateLimitedError"
 
 

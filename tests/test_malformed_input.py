@@ -1213,7 +1213,8 @@ SECTIONS = [
         base("[jobs]\ndb = 'x'"),
         ("jobs", "list"),
         CONFIG,
-        "jobs.db: unknown key (allowed: database, interrupted, attempts)",
+        "jobs.db: unknown key (allowed: database, interrupted, attempts, retry, keep_succeeded, "
+        "keep_failed, keep_dead)",
     ),
 ]
 

@@ -30,7 +30,6 @@ from ._context import CURRENT, call_id_of
 if TYPE_CHECKING:
     import logging
 
-    from .._catalog_events import EventBus
     from ..declarations import PluginPoint, Version
 
 #: The call in progress in this thread (and in threads an interceptor runs the method in).
@@ -54,7 +53,7 @@ class InterceptorContext:
         tenant: str,
         settings: Mapping[str, Any],
         state: dict[str, Any],
-        events: EventBus | None = None,
+        events: int | None = None,
     ) -> None:
         #: the interceptor's name in catalog.toml
         self.name = name
@@ -65,13 +64,16 @@ class InterceptorContext:
         #: calls and reloads of the catalog
         self.state = state
         self._log: logging.Logger | None = None
+        #: the token of the catalog's EventBus (the bus itself leads to every tenant)
         self._events = events
 
     def emit(self, kind: str, details: Mapping[str, Any] | None = None) -> None:
         """Tell the catalog's event subscribers (and this tenant's plugins) that ``kind``
         happened to this tenant; queued, never raises, never waits for a subscriber."""
         if self._events is not None:
-            self._events.emit(kind, self.tenant, details)
+            from .._catalog_events import emit_to
+
+            emit_to(self._events, kind, self.tenant, details)
 
     @property
     def plugin(self) -> str:

@@ -152,7 +152,8 @@ class TenantRuntime:
         states = self._states.setdefault(self.id, {})
         for use in reversed(uses):
             state = states.setdefault(use.name, {})
-            ctx = InterceptorContext(use.name, self.id, use.settings, state, self._events)
+            token = self._events.token if self._events is not None else None
+            ctx = InterceptorContext(use.name, self.id, use.settings, state, token)
             self._add(
                 use.plugin_name, plugin_object(use.plugin, self._interceptor_binder(use, ctx))
             )
