@@ -330,6 +330,13 @@ class UnknownTenantError(UnknownNameError):
     noun = "tenant"
 
 
+class UnknownCanaryError(UnknownNameError):
+    """The tenant has no canary of this interface."""
+
+    kind = "unknown_canary"
+    noun = "canary"
+
+
 class UnknownPluginError(UnknownNameError):
     """No plugin has this name in any plugin source."""
 

@@ -135,7 +135,17 @@ def test_tenants_show_reports_the_canary(invoke: Invoke, write_catalog: WriteCat
     assert shown.exit_code == 0, shown.stderr
     assert "canary: v2 for 10% of calls (by argument 'name', sticky)" in shown.stdout
     data = json.loads(invoke("tenants", "show", "t", "--json", catalog=path).stdout)
-    assert data["canaries"] == {"interface_a": {"version": 2, "share": 0.1, "key": "name"}}
+    assert data["canaries"] == {
+        "interface_a": {
+            "version": 2,
+            "share": 0.1,
+            "key": "name",
+            "mode": "live",
+            "ramp": None,
+            "rollback": None,
+            "tolerance": 0.0,
+        }
+    }
 
 
 DEMO_SPECS = """

@@ -53,6 +53,7 @@ CODES: Final[Mapping[str, int]] = MappingProxyType(
         "unknown_interface": UNKNOWN_NAME,
         "unknown_version": UNKNOWN_NAME,
         "unknown_tenant": UNKNOWN_NAME,
+        "unknown_canary": UNKNOWN_NAME,
         "unknown_plugin": UNKNOWN_NAME,
         "unknown_interceptor": UNKNOWN_NAME,
         "unknown_plugin_point": UNKNOWN_NAME,

@@ -235,6 +235,12 @@ def trace_tree(root: dict[str, Any]) -> Any:
         elif kind == "interceptor":
             text.append("interceptor ", style="dim")
             text.append(name, style="magenta")
+        elif kind == "shadow":
+            # Its answer is compared off the caller's path, after this trace has ended.
+            text.append("shadow call ", style="dim")
+            text.append(name, style="magenta")
+            text.append(f"  {node.get('outcome')} (compared later, never answering)", style="dim")
+            return text
         elif kind in ("entry point", "plugin point"):
             text.append(f"{kind} ", style="dim")
             text.append(name, style="bold cyan")

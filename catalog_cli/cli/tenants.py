@@ -6,12 +6,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ..config._canary import iso_time
 from . import _complete as complete
 from ._group import Group
 from ._session import JsonOption, dumps, session
 
 if TYPE_CHECKING:
+    from ..config import Canary
     from ..execution._catalog import Catalog
+    from ..registry._rollout import CanaryStatus
     from ..runtime import StepPlan
 
 app = typer.Typer(
@@ -107,13 +110,10 @@ def show_tenant(
         )
         canary = info.canaries.get(choice.interface)
         if canary is not None:
-            by = f"by argument {canary.key!r}, sticky" if canary.key else "by chance, per call"
-            out.print(
-                Text(
-                    f"canary: v{canary.version} for {canary.share:.0%} of calls ({by})",
-                    style="magenta",
-                )
-            )
+            for line, style in _canary_lines(
+                info.id, choice.interface, canary, info.rollouts.get(choice.interface)
+            ):
+                out.print(Text(line, style=style))
         around = [use.name for use in info.interceptors if use.applies(choice.interface)]
         if info.interceptors:
             out.print(Text(f"interceptors: {' → '.join(around) or 'none'}", style="magenta"))
@@ -160,3 +160,102 @@ def show_tenant(
                 ),
             )
         )
+
+
+def _share(share: float) -> str:
+    """A share as people read it: 10%, 0.5%, 100%."""
+    text = f"{share * 100:.2f}".rstrip("0").rstrip(".")
+    return f"{text}%"
+
+
+def _canary_lines(
+    tenant: str, interface: str, canary: Canary, status: CanaryStatus | None
+) -> list[tuple[str, str]]:
+    """What ``tenants show`` says of a canary: its split, ramp and rule, whether it is rolled
+    back (and why), and what its candidate's calls did in this process."""
+    by = f"by argument {canary.key!r}, sticky" if canary.key else "by chance, per call"
+    version = f"v{canary.version}"
+    if canary.ramp:
+        share = status.planned if status is not None else 0.0
+        upcoming = status.next_step if status is not None else None
+        then = f", {_share(upcoming.share)} from {upcoming.when}" if upcoming else ""
+        amount = f"{_share(share)} of calls now{then}"
+    else:
+        assert canary.share is not None
+        amount = f"{_share(canary.share)} of calls"
+    if canary.mode == "shadow":
+        head = f"shadow canary: {version} also runs for {amount}, compared, never answering ({by})"
+    else:
+        head = f"canary: {version} for {amount} ({by})"
+    lines = [(head, "magenta")]
+    if canary.ramp:
+        steps = ", ".join(f"{_share(step.share)} from {step.when}" for step in canary.ramp)
+        lines.append((f"ramp: {steps}", "magenta"))
+    rule = canary.rollback
+    if rule is not None:
+        rates = [
+            f"above {_share(threshold)} {what}"
+            for threshold, what in ((rule.error_rate, "errors"), (rule.mismatch_rate, "mismatches"))
+            if threshold is not None
+        ]
+        lines.append(
+            (
+                f"rollback: {' or '.join(rates)} over the candidate's last {rule.window} calls "
+                f"(judged from {rule.min_calls})",
+                "magenta",
+            )
+        )
+    if status is None:
+        return lines
+    rolled_back = status.rolled_back
+    if rolled_back is not None:
+        lines.append(
+            (
+                f"ROLLED BACK at {iso_time(rolled_back.at)}: {rolled_back.reason} "
+                f"[call {rolled_back.call_id}]; to resume: catalog tenants reset-canary "
+                f"{tenant} {interface}",
+                "bold red",
+            )
+        )
+    counts = status.counts
+    seen: tuple[str, ...] = ("ok", "error")
+    if canary.mode == "shadow":
+        seen = ("matched", "mismatched", "failed", "timed_out", "skipped")
+    if any(counts.get(name) for name in seen):
+        told = ", ".join(f"{counts.get(name, 0)} {name.replace('_', ' ')}" for name in seen)
+        lines.append((f"candidate's calls in this process: {told}", "magenta"))
+    return lines
+
+
+@app.command("reset-canary")
+def reset_canary(
+    ctx: typer.Context,
+    tenant: Annotated[
+        str, typer.Argument(help="The tenant (customer) id.", autocompletion=complete.tenants)
+    ],
+    interface: Annotated[
+        str, typer.Argument(help="The interface of its canary.", autocompletion=complete.interfaces)
+    ],
+    as_json: JsonOption = False,
+) -> None:
+    """Undo a canary's rollback: its candidate version gets its share again, in every process
+    of the catalog (within a second), judged afresh by its rule."""
+    current = session(ctx, as_json=as_json)
+    undone = current.catalog.reset_canary(interface, customer=tenant)
+    if as_json:
+        current.json(
+            {
+                "tenant": tenant,
+                "interface": interface,
+                "reset": undone is not None,
+                "rollback": undone.to_dict() if undone is not None else None,
+            }
+        )
+        return
+    if undone is None:
+        current.out.print(f"tenant {tenant!r}'s canary of {interface} was not rolled back")
+        return
+    current.out.print(
+        f"tenant {tenant!r}'s canary of {interface}: v{undone.version} gets its share again "
+        f"(rolled back at {iso_time(undone.at)}: {undone.reason})"
+    )

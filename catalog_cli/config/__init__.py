@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 from .._lazy import attribute
 
 if TYPE_CHECKING:
+    from ._canary import Canary
     from ._config import (
-        Canary,
         CatalogConfig,
         InterceptorConfig,
         JobsConfig,
@@ -49,7 +49,6 @@ __all__ = [
 _HOMES = {
     **dict.fromkeys(
         (
-            "Canary",
             "CatalogConfig",
             "InterceptorConfig",
             "JobsConfig",
@@ -63,6 +62,7 @@ _HOMES = {
         ),
         "._config",
     ),
+    "Canary": "._canary",
     "find_catalog": "._locate",
     **dict.fromkeys(("Option", "Options", "at_least", "one_of", "positive"), "._options"),
 }

@@ -15,6 +15,8 @@ from .._json import nesting_problem, too_deep
 from ..errors import ConfigError, ConfigProblem
 from ..errors import hint as did_you_mean
 from . import _toml
+from ._canary import Canary
+from ._canary import canaries as _canaries
 from ._document import Document, ParsedDocument
 from ._jobs import JobsConfig as JobsConfig  # noqa: PLC0414 (re-exported by catalog_cli.config)
 from ._jobs import read_jobs
@@ -52,7 +54,6 @@ _TENANT_KEYS: Final = (
     "api_keys",
     "limits",
 )
-_CANARY_KEYS: Final = ("version", "share", "key")
 _INTERCEPTOR_KEYS: Final = ("enabled", "order", "include", "exclude", "settings")
 _SCOPE_KEYS: Final = ("tenants", "interfaces")
 _SERVE_KEYS: Final = ("admin_keys",)
@@ -70,19 +71,6 @@ ERROR_POLICIES: Final = ("raise", "isolate")
 _POINT_KEY: Final = re.compile(
     r"^(?P<interface>[a-z][a-z0-9_]*)\.v(?P<version>[1-9][0-9]*)\.(?P<point>[a-z][a-z0-9_]*)$"
 )
-
-
-class Canary(NamedTuple):
-    """A share of a tenant's calls of one interface sent to another version."""
-
-    version: int
-    #: the fraction of calls (0 < share < 1)
-    share: float
-    #: the argument whose value decides, sticky per value; None: each call decides anew
-    key: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"version": self.version, "share": self.share, "key": self.key}
 
 
 class Scope(NamedTuple):
@@ -332,25 +320,7 @@ class _Checker:
         return float(value)
 
     def canaries(self, table: Mapping[str, Any], key: tuple[str, ...]) -> dict[str, Canary]:
-        found = {}
-        for interface, raw in self.table(table.get("canary", {}), (*key, "canary")).items():
-            where = (*key, "canary", interface)
-            spec = self.table(raw, where)
-            self.known_keys(spec, where, _CANARY_KEYS)
-            version, share, name = spec.get("version"), spec.get("share"), spec.get("key")
-            if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-                self.add((*where, "version"), f"expected a version number, got {version!r}")
-            elif (
-                isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share < 1
-            ):
-                self.add(
-                    (*where, "share"), f"expected a fraction above 0 and below 1, got {share!r}"
-                )
-            elif name is not None and not isinstance(name, str):
-                self.add((*where, "key"), f"expected an argument name, got {name!r}")
-            else:
-                found[interface] = Canary(version, float(share), name)
-        return found
+        return _canaries(self, table, key)
 
     def api_keys(self, table: Mapping[str, Any], key: tuple[str, ...]) -> tuple[str, ...]:
         return self.strings(table, key, "api_keys", _api_key_problem, secret=True)

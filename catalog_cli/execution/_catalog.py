@@ -14,10 +14,11 @@ import pluggy
 
 from .. import _interrupts
 from .._catalog_events import CatalogEvent, EventBus, Subscriber, call_safely
-from ..config import CatalogConfig, find_catalog, read_config
+from ..config import Canary, CatalogConfig, find_catalog, read_config
 from ..declarations import Interface, Version
-from ..errors import CatalogError, ReloadError, UnknownPluginPointError
+from ..errors import CatalogError, ReloadError, UnknownCanaryError, UnknownPluginPointError
 from ..registry import Disabling, Registry, VersionChoice, VersionSource
+from ..registry._rollout import CanarySeries, CanaryStatus, Rollback, Rollouts, rollbacks_path
 from ..runtime import (
     CanaryCall,
     HealthResult,
@@ -129,12 +130,19 @@ class Catalog:
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], *, limits: bool = False, watch: bool = False
+        self,
+        path: str | os.PathLike[str],
+        *,
+        limits: bool = False,
+        clock: Callable[[], float] | None = None,
+        watch: bool = False,
     ) -> None:
         """Load the catalog file at ``path``. ``limits``: apply ``[limits]`` to calls made
         here (each tenant's calls running at once, refused beyond its limit with
         ConcurrencyLimitError; a deadline for every call not given one), as a server does.
-        ``watch``: reload when the catalog file or its code changes (see :meth:`watch`)."""
+        ``clock``: seconds since the epoch now, for canary ramps and the time of rollbacks
+        (default ``time.time``; a test gives its own). ``watch``: reload when the catalog
+        file or its code changes (see :meth:`watch`)."""
         self.path = Path(path)
         self._bulkheads = Bulkheads() if limits else None
         self._watcher: Watcher | None = None
@@ -142,9 +150,11 @@ class Catalog:
         self._states: States = {}
         #: what happened to the catalog, told to subscribers and to each tenant's plugins
         self._events = EventBus(to_tenant=self._to_tenant)
+        #: the canaries' state (shares now, outcomes, rollbacks), across reloads
+        self._rollouts = Rollouts(rollbacks_path(self.path), clock)
         #: the plugins disabled at run time, kept for the next start (see ``_management``)
         self._plugin_state = PluginStateFile(state_path(self.path))
-        registry = Registry(read_config(self.path))
+        registry = Registry(read_config(self.path), rollouts=self._rollouts)
         registry.disabled = self._plugin_state.read()
         self._runtimes = Runtimes(registry, self._states, events=self._events)
         self._reloading = threading.Lock()
@@ -171,12 +181,13 @@ class Catalog:
         path: str | os.PathLike[str] | None = None,
         *,
         limits: bool = False,
+        clock: Callable[[], float] | None = None,
         watch: bool = False,
     ) -> Catalog:
         """Load ``path``, else $CATALOG_FILE, the nearest ./catalog.toml, or the example
-        (``limits`` and ``watch``: see the constructor)."""
+        (``limits``, ``clock`` and ``watch``: see the constructor)."""
         found, _why = find_catalog(path)
-        return cls(found, limits=limits, watch=watch)
+        return cls(found, limits=limits, clock=clock, watch=watch)
 
     @property
     def registry(self) -> Registry:
@@ -374,7 +385,7 @@ class Catalog:
         with self._reloading:
             old = self._runtimes
             try:
-                registry = Registry(read_config(self.path), fresh=True)
+                registry = Registry(read_config(self.path), fresh=True, rollouts=self._rollouts)
                 # Changes another process made (the command line) apply from now on.
                 registry.disabled = self._plugin_state.read()
             except BaseException as exc:
@@ -662,6 +673,43 @@ class Catalog:
         from ..interceptors.metrics import NAME, collect
 
         return collect(self.interceptor_states(NAME))
+
+    def canary(self, interface: str, *, customer: str) -> CanaryStatus:
+        """The tenant's canary of ``interface`` now: its mode, the share its candidate gets
+        (a ramp's step; 0 once rolled back), the rollback that holds, and what the
+        candidate's calls did in this process. UnknownCanaryError if it has none."""
+        registry = self._runtimes.registry
+        found = self._canary_of(registry, interface, customer)
+        return registry.rollouts.status(customer, interface, found)
+
+    def reset_canary(self, interface: str, *, customer: str) -> Rollback | None:
+        """Undo the rollback of the tenant's canary of ``interface``, in every process of the
+        catalog (through the rollbacks file): its candidate gets its share again, judged
+        afresh. Returns the rollback undone (None: it was not rolled back)."""
+        registry = self._runtimes.registry
+        self._canary_of(registry, interface, customer)
+        return registry.rollouts.reset(customer, interface)
+
+    @staticmethod
+    def _canary_of(registry: Registry, interface: str, customer: str) -> Canary:
+        registry.interface(interface)  # UnknownInterfaceError
+        canaries = registry.tenant_config(customer).canaries  # UnknownTenantError
+        found = canaries.get(interface)
+        if found is None:
+            raise UnknownCanaryError(interface, canaries, context=f"of tenant {customer!r}")
+        return found
+
+    def canary_series(self) -> list[CanarySeries]:
+        """What each candidate version a canary sent calls to did in this process, per tenant
+        and interface: its calls' outcomes (see ``CanaryStatus.counts``), its share now,
+        whether it is rolled back. ``canary_prometheus_text`` renders them."""
+        registry = self._runtimes.registry
+
+        def canary(tenant: str, interface: str) -> Canary | None:
+            found = registry.config.tenants.get(tenant)
+            return found.canaries.get(interface) if found is not None else None
+
+        return registry.rollouts.series(canary)
 
     def check(self, *, jobs: int | None = 1) -> CheckReport:
         """Load every tenant and every selected plugin, run nothing, and report all problems

@@ -34,6 +34,10 @@ def tenant(runtimes: Runtimes, customer: str) -> TenantInfo:
     versions = tuple(registry.resolve(name, customer) for name in registry.interfaces)
     outcome = runtimes.outcome(customer)
     settings = thaw(config.settings)
+    rollouts = {
+        name: registry.rollouts.status(customer, name, canary)
+        for name, canary in config.canaries.items()
+    }
     disabled = _disabled(registry, customer)
     if isinstance(outcome, CatalogError):
         return TenantInfo(
@@ -46,6 +50,7 @@ def tenant(runtimes: Runtimes, customer: str) -> TenantInfo:
             error=str(outcome),
             error_type=type(outcome).__name__,
             canaries=dict(config.canaries),
+            rollouts=rollouts,
             disabled=disabled,
         )
     return TenantInfo(
@@ -58,6 +63,7 @@ def tenant(runtimes: Runtimes, customer: str) -> TenantInfo:
         settings,
         canaries=dict(config.canaries),
         interceptors=outcome.interceptors,
+        rollouts=rollouts,
         disabled=disabled,
     )
 

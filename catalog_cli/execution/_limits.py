@@ -13,41 +13,12 @@ catalog's for the interface (``[limits.interfaces.<name>]``), the catalog's (``[
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, NamedTuple, final
+from typing import final
 
+from ..config._limits import CallLimits, limits_of
 from ..errors import ConcurrencyLimitError
 
-if TYPE_CHECKING:
-    from ..config import CatalogConfig
-
-
-class CallLimits(NamedTuple):
-    """The limits of one tenant's calls of one interface."""
-
-    #: calls of the tenant that may run at once (0: no limit)
-    concurrent_calls: int
-    #: seconds a call may run
-    call_timeout: float
-
-
-def limits_of(config: CatalogConfig, tenant: str, interface: str) -> CallLimits:
-    """The limits ``config`` sets for ``tenant``'s calls of ``interface``."""
-    catalog = config.limits
-    try:
-        own = config.tenants[tenant].limits
-    except KeyError:  # an unknown tenant: its call fails anyway, under the catalog's limits
-        own = None
-    timeout = None
-    concurrent = None
-    if own is not None:
-        timeout = own.interfaces.get(interface, own.call_timeout)
-        concurrent = own.concurrent_calls
-    if timeout is None:
-        timeout = catalog.interfaces.get(interface, catalog.call_timeout)
-    if concurrent is None:
-        concurrent = catalog.concurrent_calls
-    assert timeout is not None and concurrent is not None  # the catalog's are always set
-    return CallLimits(concurrent, timeout)
+__all__ = ["Bulkheads", "CallLimits", "limits_of"]
 
 
 @final

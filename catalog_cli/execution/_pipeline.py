@@ -16,6 +16,7 @@ from .._redact import redact
 from ..errors import CallTimeoutError, CatalogError, OverloadedError
 from ..registry import VersionChoice
 from ..runtime import Runtimes, Trace, TraceNode
+from ..runtime import _canary as canary
 from ..runtime._context import call_id_of, next_serial
 from ..runtime._trace import summarize
 from ._limits import Bulkheads, limits_of
@@ -53,8 +54,12 @@ def call(
         arguments = registry.version(choice).bind(dict(request.arguments))
     except CatalogError as exc:
         return failed(exc, started, choice)
+    # A shadow canary decides before the call: the live call's plugins may change arguments.
+    shadow = None
+    if request.version is None and choice.source != "canary":
+        shadow = canary.shadow_of(runtimes, tenant, choice, request.arguments)
     if bulkheads is None:
-        return _call(runtimes, request, arguments, choice, started, timeout, trace, call_id)
+        return _call(runtimes, request, arguments, choice, started, timeout, trace, call_id, shadow)
     limits = limits_of(registry.config, tenant, interface)
     try:
         bulkheads.enter(tenant, limits.concurrent_calls, interface, choice.version)
@@ -63,7 +68,7 @@ def call(
     try:
         if timeout is None:
             timeout = limits.call_timeout
-        return _call(runtimes, request, arguments, choice, started, timeout, trace, call_id)
+        return _call(runtimes, request, arguments, choice, started, timeout, trace, call_id, shadow)
     finally:
         bulkheads.leave(tenant)
 
@@ -77,6 +82,7 @@ def _call(
     timeout: float | None,
     trace: bool,
     call_id: str | None,
+    shadow: canary.ShadowCall | None = None,
 ) -> CallAnswer:
     tenant = request.tenant
     serial: int | str = next_serial() if call_id is None else call_id
@@ -100,9 +106,17 @@ def _call(
         if recorder is not None:
             recorder.finish(error=exc)
             exc.trace = recorder
+        if choice.source == "canary":
+            canary.observe_live(runtimes, tenant, choice, exc, call_id)
         return failed(exc, started, choice)
     if recorder is not None:
         recorder.finish(result)
+    if choice.source == "canary":
+        canary.observe_live(runtimes, tenant, choice, None, call_id)
+    elif shadow is not None:
+        status = shadow.submit(result, serial)
+        if recorder is not None:
+            canary.note(recorder, shadow, status)
     return CallAnswer(
         True,
         result,

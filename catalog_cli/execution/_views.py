@@ -7,6 +7,7 @@ from typing import Any, Literal, NamedTuple
 
 from ..config import Canary, Scope
 from ..registry import Disabling, HookUse, InterceptorUse, PluginMeta, VersionChoice
+from ..registry._rollout import CanaryStatus
 
 Status = Literal["ok", "failed"]
 PluginStatus = Literal["loaded", "failed", "not selected", "disabled"]
@@ -31,6 +32,8 @@ class TenantInfo:
     canaries: dict[str, Canary] = field(default_factory=dict)
     #: the interceptors around the tenant's calls, outermost first
     interceptors: tuple[InterceptorUse, ...] = ()
+    #: interface -> its canary now: share, rollback, what its candidate's calls did here
+    rollouts: dict[str, CanaryStatus] = field(default_factory=dict)
     #: the plugins its section selects that are disabled at run time (by whom, why, when)
     disabled: tuple[Disabling, ...] = ()
 
@@ -47,6 +50,7 @@ class TenantInfo:
             "settings": self.settings,
             "canaries": {name: c.to_dict() for name, c in self.canaries.items()},
             "interceptors": [use.to_dict() for use in self.interceptors],
+            "rollouts": {name: status.to_dict() for name, status in self.rollouts.items()},
             "disabled": [record.to_dict() for record in self.disabled],
         }
 

@@ -77,24 +77,31 @@ def plugin_health(plugin: str, caller: AnyCaller, request: Request) -> dict[str,
     response_class=Response,
     responses={
         200: {
-            "description": "The metrics interceptor's series, in the Prometheus text format",
+            "description": "The metrics interceptor's series and the canaries', in the "
+            "Prometheus text format",
             "content": {PROMETHEUS_TYPE: {"schema": {"type": "string"}}},
         },
         **problems(401, 403, 404, 501),
     },
 )
 def metrics(caller: AnyCaller, request: Request) -> Response:
-    """Calls, errors and latencies (the ``metrics`` interceptor's); a tenant's key gets its
-    own tenant's series only."""
+    """Calls, errors and latencies (the ``metrics`` interceptor's), and the canaries' calls,
+    shares and rollbacks; a tenant's key gets its own tenant's series only."""
     from ..interceptors.metrics import prometheus_text
+    from ..registry._rollout import prometheus_text as canary_text
 
-    series = server_of(request).catalog.metrics()
+    catalog = server_of(request).catalog
+    series = catalog.metrics()
+    canaries = catalog.canary_series()
     if caller.tenant is not None:
         series = [s for s in series if s.tenant == caller.tenant]
+        canaries = [c for c in canaries if c.tenant == caller.tenant]
     try:
         text = prometheus_text(series)
     except CatalogError as exc:  # prometheus_client is not installed
         raise ProblemError("not-implemented", str(exc)) from None
+    if canaries:
+        text += canary_text(canaries)
     text += _jobs_text(caller, request)
     return Response(text, media_type=PROMETHEUS_TYPE)
 

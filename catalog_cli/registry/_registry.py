@@ -53,10 +53,11 @@ from ._loader import ModuleLoader
 from ._meta import PluginMeta, declared_meta, own_attribute
 from ._namespace import Folder
 from ._plugins import CheckedPlugin, check_plugin
+from ._rollout import Rollouts, rollbacks_path
 from ._served import served_name, served_plugins
 from ._sources import PluginSource
 from ._specs import SpecNamespace
-from ._versions import VersionChoice, choose
+from ._versions import VersionChoice, choose, shadowed
 
 
 class TenantPlan(NamedTuple):
@@ -80,9 +81,14 @@ class Registry:
     #: is worked out: a tenant's selection leaves them out
     disabled: DisabledPlugins = NONE
 
-    def __init__(self, config: CatalogConfig, *, fresh: bool = False) -> None:
+    def __init__(
+        self, config: CatalogConfig, *, fresh: bool = False, rollouts: Rollouts | None = None
+    ) -> None:
         self.config = config
         self.path = config.path
+        #: the tenants' canaries at run time (shares now, rollbacks): a Catalog's, kept across
+        #: its reloads; every tenant's, so nothing a plugin reaches holds the registry
+        self.rollouts = rollouts if rollouts is not None else Rollouts(rollbacks_path(self.path))
         #: imports every plugin module once; ``fresh``: anew, for a reload
         self.loader = ModuleLoader(config.import_timeout, fresh=fresh)
         self._lock = threading.Lock()
@@ -615,7 +621,15 @@ class Registry:
         """--version given > the tenant's canary share > its pin > the catalog's default > the
         latest. Without ``arguments`` (listings), a canary is never chosen."""
         found = self.interface(interface)
-        return choose(self.config, self.tenant_config(tenant), found, requested, arguments)
+        config = self.tenant_config(tenant)
+        return choose(self.config, config, found, requested, arguments, self.rollouts)
+
+    def shadowed(
+        self, live: VersionChoice, tenant: str, arguments: Mapping[str, Any]
+    ) -> int | None:
+        """The version a shadow canary runs besides ``live`` for this call, if it takes it."""
+        found = self.interfaces[live.interface]
+        return shadowed(self.tenant_config(tenant), found, live, arguments, self.rollouts)
 
     def version(self, choice: VersionChoice) -> Version:
         return self.interfaces[choice.interface].versions[choice.version]

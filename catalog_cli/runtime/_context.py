@@ -31,6 +31,8 @@ next_serial: Final = itertools.count(1).__next__
 #: context, as when a call runs in a thread with a deadline); or its whole id, for a call
 #: another process numbered.
 CURRENT: contextvars.ContextVar[int | str] = contextvars.ContextVar("catalog_call")
+#: True in a shadow canary's run of its candidate version (whose answer is only compared).
+SHADOW: contextvars.ContextVar[bool] = contextvars.ContextVar("catalog_shadow", default=False)
 
 
 def call_id_of(serial: int | str) -> str:
@@ -149,6 +151,13 @@ class Context:
         called through pluggy directly, outside a catalog call)."""
         serial = CURRENT.get(None)
         return None if serial is None else call_id_of(serial)
+
+    @property
+    def shadow(self) -> bool:
+        """Whether this call is a shadow canary's run of its candidate version: its answer is
+        compared with the live version's and thrown away, so a plugin may skip side effects
+        (a write, an e-mail) that the live call makes already."""
+        return SHADOW.get()
 
     @property
     def log(self) -> logging.LoggerAdapter[logging.Logger]:

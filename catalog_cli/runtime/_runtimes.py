@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, final
 from .. import _interrupts
 from ..errors import CatalogError, ConfigError, PluginError, PluginValidationError
 from ..registry import Registry, VersionChoice
+from . import _canary as canary
 from . import _lifecycle as lifecycle
 from ._prepared import PreparedCall
 from ._tenant import TenantRuntime
@@ -36,11 +37,19 @@ class CanaryCall:
         self.interface = interface
 
     def call(self, **arguments: Any) -> Any:
-        """Check ``arguments``, then run the version they choose."""
+        """Check ``arguments``, then run the version they choose (a live canary's call
+        counted; a shadow canary's candidate started after the live call answers)."""
         runtimes = self._runtimes()
         assert runtimes is not None, "a canary call outlived its catalog"
-        choice = runtimes.registry.resolve(self.interface, self.tenant, None, arguments)
-        return runtimes.get(self.tenant).prepared(choice).call(**arguments)
+        tenant = self.tenant
+        choice = runtimes.registry.resolve(self.interface, tenant, None, arguments)
+        prepared = runtimes.get(tenant).prepared(choice)
+        if choice.source == "canary":
+            return canary.run_live(runtimes, tenant, choice, lambda: prepared.call(**arguments))
+        shadow = canary.shadow_of(runtimes, tenant, choice, arguments)
+        if shadow is None:
+            return prepared.call(**arguments)
+        return canary.run_shadowed(prepared, shadow, arguments)
 
     def __call__(self, arguments: dict[str, Any]) -> Any:
         return self.call(**arguments)

@@ -406,8 +406,13 @@ class TenantRuntime:
             from ._trace import TracedCaller
 
             entry = TracedCaller(entry, "entry point", f"{declared.interface} v{declared.number}")
-        around = tuple(use for use in self.interceptors if use.applies(choice.interface))
-        if around or self.observed:
+        # A shadow canary's run of its candidate is no call of the tenant's: interceptors
+        # (rate limits, breakers, recordings, caches) and observers never see it.
+        shadow = choice.source == "shadow"
+        around = tuple(
+            use for use in self.interceptors if not shadow and use.applies(choice.interface)
+        )
+        if around or (self.observed and not shadow):
             entry = Chain(
                 self.id,
                 self.pm,

@@ -19,7 +19,9 @@ from . import _adapters as adapters
 if TYPE_CHECKING:
     from ..registry import Implementation
 
-Kind = Literal["call", "interceptor", "entry point", "plugin point", "wrapper", "implementation"]
+Kind = Literal[
+    "call", "interceptor", "entry point", "plugin point", "wrapper", "implementation", "shadow"
+]
 
 #: The instrumentation scope of the catalog's spans (exported traces and the interceptor).
 TRACER_NAME: Final = "task-catalog"
