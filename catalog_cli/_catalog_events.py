@@ -26,6 +26,7 @@ from typing import Any, Final, Literal, NamedTuple, get_args
 from . import _interrupts
 
 EventKind = Literal[
+    "plugin_loaded",
     "plugin_failed",
     "tenant_failed",
     "reloaded",
@@ -34,6 +35,7 @@ EventKind = Literal[
     "breaker_closed",
     "job_dead",
     "canary_rolled_back",
+    "plugin_changed",
 ]
 #: Every kind of catalog event (the docs list the same).
 KINDS: Final[tuple[str, ...]] = get_args(EventKind)

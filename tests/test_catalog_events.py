@@ -135,12 +135,15 @@ def test_breaker_events_reach_the_operator_and_that_tenants_plugins_only(
     now[0] += 11  # half-open: the trial succeeds
     catalog.run("interface_a", customer="a", name="ok")
     assert catalog.events.flush()
+    seen = [e for e in seen if e.kind != "plugin_loaded"]  # as the tenants were built
     assert _kinds(seen) == [("breaker_opened", "a"), ("breaker_closed", "a")]
     opened = seen[0].details
     assert opened["interface"] == "interface_a" and opened["version"] == 2
     assert opened["failures"] == 1 and "down" in opened["last_error"]
-    assert _kinds(seen_by(catalog, "a", "listen_a")) == _kinds(seen)
-    assert seen_by(catalog, "b", "listen_b") == []  # never another tenant's events
+    told_a = [e for e in seen_by(catalog, "a", "listen_a") if e.kind != "plugin_loaded"]
+    assert _kinds(told_a) == _kinds(seen)
+    # never another tenant's events (b was told its own plugins loaded, nothing of a's)
+    assert {e.tenant for e in seen_by(catalog, "b", "listen_b")} == {"b"}
 
 
 def test_reloads_and_refused_reloads(path: Path, catalog: Catalog) -> None:
@@ -206,3 +209,29 @@ def test_unsubscribe_and_tenant_plugins_that_raise(catalog: Catalog) -> None:
     catalog.events.emit("breaker_opened", "a", {"interface": "interface_a"})
     assert catalog.events.flush()
     assert seen == []
+
+
+def test_each_plugin_loaded_for_a_tenant_is_told(catalog: Catalog) -> None:
+    seen: list[CatalogEvent] = []
+    catalog.subscribe(seen.append)
+    catalog.run("interface_a", customer="a", name="x")
+    assert catalog.events.flush()
+    loaded = [(e.tenant, e.details["plugin"]) for e in seen if e.kind == "plugin_loaded"]
+    assert loaded == [("a", "listen_a"), ("a", "flaky")]
+    # The tenant's own plugins are told too (and no other tenant's).
+    assert ("plugin_loaded", "a") in _kinds(seen_by(catalog, "a", "listen_a"))
+    assert all(e.tenant == "b" for e in seen_by(catalog, "b", "listen_b"))
+
+
+def test_a_plugin_managed_at_run_time_is_told_to_each_rebuilt_tenant(catalog: Catalog) -> None:
+    catalog.run("interface_a", customer="a", name="x")
+    catalog.run("interface_a", customer="b", name="x")
+    seen: list[CatalogEvent] = []
+    catalog.subscribe(seen.append)
+    catalog.disable_plugin("flaky", customer="a", reason="noisy")
+    assert catalog.events.flush()
+    changed = [e for e in seen if e.kind == "plugin_changed"]
+    assert [(e.tenant, e.details["action"], e.details["plugin"]) for e in changed] == [
+        ("a", "disable", "flaky")
+    ]
+    assert changed[0].details["reason"] == "noisy" and "by" not in changed[0].details

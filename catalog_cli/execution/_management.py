@@ -178,9 +178,31 @@ def _change(
     # In-flight calls hold the old runtimes; shut the replaced tenants' plugins down when the
     # last of them ends (the tenants taken over serve on, and are not stopped).
     weakref.finalize(old, stop, left, old.registry.config.startup_timeout)
+    _tell(new, action, plugin, reason, touched)
     return PluginChange(
         action, plugin, tenant, "applied", tuple(touched), by, reason, at, new.generation
     )
+
+
+def _tell(
+    runtimes: Runtimes, action: Action, plugin: str, reason: str, touched: Iterable[str]
+) -> None:
+    """Each tenant the change rebuilt is told (its own plugins too); who made the change
+    stays in the audit log, for the operator."""
+    events = runtimes.events
+    if events is None:
+        return
+    for rebuilt in touched:
+        events.emit(
+            "plugin_changed",
+            rebuilt,
+            {
+                "action": action,
+                "plugin": plugin,
+                "reason": reason,
+                "generation": runtimes.generation,
+            },
+        )
 
 
 def _refused(

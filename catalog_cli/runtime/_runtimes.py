@@ -92,8 +92,11 @@ class Runtimes:
                 if outcome is None:
                     outcome = self._build(tenant)
                     self._built[tenant] = outcome
-                    if isinstance(outcome, CatalogError) and self.announce:
-                        self.tell_failed(tenant, outcome)
+                    if self.announce:
+                        if isinstance(outcome, CatalogError):
+                            self.tell_failed(tenant, outcome)
+                        else:
+                            self.tell_loaded(outcome)
             # Built: later callers find it without a lock (one waiting now holds this one).
             with self._lock:
                 self._tenant_locks.pop(tenant, None)
@@ -158,6 +161,16 @@ class Runtimes:
                 f"{type(exc).__name__} while tenant {tenant!r} was built: {exc}"
             ) from exc
         return runtime
+
+    def tell_loaded(self, runtime: TenantRuntime) -> None:
+        """Emit that each of the tenant's plugins loaded (imported, checked and started)."""
+        events = self.events
+        if events is None:
+            return
+        for plugin in runtime.plugins:
+            events.emit(
+                "plugin_loaded", runtime.id, {"plugin": plugin, "generation": self.generation}
+            )
 
     def tell_failed(self, tenant: str, error: CatalogError) -> None:
         """Emit that ``tenant`` fails closed, and first, if a plugin is why, that it failed."""
