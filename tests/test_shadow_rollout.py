@@ -908,3 +908,29 @@ def test_unwritable_rollbacks_hold_in_the_process(
             _settle(catalog, i + 1)
     assert catalog.canary("interface_a", customer="t").rolled_back is not None
     assert any("cannot write the rollbacks file" in r.getMessage() for r in caplog.records)
+
+
+def test_with_limits_a_shadow_takes_no_room_of_its_tenants_calls(
+    write_catalog: WriteCatalog, gate: Any
+) -> None:
+    catalog = _catalog(
+        write_catalog,
+        gate,
+        SHADOW,
+        extra="[tenants.t.limits]\nconcurrent_calls = 1",
+        limits=True,
+    )
+    # The candidate hangs: were its shadow calls counted as t's calls, the next one would be
+    # refused (one call at a time).
+    for i in range(3):
+        assert catalog.run("interface_a", customer="t", name=f"hang-{i}") == f"Hello, hang-{i}!"
+    greet = catalog.method("interface_a", customer="t")
+    assert greet(name="hang-3") == "Hello, hang-3!"
+    assert canary_runtime.pool().open("t") == 2  # its share of the pool, the rest skipped
+
+
+def test_with_limits_a_method_follows_a_live_canary(write_catalog: WriteCatalog, gate: Any) -> None:
+    catalog = _catalog(write_catalog, gate, 'version = 2\nshare = 0.5\nkey = "name"', limits=True)
+    greet = catalog.method("interface_a", customer="t")
+    answers = {greet(name=f"diff{i}").startswith("v2 ") for i in range(60)}
+    assert answers == {True, False}

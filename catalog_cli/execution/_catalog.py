@@ -338,9 +338,13 @@ class Catalog:
         if bulkheads is None:
             return method
 
+        # A canary decides by each call's arguments: its tenant's calls are resolved each time.
+        canaries = runtimes.registry.tenant_config(customer).canaries
+        fixed = None if version is None and interface in canaries else choice
+
         def limited(**arguments: Any) -> Any:
             request = CallRequest(customer, interface, version, arguments)
-            answer = call_pipeline(runtimes, request, choice=choice, bulkheads=bulkheads)
+            answer = call_pipeline(runtimes, request, choice=fixed, bulkheads=bulkheads)
             if not answer.ok:
                 answer.raise_error()
             return answer.result

@@ -54,11 +54,8 @@ def call(
         arguments = registry.version(choice).bind(dict(request.arguments))
     except CatalogError as exc:
         return failed(exc, started, choice)
-    # A shadow canary decides before the call: the live call's plugins may change arguments.
-    shadow = None
-    if request.version is None and choice.source != "canary":
-        shadow = canary.shadow_of(runtimes, tenant, choice, request.arguments)
     if bulkheads is None:
+        shadow = _shadow(runtimes, request, choice)
         return _call(runtimes, request, arguments, choice, started, timeout, trace, call_id, shadow)
     limits = limits_of(registry.config, tenant, interface)
     try:
@@ -66,11 +63,22 @@ def call(
     except CatalogError as exc:
         return failed(exc, started, choice)
     try:
+        shadow = _shadow(runtimes, request, choice)
         if timeout is None:
             timeout = limits.call_timeout
         return _call(runtimes, request, arguments, choice, started, timeout, trace, call_id, shadow)
     finally:
         bulkheads.leave(tenant)
+
+
+def _shadow(
+    runtimes: Runtimes, request: CallRequest, choice: VersionChoice
+) -> canary.ShadowCall | None:
+    """The shadow call a shadow canary makes besides this call, decided before the call runs
+    (its plugins may change the arguments); never for a call that asked for its version."""
+    if request.version is not None or choice.source == "canary":
+        return None
+    return canary.shadow_of(runtimes, request.tenant, choice, request.arguments)
 
 
 def _call(

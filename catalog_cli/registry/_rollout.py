@@ -538,7 +538,8 @@ class Rollouts:
         """What each candidate this process has seen calls of did; ``canaries(tenant,
         interface)`` is the canary configured now (None: gone since)."""
         found = []
-        for (tenant, interface, version), track in sorted(self._tracks.items()):
+        # A copy first: tenants' first calls add tracks meanwhile.
+        for (tenant, interface, version), track in sorted(list(self._tracks.items())):
             with track.lock:
                 counts = dict(track.counts)
                 mode = track.mode
