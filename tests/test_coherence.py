@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from pathlib import Path
 
@@ -119,3 +120,37 @@ def test_the_epoch_is_shared_and_only_goes_up(tmp_path: Path, catalog_file: Path
     finally:
         first.stop()
         second.stop()
+
+
+def test_a_watched_edit_reaches_every_worker_with_no_failed_request(
+    catalog_file: Path,  # noqa: F811
+) -> None:
+    args = ("--watch", "--workers", "2", "--job-threads", "0")
+    with catalog_serve(catalog_file, *args) as (url, _process):
+        assert {greeting for greeting, _ in _answers(url, 10)} == {"gen0"}
+        failures: list[str] = []
+        stop = threading.Event()
+
+        def load() -> None:
+            while not stop.is_set():
+                try:
+                    _answers(url, 1)
+                except (AssertionError, httpx.HTTPError) as exc:
+                    failures.append(repr(exc))
+
+        clients = [threading.Thread(target=load) for _ in range(3)]
+        for client in clients:
+            client.start()
+        try:
+            time.sleep(0.3)
+            write_plugin(catalog_file.parent / PLUGIN, 4)
+            # the watch's debounce (0.3 s) and reload, then the bound for the other worker
+            time.sleep(1.0 + BOUND)
+            after = _answers(url, 40)
+        finally:
+            stop.set()
+            for client in clients:
+                client.join()
+        assert failures == []
+        assert {greeting for greeting, _ in after} == {"gen4"}
+        assert len({generation for _, generation in after}) == 1
