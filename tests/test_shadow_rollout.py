@@ -934,3 +934,46 @@ def test_with_limits_a_method_follows_a_live_canary(write_catalog: WriteCatalog,
     greet = catalog.method("interface_a", customer="t")
     answers = {greet(name=f"diff{i}").startswith("v2 ") for i in range(60)}
     assert answers == {True, False}
+
+
+def test_the_servers_metrics_show_a_tenant_its_own_canaries_only(
+    write_catalog: WriteCatalog, gate: Any
+) -> None:
+    import warnings
+
+    from starlette.exceptions import StarletteDeprecationWarning
+
+    from catalog_cli.config._keys import hash_key
+    from catalog_cli.http import ServeSettings, create_app
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StarletteDeprecationWarning)
+        from starlette.testclient import TestClient
+
+    keys = {tenant: f"key-of-{tenant}-0123456789" for tenant in ("t", "other")}
+    path = write_catalog(
+        CATALOG.format(canary=SHADOW, extra="").replace(
+            'plugins = ["candidate"]\n[tenants.t.canary',
+            f'plugins = ["candidate"]\napi_keys = ["{hash_key(keys["t"])}"]\n[tenants.t.canary',
+        )
+        + f'api_keys = ["{hash_key(keys["other"])}"]\n',
+        _files(gate),
+    )
+    app = create_app(path, settings=ServeSettings(max_timeout=5.0, job_threads=1))
+    series = 'catalog_canary_calls_total{interface="interface_a",mode="shadow",outcome="mismatched"'
+    with TestClient(app) as client:
+        own = {"Authorization": f"Bearer {keys['t']}"}
+        answer = client.post(
+            "/v1/interfaces/interface_a/run", json={"arguments": {"name": "x"}}, headers=own
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["result"] == "Hello, x!"
+
+        def counted() -> str:
+            text: str = client.get("/v1/metrics", headers=own).text
+            return text if series in text else ""
+
+        text = _wait(counted)
+        assert f'{series},tenant="t",version="2"}} 1.0' in text
+        theirs = client.get("/v1/metrics", headers={"Authorization": f"Bearer {keys['other']}"})
+        assert "catalog_canary" not in theirs.text
