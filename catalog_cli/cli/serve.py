@@ -146,6 +146,7 @@ def serve(
     from ..config._keys import KeyRing
     from ..http import _calls, _coherence, _connections
     from ..http._server import JOB_THREADS_ENV, WATCH_ENV, ServeSettings, config_of
+    from ..interceptors.ratelimit import SHARED_DIR_ENV
 
     current = session(ctx)
     ServeSettings.from_env()  # a bad $CATALOG_MAX_TIMEOUT stops here, before uvicorn starts
@@ -202,6 +203,9 @@ def serve(
             os.environ["CATALOG_FILE"] = str(catalog.path)
             with tempfile.TemporaryDirectory(prefix="catalog-serve-") as shared:
                 os.environ[_coherence.EPOCH_ENV] = str(Path(shared) / "epoch")
+                # State interceptors may share between the workers (shared rate-limit
+                # buckets), unless the operator names a folder of their own.
+                os.environ.setdefault(SHARED_DIR_ENV, shared)
                 _run_workers(workers, options)
     except SystemExit as exc:  # uvicorn exits like this when it cannot start
         if exc.code not in (None, 0):

@@ -14,14 +14,22 @@ its own bucket; otherwise all the interfaces in the interceptor's scope share th
 A refused call takes no token. Retries and other interceptors inside this one do not take
 tokens either: the limit counts calls into the catalog. Buckets are kept across reloads; a
 bucket starts full.
+
+Buckets live in the process, unless ``shared = true``: then they are rows of a small SQLite
+file in the folder ``$CATALOG_SHARED_DIR`` names (``catalog serve --workers N`` gives its
+workers one), so a tenant's rate is its rate across every process that shares the folder, at
+the cost of a file transaction per call (tens of microseconds). Without that folder, a shared
+bucket is the process's own, as there is nobody to share it with.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from collections.abc import Generator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from catalog_cli import PluginMeta, hookimpl
@@ -51,6 +59,13 @@ PLUGIN = PluginMeta(
             False,
             "a bucket per interface of the tenant, instead of one for all of them",
         ),
+        Option(
+            "shared",
+            "bool",
+            False,
+            "buckets shared by every process using the folder $CATALOG_SHARED_DIR (the "
+            "workers of catalog serve), instead of one per process",
+        ),
     ),
 )
 
@@ -60,6 +75,10 @@ NAME: Final = "rate_limit"
 
 #: The clock (tests replace it).
 _now = time.monotonic
+#: The clock of shared buckets: several processes must read the same one.
+_wall = time.time
+#: The folder of state that processes share (``catalog serve`` sets it for its workers).
+SHARED_DIR_ENV: Final = "CATALOG_SHARED_DIR"
 
 
 class _Buckets:
@@ -89,6 +108,70 @@ class _Buckets:
             return (1.0 - tokens) / rate
 
 
+class _SharedBuckets:
+    """Buckets in a SQLite file that several processes share (see the module docstring)."""
+
+    def __init__(self, path: Path) -> None:
+        import sqlite3
+
+        self.lock = threading.Lock()
+        self.connection = sqlite3.connect(
+            path, timeout=5, isolation_level=None, check_same_thread=False
+        )
+        self.connection.execute("PRAGMA journal_mode = WAL")
+        # A bucket's tokens are worth no disk sync: a crash loses a fraction of a second of them.
+        self.connection.execute("PRAGMA synchronous = OFF")
+        self.connection.execute(
+            "CREATE TABLE IF NOT EXISTS buckets (tenant TEXT NOT NULL, which TEXT NOT NULL, "
+            "tokens REAL NOT NULL, last REAL NOT NULL, PRIMARY KEY (tenant, which))"
+        )
+
+    def take(self, tenant: str, which: str, rate: float, burst: int) -> float | None:
+        """As ``_Buckets.take``, in one transaction that every sharing process sees."""
+        with self.lock:
+            conn = self.connection
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                now = _wall()
+                row = conn.execute(
+                    "SELECT tokens, last FROM buckets WHERE tenant = ? AND which = ?",
+                    (tenant, which),
+                ).fetchone()
+                tokens, last = (float(burst), now) if row is None else row
+                tokens = min(float(burst), tokens + max(0.0, now - last) * rate)
+                wait = None if tokens >= 1.0 else (1.0 - tokens) / rate
+                if wait is None:
+                    tokens -= 1.0
+                conn.execute(
+                    "INSERT INTO buckets (tenant, which, tokens, last) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (tenant, which) DO UPDATE SET tokens = excluded.tokens, "
+                    "last = excluded.last",
+                    (tenant, which, tokens, now),
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            return wait
+
+
+#: The shared buckets of this process, per file (every tenant's rows are its own).
+_SHARED: dict[Path, _SharedBuckets] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def _shared_buckets() -> _SharedBuckets | None:
+    folder = os.environ.get(SHARED_DIR_ENV)
+    if not folder:
+        return None
+    path = Path(folder) / "rate_limit.sqlite3"
+    with _SHARED_LOCK:
+        found = _SHARED.get(path)
+        if found is None:
+            found = _SHARED[path] = _SharedBuckets(path)
+        return found
+
+
 def _seconds(wait: float) -> str:
     # rounded up: a caller that waits this long finds a token
     return f"{math.ceil(wait * 1000) / 1000:g}"
@@ -108,7 +191,12 @@ def catalog_call(ctx: InterceptorContext, call: Call) -> Generator[None, Any, An
     rate: float = settings["rate"]
     burst: int = settings["burst"]
     per_interface: bool = settings["per_interface"]
-    wait = _buckets(ctx.state).take(call.interface if per_interface else "", rate, burst)
+    which = call.interface if per_interface else ""
+    shared = _shared_buckets() if settings["shared"] else None
+    if shared is not None:
+        wait = shared.take(call.tenant, which, rate, burst)
+    else:
+        wait = _buckets(ctx.state).take(which, rate, burst)
     if wait is not None:
         on = f" on interface {call.interface!r}" if per_interface else ""
         raise RateLimitedError(

@@ -262,7 +262,7 @@ def test_threads_never_get_more_than_the_burst(make: Make, clock: Clock, switchi
         ("burst = 0", "burst", "must be at least 1, got 0"),
         ("burst = 2.5", "burst", "expected an integer, got 2.5"),
         ('per_interface = "yes"', "per_interface", "expected a boolean, got 'yes'"),
-        ("limit = 5", "limit", "unknown setting (allowed: rate, burst, per_interface)"),
+        ("limit = 5", "limit", "unknown setting (allowed: rate, burst, per_interface, shared)"),
     ],
 )
 def test_bad_settings_fail_closed_naming_the_key(
@@ -311,3 +311,50 @@ def test_a_bucket_taken_from_by_many_threads_at_once_counts_every_token(
     # The same, on a bucket alone, so that many more takes meet (the catalog's call is slow).
     for _ in range(3):
         assert _take_at_once(ratelimit._Buckets(), threads=8, each=2000) == 1000
+
+
+#: Takes ``n`` tokens of tenant a in a process of its own; prints what each call did.
+OTHER_PROCESS = """
+import sys
+from catalog_cli import Catalog
+from catalog_cli.errors import RateLimitedError
+
+catalog = Catalog(sys.argv[1])
+for _ in range(int(sys.argv[2])):
+    try:
+        catalog.run("price_quote", customer="a", unit_price=10.0, quantity=2)
+        print("ran")
+    except RateLimitedError:
+        print("refused")
+"""
+
+
+def test_shared_buckets_count_every_process_that_shares_the_folder(
+    make: Make, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+
+    monkeypatch.setenv(ratelimit.SHARED_DIR_ENV, str(tmp_path))
+    catalog = make(settings="rate = 0.001, burst = 3, shared = true")
+    quote(catalog)
+    quote(catalog)  # two of the three tokens, here
+    other = subprocess.run(
+        [sys.executable, "-c", OTHER_PROCESS, str(catalog.path), "2"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    # The other process finds one token left, not a bucket of its own.
+    assert other.stdout.split() == ["ran", "refused"], other.stderr
+    refused(lambda: quote(catalog))
+    quote(catalog, tenant="b")  # another tenant: its own row, full
+
+
+def test_without_a_shared_folder_a_shared_bucket_is_the_process_own(
+    make: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(ratelimit.SHARED_DIR_ENV, raising=False)
+    catalog = make(settings="rate = 0.001, burst = 1, shared = true")
+    quote(catalog)
+    refused(lambda: quote(catalog))
