@@ -394,22 +394,24 @@ def test_one_tenant_has_at_most_its_share_of_the_pool(
 def test_a_hanging_candidate_ends_at_its_deadline_against_its_tenant_only(
     write_catalog: WriteCatalog, gate: Any
 ) -> None:
-    catalog = _catalog(
-        write_catalog,
-        gate,
-        SHADOW,
-        extra="[tenants.t.limits.interfaces.interface_a]\ncall_timeout = 0.2",
+    # Tenant ids of this test alone: abandoned threads are counted per id, process-wide.
+    toml = CATALOG.format(
+        canary=SHADOW, extra="[tenants.t.limits.interfaces.interface_a]\ncall_timeout = 0.2"
+    )
+    toml = toml.replace("tenants.t.", "tenants.hangs.").replace("[tenants.t]", "[tenants.hangs]")
+    catalog = Catalog(
+        write_catalog(toml.replace("tenants.other", "tenants.bystander"), _files(gate))
     )
     started = time.monotonic()
-    assert catalog.run("interface_a", customer="t", name="hang") == "Hello, hang!"
+    assert catalog.run("interface_a", customer="hangs", name="hang") == "Hello, hang!"
     assert time.monotonic() - started < 1
-    counts = _settle(catalog, 1)
+    counts = _settle(catalog, 1, tenant="hangs")
     assert counts["timed_out"] == 1
-    assert deadline.abandoned("t") == 1 and deadline.abandoned("other") == 0
-    assert canary_runtime.pool().open("t") == 1  # still running: it keeps its room
-    assert catalog.run("interface_a", customer="other", name="x") == "Hello, x!"
+    assert deadline.abandoned("hangs") == 1 and deadline.abandoned("bystander") == 0
+    assert canary_runtime.pool().open("hangs") == 1  # still running: it keeps its room
+    assert catalog.run("interface_a", customer="bystander", name="x") == "Hello, x!"
     gate.GATE.set()
-    _wait(lambda: deadline.abandoned("t") == 0 and canary_runtime.pool().open("t") == 0)
+    _wait(lambda: deadline.abandoned("hangs") == 0 and canary_runtime.pool().open("hangs") == 0)
 
 
 # -- rollbacks -------------------------------------------------------------------------------
