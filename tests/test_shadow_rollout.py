@@ -404,7 +404,9 @@ def test_a_hanging_candidate_ends_at_its_deadline_against_its_tenant_only(
     )
     started = time.monotonic()
     assert catalog.run("interface_a", customer="hangs", name="hang") == "Hello, hang!"
-    assert time.monotonic() - started < 1
+    # The caller never waits for the candidate, which hangs until the gate opens; the bound
+    # leaves room for building the tenant on a busy machine.
+    assert time.monotonic() - started < 5
     counts = _settle(catalog, 1, tenant="hangs")
     assert counts["timed_out"] == 1
     assert deadline.abandoned("hangs") == 1 and deadline.abandoned("bystander") == 0
