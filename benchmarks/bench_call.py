@@ -60,7 +60,7 @@ CASES: list[tuple[str, str, str, int, dict[str, Any], Callable[..., Any]]] = [
         plain_python.price_quote_c3,
     ),
     (
-        "interface_a v1, c3 (no plugins; the smallest call)",
+        "interface_a v1, c3 (no plugins; served by v2's code)",
         "c3",
         "interface_a",
         1,
