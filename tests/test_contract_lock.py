@@ -331,6 +331,14 @@ def shop_v1_fees(ctx: Context, subtotal: float) -> float | None:
         None,
         None,
     ),
+    (
+        "idempotent",
+        edit("@entrypoint\n", "@entrypoint(idempotent=True)\n"),
+        "idempotent_added",
+        "additive",
+        None,
+        None,
+    ),
 ]
 
 
@@ -352,6 +360,21 @@ def test_each_kind_of_change_is_found_with_its_effect_and_place(
 
 
 DEPRECATED = edit("@entrypoint\n", '@entrypoint(deprecated="use v2", sunset="2025-06-30")\n')
+
+
+def test_an_idempotent_version_that_stops_promising_it_breaks(tmp_path: Path) -> None:
+    idempotent = edit("@entrypoint\n", "@entrypoint(idempotent=True)\n")
+    found = changes_between(tmp_path, {"shop": idempotent}, {"shop": SHOP})
+    assert [(c.kind, c.effect) for c in found] == [("idempotent_removed", "breaking")]
+    # The lock records the promise only where it is made: older locks read the same.
+    snapshot = contract_of(tmp_path / "again", {"shop": idempotent})
+    assert snapshot["interfaces"]["shop"]["versions"]["1"]["idempotent"] is True
+    assert (
+        "idempotent"
+        not in contract_of(tmp_path / "plain", {"shop": SHOP})["interfaces"]["shop"]["versions"][
+            "1"
+        ]
+    )
 
 
 @pytest.mark.parametrize(

@@ -74,6 +74,8 @@ KINDS: Final[Mapping[str, str]] = {
     "deprecation_removed": "a version is no longer deprecated",
     "deprecation_changed": "a deprecation's message changed",
     "sunset_changed": "a deprecated version's sunset date changed",
+    "idempotent_added": "the version promises that a call may run twice without harm",
+    "idempotent_removed": "the version no longer promises that a call may run twice",
 }
 
 
@@ -212,6 +214,13 @@ def _version(
         else:
             changes += _point(change, name, was[name], now[name])
     changes += _deprecation(change, old["deprecated"], new["deprecated"])
+    was_idempotent, now_idempotent = bool(old.get("idempotent")), bool(new.get("idempotent"))
+    if was_idempotent and not now_idempotent:
+        detail = "its failed background jobs are no longer retried"
+        changes.append(change("idempotent_removed", "breaking", detail))
+    elif now_idempotent and not was_idempotent:
+        detail = "its failed background jobs may be retried (a call may run twice)"
+        changes.append(change("idempotent_added", "additive", detail))
     return changes
 
 

@@ -82,12 +82,16 @@ def _version(version: Version, interface: Interface) -> dict[str, Any]:
     # others: a plugin at an unmapped one is refused, so for plugins that point is gone.
     route = interface.route(version.number) if version.served_by is not None else None
     points = sorted(version.points if route is None else route.points)
-    return {
+    data: dict[str, Any] = {
         "parameters": [_parameter(p) for p in version.parameters],
         "returns": version.returns,
         "plugin_points": {name: _point(version.points[name]) for name in points},
         "deprecated": version.deprecation,
     }
+    if version.idempotent:
+        # Recorded only when promised: locks written before the promise existed stay valid.
+        data["idempotent"] = True
+    return data
 
 
 def contract(interfaces: Iterable[Interface]) -> dict[str, Any]:
@@ -141,6 +145,7 @@ def _canonical(snapshot: Mapping[str, Any]) -> dict[str, Any]:
             "deprecated": None
             if deprecated is None
             else {"message": deprecated["message"], "sunset": deprecated["sunset"]},
+            **({"idempotent": True} if data.get("idempotent") else {}),
         }
 
     interfaces = snapshot["interfaces"]
@@ -222,7 +227,12 @@ class _Shape:
                 seen.add(item["name"])
 
     def version(self, value: Any, where: tuple[str, ...]) -> None:
-        if not self.table(value, where, ("parameters", "returns", "plugin_points", "deprecated")):
+        keys = ["parameters", "returns", "plugin_points", "deprecated"]
+        if isinstance(value, dict) and "idempotent" in value:
+            keys.append("idempotent")
+            if value["idempotent"] is not True:
+                self.wrong((*where, "idempotent"), "expected true (left out when not promised)")
+        if not self.table(value, where, keys):
             return
         self.parameters(value["parameters"], (*where, "parameters"), point=False)
         self.text(value["returns"], (*where, "returns"))
