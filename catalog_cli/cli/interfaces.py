@@ -111,6 +111,8 @@ def show_interface(
             out.print(Text(f"Deprecated: {version.deprecated}.{until}", style="yellow"))
         if version.served_by is not None:
             out.print(Text(_served(version.served_by), style="magenta"))
+        if version.idempotent:
+            out.print(Text("Idempotent: a call may run twice; failed background jobs are retried"))
         out.print(
             table(
                 "Parameters",
