@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     import concurrent.futures as cf
     from pathlib import Path
 
-    from ..execution._batch import Item, Progress
+    from ..execution._batch import Item, ProcessPool, Progress
     from ..execution._requests import CallAnswer
 
 
@@ -274,9 +274,15 @@ def run_batch(
 
 
 def _executor(
-    stack: ExitStack, path: Path, dask: str | None, workers: int | None, requests: int
+    stack: ExitStack,
+    path: Path,
+    dask: str | None,
+    workers: int | None,
+    requests: int,
+    pool_class: type[ProcessPool] | None = None,
 ) -> tuple[cf.Executor | None, str]:
-    """Where the batch runs (None: in this process), and how to say so in the summary."""
+    """Where the batch runs (None: in this process), and how to say so in the summary;
+    ``pool_class``: the local pool's class (a ProcessPool by default)."""
     from ..execution._batch import ProcessPool, dask_executor
 
     if dask is not None:
@@ -290,7 +296,7 @@ def _executor(
     # purpose) nothing could run after it: no summary, a stale FILE.partial, its exit code.
     wanted = (os.cpu_count() or 1) if workers is None else workers
     size = max(1, min(wanted, requests))  # a pool bigger than the batch only costs start-up
-    pool = ProcessPool(size, preload=path)
+    pool = (pool_class or ProcessPool)(size, preload=path)
     stack.callback(pool.shutdown)
     return pool, "1 worker process" if size == 1 else f"{size} worker processes"
 

@@ -77,10 +77,6 @@ class Verdict(NamedTuple):
     def breaking(self) -> list[ContractChange]:
         return [change for change in self.changes if change.breaking]
 
-    @property
-    def against(self) -> str:
-        return f"revision {self.revision}" if self.revision is not None else str(self.lock)
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "lock": None if self.lock is None else str(self.lock),

@@ -81,21 +81,12 @@ class RootGroup(Group):
             raise
         except KeyboardInterrupt:
             raise typer.Exit(exits.INTERRUPTED) from None
-        except Exception as exc:
-            if _is_usage_error(exc):
-                raise
-            current = ctx.find_object(Session) or Session(None, False)
-            if current.debug:
-                traceback.print_exc()
-            current.abort(
-                f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the "
-                "traceback, and please report it)",
-                exits.INTERNAL,
-            )
         except BaseException as exc:
-            # Neither an Exception nor an interrupt: a plugin's own BaseException that got past
-            # the catalog (a bug of ours). Reported as one, not as a traceback.
-            if isinstance(exc, (SystemExit, GeneratorExit)):
+            # Anything else is a bug of ours, reported as one, not as a traceback; so is a
+            # plugin's own BaseException that got past the catalog (not an exit or interrupt).
+            if isinstance(exc, (SystemExit, GeneratorExit)) or (
+                isinstance(exc, Exception) and _is_usage_error(exc)
+            ):
                 raise
             current = ctx.find_object(Session) or Session(None, False)
             if current.debug:

@@ -53,6 +53,8 @@ STATUSES = tuple(status.value for status in Status)
 #: The most jobs `catalog jobs list` shows at once (a bound, not a page: use --tenant/--status).
 MAX_LIMIT = 1_000_000
 
+_TenantOption = Annotated[str | None, customer_option("Only this tenant's jobs.", "--tenant")]
+
 app = typer.Typer(
     cls=Group,
     help="Background jobs: list them, show one, run a worker; retry, requeue and purge them.",
@@ -92,7 +94,7 @@ def _version(job: Job) -> str:
 @app.command("list")
 def list_jobs(
     ctx: typer.Context,
-    tenant: Annotated[str | None, customer_option("Only this tenant's jobs.", "--tenant")] = None,
+    tenant: _TenantOption = None,
     status: Annotated[
         Status | None,
         typer.Option("--status", help="Only jobs in this status.", show_default=False),
@@ -199,7 +201,6 @@ def _compact_json(value: Any) -> str:
     return dumps(value)
 
 
-_TenantOption = Annotated[str | None, customer_option("Only this tenant's jobs.", "--tenant")]
 _InterfaceOption = Annotated[
     str | None,
     typer.Option("--interface", metavar="NAME", help="Only jobs of this interface."),

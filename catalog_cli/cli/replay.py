@@ -7,7 +7,6 @@ executor, the progress bar, the report and the exit code.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from contextlib import ExitStack
@@ -31,9 +30,6 @@ from ._options import (
 from ._session import Session, json_option, session
 
 if TYPE_CHECKING:
-    import concurrent.futures as cf
-    from pathlib import Path
-
     from ..execution._replay import RecordedCall, ReplayedCall, ReplayReport
 
 #: differences shown per call in the text report (--json has them all)
@@ -95,7 +91,8 @@ def replay(
     current = session(ctx, as_json=as_json)
     check_workers(workers, dask)
     dask = dask_address(dask, workers)
-    from ..execution._replay import read_recording, run_calls, select
+    from ..execution._replay import QuietPool, read_recording, run_calls, select
+    from ._batch_cli import _executor, _progress_bar
 
     try:
         entries = read_recording(recording)
@@ -112,11 +109,11 @@ def replay(
     started = time.perf_counter()
     with ExitStack() as stack:
         runnable = _runnable(calls)
-        executor, where = _executor(stack, catalog.path, dask, workers, runnable)
+        # As a batch does: worker processes, so a plugin that ends its process ends a worker,
+        # and the report is still written; their calls are not recorded again.
+        executor, where = _executor(stack, catalog.path, dask, workers, runnable, QuietPool)
         progress = None
         if runnable and _wants_progress_bar(as_json):
-            from ._batch_cli import _progress_bar
-
             # skipped calls never run: the bar counts the others
             progress = stack.enter_context(_progress_bar(current, "replaying", runnable))
         try:
@@ -185,28 +182,6 @@ def _check_choice(
                 f"{known})",
                 param_hint=option,
             )
-
-
-def _executor(
-    stack: ExitStack, path: Path, dask: str | None, workers: int | None, calls: int
-) -> tuple[cf.Executor | None, str]:
-    """Where the calls run (None: in this process), and how to say so in the summary."""
-    if dask is not None:
-        from ..execution._batch import dask_executor
-
-        executor = stack.enter_context(dask_executor(dask, path, workers=workers))
-        return executor, "a local Dask cluster" if dask == "local" else f"Dask at {dask}"
-    if workers == 0 or not calls:
-        return None, "in this process"
-    from ..execution._replay import QuietPool
-
-    # As a batch does: worker processes, so a plugin that ends its process ends a worker, and
-    # the report is still written.
-    wanted = (os.cpu_count() or 1) if workers is None else workers
-    size = max(1, min(wanted, calls))
-    pool = QuietPool(size, preload=path)
-    stack.callback(pool.shutdown)
-    return pool, "1 worker process" if size == 1 else f"{size} worker processes"
 
 
 def _row(call: ReplayedCall) -> dict[str, Any]:

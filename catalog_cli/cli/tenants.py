@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ..config._canary import iso_time
 from . import _complete as complete
 from ._group import Group
 from ._session import JsonOption, dumps, session
@@ -173,6 +172,8 @@ def _canary_lines(
 ) -> list[tuple[str, str]]:
     """What ``tenants show`` says of a canary: its split, ramp and rule, whether it is rolled
     back (and why), and what its candidate's calls did in this process."""
+    from ..config._canary import iso_time
+
     by = f"by argument {canary.key!r}, sticky" if canary.key else "by chance, per call"
     version = f"v{canary.version}"
     if canary.ramp:
@@ -240,6 +241,8 @@ def reset_canary(
 ) -> None:
     """Undo a canary's rollback: its candidate version gets its share again, in every process
     of the catalog (within a second), judged afresh by its rule."""
+    from ..config._canary import iso_time
+
     current = session(ctx, as_json=as_json)
     undone = current.catalog.reset_canary(interface, customer=tenant)
     if as_json:
