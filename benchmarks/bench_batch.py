@@ -150,12 +150,24 @@ def measure(calls: int, rounds: int, workers: int) -> list[dict[str, Any]]:
             for label, seconds in took.items():
                 times[label].append(seconds)
                 ratios[label].append(seconds / took[_anchor(label)])
+    return summarize(found, times, ratios, calls, _anchor)
+
+
+def summarize(
+    found: list[tuple[str, float, Callable[[], Any]]],
+    times: dict[str, list[float]],
+    ratios: dict[str, list[float]],
+    calls: int,
+    anchor: Callable[[str], str],
+) -> list[dict[str, Any]]:
+    """A row per side: medians over the rounds of its time and of its ratios to its anchor
+    (also used by ``bench_replay``)."""
     return [
         {
             "side": label,
             "seconds": statistics.median(times[label]),
             "calls_per_second": calls / statistics.median(times[label]),
-            "anchor": _anchor(label),
+            "anchor": anchor(label),
             "time_vs_anchor": statistics.median(ratios[label]),
             "startup_seconds": setup,
         }

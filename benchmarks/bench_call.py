@@ -127,7 +127,9 @@ def measure(rounds: int, calls: int) -> list[dict[str, Any]]:
     rows = []
     for label, tenant, interface, version, arguments, plain in CASES:
         hook = getattr(anchors[tenant].hook, f"{interface}_v{version}")
-        full = catalog.interface(interface).version(version).bind(dict(arguments))
+        # Every case gives every argument, so the anchors need no defaults filled in (and no
+        # catalog code to fill them).
+        full = dict(arguments)
         sides = _sides(catalog, hook, full, plain, tenant, interface, version, arguments)
         results = {name: side() for name, side in sides.items()}
         assert len({repr(v) for v in results.values()}) == 1, f"{label}: {results}"

@@ -8,15 +8,17 @@ line with one ``os.write`` to a file opened ``O_APPEND`` (and without the wrappe
 
 Replay: a recording of price_quote calls of c1, c2 and c3 (``--calls``, default 10 000), made
 by the catalog itself, in which one line in a hundred has its recorded total changed, so every
-side must find exactly those as different. The anchors contain no catalog code: a plain loop
-that reads the lines with ``json``, calls the tenant's plain-pluggy hook and compares the
-result with ``==``; and a ``concurrent.futures.ProcessPoolExecutor`` whose workers do that on
-chunks of lines. The catalog's sides: ``catalog_cli.replay`` in this process, on its process
-pool, on a Dask ``LocalCluster`` (with the ``dask`` extra); pools are started and warmed up
-before any clock runs (start-up is reported apart). And the whole command, ``catalog replay
---workers N --json`` in a fresh interpreter, against the plain loop as a script in a fresh
-interpreter: wall time, start-up included. Each round runs the sides back to back; figures
-are medians over rounds, ratios medians of per-round ratios.
+side must find exactly those as different. The anchors contain no catalog code
+(``benchmarks/plain_replay.py``): a plain loop that reads the lines with ``json``, calls the
+tenant's plain-pluggy hook and compares the result with ``==``; and a
+``concurrent.futures.ProcessPoolExecutor`` whose workers do that on chunks of lines. The
+catalog's sides: ``catalog_cli.replay`` in this process, on its process pool, on a Dask
+``LocalCluster`` (with the ``dask`` extra); pools are started and warmed up before any clock
+runs (start-up is reported apart). And the whole command, ``catalog replay --workers N
+--json`` in a fresh interpreter, against the plain loop as a script in a fresh interpreter
+(``python -m benchmarks.plain_replay``, which imports no catalog code): wall time, start-up
+included. Each round runs the sides back to back; figures are medians over rounds, ratios
+medians of per-round ratios.
 
     python -m benchmarks.bench_replay [--calls 10000] [--rounds 3] [--workers N] [--json]
 """
@@ -37,7 +39,8 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from benchmarks import plain_pluggy
+from benchmarks import plain_pluggy, plain_replay
+from benchmarks.bench_batch import summarize
 from benchmarks.bench_call import paired, ratio
 from catalog_cli import Catalog, replay
 from catalog_cli.execution._batch import dask_executor
@@ -179,53 +182,16 @@ def make_recording(path: Path, calls: int) -> tuple[Path, int]:
     return recording, changed
 
 
-#: a plain-pool worker's hooks: price_quote v1 per tenant, in plain pluggy
-_hooks: dict[str, Any] = {}
-
-
-def _plain_worker() -> None:
-    _hooks.update({t: pm.hook.price_quote_v1 for t, pm in plain_pluggy.managers().items()})
-
-
-def plain_compare(lines: list[bytes], hooks: dict[str, Any]) -> tuple[int, int]:
-    """(same, different) of recorded lines, replayed with plain pluggy and plain json."""
-    same = different = 0
-    for raw in lines:
-        line = json.loads(raw)
-        result = hooks[line["tenant"]](**line["arguments"])
-        if result == line["result"]:
-            same += 1
-        else:
-            different += 1
-    return same, different
-
-
-def _plain_chunk(lines: list[bytes]) -> tuple[int, int]:
-    return plain_compare(lines, _hooks)
-
-
-PLAIN_SCRIPT_SOURCE = """\
-import json, sys
-from benchmarks import plain_pluggy
-from benchmarks.bench_replay import plain_compare
-
-hooks = {t: pm.hook.price_quote_v1 for t, pm in plain_pluggy.managers().items()}
-with open(sys.argv[1], "rb") as handle:
-    same, different = plain_compare(handle.read().splitlines(), hooks)
-print(json.dumps({"counts": {"same": same, "different": different}}))
-"""
-
-
 def replay_sides(
     stack: ExitStack, path: Path, recording: Path, workers: int
 ) -> Iterator[tuple[str, float, Callable[[], tuple[int, int]]]]:
     """(label, start-up seconds, run) per side; run gives (same, different)."""
-    hooks = {t: pm.hook.price_quote_v1 for t, pm in plain_pluggy.managers().items()}
+    hooks = plain_replay.hooks()
     catalog = stack.enter_context(Catalog(path))
 
     def plain_loop() -> tuple[int, int]:
         with open(recording, "rb") as handle:
-            return plain_compare(handle.read().splitlines(), hooks)
+            return plain_replay.compare(handle.read().splitlines(), hooks)
 
     def ours(executor: Any) -> Callable[[], tuple[int, int]]:
         def run() -> tuple[int, int]:
@@ -256,16 +222,16 @@ def replay_sides(
     yield "replay(), in this process", 0.0, ours(None)
     started = time.perf_counter()
     plain_pool = stack.enter_context(
-        concurrent.futures.ProcessPoolExecutor(workers, initializer=_plain_worker)
+        concurrent.futures.ProcessPoolExecutor(workers, initializer=plain_replay.worker)
     )
-    list(plain_pool.map(_plain_chunk, [[]] * (workers * 4)))  # every worker up
+    list(plain_pool.map(plain_replay.chunk, [[]] * (workers * 4)))  # every worker up
 
     def plain_pooled() -> tuple[int, int]:
         with open(recording, "rb") as handle:
             lines = handle.read().splitlines()
         size = max(1, len(lines) // (workers * 4))
         chunks = [lines[i : i + size] for i in range(0, len(lines), size)]
-        found = list(plain_pool.map(_plain_chunk, chunks))
+        found = list(plain_pool.map(plain_replay.chunk, chunks))
         return sum(s for s, _ in found), sum(d for _, d in found)
 
     yield PLAIN_POOL, time.perf_counter() - started, plain_pooled
@@ -286,7 +252,7 @@ def replay_sides(
             time.perf_counter() - started,
             ours(cluster),
         )
-    yield PLAIN_SCRIPT, 0.0, command(["-c", PLAIN_SCRIPT_SOURCE, str(recording)])
+    yield PLAIN_SCRIPT, 0.0, command(["-m", "benchmarks.plain_replay", str(recording)])
     yield (
         f"catalog replay --workers {workers}",
         0.0,
@@ -334,17 +300,7 @@ def measure_replay(folder: Path, calls: int, rounds: int, workers: int) -> list[
                 times[label].append(seconds)
                 ratios[label].append(seconds / took[_anchor(label)])
     assert len(recording.read_text(encoding="utf-8").splitlines()) == calls, "replays recorded"
-    return [
-        {
-            "side": label,
-            "seconds": statistics.median(times[label]),
-            "calls_per_second": calls / statistics.median(times[label]),
-            "anchor": _anchor(label),
-            "time_vs_anchor": statistics.median(ratios[label]),
-            "startup_seconds": setup,
-        }
-        for label, setup, _run in found
-    ]
+    return summarize(found, times, ratios, calls, _anchor)
 
 
 def main() -> None:
