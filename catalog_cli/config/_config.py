@@ -533,11 +533,8 @@ def _tables(
     return _frozen(found)
 
 
-def _tenant(
-    check: _Checker, tenant_id: str, raw: Any, interner: Interner | None = None
-) -> TenantConfig:
+def _tenant(check: _Checker, tenant_id: str, raw: Any, interner: Interner) -> TenantConfig:
     """One tenant's section; its problems stay with it (the tenant fails closed)."""
-    interner = interner or Interner()
     before = len(check.problems)
     check.tenant = tenant_id
     key = ("tenants", tenant_id)

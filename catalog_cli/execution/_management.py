@@ -112,14 +112,10 @@ def _change(
     registry = old.registry
     _check_target(registry, action, plugin, tenant)
     before = registry.disabled
-    if action == "reload":
-        disabled = before
-    else:
-        disabled = _changed(
-            before, action, plugin, tenant, Disabling(plugin, tenant, by, reason, at)
-        )
+    record = Disabling(plugin, tenant, by, reason, at)
+    disabled = before if action == "reload" else _changed(before, action, record)
     if action != "reload" and disabled == before:
-        _persist(catalog, action, plugin, tenant, by, reason, at)
+        _persist(catalog, action, record)
         return PluginChange(action, plugin, tenant, "unchanged", (), by, reason, at, old.generation)
 
     derived = registry.derive(disabled, reimport=(plugin,) if action == "reload" else ())
@@ -167,7 +163,7 @@ def _change(
     if action != "reload":
         # Written before the swap: a change the next start would not know is not made.
         try:
-            _persist(catalog, action, plugin, tenant, by, reason, at)
+            _persist(catalog, action, record)
         except StateFileError:
             _stop_built(new, touched)
             raise
@@ -254,14 +250,10 @@ def _check_target(registry: Registry, action: Action, plugin: str, tenant: str |
         raise refuse("a plugin's code is reloaded for every tenant that runs it")
 
 
-def _changed(
-    disabled: DisabledPlugins,
-    action: Action,
-    plugin: str,
-    tenant: str | None,
-    record: Disabling,
-) -> DisabledPlugins:
-    """``disabled`` with the change made (the same object when it changes nothing)."""
+def _changed(disabled: DisabledPlugins, action: Action, record: Disabling) -> DisabledPlugins:
+    """``disabled`` with the change of ``record``'s plugin and tenant made (the same object
+    when it changes nothing)."""
+    plugin, tenant = record.plugin, record.tenant
     records = list(disabled.records)
     if action == "disable":
         if disabled.find(plugin, tenant) is not None or disabled.find(plugin, None) is not None:
@@ -273,23 +265,14 @@ def _changed(
     return disabled if len(kept) == len(records) else DisabledPlugins(kept)
 
 
-def _persist(
-    catalog: Catalog,
-    action: Action,
-    plugin: str,
-    tenant: str | None,
-    by: str,
-    reason: str,
-    at: str,
-) -> None:
+def _persist(catalog: Catalog, action: Action, record: Disabling) -> None:
     """Make the change in the state file too: merged into what is on disk now, which may
     hold changes this process has not reloaded yet. Read also when the change is made
     already, so that a broken file refuses it."""
     state = catalog._plugin_state
-    record = Disabling(plugin, tenant, by, reason, at)
     with state.locked():
         on_disk = state.read()
-        changed = _changed(on_disk, action, plugin, tenant, record)
+        changed = _changed(on_disk, action, record)
         if changed is not on_disk:
             state.write(changed)
 

@@ -182,19 +182,40 @@ class TenantRuntime:
                     self._served = {}
                 found = self._served.get(hook)
                 if found is None:
-                    if self._warned is None:
-                        self._warned = set()
-                    found = self._served[hook] = TenantRuntime(
-                        self._registry,
+                    found = self._served[hook] = self._sibling(
                         self._registry.served_plan(self.plan, hook),
-                        self._states,
-                        generation=self.generation,
                         traced=self.traced,
-                        warned=self._warned,
                         serving=self._registry.routes[hook][0].number,
                         catalog_events=self._events,
                     )
         return found
+
+    def _sibling(
+        self,
+        plan: TenantPlan,
+        *,
+        traced: bool,
+        serving: int | None = None,
+        catalog_events: EventBus | None = None,
+    ) -> TenantRuntime:
+        """Another build of this tenant (traced, or a served version's): the same generation
+        and interceptor states, and the deprecations logged once for both."""
+        return TenantRuntime(
+            self._registry,
+            plan,
+            self._states,
+            generation=self.generation,
+            traced=traced,
+            warned=self._warned_set(),
+            serving=serving,
+            catalog_events=catalog_events,
+        )
+
+    def _warned_set(self) -> set[str]:
+        """The entry points whose deprecation was logged (made when first needed)."""
+        if self._warned is None:
+            self._warned = set()
+        return self._warned
 
     def _add(self, name: str, plugin: object) -> None:
         try:
@@ -395,11 +416,11 @@ class TenantRuntime:
     def _prepare(self, choice: VersionChoice) -> PreparedCall:
         registry = self._registry
         declared = registry.version(choice)
-        if self._warned is None:
-            self._warned = set()
-        if declared.deprecated is not None and declared.hook not in self._warned:
-            self._warned.add(declared.hook)  # once, traced or not
-            _warn_deprecated(declared, self.id)
+        if declared.deprecated is not None:
+            warned = self._warned_set()
+            if declared.hook not in warned:
+                warned.add(declared.hook)  # once, traced or not
+                _warn_deprecated(declared, self.id)
         implementation = registry.implementations[declared.hook]
         entry: Any = getattr(self.pm.hook, declared.hook)
         if self.traced:
@@ -435,16 +456,7 @@ class TenantRuntime:
             with _PREPARING:
                 found = self._traced
                 if found is None:
-                    if self._warned is None:
-                        self._warned = set()
-                    found = self._traced = TenantRuntime(
-                        self._registry,
-                        self.plan,
-                        self._states,
-                        generation=self.generation,
-                        traced=True,
-                        warned=self._warned,
-                    )
+                    found = self._traced = self._sibling(self.plan, traced=True)
         return found
 
     def plugin_settings(self) -> dict[str, Mapping[str, Any]]:
