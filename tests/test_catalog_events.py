@@ -235,3 +235,15 @@ def test_a_plugin_managed_at_run_time_is_told_to_each_rebuilt_tenant(catalog: Ca
         ("a", "disable", "flaky")
     ]
     assert changed[0].details["reason"] == "noisy" and "by" not in changed[0].details
+
+
+def test_a_traced_call_tells_its_events_too(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(breaker, "_now", lambda: 100.0)
+    seen: list[CatalogEvent] = []
+    catalog.subscribe(seen.append)
+    with pytest.raises(PluginCallError):
+        catalog.execute("interface_a", customer="a", arguments={"name": "fail"}, trace=True)
+    assert catalog.events.flush()
+    assert ("breaker_opened", "a") in _kinds(seen)

@@ -186,7 +186,6 @@ class TenantRuntime:
                         self._registry.served_plan(self.plan, hook),
                         traced=self.traced,
                         serving=self._registry.routes[hook][0].number,
-                        catalog_events=self._events,
                     )
         return found
 
@@ -196,10 +195,9 @@ class TenantRuntime:
         *,
         traced: bool,
         serving: int | None = None,
-        catalog_events: EventBus | None = None,
     ) -> TenantRuntime:
-        """Another build of this tenant (traced, or a served version's): the same generation
-        and interceptor states, and the deprecations logged once for both."""
+        """Another build of this tenant (traced, or a served version's): the same generation,
+        interceptor states and catalog events, and the deprecations logged once for both."""
         return TenantRuntime(
             self._registry,
             plan,
@@ -208,7 +206,7 @@ class TenantRuntime:
             traced=traced,
             warned=self._warned_set(),
             serving=serving,
-            catalog_events=catalog_events,
+            catalog_events=self._events,
         )
 
     def _warned_set(self) -> set[str]:
