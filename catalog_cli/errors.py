@@ -25,6 +25,7 @@
     │   │   ├── PluginIncompatibleError       ... or needs an API or interface we lack
     │   │   └── PluginDependencyError         ... or its dependencies are missing or cyclic
     │   ├── PluginCallError                   a plugin raised during a call
+    │   │   └── WorkerLimitError              ... an isolated plugin's worker broke a limit
     │   └── ResultValidationError             a plugin returned a value of the wrong type
     ├── CallTimeoutError (TimeoutError)       a call did not finish in time
     ├── CallRefusedError                      an interceptor refused the call: try later
@@ -529,6 +530,49 @@ class PluginCallError(PluginError):
 
     def _details(self) -> dict[str, Any]:
         return {"cause": type(self.cause).__name__}
+
+
+class WorkerLimitError(PluginCallError):
+    """An isolated plugin's worker process broke a limit, crashed, hung or misbehaved: it
+    was killed and replaced, and the call fails as that plugin's, for its tenant only.
+
+    ``limit`` is what happened (``memory``, ``cpu``, ``wall``, ``open_files``, ``processes``,
+    ``died``, ``start``, ``protocol``, ``busy``, ``closed``); ``reason`` says it for people
+    ("memory limit 256 MiB", "worker died (signal SIGSEGV)")."""
+
+    def __init__(
+        self,
+        *,
+        plugin: str,
+        tenant: str,
+        interface: str,
+        version: int,
+        call_id: str,
+        limit: str,
+        reason: str,
+        detail: str = "",
+    ) -> None:
+        self.interface = interface
+        self.version = version
+        self.call_id = call_id
+        self.limit = limit
+        self.reason = reason
+        self.cause = WorkerFailure(f"{reason}: {detail}" if detail else reason)
+        PluginError.__init__(
+            self,
+            f"plugin {plugin!r} failed in its isolated worker process in {interface} "
+            f"v{version} for tenant {tenant!r} (call {call_id}): {reason}"
+            + (f" ({detail})" if detail else ""),
+            plugin=plugin,
+            tenant=tenant,
+        )
+
+    def _details(self) -> dict[str, Any]:
+        return {"cause": "WorkerFailure", "limit": self.limit, "reason": self.reason}
+
+
+class WorkerFailure(RuntimeError):
+    """The cause of a WorkerLimitError: what became of the plugin's worker process."""
 
 
 class CallTimeoutError(CatalogError, TimeoutError):

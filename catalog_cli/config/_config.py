@@ -18,6 +18,9 @@ from . import _toml
 from ._canary import Canary
 from ._canary import canaries as _canaries
 from ._document import Document, ParsedDocument
+from ._isolation import DEFAULT_WORKER_LIMITS, TenantIsolation, WorkerLimits
+from ._isolation import read_catalog as _read_isolation
+from ._isolation import read_tenant as _read_tenant_isolation
 from ._jobs import JobsConfig as JobsConfig  # noqa: PLC0414 (re-exported by catalog_cli.config)
 from ._jobs import read_jobs
 
@@ -53,6 +56,7 @@ _TENANT_KEYS: Final = (
     "errors",
     "api_keys",
     "limits",
+    "isolation",
 )
 _INTERCEPTOR_KEYS: Final = ("enabled", "order", "include", "exclude", "settings")
 _SCOPE_KEYS: Final = ("tenants", "interfaces")
@@ -142,6 +146,8 @@ class TenantConfig:
     api_keys: tuple[str, ...] = ()
     #: ``[tenants.<id>.limits]``: over the catalog's ``[limits]``
     limits: Limits = field(default_factory=Limits)
+    #: ``isolation``: the plugins that run in the tenant's worker processes (None: none)
+    isolation: TenantIsolation | None = None
     #: Problems in this tenant's own section: the tenant fails closed, the others keep working.
     problems: tuple[ConfigProblem, ...] = ()
 
@@ -191,6 +197,8 @@ class CatalogConfig:
     jobs: JobsConfig = field(default_factory=JobsConfig)
     #: ``[limits]``: each tenant's concurrent calls in a server, and calls' deadlines
     limits: Limits = DEFAULT_LIMITS
+    #: ``[isolation]``: the limits of each tenant's worker pool of isolated plugins
+    isolation: WorkerLimits = DEFAULT_WORKER_LIMITS
     tenants: Mapping[str, TenantConfig] = field(default_factory=dict)
     document: Document | None = field(default=None, repr=False, compare=False)
 
@@ -553,6 +561,7 @@ def _tenant(check: _Checker, tenant_id: str, raw: Any, interner: Interner) -> Te
         _frozen(check.errors(table, key)),
         check.api_keys(table, key),
         check.limits(table.get("limits", {}), (*key, "limits"), Limits()),
+        _read_tenant_isolation(check, table, key, _plugin_pattern_problem),
         tuple(check.problems[before:]),
     )
 
@@ -648,7 +657,9 @@ def config_of(document: Document) -> CatalogConfig:
     path = document.path
     top = document.top
     check = _Checker(document)
-    check.known_keys(top, (), ("catalog", "tenants", "interceptors", "serve", "jobs", "limits"))
+    check.known_keys(
+        top, (), ("catalog", "tenants", "interceptors", "serve", "jobs", "limits", "isolation")
+    )
     if document.tenants_table is not None:
         check.add(("tenants",), f"expected a table, got {_type_name(document.tenants_table)}")
     section = check.table(top.get("catalog", {}), ("catalog",))
@@ -690,6 +701,7 @@ def config_of(document: Document) -> CatalogConfig:
     admin_keys = check.strings(serve, ("serve",), "admin_keys", _api_key_problem, secret=True)
     jobs = check.jobs(top.get("jobs", {}), base)
     limits = check.limits(top.get("limits", {}), ("limits",), DEFAULT_LIMITS)
+    isolation = _read_isolation(check, top.get("isolation", {}))
     interceptors = {
         name: check.interceptor(name, raw)
         for name, raw in check.table(top.get("interceptors", {}), ("interceptors",)).items()
@@ -716,6 +728,7 @@ def config_of(document: Document) -> CatalogConfig:
         admin_keys=admin_keys,
         jobs=jobs,
         limits=limits,
+        isolation=isolation,
         tenants=TenantTable(document),
         document=document,
     )

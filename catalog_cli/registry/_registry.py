@@ -49,6 +49,7 @@ from ._depends import call_order
 from ._disabled import NONE, DisabledPlugins
 from ._hooks import HookInfo, hook_index
 from ._interceptors import BUILTIN, PREFIX, InterceptorUse, default_order
+from ._isolation import Isolation, check_isolated, isolated_names
 from ._loader import ModuleLoader
 from ._meta import PluginMeta, declared_meta, own_attribute
 from ._namespace import Folder
@@ -72,6 +73,8 @@ class TenantPlan(NamedTuple):
     interceptors: tuple[InterceptorUse, ...]
     #: the keys of plugin points whose error policy is ``isolate`` for this tenant
     isolated: frozenset[str]
+    #: the plugins that run in the tenant's worker processes, and their limits (None: none)
+    workers: Isolation | None = None
 
 
 class Registry:
@@ -800,6 +803,16 @@ class Registry:
                     )
                 )
         problems.extend(self._error_policy_problems(key, tenant.errors, tenant.id))
+        if tenant.isolation is not None:
+            _names, unmatched = isolated_names(tenant.isolation, selected)
+            problems.extend(
+                self.config.problem(
+                    (*key, "isolation", "plugins"),
+                    f"{pattern!r} matches none of this tenant's plugins",
+                    tenant.id,
+                )
+                for pattern in unmatched
+            )
         for name in tenant.interceptors:
             if name not in self.config.interceptors:
                 configured = ", ".join(self.config.interceptors) or "none"
@@ -866,7 +879,23 @@ class Registry:
             MappingProxyType(settings),
             tuple(interceptors),
             self._isolated(config),
+            self._workers(config, selected, plugins),
         )
+
+    def _workers(
+        self, config: TenantConfig, selected: Iterable[str], plugins: Mapping[str, CheckedPlugin]
+    ) -> Isolation | None:
+        """The tenant's plugins that run in worker processes (checked: they can), and the
+        limits of its pool; None when none does."""
+        if config.isolation is None:
+            return None
+        names, _unmatched = isolated_names(config.isolation, selected)
+        if not names:
+            return None
+        for name in names:
+            check_isolated(plugins[name], self.interfaces, config.id)
+        limits = config.isolation.limits.over(self.config.isolation)
+        return Isolation(frozenset(names), limits)
 
     def served_plan(self, plan: TenantPlan, hook: str) -> TenantPlan:
         """What a served call of the version whose entry point is ``hook`` runs on, for the

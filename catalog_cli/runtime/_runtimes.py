@@ -135,9 +135,17 @@ class Runtimes:
             runtime = TenantRuntime(
                 registry, plan, self._states, generation=self.generation, catalog_events=self.events
             )
-            lifecycle.start(
-                runtime.pm, tenant, runtime.plugin_settings(), registry.config.startup_timeout
-            )
+            pool = runtime.workers
+            try:
+                if pool is not None:  # isolated plugins: their workers start them
+                    pool.start()
+                lifecycle.start(
+                    runtime.pm, tenant, runtime.plugin_settings(), registry.config.startup_timeout
+                )
+            except BaseException:
+                if pool is not None:
+                    pool.close(registry.config.startup_timeout)
+                raise
         except PluginValidationError as exc:
             return exc.for_tenant(tenant)
         except (ConfigError, PluginError) as exc:
@@ -251,4 +259,6 @@ def stop(runtimes: list[TenantRuntime], seconds: float) -> list[tuple[str, str, 
             runtime.pm, runtime.id, runtime.plugin_settings(), seconds
         ):
             failures.append((runtime.id, plugin, exc))
+        if runtime.workers is not None:  # isolated plugins shut down in their workers
+            failures.extend((runtime.id, p, e) for p, e in runtime.workers.close(seconds))
     return failures

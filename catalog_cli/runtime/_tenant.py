@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from types import CodeType, MappingProxyType, MethodType
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 import pluggy
 
@@ -39,6 +39,7 @@ from ..registry import (
 )
 from . import _events as events
 from . import _guards as guards
+from . import _workers
 from ._adapters import Check
 from ._context import Context, Points
 from ._context import points as points_class
@@ -49,6 +50,7 @@ from ._trace import traced_function, traced_wrapper
 
 if TYPE_CHECKING:
     from .._catalog_events import EventBus
+    from ._workers import WorkerPool
 
 #: Plugins without settings of their own share this one (read-only) mapping.
 _NO_SETTINGS: Mapping[str, Any] = MappingProxyType({})
@@ -79,6 +81,7 @@ class TenantRuntime:
         "pm",
         "serving",
         "traced",
+        "workers",
     )
 
     def __init__(
@@ -92,8 +95,12 @@ class TenantRuntime:
         warned: set[str] | None = None,
         serving: int | None = None,
         catalog_events: EventBus | None = None,
+        workers: WorkerPool | None = None,
     ) -> None:
         self.id = plan.id
+        #: the worker processes of its isolated plugins (shared with its traced and served
+        #: builds; started by ``Runtimes``), or None
+        self.workers = workers if workers is not None else _workers.pool_for(registry, plan)
         #: the catalog's events, which the tenant's interceptors may emit to
         self._events = catalog_events
         #: for the manager of a served version's calls: that version (what contexts say)
@@ -207,6 +214,7 @@ class TenantRuntime:
             warned=self._warned_set(),
             serving=serving,
             catalog_events=self._events,
+            workers=self.workers,
         )
 
     def _warned_set(self) -> set[str]:
@@ -226,6 +234,7 @@ class TenantRuntime:
     def _register(self, plugin: CheckedPlugin, points: dict[str, Points], *, builtin: bool) -> None:
         settings = self.plan.settings.get(plugin.name, _NO_SETTINGS)
         contexts: dict[str, Context] = {}
+        pool = self.workers if self.workers and plugin.name in self.workers.plugins else None
 
         def context(impl: Implementation) -> Context:
             info = impl.info
@@ -246,10 +255,17 @@ class TenantRuntime:
 
         def implementation(impl: Implementation) -> Callable[..., Any]:
             info = impl.info
+            if pool is not None:  # an isolated plugin: its code runs in the tenant's workers
+                if not info.interface:
+                    return pool.lifecycle(impl, plugin.name, self._registry.config.health_timeout)
+                impl, remote = pool.stand_in(impl, context(impl), self._registry.shared)
+                return self._guarded(impl, cast(Context, remote), plugin.name, builtin=builtin)
             if not info.interface:  # lifecycle and event hooks: no context
                 return impl.function
             return self._guarded(impl, context(impl), plugin.name, builtin=builtin)
 
+        if pool is not None:  # its health check tells the pool's state, also without its own
+            plugin = _workers.with_health(plugin, self._registry.hooks)
         self._add(plugin.name, plugin_object(plugin, implementation))
 
     def _points_of(self, version: Version, points: dict[str, Points]) -> Points:
