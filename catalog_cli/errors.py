@@ -28,6 +28,7 @@
     │   │   └── WorkerLimitError              ... an isolated plugin's worker broke a limit
     │   └── ResultValidationError             a plugin returned a value of the wrong type
     ├── CallTimeoutError (TimeoutError)       a call did not finish in time
+    ├── AsyncRequiredError (RuntimeError)     a plain call of async plugins on a running loop
     ├── CallRefusedError                      an interceptor refused the call: try later
     │   ├── CircuitOpenError                  ... its circuit breaker is open
     │   ├── RateLimitedError                  ... the tenant is over its rate limit
@@ -595,6 +596,24 @@ class CallTimeoutError(CatalogError, TimeoutError):
 
     def _details(self) -> dict[str, Any]:
         return {"seconds": self.seconds}
+
+
+class AsyncRequiredError(CatalogError, RuntimeError):
+    """A plain (not awaited) call of a method whose tenant runs ``async def`` implementations,
+    made on a running event loop, which it cannot wait on without blocking it."""
+
+    kind = "async_required"
+
+    def __init__(self, *, tenant: str, interface: str, version: int) -> None:
+        self.tenant = tenant
+        self.interface = interface
+        self.version = version
+        super().__init__(
+            f"{interface} v{version} for tenant {tenant!r} runs async def implementations "
+            "and was called without await from a running event loop: use "
+            f"`await catalog.arun({interface!r}, customer={tenant!r}, ...)`, "
+            "`await catalog.acall(request)` or `await method.acall(...)`"
+        )
 
 
 class ResultValidationError(PluginError):

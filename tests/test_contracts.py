@@ -1,4 +1,4 @@
-"""Plugin contracts: annotations against the plugin point, ``async def`` refused, wrong results
+"""Plugin contracts: annotations against the plugin point, ``async def`` shapes, wrong results
 blamed on their plugin, and a plugin checked on its own (``check --plugin``, unselected files)."""
 
 from __future__ import annotations
@@ -80,21 +80,27 @@ def test_compatible_annotations_load(write_catalog: WriteCatalog, signature: str
     assert catalog.run("interface_a", customer="t").startswith("Hello")
 
 
-def test_async_implementation_is_refused_at_registration(write_catalog: WriteCatalog) -> None:
+def test_async_implementation_is_taken_and_awaited(write_catalog: WriteCatalog) -> None:
     source = plugin("async def interface_a_v2_extra_lines(ctx, name, vip):\n    return 'x'\n")
     catalog = Catalog(one_tenant(write_catalog, source))
-    with pytest.raises(PluginValidationError, match="async def implementations are not") as info:
-        catalog.run("interface_a", customer="t")
-    assert info.value.plugin == "acme.p"
+    assert catalog.run("interface_a", customer="t").endswith("\nx")
     assert catalog.run("interface_a", customer="other").startswith("Hello")
 
 
-def test_async_implementation_fails_check(invoke: Invoke, write_catalog: WriteCatalog) -> None:
-    source = plugin("async def interface_a_v2_extra_lines(ctx, name, vip):\n    return 'x'\n")
+def test_async_wrapper_without_yield_fails_check(
+    invoke: Invoke, write_catalog: WriteCatalog
+) -> None:
+    source = (
+        "from catalog_cli import hookimpl\n\n\n@hookimpl(wrapper=True)\n"
+        "async def interface_a_v2_extra_lines(ctx, name, vip):\n    return 'x'\n"
+    )
     result = invoke("check", "--json", catalog=one_tenant(write_catalog, source))
     assert result.exit_code == 10
     report = json.loads(result.stdout)
-    assert any("async def" in p["message"] and p["plugin"] == "acme.p" for p in report["problems"])
+    assert any(
+        "async wrapper must `yield`" in p["message"] and p["plugin"] == "acme.p"
+        for p in report["problems"]
+    )
 
 
 # -- wrong results are the plugin's --------------------------------------------------------

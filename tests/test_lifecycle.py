@@ -213,7 +213,7 @@ def test_async_lifecycle_hooks_are_refused(make_catalog: MakeCatalog) -> None:
         "    return None\n"
     )
     catalog = make_catalog(TOML.format(plugins='["later"]'), {"plugins/later.py": source})
-    with pytest.raises(PluginValidationError, match="async def implementations are not supported"):
+    with pytest.raises(PluginValidationError, match="must be a plain def"):
         catalog.plugin_manager("t")
 
 

@@ -79,6 +79,7 @@ CODES: Final[Mapping[str, int]] = MappingProxyType(
         "replay_differs": REPLAY_DIFFERS,
         "serve": SERVE,
         "scaffold": USAGE,
+        "async_required": USAGE,
         "job_state": USAGE,
         "cancelled": INTERRUPTED,
         "interrupted": INTERRUPTED,

@@ -35,6 +35,7 @@ from . import _describe as describe
 from ._contract import PluginReport
 from ._contract import check_plugin as check_contract
 from ._limits import Bulkheads, CallLimits, limits_of
+from ._pipeline import acall as acall_pipeline
 from ._pipeline import call as call_pipeline
 from ._plugin_state import PluginStateFile, state_path
 from ._requests import CallAnswer, CallRequest
@@ -88,6 +89,10 @@ class Method(Protocol):
 
     def __call__(self, **arguments: Any) -> Any: ...
 
+    async def acall(self, **arguments: Any) -> Any:
+        """The call awaited: on the async path when the version runs async def
+        implementations for the tenant (see :meth:`Catalog.arun`)."""
+
 
 def _method(call: PreparedCall | CanaryCall, runtimes: Runtimes) -> Method:
     """A function of its own for ``call``: the prepared call's own code (so calling it costs
@@ -102,12 +107,15 @@ def _method(call: PreparedCall | CanaryCall, runtimes: Runtimes) -> Method:
             shared.__closure__,
         )
         own.__kwdefaults__ = shared.__kwdefaults__
+        own.acall = call.acall
         declared = call.declared
     else:
         canary = call
 
         def own(**arguments: Any) -> Any:
             return canary.call(**arguments)
+
+        own.acall = canary.acall
 
         declared = runtimes.registry.version(runtimes.registry.resolve(call.interface, call.tenant))
     own.__name__ = own.__qualname__ = f"{declared.hook} for {call.tenant}"
@@ -212,6 +220,54 @@ class Catalog:
         if call is None:
             call = runtimes.call(customer, interface, version, kwargs)
         return call(**kwargs)
+
+    async def arun(
+        self, interface: str, /, *, customer: str, version: int | None = None, **kwargs: Any
+    ) -> Any:
+        """:meth:`run` awaited. A version whose plugins (or interceptors) for ``customer``
+        include ``async def`` implementations runs on the async path: its async code is
+        awaited on this event loop, plain code runs as it would in :meth:`run` (in a worker
+        thread when it calls plugin points with async implementations). A version with only
+        plain implementations runs as :meth:`run` runs it. Errors as for :meth:`run`."""
+        if self._bulkheads is not None:
+            request = CallRequest(customer, interface, version, kwargs)
+            answer = await self.acall(request)
+            if not answer.ok:
+                answer.raise_error()
+            return answer.result
+        runtimes = self._runtimes
+        call = runtimes.acalls.get((customer, interface, version))
+        if call is None:
+            call = runtimes.acall(customer, interface, version, kwargs)
+        return await call(**kwargs)
+
+    async def acall(
+        self,
+        request: CallRequest,
+        *,
+        timeout: float | None = None,
+        trace: bool = False,
+        choice: VersionChoice | None = None,
+        call_id: str | None = None,
+    ) -> CallAnswer:
+        """:meth:`call` awaited (see :meth:`arun`); ``timeout`` cancels a call on the async
+        path at its deadline."""
+        return await acall_pipeline(
+            self._runtimes,
+            request,
+            timeout=timeout,
+            trace=trace,
+            choice=choice,
+            bulkheads=self._bulkheads,
+            call_id=call_id,
+        )
+
+    def runs_async(self, interface: str, *, customer: str, version: int | None = None) -> bool:
+        """Whether ``customer``'s calls of ``interface`` (``version``, else its version) run
+        on the async path: some of what they run is ``async def``. Builds the tenant."""
+        runtimes = self._runtimes
+        choice = runtimes.registry.resolve(interface, customer, version)
+        return runtimes.prepared(customer, choice).asynchronous
 
     def call(
         self,

@@ -111,12 +111,38 @@ def _call(
     try:
         result = run() if timeout is None else _with_deadline(run, timeout, tenant, choice, call_id)
     except CatalogError as exc:
-        if recorder is not None:
-            recorder.finish(error=exc)
-            exc.trace = recorder
-        if choice.source == "canary":
-            canary.observe_live(runtimes, tenant, choice, exc, call_id)
-        return failed(exc, started, choice)
+        return _failed_call(runtimes, tenant, choice, started, call_id, recorder, exc)
+    return _answered(runtimes, tenant, choice, started, call_id, serial, recorder, shadow, result)
+
+
+def _failed_call(
+    runtimes: Runtimes,
+    tenant: str,
+    choice: VersionChoice,
+    started: float,
+    call_id: str,
+    recorder: Trace | None,
+    exc: CatalogError,
+) -> CallAnswer:
+    if recorder is not None:
+        recorder.finish(error=exc)
+        exc.trace = recorder
+    if choice.source == "canary":
+        canary.observe_live(runtimes, tenant, choice, exc, call_id)
+    return failed(exc, started, choice)
+
+
+def _answered(
+    runtimes: Runtimes,
+    tenant: str,
+    choice: VersionChoice,
+    started: float,
+    call_id: str,
+    serial: int | str,
+    recorder: Trace | None,
+    shadow: canary.ShadowCall | None,
+    result: Any,
+) -> CallAnswer:
     if recorder is not None:
         recorder.finish(result)
     if choice.source == "canary":
@@ -135,6 +161,101 @@ def _call(
         time.perf_counter() - started,
         recorder,
     )
+
+
+async def acall(
+    runtimes: Runtimes,
+    request: CallRequest,
+    *,
+    timeout: float | None = None,
+    trace: bool = False,
+    choice: VersionChoice | None = None,
+    bulkheads: Bulkheads | None = None,
+    call_id: str | None = None,
+) -> CallAnswer:
+    """``call`` awaited: a version that runs async def implementations for the tenant runs
+    on this event loop (its deadline cancels it); one with only plain implementations runs as
+    ``call`` runs it, in this thread (the HTTP API runs those on threads of its own).
+    Building the tenant (importing its plugins) happens in this thread on its first call."""
+    started = time.perf_counter()
+    registry = runtimes.registry
+    tenant, interface = request.tenant, request.interface
+    try:
+        if choice is None or choice.interface != interface:
+            choice = registry.resolve(interface, tenant, request.version, request.arguments)
+        arguments = registry.version(choice).bind(dict(request.arguments))
+        prepared = runtimes.prepared(tenant, choice, traced=trace)
+    except CatalogError as exc:
+        return failed(exc, started, choice)
+    if not prepared.asynchronous:
+        return call(
+            runtimes,
+            request,
+            timeout=timeout,
+            trace=trace,
+            choice=choice,
+            bulkheads=bulkheads,
+            call_id=call_id,
+        )
+    if bulkheads is None:
+        shadow = _shadow(runtimes, request, choice)
+        return await _acall(
+            runtimes, request, arguments, choice, started, timeout, trace, call_id, shadow
+        )
+    limits = limits_of(registry.config, tenant, interface)
+    try:
+        bulkheads.enter(tenant, limits.concurrent_calls, interface, choice.version)
+    except CatalogError as exc:
+        return failed(exc, started, choice)
+    try:
+        shadow = _shadow(runtimes, request, choice)
+        if timeout is None:
+            timeout = limits.call_timeout
+        return await _acall(
+            runtimes, request, arguments, choice, started, timeout, trace, call_id, shadow
+        )
+    finally:
+        bulkheads.leave(tenant)
+
+
+async def _acall(
+    runtimes: Runtimes,
+    request: CallRequest,
+    arguments: dict[str, Any],
+    choice: VersionChoice,
+    started: float,
+    timeout: float | None,
+    trace: bool,
+    call_id: str | None,
+    shadow: canary.ShadowCall | None,
+) -> CallAnswer:
+    import asyncio
+
+    tenant = request.tenant
+    serial: int | str = next_serial() if call_id is None else call_id
+    call_id = call_id_of(serial)
+    recorder = _recorder(request, choice, call_id) if trace else None
+    prepared = runtimes.prepared(tenant, choice, traced=trace)
+    try:
+        if recorder is not None:
+            recorder.activate()
+        try:
+            work = prepared.ainvoke(arguments, serial)
+            result = await (work if timeout is None else asyncio.wait_for(work, timeout))
+        except asyncio.TimeoutError:
+            raise CallTimeoutError(
+                tenant=tenant,
+                interface=choice.interface,
+                version=choice.version,
+                call_id=call_id,
+                seconds=timeout or 0.0,
+            ) from None
+        finally:
+            if recorder is not None:
+                recorder.deactivate()
+    except CatalogError as exc:
+        return _failed_call(runtimes, tenant, choice, started, call_id, recorder, exc)
+    return _answered(runtimes, tenant, choice, started, call_id, serial, recorder, shadow, result)
 
 
 def _with_deadline(

@@ -26,7 +26,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Generator, Iterable, Mapping
+from collections.abc import AsyncGenerator, Generator, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from catalog_cli import PluginMeta, hookimpl
@@ -118,29 +118,10 @@ def catalog_call(ctx: InterceptorContext, call: Call) -> Generator[None, Any, An
         return (yield)
     except Exception as exc:
         error: Exception = exc
-    settings = ctx.settings
-    attempts: int = settings["attempts"]
-    on: tuple[str, ...] = settings["on"]
-    ladder = delays(settings)
     attempt = 1
+    ladder = delays(ctx.settings)
     # Raised outside the except blocks, so the error keeps its own context, not ours.
-    while _retryable(error, on) and attempt < attempts:
-        delay = next(ladder)
-        if settings["jitter"]:
-            delay *= _random()
-        ctx.log.info(
-            "retrying %s v%s for tenant %r (call %s): attempt %d of %d in %.3f s after %s: %s",
-            call.interface,
-            call.version,
-            call.tenant,
-            call.call_id,
-            attempt + 1,
-            attempts,
-            delay,
-            type(error).__name__,
-            error,
-        )
-        _count(ctx, call, "retries")
+    while (delay := _before_retry(ctx, call, error, attempt, ladder)) is not None:
         _sleep(delay)
         attempt += 1
         try:
@@ -150,6 +131,63 @@ def catalog_call(ctx: InterceptorContext, call: Call) -> Generator[None, Any, An
             continue
         _count(ctx, call, "recovered")
         return result
+    _give_up(ctx, call, error, attempt)
+    raise error
+
+
+@hookimpl(wrapper=True, specname="catalog_call")
+async def catalog_call_async(ctx: InterceptorContext, call: Call) -> AsyncGenerator[Any, Any]:
+    """The same on the async path: waits without holding the event loop."""
+    try:
+        yield
+        return  # the result stands
+    except Exception as exc:
+        error: Exception = exc
+    attempt = 1
+    ladder = delays(ctx.settings)
+    while (delay := _before_retry(ctx, call, error, attempt, ladder)) is not None:
+        await _asleep(delay)
+        attempt += 1
+        try:
+            result = await call.again(ctx)
+        except Exception as exc:
+            error = exc
+            continue
+        _count(ctx, call, "recovered")
+        yield result
+        return
+    _give_up(ctx, call, error, attempt)
+    raise error
+
+
+def _before_retry(
+    ctx: InterceptorContext, call: Call, error: Exception, attempt: int, ladder: Iterator[float]
+) -> float | None:
+    """The delay before the next attempt, logged and counted; None when there is none."""
+    settings = ctx.settings
+    attempts: int = settings["attempts"]
+    if not (_retryable(error, settings["on"]) and attempt < attempts):
+        return None
+    delay = next(ladder)
+    if settings["jitter"]:
+        delay *= _random()
+    ctx.log.info(
+        "retrying %s v%s for tenant %r (call %s): attempt %d of %d in %.3f s after %s: %s",
+        call.interface,
+        call.version,
+        call.tenant,
+        call.call_id,
+        attempt + 1,
+        attempts,
+        delay,
+        type(error).__name__,
+        error,
+    )
+    _count(ctx, call, "retries")
+    return delay
+
+
+def _give_up(ctx: InterceptorContext, call: Call, error: Exception, attempt: int) -> None:
     if attempt > 1:
         _count(ctx, call, "gave_up")
         ctx.log.warning(
@@ -162,4 +200,13 @@ def catalog_call(ctx: InterceptorContext, call: Call) -> Generator[None, Any, An
             type(error).__name__,
             error,
         )
-    raise error
+
+
+async def _asleep(seconds: float) -> None:
+    """``asyncio.sleep``, through ``_sleep`` when a test replaced it (nothing really waits)."""
+    if _sleep is not time.sleep:
+        _sleep(seconds)
+        return
+    import asyncio
+
+    await asyncio.sleep(seconds)

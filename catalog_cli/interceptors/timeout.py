@@ -25,6 +25,12 @@ the call; logging follows the child's default configuration (warnings to stderr)
 not see inside. As with any ``spawn``, the program's main module is imported again in the
 child: its top-level code must be guarded by ``if __name__ == "__main__":``.
 
+On the async path (a call whose tenant runs ``async def`` implementations, see
+docs/library.md) thread isolation becomes cancellation: at the deadline the call's task is
+cancelled on the event loop, so nothing of it runs on (counted as ``cancelled``); plain code
+the call runs in a worker thread cannot be cancelled and finishes there. Process isolation
+waits for the child in a worker thread, the loop free meanwhile.
+
 Settings: ``seconds`` (a number above 0, default 30) and ``isolation``.
 """
 
@@ -81,13 +87,20 @@ class TimeoutStats(NamedTuple):
     running: int
     #: calls whose child process was killed at the deadline
     killed: int
+    #: calls on the async path cancelled at the deadline
+    cancelled: int = 0
 
 
 def stats(states: Mapping[str, Mapping[str, Any]], tenant: str) -> TimeoutStats:
     """The counts for ``tenant`` from a catalog's interceptor states (``(tenant, name) ->
     state``, as the catalog keeps them)."""
     state = states.get(tenant, {})
-    return TimeoutStats(state.get("abandoned", 0), state.get("running", 0), state.get("killed", 0))
+    return TimeoutStats(
+        state.get("abandoned", 0),
+        state.get("running", 0),
+        state.get("killed", 0),
+        state.get("cancelled", 0),
+    )
 
 
 def abandoned(states: Mapping[str, Mapping[str, Any]], tenant: str) -> int:
@@ -100,7 +113,11 @@ def catalog_call(ctx: InterceptorContext, call: Call) -> Generator[None, Any, An
     seconds: float = ctx.settings["seconds"]
     state = ctx.state
     if ctx.settings["isolation"] == "process":
-        call.run_with(_in_child(call, seconds, state, ctx.log))
+        runner = _in_child(call, seconds, state, ctx.log)
+        # On the async path the child is waited for in a worker thread, not on the loop.
+        call.run_with(_waited_in_thread(runner) if call.asynchronous else runner)
+    elif call.asynchronous:
+        call.run_with(_on_loop(call, seconds, state, ctx.log))
     else:
         call.run_with(_in_thread(call, seconds, state, ctx.log))
     return (yield)
@@ -178,6 +195,47 @@ def _in_thread(
             raise _late(call, seconds) from None
 
     return runner
+
+
+# -- the async path ----------------------------------------------------------------------------
+
+
+def _on_loop(
+    call: Call, seconds: float, state: dict[str, Any], log: logging.Logger
+) -> Callable[[Callable[[], Any]], Any]:
+    """A call on the async path is cancelled at its deadline: nothing is left running."""
+
+    async def runner(method: Callable[[], Any]) -> Any:
+        import asyncio
+
+        task = asyncio.ensure_future(method())
+        done, _ = await asyncio.wait({task}, timeout=seconds)
+        if not done:
+            task.cancel()
+            _count(state, "cancelled", 1)
+            log.warning(
+                "call %s (%s v%s for tenant %r) passed its %g s deadline and was cancelled",
+                call.call_id,
+                call.interface,
+                call.version,
+                call.tenant,
+                seconds,
+            )
+            raise _late(call, seconds)
+        return task.result()
+
+    return runner
+
+
+def _waited_in_thread(
+    runner: Callable[[Callable[[], Any]], Any],
+) -> Callable[[Callable[[], Any]], Any]:
+    def waited(method: Callable[[], Any]) -> Any:
+        import asyncio
+
+        return asyncio.to_thread(runner, method)
+
+    return waited
 
 
 # -- process -----------------------------------------------------------------------------------

@@ -6,7 +6,14 @@ from ._disabled import DisabledPlugins, Disabling
 from ._hooks import HookInfo, HookUse
 from ._interceptors import BUILTIN, DEFAULT_ORDER, PREFIX, InterceptorUse, default_order
 from ._meta import PLUGIN_API_VERSION, PluginMeta
-from ._plugins import CheckedPlugin, Implementation, PluginObject, bind, plugin_object
+from ._plugins import (
+    CheckedPlugin,
+    Implementation,
+    PluginObject,
+    async_twins,
+    bind,
+    plugin_object,
+)
 from ._registry import Registry, TenantPlan, load_registry
 from ._sources import PluginSource
 from ._versions import VersionChoice, VersionSource
@@ -30,6 +37,7 @@ __all__ = [
     "TenantPlan",
     "VersionChoice",
     "VersionSource",
+    "async_twins",
     "bind",
     "default_order",
     "load_registry",

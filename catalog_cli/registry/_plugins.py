@@ -8,7 +8,7 @@ object (see :func:`plugin_object`) whose hook implementations are bound to that 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import CodeType, MappingProxyType, ModuleType
 from typing import Any, NamedTuple
 
@@ -37,6 +37,8 @@ class Implementation(NamedTuple):
     takes_ctx: bool
     #: the parameters pluggy passes it, in its order (``ctx`` is bound, not passed)
     argnames: tuple[str, ...] = ()
+    #: ``async def``: awaited on the async path (see ``runtime._async``)
+    asynchronous: bool = False
 
     @property
     def wrapper(self) -> bool:
@@ -111,13 +113,25 @@ class PluginObject:
 
 
 def plugin_object(
-    plugin: CheckedPlugin, bind: Callable[[Implementation], Callable[..., Any]]
+    plugin: CheckedPlugin,
+    bind: Callable[[Implementation], Callable[..., Any]],
+    implementations: Iterable[Implementation] | None = None,
 ) -> PluginObject:
-    """A plugin object whose attributes are ``bind(implementation)``, for each of them."""
+    """A plugin object whose attributes are ``bind(implementation)``, for each of them (or of
+    those given)."""
     found = PluginObject(plugin.name, plugin.module)
-    for impl in plugin.implementations:
+    chosen = plugin.implementations if implementations is None else implementations
+    for impl in chosen:
         setattr(found, impl.attribute, bind(impl))
     return found
+
+
+def async_twins(plugin: CheckedPlugin) -> tuple[Implementation, ...]:
+    """An interceptor's async twins: ``async def`` implementations of a hook it also
+    implements with a plain def (``specname`` names the hook), which the async path runs
+    in place of the plain ones."""
+    plain = {i.info.hook for i in plugin.implementations if not i.asynchronous}
+    return tuple(i for i in plugin.implementations if i.asynchronous and i.info.hook in plain)
 
 
 def _argnames(func: Any) -> tuple[list[str], list[str], list[str]]:
@@ -221,14 +235,11 @@ def _implementation(
             expected=info.argnames,
             found=argnames,
         )
-    if inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func):
-        raise PluginValidationError(
-            name,
-            "async def implementations are not supported (yet): the catalog calls hooks "
-            "synchronously, so the coroutine would never run; use a plain def",
-            hook=hook,
-        )
     wrapper = bool(opts.get("wrapper") or opts.get("hookwrapper"))
+    asynchronous = inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func)
+    if asynchronous:
+        _check_async(name, func, opts, info)
+    generator = inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func)
     if (hook in catalog_hooks.INTERCEPTOR_HOOKS) != interceptor:
         raise PluginValidationError(
             name,
@@ -239,7 +250,7 @@ def _implementation(
             hook=hook,
         )
     if interceptor:
-        if not (opts.get("wrapper") and inspect.isgeneratorfunction(func)):
+        if not (opts.get("wrapper") and generator):
             raise PluginValidationError(
                 name,
                 "an interceptor hook must be a new-style wrapper: "
@@ -252,14 +263,14 @@ def _implementation(
                 "interceptors are ordered by `order` in catalog.toml: remove tryfirst/trylast",
                 hook=hook,
             )
-    elif not info.interface and (wrapper or inspect.isgeneratorfunction(func)):
+    elif not info.interface and (wrapper or generator):
         # The catalog calls lifecycle hooks one by one and waits for their return value.
         raise PluginValidationError(
             name,
             "a lifecycle or event hook must be a plain function (not a generator or a wrapper)",
             hook=hook,
         )
-    if wrapper and not inspect.isgeneratorfunction(func):
+    if wrapper and not generator:
         raise PluginValidationError(
             name, "a wrapper must be a generator function (it must `yield` once)", hook=hook
         )
@@ -278,7 +289,39 @@ def _implementation(
         MappingProxyType(dict(opts)),
         "ctx" in argnames,
         tuple(a for a in argnames if a != "ctx"),
+        asynchronous,
     )
+
+
+def _check_async(name: str, func: Any, opts: Mapping[str, Any], info: HookInfo) -> None:
+    """``async def`` implementations: awaited on the async path (see ``runtime._async``)."""
+    hook = info.hook
+    if not info.interface and hook not in catalog_hooks.INTERCEPTOR_HOOKS:
+        raise PluginValidationError(
+            name,
+            "a lifecycle or event hook must be a plain def: the catalog calls it synchronously",
+            hook=hook,
+        )
+    if opts.get("hookwrapper"):
+        raise PluginValidationError(
+            name,
+            "an old-style hookwrapper cannot be async: use @hookimpl(wrapper=True) on an "
+            "async def that yields",
+            hook=hook,
+        )
+    if opts.get("wrapper") and not inspect.isasyncgenfunction(func):
+        raise PluginValidationError(
+            name,
+            "an async wrapper must `yield` (an async generator): `result = yield`, then "
+            "optionally `yield new_result`",
+            hook=hook,
+        )
+    if not opts.get("wrapper") and inspect.isasyncgenfunction(func):
+        raise PluginValidationError(
+            name,
+            "an async def that yields is a wrapper: mark it @hookimpl(wrapper=True)",
+            hook=hook,
+        )
 
 
 def check_plugin(
@@ -349,7 +392,11 @@ def check_plugin(
     # pluggy's own checks too (e.g. wrapper and hookwrapper together), on the object a tenant
     # would register
     trial = spec_manager()
-    plugin = plugin_object(checked, lambda impl: bind(impl, _PLACEHOLDER))
+    # Pluggy registers only generator functions as wrappers: a tenant registers an async one
+    # through a generator of the catalog's (``runtime._async.Handover``); its parameters and
+    # options were checked above.
+    plain = [i for i in implementations if not (i.asynchronous and i.wrapper)]
+    plugin = plugin_object(checked, lambda impl: bind(impl, _PLACEHOLDER), plain)
     try:
         trial.register(plugin, name=name)
     except pluggy.PluginValidationError as exc:

@@ -62,6 +62,28 @@ def _factory(
         # body(args): a step around the implementation, given its arguments as a tuple
         "call": f"    return _catalog_body({packed})\n",
         "yield": f"    return (yield from _catalog_body({packed}))\n",
+        # the same around an async def implementation: body(args) is awaited
+        "acall": f"    return await _catalog_body({packed})\n",
+        # an async wrapper as pluggy registers it (pluggy takes only generator functions as
+        # wrappers): a generator that hands the async generator over to the async path's
+        # driver (see ``_async``), and refuses to be driven as a plain wrapper
+        "handover": (
+            f"    yield _catalog_check(_catalog_body({params}))\n    raise _catalog_thrown()\n"
+        ),
+        # ... around an async wrapper: body(args) is an async generator that yields once to
+        # run what it wraps and once more with the value to give (see ``_async``)
+        "ayield": (
+            f"    _catalog_gen = _catalog_body({packed})\n"
+            "    await _catalog_gen.__anext__()\n"
+            "    try:\n"
+            "        _catalog_received = yield\n"
+            "    except BaseException as _catalog_exc:\n"
+            "        _catalog_value = await _catalog_gen.athrow(_catalog_exc)\n"
+            "    else:\n"
+            "        _catalog_value = await _catalog_gen.asend(_catalog_received)\n"
+            "    await _catalog_gen.aclose()\n"
+            "    yield _catalog_value\n"
+        ),
     }
     if shape.startswith("relay"):
         # a new-style wrapper driven as pluggy drives it, naming it if it breaks the protocol;
@@ -102,11 +124,12 @@ def _factory(
             "        return _catalog_result\n"
             f"    return _catalog_check(_catalog_result, {_CTX})\n"
         )
+    asynchronous = "async " if shape in ("acall", "ayield") else ""
     source = (
         "def _catalog_make(\n"
         "    _catalog_body, _catalog_function, _catalog_exact, _catalog_check, _catalog_thrown\n"
         "):\n"
-        f"    def _catalog_step({signature}):\n"
+        f"    {asynchronous}def _catalog_step({signature}):\n"
         + "".join("    " + line + "\n" for line in bodies[shape].splitlines())
         + "    return _catalog_step\n"
     )
@@ -173,6 +196,37 @@ def around(
     """A hook implementation standing in for ``wrapped`` (taking ``argnames``) whose work is
     ``body(arguments)`` (a wrapper's: ``yield from body(arguments)``), marked with ``opts``."""
     make = _factory("yield" if generator else "call", argnames)
+    return _marked(make(body, None, None, None, None), opts, name, wrapped)
+
+
+def handover(
+    argnames: tuple[str, ...],
+    function: Callable[..., Any],
+    opts: Mapping[str, Any],
+    name: str,
+    wrap: Callable[[Any], Any],
+    misuse: Callable[[], BaseException],
+) -> Callable[..., Any]:
+    """An async wrapper ``function`` as pluggy can register it: a generator function with its
+    parameters that yields ``wrap(function(...))`` (what the async path's driver runs), and
+    raises ``misuse()`` if driven on as a plain wrapper."""
+    make = _factory("handover", argnames)
+    return _marked(make(function, None, None, wrap, misuse), opts, name, function)
+
+
+def aaround(
+    argnames: tuple[str, ...],
+    body: Callable[[tuple[Any, ...]], Any],
+    opts: Mapping[str, Any],
+    name: str,
+    wrapped: Callable[..., Any],
+    *,
+    generator: bool = False,
+) -> Callable[..., Any]:
+    """``around`` for the async path: an ``async def`` step that awaits ``body(arguments)``,
+    or (``generator``) an async wrapper driving the async generator ``body(arguments)``, which
+    yields once to run what it wraps and once more with the value to give."""
+    make = _factory("ayield" if generator else "acall", argnames)
     return _marked(make(body, None, None, None, None), opts, name, wrapped)
 
 

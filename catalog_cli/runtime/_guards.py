@@ -27,7 +27,8 @@ class WrapperMisbehaved(RuntimeError):
 
     def __init__(self, plugin: str, hook: str, problem: str) -> None:
         self.plugin = plugin
-        super().__init__(f"the wrapper {hook} {problem} (a new-style wrapper yields exactly once)")
+        rule = "" if "(" in problem else " (a new-style wrapper yields exactly once)"
+        super().__init__(f"the wrapper {hook} {problem}{rule}")
 
 
 def relay(
@@ -196,7 +197,7 @@ def point_guard(
                 raise
             if not (own[0] or (isinstance(exc, PluginError) and exc.plugin == plugin)):
                 raise
-            _isolated(exc, plugin, point, tenant)
+            isolated_failure(exc, plugin, point, tenant)
             return None
 
     return adapters.around(argnames, body, impl.opts, impl.attribute, function)
@@ -226,7 +227,8 @@ def routed_wrapper(
     return adapters.around(argnames, body, impl.opts, impl.attribute, function, generator=True)
 
 
-def _isolated(exc: BaseException, plugin: str, point: PluginPoint, tenant: str) -> None:
+def isolated_failure(exc: BaseException, plugin: str, point: PluginPoint, tenant: str) -> None:
+    """Log (and mark in the trace) a plugin's failure left out by the ``isolate`` policy."""
     import logging
 
     from . import _trace

@@ -16,6 +16,7 @@ nothing for this module.
 from __future__ import annotations
 
 import contextvars
+import inspect
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -39,6 +40,8 @@ current_call: contextvars.ContextVar[Call] = contextvars.ContextVar("catalog_cur
 INNERMOST: Final = "catalog.call"
 #: The call events wrapper (see _events), outside every interceptor.
 EVENTS: Final = "catalog.events"
+#: An interceptor's async twins (see ``twins``) are registered under its name and this.
+TWIN: Final = "@async"
 
 
 @final
@@ -148,6 +151,8 @@ class Chain:
 
     __slots__ = (
         "_again",
+        "_aimpls",
+        "asynchronous",
         "caller",
         "catalog_path",
         "declared",
@@ -174,6 +179,8 @@ class Chain:
         catalog_path: Path | None,
         implementation: str,
         wrappers: tuple[str, ...],
+        *,
+        asynchronous: bool = False,
     ) -> None:
         self.tenant = tenant
         self.pm = pm
@@ -188,7 +195,10 @@ class Chain:
         #: the tenant's plugins wrapping the entry point
         self.wrappers = wrappers
         self._again: dict[str, Any] = {}
+        #: the calls run on the async path: ``entry`` is then awaited (see ``_async``)
+        self.asynchronous = asynchronous
         self.caller = self._subset(set())
+        self._aimpls: list[Any] | None = None
         #: only point interceptors need to find the call from inside a plugin point
         self.points = any("catalog_point_call" in use.hooks for use in interceptors)
 
@@ -208,16 +218,42 @@ class Chain:
             return hook
         return self.pm.subset_hook_caller("catalog_call", remove_plugins=unwanted)
 
+    def _outer(self, name: str) -> set[str]:
+        """Interceptor ``name`` and those outside it (by their plugin names)."""
+        names = [use.name for use in self.interceptors]
+        return {PREFIX + n for n in names[: names.index(name) + 1]}
+
     def again_caller(self, name: str) -> Any:
         """The chain inside interceptor ``name``: what it wraps, without itself."""
         found = self._again.get(name)
         if found is None:
-            names = [use.name for use in self.interceptors]
-            outer = {PREFIX + n for n in names[: names.index(name) + 1]}
-            found = self._again[name] = self._subset(outer)
+            found = self._again[name] = self._subset(self._outer(name))
         return found
 
+    def again_impls(self, name: str) -> list[Any]:
+        """``again_caller`` on the async path: the implementations to drive."""
+        key = TWIN + name
+        found = self._again.get(key)
+        if found is None:
+            found = self._again[key] = self._async_subset(self._outer(name))
+        return found
+
+    def _async_subset(self, keep_out: set[str]) -> list[Any]:
+        """``_subset`` on the async path: interceptors with async twins run their twins, and
+        the innermost implementation awaits the method."""
+        wanted = {use.plugin_name for use in self.interceptors} - keep_out
+        if not keep_out:
+            wanted.add(EVENTS)
+        return async_impls(self.pm.hook.catalog_call, wanted)
+
     def __call__(self, **arguments: Any) -> Any:
+        if self.asynchronous:
+            from ._async import run_sync
+
+            declared = self.declared
+            return run_sync(
+                lambda: self.acall(**arguments), self.tenant, declared.interface, declared.number
+            )
         call = Call(self, arguments)
         if not self.points:
             return self.caller(call=call)
@@ -226,6 +262,54 @@ class Chain:
             return self.caller(call=call)
         finally:
             current_call.reset(token)
+
+    async def acall(self, **arguments: Any) -> Any:
+        """A call on the async path: the interceptors (plain or async) driven and awaited."""
+        from ._async import call_hook
+
+        impls = self._aimpls
+        if impls is None:
+            impls = self._aimpls = self._async_subset(set())
+        call = Call(self, arguments, asynchronous=True)
+        token = current_call.set(call)
+        try:
+            return await call_hook(impls, {"call": call}, True, "catalog_call")
+        finally:
+            current_call.reset(token)
+
+
+class _AsyncInnermost(NamedTuple):
+    """The innermost implementation of ``catalog_call`` on the async path, in its place in
+    the list of implementations the async driver calls (it reads only these attributes)."""
+
+    function: Callable[..., Any]
+    argnames: tuple[str, ...] = ("call",)
+    plugin_name: str = INNERMOST
+    hookwrapper: bool = False
+    wrapper: bool = False
+
+
+async def _arun_method(call: Call) -> Any:
+    return await call._arun_method()
+
+
+def async_impls(hook: Any, wanted: set[str]) -> list[Any]:
+    """The implementations of an interceptor hook (``catalog_call`` or ``catalog_point_call``)
+    for the async driver, of the interceptors in ``wanted``: an interceptor with an async twin
+    runs its twin, and the catalog's innermost ``catalog_call`` awaits the method."""
+    impls = hook.get_hookimpls()
+    twinned = {i.plugin_name.removesuffix(TWIN) for i in impls if i.plugin_name.endswith(TWIN)}
+    found: list[Any] = []
+    for impl in impls:
+        name = impl.plugin_name
+        if name == INNERMOST:
+            found.append(_AsyncInnermost(_arun_method) if hook.name == "catalog_call" else impl)
+        elif name.endswith(TWIN):
+            if name.removesuffix(TWIN) in wanted:
+                found.append(impl)
+        elif name in wanted and name not in twinned:
+            found.append(impl)
+    return found
 
 
 @final
@@ -241,13 +325,16 @@ class Call:
         "_response",
         "_runner",
         "_serial",
+        "asynchronous",
         "interface",
         "tenant",
         "version",
         "version_source",
     )
 
-    def __init__(self, chain: Chain, arguments: dict[str, Any]) -> None:
+    def __init__(
+        self, chain: Chain, arguments: dict[str, Any], *, asynchronous: bool = False
+    ) -> None:
         self._chain = chain
         self._arguments = arguments
         self._response: tuple[Any] | None = None
@@ -260,6 +347,9 @@ class Call:
         self.version: int = declared.number
         #: which rule chose the version: requested, canary, tenant, catalog or latest
         self.version_source: str = chain.source
+        #: the call runs on the async path: ``again`` returns an awaitable, and a runner given
+        #: to ``run_with`` gets a ``method`` whose result is awaited (see docs/interceptors.md)
+        self.asynchronous = asynchronous
 
     @property
     def arguments(self) -> Mapping[str, Any]:
@@ -317,7 +407,13 @@ class Call:
     def again(self, ctx: InterceptorContext) -> Any:
         """Run what the interceptor ``ctx`` belongs to wraps once more (the interceptors inside
         it, then the method), and return its result: for retries. An answer given by
-        ``respond`` stands."""
+        ``respond`` stands. On the async path (``call.asynchronous``) it returns an
+        awaitable: an ``async def`` interceptor awaits it."""
+        if self.asynchronous:
+            from ._async import call_hook
+
+            impls = self._chain.again_impls(ctx.name)
+            return call_hook(impls, {"call": self}, True, "catalog_call")
         return self._chain.again_caller(ctx.name)(call=self)
 
     def respond(self, value: Any) -> None:
@@ -338,6 +434,18 @@ class Call:
             return chain.entry(**arguments)
         context = contextvars.copy_context()
         return self._runner(lambda: context.run(chain.entry, **arguments))
+
+    async def _arun_method(self) -> Any:
+        if self._response is not None:
+            return self._response[0]
+        chain, arguments = self._chain, self._arguments
+        if self._runner is None:
+            return await chain.entry(**arguments)
+        # ``method()`` gives an awaitable here; a runner may return one (asyncio.wait_for).
+        result = self._runner(lambda: chain.entry(**arguments))
+        if inspect.isawaitable(result):
+            result = await result
+        return result
 
     def __repr__(self) -> str:
         return (

@@ -20,8 +20,10 @@ from .. import _interrupts
 from ..declarations import Version
 from ..declarations._binders import condition
 from ..errors import CatalogError, PluginCallError
+from ._async import LOOP, run_sync
 from ._context import CURRENT, call_id_of, next_serial
 from ._guards import WrapperMisbehaved
+from ._intercept import Chain
 
 #: The value of a parameter the caller did not pass.
 _MISSING: Final = object()
@@ -48,7 +50,16 @@ def blame(exc: BaseException, codes: Mapping[CodeType, str], fallback: str) -> s
 class PreparedCall:
     """One version of one interface for one tenant, ready to call with arguments."""
 
-    __slots__ = ("call", "codes", "declared", "entry", "implementation", "source", "tenant")
+    __slots__ = (
+        "aentry",
+        "call",
+        "codes",
+        "declared",
+        "entry",
+        "implementation",
+        "source",
+        "tenant",
+    )
 
     def __init__(
         self,
@@ -58,18 +69,74 @@ class PreparedCall:
         entry: Callable[..., Any],
         implementation: str,
         codes: Mapping[CodeType, str],
+        *,
+        asynchronous: bool = False,
     ) -> None:
         self.tenant = tenant
         self.declared = declared
         #: which rule chose the version (requested, canary, tenant, catalog, latest)
         self.source = source
-        #: the entry point's hook caller, or the interceptor chain in its place
+        #: on the async path (see ``_async``): what ``entry`` stands for, awaited
+        self.aentry: Callable[..., Any] | None = None
+        if asynchronous:
+            self.aentry = entry.acall if isinstance(entry, Chain) else entry
+            entry = self._bridge
+        #: the entry point's hook caller, or the interceptor chain in its place (for a call
+        #: on the async path: the bridge to it from plain code)
         self.entry = entry
         #: the built-in plugin implementing the entry point
         self.implementation = implementation
         self.codes = codes
         #: ``call(**arguments)``: check the arguments, then run the method
         self.call: Callable[..., Any] = _compile(self)
+
+    @property
+    def asynchronous(self) -> bool:
+        """Whether its calls run on the async path (some of what they run is async def)."""
+        return self.aentry is not None
+
+    def _bridge(self, **arguments: Any) -> Any:
+        declared = self.declared
+        return run_sync(
+            lambda: self._arun(arguments), self.tenant, declared.interface, declared.number
+        )
+
+    async def _arun(self, arguments: dict[str, Any]) -> Any:
+        aentry = self.aentry
+        assert aentry is not None
+        import asyncio
+
+        # Plain code on the async path (run in worker threads) finds the call's loop here.
+        token = LOOP.set(asyncio.get_running_loop())
+        try:
+            return await aentry(**arguments)
+        finally:
+            LOOP.reset(token)
+
+    async def acall(self, **arguments: Any) -> Any:
+        """``call`` awaited: check the arguments, then run the method on the async path (a
+        version with only plain implementations runs as ``call`` does, in this thread)."""
+        if self.aentry is None:
+            return self.call(**arguments)
+        return await self.ainvoke(self.declared.bind(arguments), next_serial())
+
+    async def ainvoke(self, arguments: dict[str, Any], serial: int | str) -> Any:
+        """``invoke`` awaited (see ``acall``)."""
+        if self.aentry is None:
+            return self.invoke(arguments, serial)
+        import asyncio
+
+        token = CURRENT.set(serial)
+        try:
+            return await self._arun(arguments)
+        except (CatalogError, asyncio.CancelledError):
+            raise  # cancelled: the caller stopped waiting (a deadline), no plugin failed
+        except BaseException as exc:
+            if _interrupts.is_real(exc):
+                raise
+            raise self.failure(exc, serial) from exc
+        finally:
+            CURRENT.reset(token)
 
     def __call__(self, arguments: dict[str, Any]) -> Any:
         """Check ``arguments``, then run the method."""

@@ -13,6 +13,7 @@ from ..errors import CatalogError, ConfigError, PluginError, PluginValidationErr
 from ..registry import Registry, VersionChoice
 from . import _canary as canary
 from . import _lifecycle as lifecycle
+from ._context import next_serial
 from ._prepared import PreparedCall
 from ._tenant import TenantRuntime
 
@@ -51,6 +52,30 @@ class CanaryCall:
             return prepared.call(**arguments)
         return canary.run_shadowed(prepared, shadow, arguments)
 
+    async def acall(self, **arguments: Any) -> Any:
+        """``call`` awaited: the chosen version runs on the async path if it runs async def
+        implementations for the tenant."""
+        runtimes = self._runtimes()
+        assert runtimes is not None, "a canary call outlived its catalog"
+        tenant = self.tenant
+        choice = runtimes.registry.resolve(self.interface, tenant, None, arguments)
+        prepared = runtimes.get(tenant).prepared(choice)
+        if choice.source == "canary":
+            try:
+                result = await prepared.acall(**arguments)
+            except BaseException as exc:
+                canary.observe_live(runtimes, tenant, choice, exc, getattr(exc, "call_id", None))
+                raise
+            canary.observe_live(runtimes, tenant, choice, None, None)
+            return result
+        shadow = canary.shadow_of(runtimes, tenant, choice, arguments)
+        if shadow is None:
+            return await prepared.acall(**arguments)
+        serial = next_serial()
+        result = await prepared.ainvoke(prepared.declared.bind(dict(arguments)), serial)
+        shadow.submit(result, serial)
+        return result
+
     def __call__(self, arguments: dict[str, Any]) -> Any:
         return self.call(**arguments)
 
@@ -79,6 +104,8 @@ class Runtimes:
         self._built: dict[str, TenantRuntime | CatalogError] = {}
         #: (tenant, interface, requested version) -> what ``Catalog.run`` calls
         self.calls: dict[tuple[str, str, int | None], Callable[..., Any]] = {}
+        #: the same for ``Catalog.arun``
+        self.acalls: dict[tuple[str, str, int | None], Callable[..., Any]] = {}
 
     def get(self, tenant: str) -> TenantRuntime:
         """The tenant's runtime; raises the error that makes it fail closed, if any."""
@@ -209,6 +236,17 @@ class Runtimes:
         self.calls[(tenant, interface, requested)] = found.call
         return found.call
 
+    def acall(
+        self, tenant: str, interface: str, requested: int | None, arguments: Mapping[str, Any]
+    ) -> Callable[..., Any]:
+        """``call`` for ``Catalog.arun``: the ``acall`` of the same (kept for later calls)."""
+        registry = self.registry
+        choice = registry.resolve(interface, tenant, requested, arguments)
+        registry.version(choice).bind(dict(arguments))
+        found = self.callable(tenant, interface, requested, choice)
+        self.acalls[(tenant, interface, requested)] = found.acall
+        return found.acall
+
     def callable(
         self, tenant: str, interface: str, requested: int | None, choice: VersionChoice
     ) -> PreparedCall | CanaryCall:
@@ -231,6 +269,7 @@ class Runtimes:
             built = self.built()
             self._built.clear()
             self.calls.clear()
+            self.acalls.clear()
         return stop(built, self.registry.config.startup_timeout)
 
 

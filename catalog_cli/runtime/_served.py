@@ -40,6 +40,7 @@ class ServedCall:
 
     __slots__ = (
         "__weakref__",
+        "_acaller",
         "_caller",
         "implementation",
         "route",
@@ -64,6 +65,7 @@ class ServedCall:
         #: the name the version change goes by (what its converters raise is blamed on it)
         self.implementation = implementation
         self._caller: Any = None
+        self._acaller: Any = None
 
     def _running(self) -> Any:
         """The newer version's entry point on the tenant's served manager (made once)."""
@@ -85,8 +87,32 @@ class ServedCall:
             self._caller = caller
         return caller
 
+    def _arunning(self) -> Any:
+        """``_running`` on the async path: awaited (made once)."""
+        caller = self._acaller
+        if caller is None:
+            from ._async import AwaitablePoint
+
+            runtime = _OWNERS[self]()
+            assert runtime is not None, "a served call outlived its tenant's runtime"
+            view = runtime.served_view(self.version.hook)
+            trace = None
+            if view.traced:
+                runs = f"{self.running.interface} v{self.running.number}"
+                trace = ("implementation", self.implementation, {"runs": runs})
+            caller = AwaitablePoint(getattr(view.pm.hook, self.running.hook), trace=trace)
+            self._acaller = caller
+        return caller
+
     def serve(self, arguments: dict[str, Any]) -> Any:
         """The served version's answer to ``arguments`` (already checked against it)."""
+        return self._answer(self._running()(**self._moved(arguments)))
+
+    async def aserve(self, arguments: dict[str, Any]) -> Any:
+        """``serve`` when the version that serves runs on the async path."""
+        return self._answer(await self._arunning()(**self._moved(arguments)))
+
+    def _moved(self, arguments: dict[str, Any]) -> dict[str, Any]:
         moved = self.route.up(arguments)
         try:
             moved = self.running.bind(dict(moved))
@@ -96,7 +122,10 @@ class ServedCall:
                 f"version change {self.route.name} gave v{self.running.number} arguments "
                 f"that do not fit it: {exc}"
             ) from None
-        result = self.route.down(self._running()(**moved))
+        return moved
+
+    def _answer(self, answer: Any) -> Any:
+        result = self.route.down(answer)
         data_type = self.version.return_type
         if data_type is not None and (problem := data_type.check(result)) is not None:
             version = self.version
@@ -113,17 +142,21 @@ class ServedCall:
         return result
 
 
-def served_step(version: Version) -> Callable[..., Any]:
+def served_step(version: Version, *, asynchronous: bool = False) -> Callable[..., Any]:
     """The implementation of ``version``'s entry point a tenant registers bound to its
     ServedCall: the version's own parameters (pluggy passes an implementation the arguments
-    its signature names), handed on as a dict."""
-    return _step(tuple(p.name for p in version.parameters), version.hook)
+    its signature names), handed on as a dict; ``async def`` when the version that serves it
+    runs on the async path."""
+    return _step(tuple(p.name for p in version.parameters), version.hook, asynchronous)
 
 
 @functools.cache
-def _step(names: tuple[str, ...], hook: str) -> Callable[..., Any]:
+def _step(names: tuple[str, ...], hook: str, asynchronous: bool) -> Callable[..., Any]:
     packed = "{" + ", ".join(f"{name!r}: {name}" for name in names) + "}"
-    source = f"def {hook}({', '.join((_SELF, *names))}):\n    return {_SELF}.serve({packed})\n"
+    head, serve = (
+        ("async def", "await " + _SELF + ".aserve") if asynchronous else ("def", _SELF + ".serve")
+    )
+    source = f"{head} {hook}({', '.join((_SELF, *names))}):\n    return {serve}({packed})\n"
     env: dict[str, Any] = {}
     exec(compile(source, f"<catalog served {hook}>", "exec"), env)
     step: Callable[..., Any] = hookimpl(env[hook])

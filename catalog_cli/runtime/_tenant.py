@@ -15,6 +15,7 @@ tenant's context, as the plugin's own functions are.
 
 from __future__ import annotations
 
+import inspect
 import threading
 from collections.abc import Callable, Mapping
 from types import CodeType, MappingProxyType, MethodType
@@ -34,16 +35,20 @@ from ..registry import (
     Registry,
     TenantPlan,
     VersionChoice,
+    async_twins,
     bind,
     plugin_object,
 )
+from . import _asteps as asteps
 from . import _events as events
 from . import _guards as guards
 from . import _workers
 from ._adapters import Check
+from ._async import AwaitablePoint, BridgePoint, handed_over
 from ._context import Context, Points
 from ._context import points as points_class
-from ._intercept import INNERMOST, Chain, InterceptorContext, innermost
+from ._intercept import INNERMOST, TWIN, Chain, InterceptorContext, async_impls, innermost
+from ._modes import Modes, modes_of
 from ._prepared import PreparedCall
 from ._served import ServedCall, served_step
 from ._trace import traced_function, traced_wrapper
@@ -75,6 +80,7 @@ class TenantRuntime:
         "generation",
         "id",
         "interceptors",
+        "modes",
         "observed",
         "plan",
         "plugins",
@@ -127,6 +133,8 @@ class TenantRuntime:
         self.codes: Mapping[CodeType, str] = shared.codes
         #: a plugin of the tenant observes its calls (catalog_call_event)
         self.observed = shared.observed
+        #: what runs on the async path (see ``_modes``)
+        self.modes: Modes = modes_of(registry, plan)
         self._point_callers: dict[str, Any] | None = {} if self.interceptors else None
         self._register_interceptors()
         if self.observed:
@@ -161,9 +169,16 @@ class TenantRuntime:
             state = states.setdefault(use.name, {})
             token = self._events.token if self._events is not None else None
             ctx = InterceptorContext(use.name, self.id, use.settings, state, token)
-            self._add(
-                use.plugin_name, plugin_object(use.plugin, self._interceptor_binder(use, ctx))
-            )
+            binder = self._interceptor_binder(use, ctx)
+            twins = async_twins(use.plugin)
+            if not twins:
+                self._add(use.plugin_name, plugin_object(use.plugin, binder))
+                continue
+            # The plain ones for plain calls, the twins (a plugin of their own, right after)
+            # for calls on the async path: see ``_intercept.async_impls``.
+            plain = [i for i in use.plugin.implementations if i not in twins]
+            self._add(use.plugin_name, plugin_object(use.plugin, binder, plain))
+            self._add(use.plugin_name + TWIN, plugin_object(use.plugin, binder, twins))
 
     def _register_served(self) -> None:
         """Each version served by a newer one's code gets an implementation standing in for
@@ -174,7 +189,8 @@ class TenantRuntime:
             implementation = registry.implementations[hook]
             served = ServedCall(self, version, route, running, implementation)
             plugin = PluginObject(implementation, None)
-            setattr(plugin, hook, MethodType(served_step(version), served))
+            step = served_step(version, asynchronous=hook in self.modes.versions)
+            setattr(plugin, hook, MethodType(step, served))
             self._add(implementation, plugin)
 
     def served_view(self, hook: str) -> TenantRuntime:
@@ -238,7 +254,8 @@ class TenantRuntime:
 
         def context(impl: Implementation) -> Context:
             info = impl.info
-            key = f"{info.interface}.v{info.version}"
+            # An async def implementation awaits the points: its context holds them so.
+            key = f"{info.interface}.v{info.version}{'.async' if impl.asynchronous else ''}"
             found = contexts.get(key)
             if found is None:
                 version = self._registry.interfaces[info.interface].versions[info.version]
@@ -249,7 +266,7 @@ class TenantRuntime:
                     self.serving or info.version,
                     plugin.name,
                     settings,
-                    self._points_of(version, points),
+                    self._points_of(version, points, awaitable=impl.asynchronous),
                 )
             return found
 
@@ -268,22 +285,33 @@ class TenantRuntime:
             plugin = _workers.with_health(plugin, self._registry.hooks)
         self._add(plugin.name, plugin_object(plugin, implementation))
 
-    def _points_of(self, version: Version, points: dict[str, Points]) -> Points:
-        found = points.get(version.hook)
+    def _points_of(
+        self, version: Version, points: dict[str, Points], *, awaitable: bool = False
+    ) -> Points:
+        key = version.hook + (".async" if awaitable else "")
+        found = points.get(key)
         if found is None:
             hook = self.pm.hook
-            callers = {name: getattr(hook, p.hook) for name, p in version.points.items()}
-            if self.traced:
-                from ._trace import TracedCaller
-
-                callers = {
-                    name: TracedCaller(
-                        caller, "plugin point", name, policy=version.points[name].policy
-                    )
-                    for name, caller in callers.items()
-                }
-            found = points[version.hook] = points_class(tuple(callers))(version, callers)
+            callers = {
+                name: self._point(getattr(hook, p.hook), p, awaitable)
+                for name, p in version.points.items()
+            }
+            found = points[key] = points_class(tuple(callers))(version, callers)
         return found
+
+    def _point(self, caller: Any, point: PluginPoint, awaitable: bool) -> Any:
+        """What ``ctx.points.<name>`` holds: the hook caller, or on the async path a caller
+        that is awaited (``awaitable``: for async def code) or waits for the event loop."""
+        on_loop = point.hook in self.modes.points
+        if not (awaitable or on_loop):
+            if not self.traced:
+                return caller
+            from ._trace import TracedCaller
+
+            return TracedCaller(caller, "plugin point", point.name, policy=point.policy)
+        trace = ("plugin point", point.name, {"policy": point.policy}) if self.traced else None
+        found = AwaitablePoint(caller, trace=trace)
+        return found if awaitable else BridgePoint(found)
 
     def _point_caller(self, interface: str) -> Any:
         """``catalog_point_call`` with the interceptors that apply to ``interface`` (None: none)."""
@@ -310,6 +338,17 @@ class TenantRuntime:
         callers[interface] = caller
         return caller
 
+    def _apoint_impls(self, interface: str) -> list[Any] | None:
+        """``_point_caller`` on the async path: the implementations to drive (None: none)."""
+        if self._point_caller(interface) is None:
+            return None
+        wanted = {
+            use.plugin_name
+            for use in self.interceptors
+            if "catalog_point_call" in use.hooks and use.applies(interface)
+        }
+        return async_impls(self.pm.hook.catalog_point_call, wanted | {INNERMOST})
+
     def _guarded(
         self, impl: Implementation, ctx: Context, plugin: str, *, builtin: bool
     ) -> Callable[..., Any]:
@@ -319,6 +358,14 @@ class TenantRuntime:
         declared = self._registry.interfaces[info.interface].versions[info.version]
         point = declared.points.get(info.point) if info.point is not None else None
         caller = self._point_caller(info.interface) if point is not None else None
+        modes = self.modes
+        if (
+            impl.asynchronous
+            or (point is not None and point.hook in modes.points)
+            or (point is None and not impl.wrapper and info.hook in modes.versions)
+        ):
+            impls = self._apoint_impls(info.interface) if point is not None else None
+            return self._aguarded(impl, ctx, plugin, builtin, declared, point, impls)
         traced = self.traced
         # A customer plugin's results are checked by a step shared by every tenant.
         step = None if builtin else self._shared_step(impl, plugin, declared, point)
@@ -338,6 +385,56 @@ class TenantRuntime:
         isolate = point.key in self.plan.isolated
         if caller is not None or isolate:
             function = guards.point_guard(impl, function, point, plugin, self.id, caller, isolate)
+        return function
+
+    def _aguarded(
+        self,
+        impl: Implementation,
+        ctx: Context,
+        plugin: str,
+        builtin: bool,
+        declared: Version,
+        point: PluginPoint | None,
+        impls: list[Any] | None,
+    ) -> Callable[..., Any]:
+        """``_guarded`` for an implementation that runs on the async path (``_asteps``);
+        ``impls``: the point interceptors' implementations to drive."""
+        info = impl.info
+        traced = self.traced
+        asynchronous = impl.asynchronous
+        if not asynchronous:
+            step = None if builtin else self._shared_step(impl, plugin, declared, point)
+            function = bind(impl, ctx) if step is None else MethodType(step, ctx)
+        else:
+            function = bind(impl, ctx)
+            if not builtin and (impl.wrapper or point is not None):
+                check = self._check(declared, point, plugin, wrapper=impl.wrapper)
+                if impl.wrapper:
+                    function = asteps.checked_wrapper(impl, function, plugin, check, ctx)
+                elif check is not None:
+                    assert point is not None
+                    function = asteps.checked(
+                        impl, function, check, ctx, none_is_no_answer=point.policy != "wrap"
+                    )
+        if impl.wrapper:
+            if traced:
+                function = asteps.traced_wrapper(impl, function, "wrapper", info.hook, plugin)
+            if impls is not None and point is not None:
+                function = asteps.routed_wrapper(impl, function, point, plugin, impls)
+            return _registrable(impl, function, plugin)
+        if traced:
+            tracer = asteps.traced_function if asynchronous else traced_function
+            function = tracer(impl, function, "implementation", info.hook, plugin)
+        if point is None:
+            # Plain code calling points that run on the async path waits in a worker thread.
+            if not asynchronous and any(
+                p.hook in self.modes.points for p in declared.points.values()
+            ):
+                function = asteps.offloaded(impl, function)
+            return function
+        isolate = point.key in self.plan.isolated
+        if impls is not None or isolate:
+            function = asteps.point_guard(impl, function, point, plugin, self.id, impls, isolate)
         return function
 
     def _shared_step(
@@ -397,9 +494,10 @@ class TenantRuntime:
         def implementation(impl: Implementation) -> Callable[..., Any]:
             function = bind(impl, ctx)
             # Around the whole call only: around each plugin's work the trace shows the plugin.
-            if not self.traced or impl.info.hook != "catalog_call":
-                return function
-            return traced_wrapper(impl, function, "interceptor", use.name, use.plugin_name)
+            if self.traced and impl.info.hook == "catalog_call":
+                tracer = asteps.traced_wrapper if impl.asynchronous else traced_wrapper
+                function = tracer(impl, function, "interceptor", use.name, use.plugin_name)
+            return _registrable(impl, function, use.plugin_name)
 
         return implementation
 
@@ -437,10 +535,14 @@ class TenantRuntime:
                 _warn_deprecated(declared, self.id)
         implementation = registry.implementations[declared.hook]
         entry: Any = getattr(self.pm.hook, declared.hook)
-        if self.traced:
+        asynchronous = declared.hook in self.modes.versions
+        name = f"{declared.interface} v{declared.number}"
+        if asynchronous:
+            entry = AwaitablePoint(entry, trace=("entry point", name, {}) if self.traced else None)
+        elif self.traced:
             from ._trace import TracedCaller
 
-            entry = TracedCaller(entry, "entry point", f"{declared.interface} v{declared.number}")
+            entry = TracedCaller(entry, "entry point", name)
         # A shadow canary's run of its candidate is no call of the tenant's: interceptors
         # (rate limits, breakers, recordings, caches) and observers never see it.
         shadow = choice.source == "shadow"
@@ -459,8 +561,17 @@ class TenantRuntime:
                 registry.path,
                 implementation,
                 self.wrappers(declared.hook),
+                asynchronous=asynchronous,
             )
-        return PreparedCall(self.id, declared, choice.source, entry, implementation, self.codes)
+        return PreparedCall(
+            self.id,
+            declared,
+            choice.source,
+            entry,
+            implementation,
+            self.codes,
+            asynchronous=asynchronous,
+        )
 
     def traced_runtime(self) -> TenantRuntime:
         """A build of this tenant whose implementations record themselves in the trace of the
@@ -514,6 +625,13 @@ def _shared(registry: Registry, plan: TenantPlan) -> _Shared:
         names = tuple(p.name for p in plan.plugins)
         found = registry.shared.setdefault(key, _Shared(names, MappingProxyType(codes), observed))
     return found
+
+
+def _registrable(impl: Implementation, function: Callable[..., Any], plugin: str) -> Any:
+    """An async wrapper as pluggy can register it (see ``_async.Handover``); else as is."""
+    if inspect.isasyncgenfunction(function):
+        return handed_over(impl.argnames, function, impl.opts, impl.attribute, plugin)
+    return function
 
 
 def _warn_deprecated(version: Version, tenant: str) -> None:

@@ -9,9 +9,10 @@ and concurrent traced calls each build their own tree.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import time
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from . import _adapters as adapters
@@ -177,6 +178,45 @@ def _step(trace: Trace, node: TraceNode, run: Callable[[], Any]) -> Any:
     """``run()``, its result or error recorded on ``node``."""
     try:
         result = run()
+    except BaseException as exc:
+        _fail(node, trace, exc)
+        raise
+    _record(node, trace, result)
+    return result
+
+
+@contextlib.contextmanager
+def recording(kind: Kind, name: str, plugin: str | None = None) -> Iterator[Callable[[Any], None]]:
+    """A step of the traced call in progress (if one is) around the block: ``record(value)``
+    tells it what the step gave; an exception out of the block is recorded as its error."""
+    trace = _recorder.get(None)
+    if trace is None:
+        yield _ignore
+        return
+    node = trace.enter(kind, name, plugin)
+    given: list[Any] = [None]
+    try:
+        yield lambda value: given.__setitem__(0, value)
+    except BaseException as exc:
+        _fail(node, trace, exc)
+        raise
+    _record(node, trace, given[0])
+
+
+def _ignore(value: Any) -> None:
+    pass
+
+
+async def astep(
+    work: Awaitable[Any], kind: Kind, name: str, plugin: str | None = None, **detail: Any
+) -> Any:
+    """``await work``, recorded as a step of the traced call in progress (if one is)."""
+    trace = _recorder.get(None)
+    if trace is None:
+        return await work
+    node = trace.enter(kind, name, plugin, **detail)
+    try:
+        result = await work
     except BaseException as exc:
         _fail(node, trace, exc)
         raise

@@ -1,0 +1,308 @@
+"""The async path of a call: a hook's implementations driven as pluggy drives them, awaited.
+
+Pluggy calls hooks synchronously: an ``async def`` implementation would hand it a coroutine
+as its result (never run, and not None, so it would end a ``first`` point). On the async path
+the catalog calls a hook itself, from the hook caller's public list of implementations
+(``get_hookimpls``), keeping pluggy's rules: implementations in pluggy's call order, wrappers
+around them (outermost first), a ``firstresult`` hook stopping at the first answer that is not
+None, any exception flowing out through the wrappers. A plain ``def`` implementation is
+called as is; what an ``async def`` one returns is awaited.
+
+An ``async def`` wrapper is an async generator. It cannot ``return`` a value, so the catalog's
+protocol is::
+
+    @hookimpl(wrapper=True)
+    async def footer(ctx, text):
+        result = yield            # what runs inside (raises here if that failed)
+        yield result + " (async)" # optional: the value to give instead
+
+Ending after the first ``yield`` leaves the result as it was; ending after catching the
+exception gives None, as a plain wrapper that falls off its end returns None.
+
+Plain code calling a plugin point that has async implementations (a ``def`` built-in whose
+tenant added an ``async def`` plugin) runs in a worker thread, and its point calls are run on
+the event loop of the call (``BridgePoint``): the loop is never blocked, the thread waits.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import inspect
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import TYPE_CHECKING, Any, Final, final
+
+import pluggy
+
+from ._guards import WrapperMisbehaved
+
+if TYPE_CHECKING:
+    # asyncio is imported by the async path only: it would cost every command's start-up.
+    import asyncio
+
+#: The event loop the async call in progress runs on (for plain code in worker threads).
+LOOP: contextvars.ContextVar[asyncio.AbstractEventLoop] = contextvars.ContextVar("catalog_loop")
+
+#: What the drivers keep for an entered wrapper.
+_OLD: Final = 0
+_NEW: Final = 1
+_ASYNC: Final = 2
+
+
+async def call_hook(
+    impls: Sequence[pluggy.HookImpl], kwargs: dict[str, Any], firstresult: bool, hook: str
+) -> Any:
+    """Call ``impls`` (in ``get_hookimpls`` order) with ``kwargs`` as pluggy would, awaiting
+    what async implementations return; see the module docstring."""
+    results: list[Any] = []
+    entered: list[tuple[int, Any, pluggy.HookImpl]] = []
+    error: BaseException | None = None
+    try:
+        for impl in reversed(impls):
+            args = [kwargs[name] for name in impl.argnames]
+            if impl.hookwrapper:
+                gen: Any = impl.function(*args)
+                try:
+                    next(gen)
+                except StopIteration:
+                    raise WrapperMisbehaved(impl.plugin_name, hook, "did not yield") from None
+                entered.append((_OLD, gen, impl))
+            elif impl.wrapper:
+                gen = impl.function(*args)
+                try:
+                    first = next(gen)
+                except StopIteration:
+                    raise WrapperMisbehaved(impl.plugin_name, hook, "did not yield") from None
+                if type(first) is Handover:
+                    gen.close()
+                    gen = first.gen
+                    await astart(gen, impl.plugin_name, hook)
+                    entered.append((_ASYNC, gen, impl))
+                else:
+                    entered.append((_NEW, gen, impl))
+            else:
+                res = impl.function(*args)
+                if inspect.isawaitable(res):
+                    res = await res
+                if res is not None:
+                    results.append(res)
+                    if firstresult:
+                        break
+    except BaseException as exc:
+        error = exc
+    result: Any = (results[0] if results else None) if firstresult else results
+    if entered:
+        return await _unwound(entered, hook, result, error)
+    if error is not None:
+        raise error
+    return result
+
+
+async def _unwound(
+    entered: list[tuple[int, Any, pluggy.HookImpl]],
+    hook: str,
+    result: Any,
+    error: BaseException | None,
+) -> Any:
+    """The wrappers entered, innermost first, told what they wrapped gave."""
+    for kind, gen, impl in reversed(entered):
+        if kind == _NEW:
+            result, error = _unwind(gen, impl, hook, result, error)
+        elif kind == _ASYNC:
+            try:
+                result, error = await afinish(gen, impl.plugin_name, hook, result, error), None
+            except BaseException as exc:
+                result, error = None, exc
+        else:
+            outcome = pluggy.Result(result, error)
+            try:
+                gen.send(outcome)
+            except StopIteration:
+                pass
+            except BaseException as exc:  # pluggy lets an old-style wrapper's error out too
+                result, error = None, exc
+                continue
+            else:
+                error = WrapperMisbehaved(impl.plugin_name, hook, "yielded twice")
+                continue
+            error = outcome.exception
+            result = outcome.get_result() if error is None else None
+    if error is not None:
+        raise error
+    return result
+
+
+def _unwind(
+    gen: Any, impl: pluggy.HookImpl, hook: str, result: Any, error: BaseException | None
+) -> tuple[Any, BaseException | None]:
+    try:
+        if error is None:
+            gen.send(result)
+        else:
+            gen.throw(error)
+    except StopIteration as stop:
+        return stop.value, None
+    except BaseException as exc:
+        return None, exc
+    return None, WrapperMisbehaved(impl.plugin_name, hook, "yielded twice")
+
+
+async def astart(gen: Any, plugin: str, hook: str) -> None:
+    """Run an async wrapper to its first ``yield``."""
+    try:
+        await gen.__anext__()
+    except StopAsyncIteration:
+        raise WrapperMisbehaved(plugin, hook, "did not yield") from None
+
+
+async def afinish(
+    gen: Any, plugin: str, hook: str, result: Any, error: BaseException | None
+) -> Any:
+    """Hand an async wrapper stopped at its first ``yield`` what it wrapped gave (``result``, or
+    ``error`` raised at its ``yield``); return what it gives back, or raise what it raises."""
+    try:
+        value = await (gen.asend(result) if error is None else gen.athrow(error))
+    except StopAsyncIteration:
+        # Ended without a second ``yield``: the result stands (after an exception it was
+        # caught: None, as a plain wrapper falling off its end returns).
+        return result if error is None else None
+    try:
+        await gen.__anext__()
+    except StopAsyncIteration:
+        return value
+    await gen.aclose()
+    raise WrapperMisbehaved(
+        plugin,
+        hook,
+        "yielded three times (an async wrapper yields once to run what it wraps, and at "
+        "most once more to give a value instead)",
+    )
+
+
+@final
+class Handover:
+    """What an async wrapper's registered generator yields: the async generator to drive."""
+
+    __slots__ = ("gen",)
+
+    def __init__(self, gen: Any) -> None:
+        self.gen = gen
+
+
+def handed_over(
+    argnames: tuple[str, ...], function: Callable[..., Any], opts: Any, name: str, plugin: str
+) -> Callable[..., Any]:
+    """The async wrapper ``function`` (an async generator function with ``argnames``) as the
+    generator function pluggy registers (see ``Handover``)."""
+    from ._adapters import handover
+
+    def misuse() -> BaseException:
+        return RuntimeError(
+            f"the async wrapper {name} of plugin {plugin!r} was run by a plain pluggy call: "
+            "call the method through the catalog (catalog.arun, or catalog.run)"
+        )
+
+    return handover(argnames, function, opts, name, Handover, misuse)
+
+
+def firstresult_of(caller: Any) -> bool:
+    """Whether the hook caller's spec stops at the first answer."""
+    spec = caller.spec
+    return bool(spec is not None and spec.opts.get("firstresult"))
+
+
+@final
+class AwaitablePoint:
+    """A hook on the async path: calling it returns a coroutine that runs the hook's
+    implementations (awaiting the async ones). What an ``async def`` implementation's
+    ``ctx.points`` holds, and the entry point of a version that runs on the async path."""
+
+    __slots__ = ("_caller", "_first", "_trace", "hook")
+
+    def __init__(
+        self, caller: Any, *, trace: tuple[str, str, dict[str, Any]] | None = None
+    ) -> None:
+        self._caller = caller
+        self._first = firstresult_of(caller)
+        self.hook: str = caller.name
+        #: (kind, name, detail) of the step it is in a trace, when the tenant's build records
+        #: its steps
+        self._trace = trace
+
+    def __call__(self, **kwargs: Any) -> Coroutine[Any, Any, Any]:
+        work = call_hook(self._caller.get_hookimpls(), kwargs, self._first, self.hook)
+        if self._trace is None:
+            return work
+        from ._trace import astep
+
+        kind, name, detail = self._trace
+        return astep(work, kind, name, **detail)  # type: ignore[arg-type]
+
+    def __repr__(self) -> str:
+        return f"<awaitable hook {self.hook}>"
+
+
+@final
+class BridgePoint:
+    """A plugin point with async implementations as plain code's ``ctx.points`` holds it:
+    calling it runs the point on the call's event loop and waits for the answer (plain code
+    on the async path runs in a worker thread, so the loop is free to run it)."""
+
+    __slots__ = ("_point",)
+
+    def __init__(self, point: AwaitablePoint) -> None:
+        self._point = point
+
+    def __call__(self, **kwargs: Any) -> Any:
+        import asyncio
+
+        loop = LOOP.get(None)
+        if loop is None:
+            raise RuntimeError(
+                f"plugin point {self._point.hook} has async def implementations and was "
+                "called outside a catalog call: call the method through the catalog"
+            )
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            raise RuntimeError(
+                f"plain def code called plugin point {self._point.hook}, which has async "
+                "def implementations, on the event loop: make the calling implementation "
+                "async def and `await ctx.points...`"
+            )
+        return asyncio.run_coroutine_threadsafe(self._point(**kwargs), loop).result()
+
+    def __repr__(self) -> str:
+        return f"<plugin point {self._point.hook} (async implementations)>"
+
+
+async def in_thread(function: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+    """``function(*args)`` in a worker thread, in this call's context (its id, its trace),
+    the loop free meanwhile: plain code that may call async plugin points."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    context = contextvars.copy_context()
+    context.run(LOOP.set, loop)
+    return await loop.run_in_executor(None, context.run, function, *args)
+
+
+def run_sync(start: Callable[[], Awaitable[Any]], tenant: str, interface: str, version: int) -> Any:
+    """The bridge of a plain call to a method with async implementations: an event loop of its
+    own in this thread, when none runs here (else AsyncRequiredError naming the call)."""
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        from ..errors import AsyncRequiredError
+
+        raise AsyncRequiredError(tenant=tenant, interface=interface, version=version)
+
+    async def main() -> Any:
+        return await start()
+
+    return asyncio.run(main())

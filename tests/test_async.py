@@ -1,0 +1,454 @@
+"""Async plugins: a catalog mixing ``async def`` and plain implementations answers as its
+all-plain twin, on every path (``arun``, the plain-call bridge, ``acall``, ``Method``,
+``catalog run``, batches, the HTTP API), at ``collect``, ``first`` and ``wrap`` points, with
+pluggy's ordering (tryfirst/trylast, wrappers outermost-first) and its errors."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import textwrap
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from catalog_cli import CallRequest, Catalog
+from catalog_cli.errors import AsyncRequiredError, CatalogError, PluginValidationError
+from tests.conftest import Invoke, WriteCatalog
+
+SPECS = '''
+from __future__ import annotations
+
+from catalog_cli import Context, entrypoint, plugin_point
+
+
+@entrypoint
+def compose_v1(ctx: Context, text: str = "x", n: int = 1) -> str:
+    """Compose a line from what plugins add."""
+
+
+@plugin_point(compose_v1, policy="collect")
+def compose_v1_lines(ctx: Context, text: str, n: int) -> str | None:
+    """A line to add, or None."""
+
+
+@plugin_point(compose_v1, policy="first")
+def compose_v1_pick(ctx: Context, text: str) -> str | None:
+    """The first answer wins."""
+
+
+@plugin_point(compose_v1, policy="wrap")
+def compose_v1_shape(ctx: Context, text: str) -> str:
+    """The catalog shapes the text; plugins wrap it."""
+'''
+
+BUILTIN = {
+    "sync": """
+from catalog_cli import hookimpl
+
+
+@hookimpl
+def compose_v1(ctx, text, n):
+    lines = ctx.points.lines(text=text, n=n)
+    pick = ctx.points.pick(text=text)
+    shaped = ctx.points.shape(text=text)
+    return "|".join([pick or "none", shaped, *lines])
+
+
+@hookimpl
+def compose_v1_shape(ctx, text):
+    return text.upper()
+""",
+    "async": """
+import asyncio
+
+from catalog_cli import hookimpl
+
+
+@hookimpl
+async def compose_v1(ctx, text, n):
+    lines = await ctx.points.lines(text=text, n=n)
+    await asyncio.sleep(0)
+    pick = await ctx.points.pick(text=text)
+    shaped = await ctx.points.shape(text=text)
+    return "|".join([pick or "none", shaped, *lines])
+
+
+@hookimpl
+async def compose_v1_shape(ctx, text):
+    await asyncio.sleep(0)
+    return text.upper()
+""",
+}
+
+#: A plugin, plain: ``{i}`` its number; plugin 3's line comes first, plugin 4's pick last.
+PLUGIN_SYNC = """
+from catalog_cli import hookimpl
+
+
+@hookimpl(tryfirst={i} == 3)
+def compose_v1_lines(ctx, text, n):
+    if text == "boom{i}":
+        raise ValueError("boom from {i}")
+    return None if (n + {i}) % 3 == 0 else f"{i}:{{text}}:{{n}}"
+
+
+@hookimpl(trylast={i} == 4)
+def compose_v1_pick(ctx, text):
+    return f"pick{i}" if len(text) % 5 == {i} else None
+
+
+@hookimpl(wrapper=True)
+def compose_v1_shape(ctx, text):
+    result = yield
+    return f"<{i}{{result}}>"
+
+
+@hookimpl(wrapper=True)
+def compose_v1(ctx, text, n):
+    try:
+        result = yield
+    except ValueError:
+        if {i} == 1:
+            return "rescued by 1"
+        raise
+    return result + "#{i}"
+"""
+
+#: The same plugin, async.
+PLUGIN_ASYNC = """
+import asyncio
+
+from catalog_cli import hookimpl
+
+
+@hookimpl(tryfirst={i} == 3)
+async def compose_v1_lines(ctx, text, n):
+    await asyncio.sleep(0)
+    if text == "boom{i}":
+        raise ValueError("boom from {i}")
+    return None if (n + {i}) % 3 == 0 else f"{i}:{{text}}:{{n}}"
+
+
+@hookimpl(trylast={i} == 4)
+async def compose_v1_pick(ctx, text):
+    await asyncio.sleep(0)
+    return f"pick{i}" if len(text) % 5 == {i} else None
+
+
+@hookimpl(wrapper=True)
+async def compose_v1_shape(ctx, text):
+    result = yield
+    await asyncio.sleep(0)
+    yield f"<{i}{{result}}>"
+
+
+@hookimpl(wrapper=True)
+async def compose_v1(ctx, text, n):
+    try:
+        result = yield
+    except ValueError:
+        if {i} == 1:
+            yield "rescued by 1"
+            return
+        raise
+    yield result + "#{i}"
+"""
+
+PLUGINS = 5
+FLAVORS = ("sync", "async")
+TEXTS = ("a", "hello", "boom2", "boom0", "boom1", "abcd", "xyzzyq", "")
+
+
+def _folder(root: Path, builtin: str) -> Path:
+    folder = root / builtin
+    (folder / "hookspecs").mkdir(parents=True)
+    (folder / "builtin_plugins").mkdir()
+    (folder / "plugins").mkdir()
+    (folder / "hookspecs" / "compose.py").write_text(SPECS, encoding="utf-8")
+    (folder / "builtin_plugins" / "compose.py").write_text(BUILTIN[builtin], encoding="utf-8")
+    for i in range(PLUGINS):
+        for flavor, source in (("sync", PLUGIN_SYNC), ("async", PLUGIN_ASYNC)):
+            text = source.format(i=i)
+            (folder / "plugins" / f"p{i}_{flavor}.py").write_text(text, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("twins")
+    return {builtin: _folder(root, builtin) for builtin in ("sync", "async")}
+
+
+_files = itertools.count()
+
+
+def _catalog(folder: Path, tenants: dict[str, list[str]], extra: str = "") -> Catalog:
+    """A catalog file of its own in ``folder`` (its modules are imported once per folder)."""
+    lines = ['[catalog]\nplugin_dirs = ["plugins"]\n', extra]
+    for tenant, plugins in tenants.items():
+        listed = ", ".join(f'"{p}"' for p in plugins)
+        lines.append(f"[tenants.{tenant}]\nplugins = [{listed}]\n")
+    path = folder / f"catalog_{next(_files)}.toml"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return Catalog(path)
+
+
+def outcome(run: Any) -> tuple[Any, ...]:
+    """What a call gave, comparable across twins (a plugin named by its number)."""
+    try:
+        return ("ok", run())
+    except CatalogError as exc:
+        plugin = getattr(exc, "plugin", None)
+        return ("error", exc.kind, plugin and plugin.split("_")[0])
+
+
+def answered(answer: Any) -> tuple[Any, ...]:
+    if answer.ok:
+        return ("ok", answer.result)
+    error = answer.error
+    return ("error", error.kind, error.plugin and error.plugin.split("_")[0])
+
+
+tenant_plans = st.lists(
+    st.tuples(st.integers(0, PLUGINS - 1), st.sampled_from(FLAVORS)),
+    max_size=PLUGINS,
+    unique_by=lambda pair: pair[0],
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    plan=tenant_plans,
+    builtin=st.sampled_from(("sync", "async")),
+    text=st.sampled_from(TEXTS),
+    n=st.integers(0, 5),
+)
+def test_mixed_catalog_answers_as_its_plain_twin(
+    folders: dict[str, Path], plan: list[tuple[int, str]], builtin: str, text: str, n: int
+) -> None:
+    mixed = _catalog(folders[builtin], {"t": [f"p{i}_{flavor}" for i, flavor in plan]})
+    plain = _catalog(folders["sync"], {"t": [f"p{i}_sync" for i, _ in plan]})
+    try:
+        expected = outcome(lambda: plain.run("compose", customer="t", text=text, n=n))
+        # the plain-call bridge (an event loop of its own), and the async path itself
+        assert outcome(lambda: mixed.run("compose", customer="t", text=text, n=n)) == expected
+        arun = asyncio.run(_outcome_async(mixed, text, n))
+        assert arun == expected
+        request = CallRequest("t", "compose", None, {"text": text, "n": n})
+        assert answered(asyncio.run(mixed.acall(request))) == expected
+        assert answered(mixed.call(request)) == expected
+        method = mixed.method("compose", customer="t")
+        assert asyncio.run(_outcome_method(method, text, n)) == expected
+        # a batch, one call after another and on a thread pool
+        items = [{"text": text, "n": n}, {"text": text, "n": n + 1}]
+        twin = [answered(a) for a in plain.map("compose", items, customer="t")]
+        assert [answered(a) for a in mixed.map("compose", items, customer="t")] == twin
+        with ThreadPoolExecutor(2) as pool:
+            pooled = mixed.map("compose", items, customer="t", executor=pool)
+        assert [answered(a) for a in pooled] == twin
+    finally:
+        mixed.close()
+        plain.close()
+
+
+async def _outcome_async(catalog: Catalog, text: str, n: int) -> tuple[Any, ...]:
+    try:
+        return ("ok", await catalog.arun("compose", customer="t", text=text, n=n))
+    except CatalogError as exc:
+        plugin = getattr(exc, "plugin", None)
+        return ("error", exc.kind, plugin and plugin.split("_")[0])
+
+
+async def _outcome_method(method: Any, text: str, n: int) -> tuple[Any, ...]:
+    try:
+        return ("ok", await method.acall(text=text, n=n))
+    except CatalogError as exc:
+        plugin = getattr(exc, "plugin", None)
+        return ("error", exc.kind, plugin and plugin.split("_")[0])
+
+
+def test_an_example_of_the_property_by_hand(folders: dict[str, Path]) -> None:
+    """Every kind of point with async plugins in it, checked against a value written out."""
+    catalog = _catalog(folders["sync"], {"t": ["p0_async", "p3_sync", "p2_async"]})
+    result = asyncio.run(catalog.arun("compose", customer="t", text="abcdefg", n=1))
+    # pick: len 7 % 5 == 2 -> p2; lines: p3 first (tryfirst), then p0 (listed first); p2 has
+    # none ((1 + 2) % 3 == 0); shape wrappers outermost-first in the tenant's order; entry
+    # wrappers likewise
+    assert result == "pick2|<0<3<2ABCDEFG>>>|3:abcdefg:1|0:abcdefg:1#2#3#0"
+    assert catalog.runs_async("compose", customer="t")
+    assert catalog.run("compose", customer="t", text="abcdefg", n=1) == result
+
+
+def test_a_plain_catalog_does_not_run_on_the_async_path(folders: dict[str, Path]) -> None:
+    catalog = _catalog(folders["sync"], {"t": ["p0_sync"], "u": ["p0_async"]})
+    assert not catalog.runs_async("compose", customer="t")
+    assert catalog.runs_async("compose", customer="u")
+
+
+def test_a_plain_call_on_a_running_loop_is_told_to_await(folders: dict[str, Path]) -> None:
+    catalog = _catalog(folders["sync"], {"t": ["p0_async"], "plain": ["p0_sync"]})
+
+    async def main() -> str:
+        with pytest.raises(AsyncRequiredError) as info:
+            catalog.run("compose", customer="t", text="a")
+        message = str(info.value)
+        assert "'t'" in message and "compose v1" in message and "arun" in message
+        assert info.value.kind == "async_required"
+        # a tenant whose version is all plain runs as before, even on a loop
+        return catalog.run("compose", customer="plain", text="a")
+
+    assert asyncio.run(main()).startswith("none|<0A>")
+
+
+def test_one_tenants_async_plugin_leaves_the_others_plain(folders: dict[str, Path]) -> None:
+    catalog = _catalog(folders["async"], {"a": ["p1_async"], "b": ["p1_sync"]})
+    assert catalog.runs_async("compose", customer="a")
+    # the async built-in makes every tenant's version async (it is the catalog's own code)
+    assert catalog.runs_async("compose", customer="b")
+    assert catalog.run("compose", customer="a", text="q") == catalog.run(
+        "compose", customer="b", text="q"
+    )
+
+
+def test_an_async_plugins_failure_names_it_and_fails_only_its_call(
+    folders: dict[str, Path],
+) -> None:
+    catalog = _catalog(folders["sync"], {"t": ["p2_async"], "other": ["p2_sync"]})
+    answer = asyncio.run(catalog.acall(CallRequest("t", "compose", None, {"text": "boom2"})))
+    assert not answer.ok and answer.error is not None
+    assert answer.error.kind == "plugin_call"
+    assert answer.error.plugin == "p2_async"
+    assert "boom from 2" in answer.error.message and "'t'" in answer.error.message
+    assert catalog.run("compose", customer="other", text="ok") == "pick2|<2OK>#2"
+
+
+def test_arun_works_with_limits_and_a_deadline_cancels(write_catalog: WriteCatalog) -> None:
+    slow = """
+    import asyncio
+    from catalog_cli import hookimpl
+
+
+    @hookimpl
+    async def interface_a_v2_extra_lines(ctx, name, vip):
+        if name == "slow":
+            await asyncio.sleep(30)
+        return "async line"
+    """
+    path = write_catalog(
+        """
+        [catalog]
+        plugin_dirs = ["plugins"]
+        [tenants.t]
+        plugins = ["slowpoke"]
+        versions = { interface_a = 2 }
+        [limits]
+        call_timeout = 0.2
+        """,
+        {"plugins/slowpoke.py": slow},
+    )
+    catalog = Catalog(path, limits=True)
+
+    async def main() -> tuple[str, Any]:
+        fine = await catalog.arun("interface_a", customer="t", name="Ada")
+        late = await catalog.acall(CallRequest("t", "interface_a", None, {"name": "slow"}))
+        return fine, late
+
+    fine, late = asyncio.run(main())
+    assert fine.endswith("async line")
+    assert not late.ok and late.error is not None and late.error.kind == "call_timeout"
+
+
+def test_catalog_run_runs_an_async_tenant(invoke: Invoke, folders: dict[str, Path]) -> None:
+    catalog = _catalog(folders["async"], {"t": ["p0_async", "p1_sync"]})
+    result = invoke(
+        "run", "compose", "-C", "t", "--arg", "text=hey", "--json", catalog=catalog.path
+    )
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["result"] == catalog.run("compose", customer="t", text="hey")
+
+
+# -- registration ------------------------------------------------------------------------------
+
+
+def _plugin(body: str) -> str:
+    return "from catalog_cli import hookimpl\n\n\n" + textwrap.dedent(body)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            "@hookimpl(wrapper=True)\nasync def interface_a_v2_extra_lines(ctx, name, vip):\n"
+            "    return None\n",
+            "an async wrapper must `yield`",
+        ),
+        (
+            "@hookimpl\nasync def interface_a_v2_extra_lines(ctx, name, vip):\n    yield 'x'\n",
+            "an async def that yields is a wrapper",
+        ),
+        (
+            "@hookimpl(hookwrapper=True)\nasync def interface_a_v2_extra_lines(ctx, name, vip):\n"
+            "    yield\n",
+            "old-style hookwrapper cannot be async",
+        ),
+        (
+            "@hookimpl\nasync def catalog_startup(tenant, settings):\n    pass\n",
+            "must be a plain def",
+        ),
+    ],
+)
+def test_async_shapes_that_cannot_work_are_refused(
+    write_catalog: WriteCatalog, body: str, message: str
+) -> None:
+    path = write_catalog(
+        '[catalog]\nplugin_dirs = ["plugins"]\n[tenants.t]\nplugins = ["acme"]\n'
+        "versions = { interface_a = 2 }\n[tenants.other]\n",
+        {"plugins/acme.py": _plugin(body)},
+    )
+    catalog = Catalog(path)
+    with pytest.raises(PluginValidationError, match=message) as info:
+        catalog.run("interface_a", customer="t")
+    assert info.value.plugin == "acme"
+    assert catalog.run("interface_a", customer="other").startswith("Hello")
+
+
+def test_an_async_wrapper_that_yields_three_times_is_named(write_catalog: WriteCatalog) -> None:
+    body = """
+    @hookimpl(wrapper=True)
+    async def interface_a_v2_extra_lines(ctx, name, vip):
+        result = yield
+        yield result
+        yield result
+    """
+    path = write_catalog(
+        '[catalog]\nplugin_dirs = ["plugins"]\n[tenants.t]\nplugins = ["acme"]\n'
+        "versions = { interface_a = 2 }\n",
+        {"plugins/acme.py": _plugin(body)},
+    )
+    answer = Catalog(path).call(CallRequest("t", "interface_a", None, {}))
+    assert answer.error is not None and answer.error.plugin == "acme"
+    assert "yielded three times" in answer.error.message
+
+
+def test_an_async_plugins_wrong_result_is_its_own(write_catalog: WriteCatalog) -> None:
+    body = """
+    @hookimpl
+    async def interface_a_v2_extra_lines(ctx, name, vip):
+        return 42
+    """
+    path = write_catalog(
+        '[catalog]\nplugin_dirs = ["plugins"]\n[tenants.t]\nplugins = ["acme"]\n'
+        "versions = { interface_a = 2 }\n",
+        {"plugins/acme.py": _plugin(body)},
+    )
+    answer = Catalog(path).call(CallRequest("t", "interface_a", None, {}))
+    assert answer.error is not None and answer.error.kind == "result_validation"
+    assert answer.error.plugin == "acme" and "got int 42" in answer.error.message
