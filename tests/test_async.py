@@ -9,6 +9,7 @@ import asyncio
 import itertools
 import json
 import textwrap
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -160,6 +161,26 @@ async def compose_v1(ctx, text, n):
     yield result + "#{i}"
 """
 
+#: At the ``first`` point: "sleep" waits long, and says so if it is cancelled.
+SLEEPER = """
+import asyncio
+import os
+from pathlib import Path
+
+from catalog_cli import hookimpl
+
+
+@hookimpl(tryfirst=True)
+async def compose_v1_pick(ctx, text):
+    if text == "sleep":
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            Path(os.environ["ASYNC_TEST_MARKER"]).write_text("cancelled")
+            raise
+    return None
+"""
+
 PLUGINS = 5
 FLAVORS = ("sync", "async")
 TEXTS = ("a", "hello", "boom2", "boom0", "boom1", "abcd", "xyzzyq", "")
@@ -176,6 +197,7 @@ def _folder(root: Path, builtin: str) -> Path:
         for flavor, source in (("sync", PLUGIN_SYNC), ("async", PLUGIN_ASYNC)):
             text = source.format(i=i)
             (folder / "plugins" / f"p{i}_{flavor}.py").write_text(text, encoding="utf-8")
+    (folder / "plugins" / "sleeper.py").write_text(SLEEPER, encoding="utf-8")
     return folder
 
 
@@ -296,7 +318,7 @@ def test_a_plain_catalog_does_not_run_on_the_async_path(folders: dict[str, Path]
 def test_a_plain_call_on_a_running_loop_is_told_to_await(folders: dict[str, Path]) -> None:
     catalog = _catalog(folders["sync"], {"t": ["p0_async"], "plain": ["p0_sync"]})
 
-    async def main() -> str:
+    async def main() -> Any:
         with pytest.raises(AsyncRequiredError) as info:
             catalog.run("compose", customer="t", text="a")
         message = str(info.value)
@@ -452,3 +474,222 @@ def test_an_async_plugins_wrong_result_is_its_own(write_catalog: WriteCatalog) -
     answer = Catalog(path).call(CallRequest("t", "interface_a", None, {}))
     assert answer.error is not None and answer.error.kind == "result_validation"
     assert answer.error.plugin == "acme" and "got int 42" in answer.error.message
+
+
+# -- the HTTP API --------------------------------------------------------------------------------
+
+
+def _server(folder: Path, tenants: dict[str, list[str]]) -> Any:
+    """A test client of a server of a catalog in ``folder``: each tenant's key is
+    ``key-of-<tenant>-0123456789``."""
+    pytest.importorskip("fastapi")
+    import warnings
+
+    from catalog_cli.config._keys import hash_key
+    from catalog_cli.http import ServeSettings, create_app
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # starlette's test client asks for another httpx
+        from starlette.testclient import TestClient
+
+    lines = ['[catalog]\nplugin_dirs = ["plugins"]\n']
+    for tenant, plugins in tenants.items():
+        listed = ", ".join(f'"{p}"' for p in plugins)
+        key = hash_key(f"key-of-{tenant}-0123456789")
+        lines.append(f'[tenants.{tenant}]\nplugins = [{listed}]\napi_keys = ["{key}"]\n')
+    path = folder / f"catalog_{next(_files)}.toml"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return TestClient(create_app(path, settings=ServeSettings(max_timeout=5.0, job_threads=1)))
+
+
+def _post(client: Any, tenant: str, **body: Any) -> Any:
+    headers = {"Authorization": f"Bearer key-of-{tenant}-0123456789", **body.pop("headers", {})}
+    return client.post("/v1/interfaces/compose/run", json=body, headers=headers)
+
+
+def test_the_http_api_answers_as_the_plain_twin(folders: dict[str, Path]) -> None:
+    tenants = {
+        "mixed": ["p0_async", "p1_sync", "p2_async"],
+        "plain": ["p0_sync", "p1_sync", "p2_sync"],
+    }
+    with _server(folders["async"], tenants) as client:
+        for text in ("a", "hello", "boom2", "abcdefg"):
+            # the first call builds each tenant (on a thread); the later ones are awaited
+            for _ in range(2):
+                mixed = _post(client, "mixed", arguments={"text": text, "n": 2})
+                plain = _post(client, "plain", arguments={"text": text, "n": 2})
+                assert mixed.status_code == plain.status_code
+                if plain.status_code == 200:
+                    assert mixed.json()["result"] == plain.json()["result"]
+                else:
+                    assert mixed.json()["type"] == plain.json()["type"]
+
+
+@pytest.mark.parametrize("builtin", ["async", "sync"])
+def test_the_http_api_cancels_an_async_call_at_its_deadline(
+    folders: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, builtin: str
+) -> None:
+    """An async plugin waiting is cancelled at the deadline, also when the plain built-in that
+    called its point waits for it in a worker thread."""
+    marker = tmp_path / "marker"
+    monkeypatch.setenv("ASYNC_TEST_MARKER", str(marker))
+    with _server(folders[builtin], {"t": ["sleeper", "p0_async"]}) as client:
+        assert _post(client, "t", arguments={"text": "a"}).status_code == 200  # built
+        late = _post(client, "t", arguments={"text": "sleep"}, headers={"X-Timeout": "0.2"})
+        assert late.status_code == 504, late.text
+        # on the async path the call's task is cancelled: nothing of it runs on
+        deadline = time.monotonic() + 5
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert marker.read_text() == "cancelled"
+        assert _post(client, "t", arguments={"text": "b"}).status_code == 200
+
+
+# -- interceptors ------------------------------------------------------------------------------
+
+ASYNC_INTERCEPTOR = """
+import asyncio
+
+from catalog_cli import hookimpl
+
+SEEN = []
+
+
+@hookimpl(wrapper=True)
+async def catalog_call(ctx, call):
+    SEEN.append(("enter", ctx.name, call.asynchronous))
+    await asyncio.sleep(0)
+    result = yield
+    SEEN.append(("leave", ctx.name))
+    yield result + " [" + ctx.name + "]"
+
+
+@hookimpl(wrapper=True)
+async def catalog_point_call(ctx, call, point):
+    result = yield
+    SEEN.append(("point", point.point, point.plugin))
+    yield result
+"""
+
+PLAIN_INTERCEPTOR = """
+from catalog_cli import hookimpl
+
+ORDER = 1
+
+
+@hookimpl(wrapper=True)
+def catalog_call(ctx, call):
+    result = yield
+    return result + " [plain]"
+"""
+
+FLAKY = """
+import asyncio
+
+from catalog_cli import hookimpl
+
+FAILURES = {"left": 2}
+
+
+@hookimpl
+async def interface_a_v2_extra_lines(ctx, name, vip):
+    await asyncio.sleep(0)
+    if name == "flaky" and FAILURES["left"] > 0:
+        FAILURES["left"] -= 1
+        raise ConnectionError("try again")
+    if name == "slow":
+        await asyncio.sleep(10)
+    return "async line"
+"""
+
+
+def test_an_async_interceptor_wraps_plain_and_async_calls(write_catalog: WriteCatalog) -> None:
+    path = write_catalog(
+        """
+        [catalog]
+        plugin_dirs = ["plugins"]
+        [interceptors.watch]
+        [interceptors.plain]
+        [tenants.t]
+        plugins = ["flaky"]
+        versions = { interface_a = 2 }
+        [tenants.u]
+        versions = { interface_a = 2 }
+        """,
+        {
+            "plugins/watch.py": ASYNC_INTERCEPTOR,
+            "plugins/plain.py": PLAIN_INTERCEPTOR,
+            "plugins/flaky.py": FLAKY,
+        },
+    )
+    catalog = Catalog(path)
+    # an async interceptor puts every call in its scope on the async path, plain plugins too
+    assert catalog.runs_async("interface_a", customer="u")
+    via_bridge = catalog.run("interface_a", customer="u", name="Ada")
+    assert via_bridge == "Hello, Ada! [watch] [plain]"  # plain is outermost (ORDER 1)
+    awaited = asyncio.run(catalog.arun("interface_a", customer="t", name="Ada"))
+    assert awaited == "Hello, Ada!\nasync line [watch] [plain]"
+    use = next(use for use in catalog.registry.plan("t").interceptors if use.name == "watch")
+    watch: Any = use.plugin.module
+    assert ("enter", "watch", True) in watch.SEEN
+    assert ("point", "extra_lines", "flaky") in watch.SEEN
+    traced = asyncio.run(
+        catalog.acall(CallRequest("t", "interface_a", None, {"name": "Bo"}), trace=True)
+    )
+    assert traced.ok and traced.trace is not None
+    kinds = [(node.kind, node.name) for node in traced.trace.root.walk()]
+    assert ("interceptor", "watch") in kinds and ("interceptor", "plain") in kinds
+
+
+def test_retry_and_timeout_work_on_the_async_path(
+    write_catalog: WriteCatalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from catalog_cli.interceptors import retry, timeout
+
+    slept: list[float] = []
+    monkeypatch.setattr(retry, "_sleep", slept.append)
+    path = write_catalog(
+        """
+        [catalog]
+        plugin_dirs = ["plugins"]
+        [interceptors.retry.settings]
+        attempts = 3
+        on = ["ConnectionError", "TimeoutError"]
+        backoff = 0.01
+        jitter = false
+        [interceptors.timeout]
+        settings = { seconds = 0.2 }
+        [tenants.t]
+        plugins = ["flaky"]
+        versions = { interface_a = 2 }
+        """,
+        {"plugins/flaky.py": FLAKY},
+    )
+    catalog = Catalog(path)
+    assert catalog.runs_async("interface_a", customer="t")
+
+    async def main() -> tuple[str, Any]:
+        recovered = await catalog.arun("interface_a", customer="t", name="flaky")
+        late = await catalog.acall(CallRequest("t", "interface_a", None, {"name": "slow"}))
+        return recovered, late
+
+    recovered, late = asyncio.run(main())
+    assert recovered.endswith("async line")
+    assert slept == [0.01, 0.02, 0.01, 0.02]
+    counts = retry.counters(catalog.interceptor_states("retry"), "t")
+    assert counts[("interface_a", 2)] == {"retries": 4, "recovered": 1, "gave_up": 1}
+    # the deadline cancels each attempt (a timed-out attempt is retried, then given up)
+    assert late.error is not None and late.error.kind == "call_timeout"
+    assert timeout.stats(catalog.interceptor_states("timeout"), "t").cancelled == 3
+
+
+def test_jobs_run_an_async_tenant(folders: dict[str, Path]) -> None:
+    from catalog_cli import JobStore, JobWorker
+
+    catalog = _catalog(folders["async"], {"t": ["p0_async", "p2_sync"]})
+    expected = catalog.run("compose", customer="t", text="job", n=1)
+    with JobStore.for_catalog(catalog) as store:
+        job = store.submit(CallRequest("t", "compose", None, {"text": "job", "n": 1}))
+        assert JobWorker(catalog, store, threads=1).drain() == 1
+        done = store.get(job.id)
+    assert done.status == "succeeded" and done.result == expected

@@ -26,6 +26,7 @@ from ..runtime import (
     Runtimes,
     States,
     StepPlan,
+    TenantRuntime,
     Trace,
     call_plan,
     stop,
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from concurrent.futures import Executor
 
     from ..interceptors.metrics import Series
+    from ..runtime._workers import PoolStatus
     from ._management import PluginChange
     from ._watch import Watcher
 
@@ -262,11 +264,24 @@ class Catalog:
             call_id=call_id,
         )
 
-    def runs_async(self, interface: str, *, customer: str, version: int | None = None) -> bool:
-        """Whether ``customer``'s calls of ``interface`` (``version``, else its version) run
-        on the async path: some of what they run is ``async def``. Builds the tenant."""
+    def runs_async(
+        self,
+        interface: str,
+        *,
+        customer: str,
+        version: int | None = None,
+        build: bool = True,
+        choice: VersionChoice | None = None,
+    ) -> bool:
+        """Whether ``customer``'s calls of ``interface`` (``version``, else its version; or
+        the version ``choice`` decided) run on the async path: some of what they run is
+        ``async def``. ``build``: build the tenant to find out (else a tenant not built yet,
+        or failing closed, answers False)."""
         runtimes = self._runtimes
-        choice = runtimes.registry.resolve(interface, customer, version)
+        if choice is None:
+            choice = runtimes.registry.resolve(interface, customer, version)
+        if not build and not isinstance(runtimes.known(customer), TenantRuntime):
+            return False
         return runtimes.prepared(customer, choice).asynchronous
 
     def call(
@@ -733,6 +748,11 @@ class Catalog:
         from ..interceptors.metrics import NAME, collect
 
         return collect(self.interceptor_states(NAME))
+
+    def worker_pools(self) -> list[PoolStatus]:
+        """The worker pools of the built tenants' isolated plugins now (workers, limits,
+        restarts); ``catalog_cli.runtime._workers.prometheus_text`` renders them."""
+        return [r.workers.status() for r in self._runtimes.built() if r.workers is not None]
 
     def canary(self, interface: str, *, customer: str) -> CanaryStatus:
         """The tenant's canary of ``interface`` now: its mode, the share its candidate gets

@@ -23,7 +23,7 @@ import logging
 import os
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Final, final
 
 from .. import _deadline
@@ -184,6 +184,40 @@ class CallPool:
             except asyncio.CancelledError:
                 self._expire(work)  # the client went away: the same as a deadline
                 raise
+        finally:
+            self.bulkheads.leave(tenant)
+
+    async def arun(
+        self,
+        start: Callable[[], Awaitable[Any]],
+        *,
+        tenant: str,
+        interface: str,
+        version: int,
+        limit: int,
+        timeout: float,
+        call_id: str | None = None,
+    ) -> Any:
+        """``await start()`` on the event loop, as a call of ``tenant`` within its limits
+        (ConcurrencyLimitError beyond ``limit`` calls of the tenant): a call on the async path
+        holds no thread while it waits. At ``timeout`` it is cancelled: CallTimeoutError."""
+        self.bulkheads.enter(tenant, limit, interface, version)
+        try:
+            task = asyncio.ensure_future(start())
+            try:
+                done, _ = await asyncio.wait({task}, timeout=timeout)
+            finally:
+                if not task.done():  # the deadline, or the client went away: cancelled
+                    task.cancel()
+            if not done:
+                raise CallTimeoutError(
+                    tenant=tenant,
+                    interface=interface,
+                    version=version,
+                    call_id=call_id or "-",
+                    seconds=timeout,
+                )
+            return task.result()
         finally:
             self.bulkheads.leave(tenant)
 

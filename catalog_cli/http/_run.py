@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated, Final
+from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Body, Request
 from starlette.responses import Response
@@ -81,15 +81,25 @@ async def run(
     limits = catalog.limits(tenant, interface)
     call_id = new_call_id()
     call = CallRequest(tenant, interface, body.version, arguments)
-    answer = await server.calls.run(
-        lambda: catalog.call(call, choice=choice, call_id=call_id),
-        tenant=tenant,
-        interface=interface,
-        version=choice.version,
-        limit=limits.concurrent_calls,
-        timeout=limits.call_timeout if asked is None else asked,
-        call_id=call_id,
-    )
+    # A tenant whose version runs async def plugins is awaited here and holds no thread while
+    # they wait; plain code runs on the server's call threads (as does a tenant's first call,
+    # which builds it: importing plugins must not block the event loop).
+    facts: dict[str, Any] = {
+        "tenant": tenant,
+        "interface": interface,
+        "version": choice.version,
+        "limit": limits.concurrent_calls,
+        "timeout": limits.call_timeout if asked is None else asked,
+        "call_id": call_id,
+    }
+    if catalog.runs_async(interface, customer=tenant, choice=choice, build=False):
+        answer = await server.calls.arun(
+            lambda: catalog.acall(call, choice=choice, call_id=call_id), **facts
+        )
+    else:
+        answer = await server.calls.run(
+            lambda: catalog.call(call, choice=choice, call_id=call_id), **facts
+        )
     if not answer.ok:
         answer.raise_error()
     data = {

@@ -42,6 +42,9 @@ if TYPE_CHECKING:
 #: The event loop the async call in progress runs on (for plain code in worker threads).
 LOOP: contextvars.ContextVar[asyncio.AbstractEventLoop] = contextvars.ContextVar("catalog_loop")
 
+#: The point calls plain code in a worker thread is waiting for (cancelled with its call).
+_BRIDGED: contextvars.ContextVar[list[Any]] = contextvars.ContextVar("catalog_bridged")
+
 #: What the drivers keep for an entered wrapper.
 _OLD: Final = 0
 _NEW: Final = 1
@@ -271,7 +274,11 @@ class BridgePoint:
                 "def implementations, on the event loop: make the calling implementation "
                 "async def and `await ctx.points...`"
             )
-        return asyncio.run_coroutine_threadsafe(self._point(**kwargs), loop).result()
+        future = asyncio.run_coroutine_threadsafe(self._point(**kwargs), loop)
+        waiting = _BRIDGED.get(None)
+        if waiting is not None:
+            waiting.append(future)
+        return future.result()
 
     def __repr__(self) -> str:
         return f"<plugin point {self._point.hook} (async implementations)>"
@@ -285,7 +292,15 @@ async def in_thread(function: Callable[..., Any], args: tuple[Any, ...]) -> Any:
     loop = asyncio.get_running_loop()
     context = contextvars.copy_context()
     context.run(LOOP.set, loop)
-    return await loop.run_in_executor(None, context.run, function, *args)
+    waiting: list[Any] = []
+    context.run(_BRIDGED.set, waiting)
+    try:
+        return await loop.run_in_executor(None, context.run, function, *args)
+    except asyncio.CancelledError:
+        # The thread cannot be stopped; the point calls it waits for can, and it then ends.
+        for future in waiting:
+            future.cancel()
+        raise
 
 
 def run_sync(start: Callable[[], Awaitable[Any]], tenant: str, interface: str, version: int) -> Any:
