@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -20,9 +22,14 @@ SHIPPED = REPO / "catalog.toml"
 
 # Runs the console-script entry point with the given argv, then dumps the imported modules.
 PROBE = """\
-import atexit, json, sys
+import atexit, json, os, sys
 
 out, args = sys.argv[1], sys.argv[2:]
+# As the console script: the working folder is not searched for modules (nor stamped by a
+# kept listing, see catalog_cli/cli/_listing_cache.py).
+sys.path[:] = [entry for entry in sys.path if entry]
+for searched in ("", os.getcwd()):
+    sys.path_importer_cache.pop(searched, None)
 
 
 def _dump():
@@ -68,6 +75,11 @@ def imported(tmp_path: Path, *args: str) -> tuple[int, set[str], str]:
     return done.returncode, modules, done.stderr
 
 
+def forget_listings() -> None:
+    """Remove the listings kept by earlier runs (in this test's cache folder)."""
+    shutil.rmtree(Path(os.environ["CATALOG_CACHE_DIR"]) / "listings", ignore_errors=True)
+
+
 def loaded(modules: set[str], *packages: str) -> list[str]:
     """The modules in ``modules`` that are ``packages`` or inside them."""
     return sorted(m for m in modules for p in packages if m == p or m.startswith(p + "."))
@@ -106,6 +118,38 @@ def test_json_commands_do_not_import_rich(tmp_path: Path, command: tuple[str, ..
     assert loaded(modules, "rich") == []
     # They did load the catalog: the check above is not vacuous.
     assert "catalog_cli.execution._catalog" in modules
+
+
+def keep_listing(tmp_path: Path, *command: str) -> None:
+    """Run ``catalog *command`` until it has kept its listing: not kept by a run during which
+    (or two seconds before which) a file it read changed, as when bytecode is written."""
+    listings = Path(os.environ["CATALOG_CACHE_DIR"]) / "listings"
+    for _ in range(3):
+        code, modules, stderr = imported(tmp_path, *command)
+        assert code == 0, stderr
+        assert "catalog_cli.execution._catalog" in modules  # made through the engine
+        if listings.is_dir() and any(listings.iterdir()):
+            return
+        time.sleep(2.1)
+    raise AssertionError(f"no listing kept in {listings}")
+
+
+@pytest.mark.parametrize("as_json", [(), ("--json",)])
+def test_a_kept_listing_imports_no_engine(tmp_path: Path, as_json: tuple[str, ...]) -> None:
+    command = ("--catalog", str(SHIPPED), "plugins", "list", *as_json)
+    keep_listing(tmp_path, *command)
+    code, kept, stderr = imported(tmp_path, *command)
+    assert code == 0, stderr
+    assert "catalog_cli.cli._listing_cache" in kept
+    assert loaded(kept, *ENGINE, "catalog_cli.execution", "catalog_cli.registry") == []
+    assert loaded(kept, "catalog_cli.runtime", "catalog_cli.declarations", "asyncio") == []
+    assert loaded(kept, "logging", "importlib.metadata", "hashlib", "tomllib") == []
+    if as_json:
+        assert loaded(kept, "rich") == []
+    # -v wants plugin logs: it loads the catalog again.
+    code, verbose, stderr = imported(tmp_path, "-v", *command)
+    assert code == 0, stderr
+    assert "catalog_cli.execution._catalog" in verbose
 
 
 def test_json_error_does_not_import_rich(tmp_path: Path) -> None:
@@ -150,6 +194,7 @@ def test_light_commands_skip_optional_heavy_modules(
     # The shipped plugins declare no settings schema and the default plugin API: neither
     # pydantic nor packaging is needed, and the entry-point scan is cached after one run.
     imported(tmp_path, "--catalog", str(SHIPPED), *command)  # warms the entry-point cache
+    forget_listings()  # the listing is made again, through the engine
     code, modules, stderr = imported(tmp_path, "--catalog", str(SHIPPED), *command)
     assert code == 0, stderr
     assert loaded(modules, "pydantic", "packaging", "email", "logging") == []
@@ -178,13 +223,22 @@ def test_interceptors_do_not_bring_their_optional_exports(tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize(
-    "command", [("--help",), ("jobs", "--help"), ("jobs", "list", "--help"), ("run", "-h")]
+    ("command", "jobs_module"),
+    [
+        (("--help",), False),
+        (("jobs", "--help"), True),
+        (("jobs", "list", "--help"), True),
+        (("run", "-h"), False),
+    ],
 )
-def test_help_does_not_import_the_job_store(tmp_path: Path, command: tuple[str, ...]) -> None:
+def test_help_does_not_import_the_job_store(
+    tmp_path: Path, command: tuple[str, ...], jobs_module: bool
+) -> None:
     code, modules, stderr = imported(tmp_path, *command)
     assert code == 0, stderr
     assert loaded(modules, "sqlite3", "_sqlite3", "catalog_cli.execution._jobs") == []
-    assert "catalog_cli.cli.jobs" in modules  # the jobs commands are there, only lighter
+    # The jobs commands are there for their own help, only lighter; not imported for others.
+    assert ("catalog_cli.cli.jobs" in modules) is jobs_module
 
 
 def test_commands_without_jobs_do_not_import_the_job_store(tmp_path: Path) -> None:
@@ -278,66 +332,102 @@ def _built_by_main(monkeypatch: pytest.MonkeyPatch, *args: str) -> list[str]:
 def test_a_run_builds_only_the_command_it_names(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from catalog_cli.cli import plugins
-
     built = _built_by_main(monkeypatch, "-c", str(SHIPPED), "plugins", "list", "--json")
     assert json.loads(capsys.readouterr().out)  # it did list the plugins
-    assert built
-    assert set(built) <= {
-        c.callback.__name__ for c in plugins.app.registered_commands if c.callback
-    }
+    assert built == ["list_plugins"]  # not the other plugins commands, nor any other
 
 
-def test_version_builds_no_command(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("args", [("--version",), ("--help",), ("-h",)])
+def test_root_options_build_no_command(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], args: tuple[str, ...]
 ) -> None:
-    assert _built_by_main(monkeypatch, "--version") == []
-    assert capsys.readouterr().out.startswith("catalog (task-catalog) ")
+    assert _built_by_main(monkeypatch, *args) == []
+    assert capsys.readouterr().out.startswith(("catalog (task-catalog) ", "Usage: catalog"))
+
+
+def _command_modules() -> list[str]:
+    from catalog_cli.cli import _commands
+
+    return sorted({f"catalog_cli.cli.{entry.module}" for entry in _commands.COMMANDS.values()})
+
+
+def test_root_help_imports_no_command_module(tmp_path: Path) -> None:
+    code, modules, stderr = imported(tmp_path, "--help")
+    assert code == 0, stderr
+    assert sorted(modules & set(_command_modules())) == []
 
 
 @pytest.mark.parametrize(
-    "args",
+    ("command", "module"),
     [
-        (),
-        ("--help",),
-        ("-h", "plugins"),
-        ("--debug",),
-        ("plugns", "list"),  # misspelt: Typer suggests from all commands
-        ("--install-completion",),
-        ("-x", "plugins", "list"),  # an option it does not know: Typer's to judge
-        ("--catalog",),
+        (("plugins", "list", "--json"), "catalog_cli.cli.plugins"),
+        (("tenants", "--help"), "catalog_cli.cli.tenants"),
+        (("run", "interface_a", "-C", "c1", "--json"), "catalog_cli.cli.run"),
     ],
 )
-def test_anything_else_gets_the_whole_app(args: tuple[str, ...]) -> None:
-    from catalog_cli.cli import _app, _prune
+def test_a_run_imports_only_its_command_module(
+    tmp_path: Path, command: tuple[str, ...], module: str
+) -> None:
+    code, modules, stderr = imported(tmp_path, "--catalog", str(SHIPPED), *command)
+    assert code == 0, stderr
+    assert sorted(modules & set(_command_modules())) == [module]
 
-    assert _prune.for_args(_app.app, args, "_CATALOG_COMPLETE") is _app.app
+
+def test_the_command_table_matches_the_modules() -> None:
+    # What `catalog --help` says of each command comes from _commands.COMMANDS without
+    # importing it: it must be what the command itself says, at any width.
+    import pkgutil
+
+    import typer.main
+
+    from catalog_cli import cli
+    from catalog_cli.cli import _commands
+
+    public = {m.name for m in pkgutil.iter_modules(cli.__path__) if not m.name.startswith("_")}
+    assert {entry.module for entry in _commands.COMMANDS.values()} == public
+    root = typer.main.get_command(cli.app)
+    assert list(root.commands) == list(_commands.COMMANDS)  # type: ignore[attr-defined]
+    for name in _commands.COMMANDS:
+        made = root.commands[name]  # type: ignore[attr-defined]
+        stand_in = _commands.summary(name)
+        for limit in (20, 45, 60, 80, 200):
+            assert stand_in.get_short_help_str(limit) == made.get_short_help_str(limit), name
+        assert not made.hidden and not made.deprecated and not made.short_help, name
 
 
-def test_shell_completion_gets_the_whole_app(monkeypatch: pytest.MonkeyPatch) -> None:
-    from catalog_cli.cli import _app, _prune
+@pytest.mark.parametrize("width", [60, 100, 200])
+def test_root_help_is_the_help_of_the_made_commands(width: int) -> None:
+    import typer.main
 
-    monkeypatch.setenv("_CATALOG_COMPLETE", "complete_bash")
-    assert _prune.for_args(_app.app, ("plugins", "list"), "_CATALOG_COMPLETE") is _app.app
+    from catalog_cli.cli import app
+
+    root = typer.main.get_command(app)
+    with root.make_context("catalog", [], resilient_parsing=True, max_content_width=width) as ctx:
+        ctx.terminal_width = width
+        lazy = root.get_help(ctx)
+        for name in list(root.commands):  # type: ignore[attr-defined]
+            root.commands[name]  # type: ignore[attr-defined]  # made, as Typer would
+        assert root.get_help(ctx) == lazy
+    assert "plugins       List plugins and their load status." in lazy
+
+
+def test_a_misspelt_command_is_still_suggested(tmp_path: Path) -> None:
+    code, modules, stderr = imported(tmp_path, "plugns", "list")
+    assert code == 2
+    assert "Did you mean 'plugins'?" in stderr
+    assert "catalog_cli.cli.plugins" not in modules  # from the names alone
 
 
 @pytest.mark.parametrize(
-    ("args", "commands", "groups"),
-    [
-        (("plugins", "list"), [], ["plugins"]),
-        (("--catalog", "x.toml", "-vv", "--debug", "run", "interface_a"), ["run"], []),
-        (("--catalog=x.toml", "tenants", "--help"), [], ["tenants"]),
-        (("-c", "x.toml", "check", "--json"), ["check"], []),
-        (("--version",), [], []),
-    ],
+    ("words", "expected"),
+    [("catalog ", ["run", "plugins", "tenants"]), ("catalog plugins ", ["list", "disable"])],
 )
-def test_a_run_gets_only_its_command(
-    args: tuple[str, ...], commands: list[str], groups: list[str]
-) -> None:
-    from catalog_cli.cli import _app, _prune
+def test_shell_completion_lists_every_command(words: str, expected: list[str]) -> None:
+    from typer.testing import CliRunner
 
-    lean = _prune.for_args(_app.app, args, "_CATALOG_COMPLETE")
-    assert [c.name for c in lean.registered_commands] == commands
-    assert [g.name for g in lean.registered_groups] == groups
-    assert lean.registered_callback is _app.app.registered_callback
-    assert len(_app.app.registered_groups) > 1  # the app itself is left whole
+    from catalog_cli.cli import app
+
+    env = {"_CATALOG_COMPLETE": "complete_zsh", "_TYPER_COMPLETE_ARGS": words}
+    result = CliRunner().invoke(app, [], env=env, prog_name="catalog")
+    for name in expected:
+        assert f'"{name}":' in result.output, (name, result.output)

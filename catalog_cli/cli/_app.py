@@ -1,4 +1,5 @@
-"""The root ``catalog`` app: global options, sub-apps, and where errors become exit codes."""
+"""The root ``catalog`` app: global options, and where errors become exit codes. Its commands
+and sub-apps are listed in ``_commands``, and imported only when a run needs them."""
 
 from __future__ import annotations
 
@@ -11,26 +12,8 @@ from typing import Annotated, Any
 
 import typer
 
-from . import (
-    check,
-    docs,
-    health,
-    info,
-    init,
-    interceptors,
-    interfaces,
-    keys,
-    lock,
-    new,
-    plugins,
-    replay,
-    run,
-    serve,
-    tenants,
-)
-from . import jobs as jobs_cli
+from ._commands import PRETTY_EXCEPTIONS_SHORT
 from ._group import RootGroup
-from ._prune import for_args
 from ._session import Session, session
 
 
@@ -83,6 +66,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_enable=False,
+    pretty_exceptions_short=PRETTY_EXCEPTIONS_SHORT,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -121,26 +105,9 @@ def _root(
     ] = False,
 ) -> None:
     from_env = os.environ.get("CATALOG_DEBUG", "").strip().lower() in {"1", "true", "yes", "on"}
-    ctx.obj = Session(catalog, debug or from_env)
+    ctx.obj = Session(catalog, debug or from_env, verbose)
     _setup_logging(verbose)
 
-
-app.command("run", no_args_is_help=True)(run.run)
-app.command("check")(check.check)
-app.command("info")(info.info)
-app.command("init")(init.init)
-app.command("lock")(lock.lock)
-app.command("docs")(docs.docs)
-app.command("health")(health.health)
-app.command("serve")(serve.serve)
-app.command("replay", no_args_is_help=True)(replay.replay)
-app.add_typer(interceptors.app, name="interceptors")
-app.add_typer(interfaces.app, name="interfaces")
-app.add_typer(jobs_cli.app, name="jobs")
-app.add_typer(keys.app, name="keys")
-app.add_typer(new.app, name="new")
-app.add_typer(plugins.app, name="plugins")
-app.add_typer(tenants.app, name="tenants")
 
 __all__ = ["app", "main", "session"]
 
@@ -150,8 +117,7 @@ def main(prog_name: str = "catalog") -> None:
     # One completion variable however the command is started (`python -m` has spaces in it).
     complete_var = "_CATALOG_COMPLETE"
     try:
-        # Typer converts every command it holds on each start: a run gets only the one it names.
-        for_args(app, sys.argv[1:], complete_var)(prog_name=prog_name, complete_var=complete_var)
+        app(prog_name=prog_name, complete_var=complete_var)
     except SystemExit as exc:
         _exit_despite_threads(exc.code)
         raise

@@ -1,6 +1,6 @@
 """What every command group of ``catalog`` does: ``--catalog`` wherever it is given, and
-(the root) each catalog error as a message and its exit code. Typer itself suggests a
-command for a misspelt one."""
+(the root) each catalog error as a message and its exit code, and commands made only when
+asked for (see ``_commands``). Typer itself suggests a command for a misspelt one."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import typer
 from typer.core import TyperGroup, TyperOption
 
 from . import _exits as exits
+from ._commands import Commands, Options, summary
 from ._exits import exit_code
 from ._session import Session
 
@@ -55,9 +56,31 @@ class Group(TyperGroup):
             _with_catalog_option(command)
         return command
 
+    def list_commands(self, ctx: Any) -> list[str]:
+        # The names alone, in order: Typer's own reads every command, which makes them all.
+        return list(self.commands)
+
 
 class RootGroup(Group):
-    """The ``catalog`` command itself: where errors become exit codes, once for all."""
+    """The ``catalog`` command itself: where errors become exit codes, once for all; its
+    commands are ``_commands.COMMANDS``, each imported and made when asked for."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        options = Options(self.rich_markup_mode, self.suggest_commands)
+        self.commands = options.root(self.commands)
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        # Listed with the help ``COMMANDS`` gives for those not made yet: none is imported.
+        commands = self.commands
+        if not isinstance(commands, Commands):
+            super().format_commands(ctx, formatter)
+            return
+        self.commands = {name: commands.made(name) or summary(name) for name in commands}
+        try:
+            super().format_commands(ctx, formatter)
+        finally:
+            self.commands = commands
 
     def invoke(self, ctx: Any) -> Any:
         try:

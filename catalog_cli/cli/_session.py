@@ -59,9 +59,11 @@ def json_object(text: str, option: str, *, shape: str = "") -> dict[str, Any]:
 class Session:
     """Global options and lazily created resources, shared by all commands of one run."""
 
-    def __init__(self, catalog_path: Path | None, debug: bool) -> None:
+    def __init__(self, catalog_path: Path | None, debug: bool, verbose: int = 0) -> None:
         self.catalog_path = catalog_path
         self.debug = debug
+        #: -v given: plugin logs are shown
+        self.verbose = verbose
         self._located: tuple[Path, str] | None = None
         #: Set by commands given --json, so errors are reported as JSON too.
         self.as_json = False
@@ -92,6 +94,13 @@ class Session:
 
             self._catalog = Catalog(self.locate()[0])
         return self._catalog
+
+    @property
+    def may_reuse(self) -> bool:
+        """Whether a listing kept from an earlier run may stand for loading the catalog: not
+        once this run loaded it (what it read then was not recorded), nor with -v (a kept
+        listing shows no plugin logs)."""
+        return self._catalog is None and not self.verbose
 
     @property
     def out(self) -> Console:

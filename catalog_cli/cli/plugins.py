@@ -48,9 +48,9 @@ def list_plugins(
 ) -> None:
     """List built-in and selected plugins: source, hooks, tenants and load status."""
     current = session(ctx, as_json=as_json)
-    infos = current.catalog.plugins(customer=customer, available=available)
+    rows = _listing(current, customer, available)
     if as_json:
-        current.json([info.to_dict() for info in infos])
+        current.json([row["json"] for row in rows])
         return
     from ._render import status, table
 
@@ -61,25 +61,64 @@ def list_plugins(
             ("plugin", "source", "status", "hooks", "tenants"),
             (
                 (
-                    info.name,
-                    "built-in" if info.kind == "builtin" else _where(info.kind, info.location),
-                    _status(info, status),
-                    info.error if info.error else hook_summary(info.hooks) or "-",
-                    ", ".join(info.tenants) or "-",
+                    row["name"],
+                    "built-in"
+                    if row["kind"] == "builtin"
+                    else _where(row["kind"], row["location"]),
+                    _status(row, status),
+                    row["error"] if row["error"] else row["hooks"] or "-",
+                    ", ".join(row["tenants"]) or "-",
                 )
-                for info in infos
+                for row in rows
             ),
         )
     )
 
 
-def _status(info: PluginInfo, status: Any) -> Any:
-    """The load status, and below it each disabling at run time: ``disabled for c1 (by
-    cli (ada), 'flaky', 2024-05-01T10:00:00Z)``."""
-    shown = status(info.status)
+def _listing(current: Session, customer: str | None, available: bool) -> list[dict[str, Any]]:
+    """The rows of ``plugins list``: kept from an earlier run when nothing they were made
+    from has changed since (see ``_listing_cache``), else made from the catalog."""
+    if not current.may_reuse:
+        return [
+            _row(info) for info in current.catalog.plugins(customer=customer, available=available)
+        ]
+    from . import _listing_cache as kept
+
+    options = (str(current.locate()[0]), customer, available)
+    rows: list[dict[str, Any]] | None = kept.lookup("plugins", options)
+    if rows is None:
+        with kept.recording() as recorded:
+            infos = current.catalog.plugins(customer=customer, available=available)
+            rows = [_row(info) for info in infos]
+        kept.store("plugins", options, rows, recorded)
+    return rows
+
+
+def _row(info: PluginInfo) -> dict[str, Any]:
+    """What ``plugins list`` shows of ``info``, as plain data (kept on disk as it is)."""
+    disabled = []
     for record in info.disabled:
         whom = "every tenant" if record.tenant is None else record.tenant
-        shown.append(f"\n{record.describe().replace('disabled', f'disabled for {whom}', 1)}")
+        disabled.append(record.describe().replace("disabled", f"disabled for {whom}", 1))
+    return {
+        "json": info.to_dict(),
+        "name": info.name,
+        "kind": info.kind,
+        "location": info.location,
+        "status": info.status,
+        "disabled": disabled,
+        "error": info.error,
+        "hooks": hook_summary(info.hooks),
+        "tenants": list(info.tenants),
+    }
+
+
+def _status(row: dict[str, Any], status: Any) -> Any:
+    """The load status, and below it each disabling at run time: ``disabled for c1 (by
+    cli (ada), 'flaky', 2024-05-01T10:00:00Z)``."""
+    shown = status(row["status"])
+    for line in row["disabled"]:
+        shown.append(f"\n{line}")
     return shown
 
 
