@@ -627,7 +627,9 @@ def _shared(registry: Registry, plan: TenantPlan) -> _Shared:
     return found
 
 
-def _registrable(impl: Implementation, function: Callable[..., Any], plugin: str) -> Any:
+def _registrable(
+    impl: Implementation, function: Callable[..., Any], plugin: str
+) -> Callable[..., Any]:
     """An async wrapper as pluggy can register it (see ``_async.Handover``); else as is."""
     if inspect.isasyncgenfunction(function):
         return handed_over(impl.argnames, function, impl.opts, impl.attribute, plugin)
