@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     for row in rows:
         print(
-            f"  {row['command']:<30} {row['median_ms']:7.1f} ms   "
+            f"  {row['command']:<36} {row['median_ms']:7.1f} ms   "
             f"ratio {row['ratio_to_floor']:.2f}   {row['compares']}"
         )
     return 0
