@@ -14,6 +14,7 @@ tenant costs one bound method per implementation, not a function of its own.
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
@@ -55,7 +56,7 @@ def _factory(
     packed = f"({params},)" if argnames else "()"
     # The shapes of plugin functions (checked, relay) take the plugin's context first, and
     # hand it on to the function when it takes one; the check is told it (whose call it was).
-    bound = shape.startswith(("checked", "relay"))
+    bound = shape.startswith(("checked", "relay", "achecked"))
     signature = ", ".join((_CTX, *argnames)) if bound else params
     passed = ", ".join((_CTX, *argnames)) if passes_ctx else params
     bodies = {
@@ -114,17 +115,18 @@ def _factory(
             f"        return {back}\n"
             '    raise _catalog_body("yielded twice")\n'
         )
-    if shape.startswith("checked"):
+    if shape.startswith(("checked", "achecked")):
         # the implementation, its result let through inline when it surely fits (``fits``),
-        # else checked by ``_catalog_check``
-        fits = _FITS[shape.removeprefix("checked ")]
+        # else checked by ``_catalog_check`` (``achecked``: an async def one, awaited)
+        fits = _FITS[shape.split(" ", 1)[1]]
+        awaited = "await " if shape.startswith("a") else ""
         bodies[shape] = (
-            f"    _catalog_result = _catalog_function({passed})\n"
+            f"    _catalog_result = {awaited}_catalog_function({passed})\n"
             f"    if {fits}:\n"
             "        return _catalog_result\n"
             f"    return _catalog_check(_catalog_result, {_CTX})\n"
         )
-    asynchronous = "async " if shape in ("acall", "ayield") else ""
+    asynchronous = "async " if shape.startswith(("acall", "ayield", "achecked")) else ""
     source = (
         "def _catalog_make(\n"
         "    _catalog_body, _catalog_function, _catalog_exact, _catalog_check, _catalog_thrown\n"
@@ -246,6 +248,8 @@ def checked(
     (which returns it, or raises). The step takes the plugin's context first (bind it per
     tenant), and passes it on to ``function`` if ``takes_ctx``."""
     shape = f"checked {_kind(exact, none_is_no_answer=none_is_no_answer)}"
+    if inspect.iscoroutinefunction(function):
+        shape = "a" + shape
     make = _factory(shape, argnames, takes_ctx)
     return _marked(make(None, function, exact, check, None), opts, name, None)
 

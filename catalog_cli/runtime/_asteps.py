@@ -78,26 +78,6 @@ def _wrapping(
     return body
 
 
-def checked(
-    impl: Implementation,
-    function: Callable[..., Any],
-    check: adapters.Check,
-    ctx: Any,
-    *,
-    none_is_no_answer: bool,
-) -> Callable[..., Any]:
-    """An async implementation whose result is checked (``check(value, ctx)``), None passing
-    where it means no answer."""
-
-    async def body(args: tuple[Any, ...]) -> Any:
-        value = await function(*args)
-        if value is None and none_is_no_answer:
-            return value
-        return check(value, ctx)
-
-    return adapters.aaround(impl.argnames, body, impl.opts, impl.attribute, function)
-
-
 def checked_wrapper(
     impl: Implementation,
     function: Callable[..., Any],

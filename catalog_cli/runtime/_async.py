@@ -27,8 +27,8 @@ the event loop of the call (``BridgePoint``): the loop is never blocked, the thr
 from __future__ import annotations
 
 import contextvars
-import inspect
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Final, final
 
 import pluggy
@@ -57,7 +57,7 @@ async def call_hook(
     """Call ``impls`` (in ``get_hookimpls`` order) with ``kwargs`` as pluggy would, awaiting
     what async implementations return; see the module docstring."""
     results: list[Any] = []
-    entered: list[tuple[int, Any, pluggy.HookImpl]] = []
+    entered: list[tuple[int, Any, pluggy.HookImpl, Any]] = []
     error: BaseException | None = None
     try:
         for impl in reversed(impls):
@@ -68,7 +68,7 @@ async def call_hook(
                     next(gen)
                 except StopIteration:
                     raise WrapperMisbehaved(impl.plugin_name, hook, "did not yield") from None
-                entered.append((_OLD, gen, impl))
+                entered.append((_OLD, gen, impl, None))
             elif impl.wrapper:
                 gen = impl.function(*args)
                 try:
@@ -79,12 +79,14 @@ async def call_hook(
                     gen.close()
                     gen = first.gen
                     await astart(gen, impl.plugin_name, hook)
-                    entered.append((_ASYNC, gen, impl))
+                    entered.append((_ASYNC, gen, impl, first.after))
                 else:
-                    entered.append((_NEW, gen, impl))
+                    entered.append((_NEW, gen, impl, None))
             else:
-                res = impl.function(*args)
-                if inspect.isawaitable(res):
+                res: Any = impl.function(*args)
+                if type(res) is CoroutineType or (
+                    res is not None and getattr(type(res), "__await__", None) is not None
+                ):
                     res = await res
                 if res is not None:
                     results.append(res)
@@ -101,18 +103,21 @@ async def call_hook(
 
 
 async def _unwound(
-    entered: list[tuple[int, Any, pluggy.HookImpl]],
+    entered: list[tuple[int, Any, pluggy.HookImpl, Any]],
     hook: str,
     result: Any,
     error: BaseException | None,
 ) -> Any:
     """The wrappers entered, innermost first, told what they wrapped gave."""
-    for kind, gen, impl in reversed(entered):
+    for kind, gen, impl, after in reversed(entered):
         if kind == _NEW:
             result, error = _unwind(gen, impl, hook, result, error)
         elif kind == _ASYNC:
             try:
-                result, error = await afinish(gen, impl.plugin_name, hook, result, error), None
+                result = await afinish(gen, impl.plugin_name, hook, result, error)
+                error = None
+                if after is not None:
+                    result = after(result)
             except BaseException as exc:
                 result, error = None, exc
         else:
@@ -183,19 +188,26 @@ async def afinish(
 
 @final
 class Handover:
-    """What an async wrapper's registered generator yields: the async generator to drive."""
+    """What an async wrapper's registered generator yields: the async generator to drive, and
+    what to pass what it gives through (a check of it), if anything."""
 
-    __slots__ = ("gen",)
+    __slots__ = ("after", "gen")
 
-    def __init__(self, gen: Any) -> None:
+    def __init__(self, gen: Any, after: Callable[[Any], Any] | None = None) -> None:
         self.gen = gen
+        self.after = after
 
 
 def handed_over(
-    argnames: tuple[str, ...], function: Callable[..., Any], opts: Any, name: str, plugin: str
+    argnames: tuple[str, ...],
+    function: Callable[..., Any],
+    opts: Any,
+    name: str,
+    plugin: str,
+    after: Callable[[Any], Any] | None = None,
 ) -> Callable[..., Any]:
     """The async wrapper ``function`` (an async generator function with ``argnames``) as the
-    generator function pluggy registers (see ``Handover``)."""
+    generator function pluggy registers (see ``Handover``); what it gives passes ``after``."""
     from ._adapters import handover
 
     def misuse() -> BaseException:
@@ -204,7 +216,7 @@ def handed_over(
             "call the method through the catalog (catalog.arun, or catalog.run)"
         )
 
-    return handover(argnames, function, opts, name, Handover, misuse)
+    return handover(argnames, function, opts, name, lambda gen: Handover(gen, after), misuse)
 
 
 def firstresult_of(caller: Any) -> bool:

@@ -20,7 +20,7 @@ from .. import _interrupts
 from ..declarations import Version
 from ..declarations._binders import condition
 from ..errors import CatalogError, PluginCallError
-from ._async import LOOP, run_sync
+from ._async import run_sync
 from ._context import CURRENT, call_id_of, next_serial
 from ._guards import WrapperMisbehaved
 from ._intercept import Chain
@@ -104,14 +104,7 @@ class PreparedCall:
     async def _arun(self, arguments: dict[str, Any]) -> Any:
         aentry = self.aentry
         assert aentry is not None
-        import asyncio
-
-        # Plain code on the async path (run in worker threads) finds the call's loop here.
-        token = LOOP.set(asyncio.get_running_loop())
-        try:
-            return await aentry(**arguments)
-        finally:
-            LOOP.reset(token)
+        return await aentry(**arguments)
 
     async def acall(self, **arguments: Any) -> Any:
         """``call`` awaited: check the arguments, then run the method on the async path (a

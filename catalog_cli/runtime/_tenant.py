@@ -15,6 +15,7 @@ tenant's context, as the plugin's own functions are.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import threading
 from collections.abc import Callable, Mapping
@@ -402,26 +403,27 @@ class TenantRuntime:
         info = impl.info
         traced = self.traced
         asynchronous = impl.asynchronous
-        if not asynchronous:
+        routed = impls is not None and point is not None
+        #: what an async wrapper gives, checked by the driver (see ``_async.Handover``)
+        after = None
+        if asynchronous and impl.wrapper:
+            function = bind(impl, ctx)
+            check = None if builtin else self._check(declared, point, plugin, wrapper=True)
+            if check is not None and (traced or routed):
+                function = asteps.checked_wrapper(impl, function, plugin, check, ctx)
+            elif check is not None:
+                after = functools.partial(check_for, check, ctx)
+        else:
+            # async def implementations at points are checked by shared steps too (awaited)
             step = None if builtin else self._shared_step(impl, plugin, declared, point)
             function = bind(impl, ctx) if step is None else MethodType(step, ctx)
-        else:
-            function = bind(impl, ctx)
-            if not builtin and (impl.wrapper or point is not None):
-                check = self._check(declared, point, plugin, wrapper=impl.wrapper)
-                if impl.wrapper:
-                    function = asteps.checked_wrapper(impl, function, plugin, check, ctx)
-                elif check is not None:
-                    assert point is not None
-                    function = asteps.checked(
-                        impl, function, check, ctx, none_is_no_answer=point.policy != "wrap"
-                    )
         if impl.wrapper:
             if traced:
                 function = asteps.traced_wrapper(impl, function, "wrapper", info.hook, plugin)
-            if impls is not None and point is not None:
+            if routed:
+                assert impls is not None and point is not None
                 function = asteps.routed_wrapper(impl, function, point, plugin, impls)
-            return _registrable(impl, function, plugin)
+            return _registrable(impl, function, plugin, after)
         if traced:
             tracer = asteps.traced_function if asynchronous else traced_function
             function = tracer(impl, function, "implementation", info.hook, plugin)
@@ -628,12 +630,21 @@ def _shared(registry: Registry, plan: TenantPlan) -> _Shared:
 
 
 def _registrable(
-    impl: Implementation, function: Callable[..., Any], plugin: str
+    impl: Implementation,
+    function: Callable[..., Any],
+    plugin: str,
+    after: Callable[[Any], Any] | None = None,
 ) -> Callable[..., Any]:
-    """An async wrapper as pluggy can register it (see ``_async.Handover``); else as is."""
+    """An async wrapper as pluggy can register it (see ``_async.Handover``), what it gives
+    passed through ``after``; anything else as is."""
     if inspect.isasyncgenfunction(function):
-        return handed_over(impl.argnames, function, impl.opts, impl.attribute, plugin)
+        return handed_over(impl.argnames, function, impl.opts, impl.attribute, plugin, after)
     return function
+
+
+def check_for(check: Check, ctx: Context, value: Any) -> Any:
+    """``check`` of what a plugin of the tenant of ``ctx`` gave."""
+    return check(value, ctx)
 
 
 def _warn_deprecated(version: Version, tenant: str) -> None:
