@@ -171,8 +171,9 @@ class Recording:
     def _event(self, event: str, args: tuple[Any, ...]) -> None:
         if event == "open":
             path, mode, flags = args
-            if not isinstance(path, str):
-                return  # a file descriptor, or bytes: nothing to stamp by name
+            path = _name(path)
+            if path is None:
+                return  # a file descriptor: nothing to stamp by name
             if mode is None:
                 writing = bool(flags & _WRITE_FLAGS) if isinstance(flags, int) else True
             else:
@@ -182,10 +183,8 @@ class Recording:
                 if path not in self.opened:
                     self.opened[path] = _stamp(path)
         elif event in ("os.listdir", "os.scandir"):
-            path = args[0]
-            if path is None:
-                path = "."
-            if isinstance(path, str):
+            path = _name("." if args[0] is None else args[0])
+            if path is not None:
                 self.listed[os.path.abspath(path)] = None
         elif event in _PROCESS_EVENTS:
             self.clean = False
@@ -210,6 +209,16 @@ class Recording:
                 found[os.path.abspath(file)] = None
         own = os.path.abspath(cache_dir())
         return [path for path in found if not _inside(path, own)]
+
+
+def _name(path: object) -> str | None:
+    """A path as an audit event gives it (text, bytes or a path object), as text; None for
+    a file descriptor."""
+    if isinstance(path, str):
+        return path
+    if isinstance(path, (bytes, os.PathLike)):
+        return os.fsdecode(path)
+    return None
 
 
 def _entry_point_files(entry: str) -> list[str]:

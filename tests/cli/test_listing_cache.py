@@ -119,6 +119,25 @@ def test_a_new_plugin_file_a_disabling_and_the_environment_are_seen(
     assert len(loads) == 2
 
 
+def test_catalog_toml_edited_in_place_is_seen(
+    invoke: Invoke, write_catalog: WriteCatalog, loads: list[str]
+) -> None:
+    second = textwrap.dedent(FIRST).replace("first", "second")
+    catalog = write_catalog(
+        TOML, {"plugins/acme/first.py": FIRST, "plugins/acme/second.py": second}
+    )
+    settle()
+    assert "acme.second" in listed(invoke, catalog)
+    listed(invoke, catalog)
+    assert len(loads) == 1  # kept
+    text = catalog.read_text(encoding="utf-8")
+    with open(catalog, "r+", encoding="utf-8") as handle:  # in place: the folder is unchanged
+        handle.write(text.replace('"acme.*"', '"acme.first"'))
+        handle.truncate()
+    assert "acme.second" not in listed(invoke, catalog)
+    assert len(loads) == 2
+
+
 def test_rows_that_printed_something_are_not_kept(
     invoke: Invoke, write_catalog: WriteCatalog, loads: list[str]
 ) -> None:
@@ -156,7 +175,7 @@ def test_a_recording_notes_files_read_and_folders_listed(tmp_path: Path) -> None
         os.listdir(tmp_path)
         (tmp_path / "written.txt").write_text("y", encoding="utf-8")
     assert recorded.clean
-    assert str(data) in recorded.opened
+    assert str(data) in recorded.opened  # opened by a Path object
     assert str(tmp_path / "written.txt") not in recorded.opened
     assert str(tmp_path) in recorded.listed
     assert {str(data), str(tmp_path)} <= set(recorded.paths())
