@@ -693,3 +693,26 @@ def test_jobs_run_an_async_tenant(folders: dict[str, Path]) -> None:
         assert JobWorker(catalog, store, threads=1).drain() == 1
         done = store.get(job.id)
     assert done.status == "succeeded" and done.result == expected
+
+
+def test_tenants_interleaved_on_one_loop_never_see_each_other(folders: dict[str, Path]) -> None:
+    """Many calls of three tenants in flight at once on one event loop, each plugin waiting on
+    the loop: every answer is its own tenant's, and every call has its own id."""
+    tenants = {"a": ["p0_async", "p1_async"], "b": ["p2_async"], "c": ["p3_sync", "p4_async"]}
+    catalog = _catalog(folders["async"], tenants)
+    expected = {t: catalog.run("compose", customer=t, text="hello", n=2) for t in tenants}
+    assert len(set(expected.values())) == 3
+
+    async def main() -> list[tuple[str, Any]]:
+        order = [t for _ in range(100) for t in tenants]
+        answers = await asyncio.gather(
+            *(
+                catalog.acall(CallRequest(t, "compose", None, {"text": "hello", "n": 2}))
+                for t in order
+            )
+        )
+        return list(zip(order, answers, strict=True))
+
+    found = asyncio.run(main())
+    assert all(answer.result == expected[tenant] for tenant, answer in found)
+    assert len({answer.call_id for _, answer in found}) == len(found)
