@@ -98,6 +98,9 @@ def show_tenant(
     if info.interceptors:
         wrap = " → ".join(f"{use.name} ({use.order})" for use in info.interceptors)
         out.print(Text(f"interceptors (outermost first): {wrap}"))
+    if info.isolation is not None:
+        for line in _isolation_lines(info.isolation):
+            out.print(Text(line, style="blue"))
     for choice in info.versions:
         steps = plans.get(choice.interface, ())
         out.print()
@@ -159,6 +162,27 @@ def show_tenant(
                 ),
             )
         )
+
+
+def _isolation_lines(pool: dict[str, Any]) -> list[str]:
+    """What ``tenants show`` says of the tenant's worker pool of isolated plugins."""
+    limits = pool["limits"]
+    workers = ", ".join(map(str, pool["workers"])) or "none"
+    lines = [
+        f"isolated in worker processes: {', '.join(pool['plugins'])}",
+        f"  workers: {len(pool['workers'])} of {limits['workers']} up (pids {workers}), "
+        f"{pool['busy']} busy; {pool['calls']} calls answered, {pool['raised']} raised",
+        f"  limits: memory {limits['memory_mib']} MiB, CPU {limits['cpu_seconds']} s per call, "
+        f"wall-clock {limits['wall_seconds']:g} s per call, {limits['open_files']} open files, "
+        "no child processes",
+    ]
+    restarts = ", ".join(f"{count} {why}" for why, count in sorted(pool["restarts"].items()))
+    last = pool["last_restart"]
+    lines.append(
+        f"  restarts: {pool['restarts_total']}"
+        + (f" ({restarts}); last: {last['reason']}" if last is not None else "")
+    )
+    return lines
 
 
 def _share(share: float) -> str:

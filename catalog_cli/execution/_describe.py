@@ -65,6 +65,7 @@ def tenant(runtimes: Runtimes, customer: str) -> TenantInfo:
         interceptors=outcome.interceptors,
         rollouts=rollouts,
         disabled=disabled,
+        isolation=outcome.workers.status().to_dict() if outcome.workers is not None else None,
     )
 
 

@@ -36,6 +36,8 @@ class TenantInfo:
     rollouts: dict[str, CanaryStatus] = field(default_factory=dict)
     #: the plugins its section selects that are disabled at run time (by whom, why, when)
     disabled: tuple[Disabling, ...] = ()
+    #: its worker pool of isolated plugins now: plugins, limits, workers, restarts (None: none)
+    isolation: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -52,6 +54,7 @@ class TenantInfo:
             "interceptors": [use.to_dict() for use in self.interceptors],
             "rollouts": {name: status.to_dict() for name, status in self.rollouts.items()},
             "disabled": [record.to_dict() for record in self.disabled],
+            "isolation": self.isolation,
         }
 
 

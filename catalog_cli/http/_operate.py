@@ -16,6 +16,7 @@ from ._security import AdminCaller, AnyCaller, Caller, server_of
 from ._server import config_of
 
 if TYPE_CHECKING:
+    from ..execution import Catalog
     from ..runtime import HealthResult
 
 log = logging.getLogger("catalog.serve")
@@ -102,8 +103,18 @@ def metrics(caller: AnyCaller, request: Request) -> Response:
         raise ProblemError("not-implemented", str(exc)) from None
     if canaries:
         text += canary_text(canaries)
+    text += _isolation_text(catalog, caller.tenant)
     text += _jobs_text(caller, request)
     return Response(text, media_type=PROMETHEUS_TYPE)
+
+
+def _isolation_text(catalog: Catalog, tenant: str | None) -> str:
+    """The worker pools of isolated plugins (``catalog_isolation_*``): a tenant's key gets
+    its own tenant's."""
+    from ..runtime._workers import prometheus_text as isolation_text
+
+    pools = [pool for pool in catalog.worker_pools() if tenant in (None, pool.tenant)]
+    return isolation_text(pools) if pools else ""
 
 
 def _jobs_text(caller: Caller, request: Request) -> str:

@@ -15,6 +15,8 @@ Its lifecycle hooks (startup, shutdown, health) run in its workers.
 from __future__ import annotations
 
 import fnmatch
+import inspect
+import re
 from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
@@ -67,6 +69,11 @@ def check_isolated(plugin: CheckedPlugin, interfaces: Mapping[str, Interface], t
                 tenant=tenant,
             )
 
+        if inspect.iscoroutinefunction(impl.function) or inspect.isasyncgenfunction(impl.function):
+            raise refuse(
+                "an isolated plugin's implementations are plain def functions: its worker "
+                "process runs no event loop"
+            )
         if not info.interface:
             if info.hook in catalog_hooks.LIFECYCLE:
                 continue
@@ -97,8 +104,9 @@ def check_isolated(plugin: CheckedPlugin, interfaces: Mapping[str, Interface], t
                     f"({DATA})"
                 ) from None
         if point.return_type is None:
+            shown = re.sub(r"\b(?:[A-Za-z_]\w*\.)+([A-Za-z_]\w*)", r"\1", point.returns)
             raise refuse(
                 f"plugin point {point.name!r} of {point.interface} v{point.version} returns "
-                f"{point.returns}, which is not a data type: an isolated plugin's results "
+                f"{shown}, which is not a data type: an isolated plugin's results "
                 f"cross back from its worker process as data ({DATA})"
             )

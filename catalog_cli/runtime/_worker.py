@@ -370,3 +370,95 @@ def main(inbox: int, outbox: int) -> None:
             _arm_cpu(state)
             _send(outbox, ("stopped", _lifecycle(state, "catalog_shutdown", names[::-1])))
             return
+
+
+def _reap(children: dict[int, int], *, block: bool = False) -> None:
+    """Reap ended workers, writing each one's exit code where its pool waits for it."""
+    while children:
+        try:
+            pid, status = os.waitpid(-1, 0 if block else os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        out = children.pop(pid, None)
+        if out is not None:
+            with contextlib.suppress(OSError):
+                os.write(out, struct.pack("!i", os.waitstatus_to_exitcode(status)))
+            os.close(out)
+
+
+def _fork_worker(fds: list[int], keep_closed: list[int], children: dict[int, int]) -> int:
+    """Fork a worker on ``fds`` (inbox, outbox, status); its pid (-1: fork failed). The
+    child closes ``keep_closed`` (the server's own descriptors) and leads a session."""
+    import signal
+
+    inbox, outbox, status = fds
+    try:
+        pid = os.fork()
+    except OSError:
+        pid = -1
+    if pid == 0:  # the worker
+        code = 1
+        try:
+            signal.set_wakeup_fd(-1)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            for kept in (*keep_closed, status, *children.values()):
+                os.close(kept)
+            os.setsid()
+            main(inbox, outbox)
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(inbox)
+    os.close(outbox)
+    if pid > 0:
+        children[pid] = status
+    else:
+        os.close(status)
+    return pid
+
+
+def serve_forks(fd: int) -> None:
+    """The fork server's loop (see ``_workers._ForkServer``): for each request on the socket
+    ``fd`` (three descriptors: the worker's inbox, its outbox, and where to write its exit
+    status), fork a worker and answer its pid; reap the workers as they end. When the catalog
+    is gone (the socket closes), kill the workers left and end."""
+    import select
+    import signal
+    import socket
+
+    # What every worker needs, imported once here rather than in each.
+    from .. import config, declarations, registry  # noqa: F401
+    from . import _context, _lifecycle  # noqa: F401
+
+    server = socket.socket(fileno=fd)
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_r, False)
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda _signal, _frame: None)
+    children: dict[int, int] = {}
+    while True:
+        ready, _w, _x = select.select([fd, wake_r], [], [])
+        if wake_r in ready:
+            with contextlib.suppress(OSError):
+                while os.read(wake_r, 512):
+                    pass
+            _reap(children)
+        if fd not in ready:
+            continue
+        try:
+            message, fds, _flags, _address = socket.recv_fds(server, 16, 3)
+        except OSError:
+            message, fds = b"", []
+        if not message or len(fds) != 3:
+            for extra in fds:
+                os.close(extra)
+            break
+        pid = _fork_worker(fds, [fd, wake_r, wake_w], children)
+        server.sendall(struct.pack("!i", pid))
+    for pid in list(children):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+    _reap(children, block=True)

@@ -20,6 +20,8 @@ checks, error policies, point interceptors, traces) treat it as the plugin's own
 
 from __future__ import annotations
 
+import atexit
+import collections
 import contextlib
 import io
 import json
@@ -28,6 +30,8 @@ import os
 import pickle
 import select
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -54,12 +58,12 @@ if TYPE_CHECKING:
         TenantPlan,
     )
 
-#: How the pool starts a worker: the parent's import path, then the worker's loop.
+#: How the fork server starts: the parent's import path, then its loop.
 BOOT: Final = (
     "import json, sys\n"
     "sys.path[:] = json.loads(sys.argv[1])\n"
-    "from catalog_cli.runtime._worker import main\n"
-    "main(int(sys.argv[2]), int(sys.argv[3]))\n"
+    "from catalog_cli.runtime._worker import serve_forks\n"
+    "serve_forks(int(sys.argv[2]))\n"
 )
 #: Seconds a worker asked to stop may take before it is killed (beyond its shutdown hooks').
 GRACE: Final = 2.0
@@ -102,12 +106,140 @@ class _Gone(Exception):
         self.cause = cause
 
 
+class _Forked:
+    """A worker process the fork server started: its pid, and its exit status (which the
+    fork server writes to ``status`` when it reaps it)."""
+
+    __slots__ = ("pid", "returncode", "status")
+
+    def __init__(self, pid: int, status: int) -> None:
+        self.pid = pid
+        self.status = status
+        self.returncode: int | None = None
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Its exit code (negative: the signal that ended it), as ``Popen.wait``."""
+        if self.returncode is None:
+            ready, _w, _x = select.select([self.status], [], [], timeout)
+            if not ready:
+                raise subprocess.TimeoutExpired("worker", timeout or 0.0)
+            data = os.read(self.status, 4)
+            # the fork server is gone without telling: the worker was killed with it
+            code = struct.unpack("!i", data)[0] if len(data) == 4 else -signal.SIGKILL
+            self.returncode = code
+            os.close(self.status)
+        return self.returncode
+
+    def kill(self) -> None:
+        """Kill it and whatever it started (its process group: it leads a session)."""
+        if self.returncode is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pid, signal.SIGKILL)
+
+
+class _ForkServer:
+    """The process that starts workers (one per catalog process, started when first
+    needed): single-threaded, the catalog's own modules imported and no plugin's, it forks
+    each worker on request, so a worker costs milliseconds, not an interpreter's start."""
+
+    def __init__(self) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", BOOT, json.dumps(sys.path), str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        self.socket = ours
+        self.owner = os.getpid()
+        self.lock = threading.Lock()
+
+    def fork(self, inbox: int, outbox: int) -> _Forked:
+        """A new worker reading ``inbox`` and writing ``outbox`` (raises OSError when the
+        fork server is gone)."""
+        status, status_w = os.pipe()
+        try:
+            with self.lock:
+                socket.send_fds(self.socket, [b"f"], [inbox, outbox, status_w])
+                data = b""
+                while len(data) < 4:
+                    chunk = self.socket.recv(4 - len(data))
+                    if not chunk:
+                        raise ConnectionError("the worker fork server is gone")
+                    data += chunk
+        except BaseException:
+            os.close(status)
+            raise
+        finally:
+            os.close(status_w)
+        pid = struct.unpack("!i", data)[0]
+        if pid <= 0:
+            os.close(status)
+            raise ConnectionError("the worker fork server could not fork")
+        return _Forked(pid, status)
+
+    def stop(self) -> None:
+        """End it (it kills the workers it still has)."""
+        self.socket.close()
+        try:
+            self.process.wait(5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+_SERVER: list[_ForkServer] = []
+_SERVER_LOCK = threading.Lock()
+
+
+def _fork(inbox: int, outbox: int) -> _Forked:
+    """A worker from this process's fork server (started, or started again, as needed)."""
+    with _SERVER_LOCK:
+        server = _SERVER[0] if _SERVER else None
+        if server is None or server.owner != os.getpid() or server.process.poll() is not None:
+            if server is not None and server.owner == os.getpid():
+                with contextlib.suppress(OSError):
+                    server.stop()
+            server = _ForkServer()
+            _SERVER[:] = [server]
+    try:
+        return server.fork(inbox, outbox)
+    except OSError:
+        with _SERVER_LOCK:
+            if _SERVER and _SERVER[0] is server:
+                _SERVER.clear()
+        raise
+
+
+@atexit.register
+def _stop_fork_server() -> None:
+    with _SERVER_LOCK:
+        if _SERVER and _SERVER[0].owner == os.getpid():
+            _SERVER.pop().stop()
+
+
+class _Waiter:
+    """A caller waiting for a worker: the pool hands one over and sets the event."""
+
+    __slots__ = ("event", "worker")
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.worker: _Worker | None = None
+
+
 class _Worker:
     """One worker process, as the pool sees it."""
 
     __slots__ = ("inbox", "outbox", "poller", "process", "ready", "started")
 
-    def __init__(self, process: subprocess.Popen[bytes], inbox: int, outbox: int) -> None:
+    def __init__(self, process: _Forked, inbox: int, outbox: int) -> None:
         self.process = process
         #: the pool writes requests here, and reads answers there
         self.inbox = inbox
@@ -164,11 +296,9 @@ class _Worker:
 
 def _kill(worker: _Worker) -> None:
     """Kill the worker and whatever it started (its process group), and reap it."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(worker.pid, signal.SIGKILL)
-    with contextlib.suppress(OSError):
-        worker.process.kill()
-    worker.process.wait()
+    worker.process.kill()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        worker.process.wait(GRACE)
     worker.close_pipes()
 
 
@@ -348,7 +478,8 @@ class WorkerPool:
             protocol=pickle.HIGHEST_PROTOCOL,
         )
         self._lock = threading.Lock()
-        self._free = threading.Condition(self._lock)
+        #: callers waiting for a worker, first come first served
+        self._waiters: collections.deque[_Waiter] = collections.deque()
         self._idle: list[_Worker] = []
         #: every live worker: idle, busy or starting (killed on close, or when collected)
         self._live: set[_Worker] = set()
@@ -371,25 +502,14 @@ class WorkerPool:
         to_child, inbox = os.pipe()
         outbox, from_child = os.pipe()
         try:
-            process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-c",
-                    BOOT,
-                    json.dumps(sys.path),
-                    str(to_child),
-                    str(from_child),
-                ],
-                pass_fds=(to_child, from_child),
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
+            process = _fork(to_child, from_child)
         except BaseException:
-            for fd in (to_child, inbox, outbox, from_child):
-                os.close(fd)
+            os.close(inbox)
+            os.close(outbox)
             raise
-        os.close(to_child)
-        os.close(from_child)
+        finally:
+            os.close(to_child)
+            os.close(from_child)
         worker = _Worker(process, inbox, outbox)
         with self._lock:
             self._live.add(worker)
@@ -447,8 +567,8 @@ class WorkerPool:
             )
             raise PluginStartupError(plugin, self.tenant, cause) from None
         with self._lock:
-            self._idle.extend(workers)
-            self._free.notify_all()
+            for worker in workers:
+                self._offer(worker)
 
     def _discard(self, worker: _Worker) -> None:
         with self._lock:
@@ -468,12 +588,9 @@ class WorkerPool:
         except OSError:
             return  # started when next needed
         with self._lock:
-            if self._closed:
-                closing = True
-            else:
-                closing = False
-                self._idle.insert(0, fresh)  # the others, ready, are taken first
-                self._free.notify()
+            closing = self._closed
+            if not closing:
+                self._offer(fresh, fresh=True)
         if closing:
             self._discard(fresh)
 
@@ -485,7 +602,8 @@ class WorkerPool:
             idle = [w for w in self._idle if w.ready]
             self._idle.clear()
             others = [w for w in self._live if w not in idle]
-            self._free.notify_all()
+            while self._waiters:
+                self._waiters.popleft().event.set()  # with no worker: closed
         failures: list[tuple[str, BaseException]] = []
         asked = []
         for worker in idle:
@@ -521,36 +639,56 @@ class WorkerPool:
 
     # -- calls -------------------------------------------------------------------------------
 
+    def _offer(self, worker: _Worker, *, fresh: bool = False) -> None:
+        """Hand ``worker`` to the caller waiting longest, else keep it idle (a fresh one
+        after the ready ones). Under the lock."""
+        if self._waiters:
+            waiter = self._waiters.popleft()
+            waiter.worker = worker
+            waiter.event.set()
+        elif fresh:
+            self._idle.insert(0, worker)
+        else:
+            self._idle.append(worker)
+
     def _acquire(self, deadline: float) -> _Worker:
+        """An idle worker (callers are served in turn), a new one if the pool is short of
+        its size, or the next one freed within the deadline."""
         with self._lock:
-            while True:
-                if self._closed:
-                    raise _Gone("closed", "the tenant's worker pool is closed")
-                if self._idle:
-                    return self._idle.pop()
-                if len(self._live) + self._starting < self._size:
-                    self._starting += 1
-                    break
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or (
-                    not self._free.wait(remaining) and time.monotonic() >= deadline
-                ):
-                    raise _Gone(
-                        "busy",
-                        f"no worker free within the wall-clock deadline {self._wall:g} s "
-                        f"(all {self._size} busy)",
-                    )
-        try:
-            return self._spawn()
-        finally:
-            with self._lock:
-                self._starting -= 1
+            if self._closed:
+                raise _Gone("closed", "the tenant's worker pool is closed")
+            if self._idle and not self._waiters:
+                return self._idle.pop()
+            short = len(self._live) + self._starting < self._size
+            if short:
+                self._starting += 1
+            else:
+                waiter = _Waiter()
+                self._waiters.append(waiter)
+        if short:
+            try:
+                return self._spawn()
+            finally:
+                with self._lock:
+                    self._starting -= 1
+        waiter.event.wait(max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            if waiter.worker is not None:
+                return waiter.worker
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+            if self._closed:
+                raise _Gone("closed", "the tenant's worker pool is closed")
+        raise _Gone(
+            "busy",
+            f"no worker free within the wall-clock deadline {self._wall:g} s "
+            f"(all {self._size} busy)",
+        )
 
     def _release(self, worker: _Worker) -> None:
         with self._lock:
             if not self._closed:
-                self._idle.append(worker)
-                self._free.notify()
+                self._offer(worker)
                 return
         self._discard(worker)
 
