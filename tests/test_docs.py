@@ -282,6 +282,7 @@ def test_every_builtin_interceptor_and_setting_is_documented(
 def _toml_keys() -> list[str]:
     from catalog_cli.config import _config as config
     from catalog_cli.config import _jobs as jobs
+    from catalog_cli.config import _isolation as isolation
 
     keys = [f"catalog.{key}" for key in config._CATALOG_KEYS]
     keys += [f"tenants.<id>.{key}" for key in config._TENANT_KEYS]
@@ -290,6 +291,8 @@ def _toml_keys() -> list[str]:
     keys += [f"jobs.{key}" for key in jobs.JOBS_KEYS]
     keys += [f"jobs.retry.{key}" for key in jobs.RETRY_KEYS]
     keys += ["jobs.retry.interfaces.<name>"]
+    keys += [f"isolation.{key}" for key in isolation.LIMIT_KEYS]
+    keys += ["tenants.<id>.isolation.plugins"]
     return keys
 
 

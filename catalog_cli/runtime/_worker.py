@@ -1,7 +1,9 @@
 """A worker process of one tenant's isolated plugins: the child side of ``_workers``.
 
-Started by the tenant's pool as ``python -c BOOT`` with two pipes. It reads frames (a 4-byte
-length, then a pickle) from the one and answers on the other, one request at a time:
+Forked by the catalog process's fork server (``serve_forks`` below, single-threaded, the
+catalog's modules imported) with two pipes of the pool's, in a session of its own. It reads
+frames (a 4-byte length, then a pickle) from the one and answers on the other, one request at
+a time:
 
 - first ``("init", tenant, plugins, limits)``: it puts its limits on itself, imports the
   plugins' modules (by their sources: a catalog-local file under its folder's private package
@@ -21,7 +23,7 @@ RLIMIT_NPROC 0 (no new processes or threads, for a user other than root); RLIMIT
 before each call to what the process used so far plus the call's allowance. An audit hook
 refuses process creation (fork, exec, spawn, system, subprocess) and signals to other
 processes. After each call, a child process left behind is reported. A daemon thread ends
-the worker when its parent is gone.
+the worker when its parent (the fork server) is gone.
 """
 
 from __future__ import annotations
