@@ -99,7 +99,7 @@ def test_unknown_top_level_key(write_catalog: WriteCatalog):
     assert error.line == 1
     assert str(error) == (
         f"{path}:1: catalogue: unknown key (allowed: catalog, tenants, interceptors, serve, "
-        "jobs, limits); did you mean 'catalog'?"
+        "jobs, limits, isolation); did you mean 'catalog'?"
     )
 
 
@@ -140,7 +140,7 @@ def test_unknown_key_in_a_tenant_fails_only_that_tenant(make_catalog: MakeCatalo
     assert (
         "tenants.bad.plugin: unknown key "
         "(allowed: description, plugins, versions, canary, settings, interceptors, errors, "
-        "api_keys, limits)" in (info.error)
+        "api_keys, limits, isolation)" in (info.error)
     )
     assert info.error.endswith("did you mean 'plugins'?")
     assert catalog.tenant("good").status == "ok"
