@@ -117,6 +117,7 @@ mark = "1:"
 mark = "2:"
 """
 
+
 def write_catalog(root: Path, flavor: str, suspend: bool) -> Path:
     """The catalog of one side: ``flavor`` "async" or "plain"; ``suspend``: plugin one
     waits once on the loop (async only)."""
@@ -198,12 +199,15 @@ async def measure_case(root: Path, suspend: bool, rounds: int, calls: int) -> di
     plain = Catalog(write_catalog(root, "plain", False))
     anchor = PlainTenant(suspend)
     method = asynchronous.method("compose", customer="t")
-    arguments = {"text": "hello", "n": 2}
+    arguments: dict[str, Any] = {"text": "hello", "n": 2}
     sides: dict[str, tuple[bool, Callable[[], Any]]] = {
         "plain asyncio": (True, lambda: anchor.compose(**arguments)),
         "Catalog.arun": (True, lambda: asynchronous.arun("compose", customer="t", **arguments)),
         "Method.acall": (True, lambda: method.acall(**arguments)),
-        "Catalog.run (plain twin)": (False, lambda: plain.run("compose", customer="t", **arguments)),
+        "Catalog.run (plain twin)": (
+            False,
+            lambda: plain.run("compose", customer="t", **arguments),
+        ),
     }
     results = {}
     for name, (awaited, side) in sides.items():

@@ -716,3 +716,54 @@ def test_tenants_interleaved_on_one_loop_never_see_each_other(folders: dict[str,
     found = asyncio.run(main())
     assert all(answer.result == expected[tenant] for tenant, answer in found)
     assert len({answer.call_id for _, answer in found}) == len(found)
+
+
+def test_an_isolated_plugin_on_the_async_path_leaves_the_loop_free(
+    write_catalog: WriteCatalog,
+) -> None:
+    """A tenant with an async plugin and an isolated one: its calls run on the async path, and
+    the isolated plugin's call waits for its worker process in a thread, not on the loop."""
+    slow = """
+    import time
+    from catalog_cli import hookimpl
+
+
+    @hookimpl
+    def interface_a_v2_extra_lines(ctx, name, vip):
+        time.sleep(0.3)
+        return "isolated line for " + name
+    """
+    path = write_catalog(
+        """
+        [catalog]
+        plugin_dirs = ["plugins"]
+        [tenants.t]
+        plugins = ["slow", "flaky"]
+        versions = { interface_a = 2 }
+        isolation = { plugins = ["slow"], workers = 1 }
+        """,
+        {"plugins/slow.py": slow, "plugins/flaky.py": FLAKY},
+    )
+    catalog = Catalog(path)
+    try:
+        assert catalog.runs_async("interface_a", customer="t")
+
+        async def main() -> tuple[str, int]:
+            ticks = 0
+
+            async def ticking() -> None:
+                nonlocal ticks
+                while True:
+                    await asyncio.sleep(0.01)
+                    ticks += 1
+
+            ticker = asyncio.ensure_future(ticking())
+            result = await catalog.arun("interface_a", customer="t", name="Ada")
+            ticker.cancel()
+            return result, ticks
+
+        result, ticks = asyncio.run(main())
+        assert result == "Hello, Ada!\nisolated line for Ada\nasync line"
+        assert ticks >= 10  # the loop went on while the worker slept 0.3 s
+    finally:
+        catalog.close()

@@ -9,13 +9,13 @@ numbered, bounded and reported the same way whoever makes it.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 from .._deadline import Late, Overloaded, call_with_deadline
 from .._redact import redact
 from ..errors import CallTimeoutError, CatalogError, OverloadedError
 from ..registry import VersionChoice
-from ..runtime import Runtimes, Trace, TraceNode
+from ..runtime import Runtimes, Trace, TraceNode, bounded
 from ..runtime import _canary as canary
 from ..runtime._context import call_id_of, next_serial
 from ..runtime._trace import summarize
@@ -46,29 +46,86 @@ def call(
     caller that must name the call before it ends.
     """
     started = time.perf_counter()
+    admitted = _admit(runtimes, request, choice, bulkheads, timeout, started)
+    if isinstance(admitted, CallAnswer):
+        return admitted
+    try:
+        return _call(runtimes, request, admitted, started, trace, call_id)
+    finally:
+        if bulkheads is not None:
+            bulkheads.leave(request.tenant)
+
+
+async def acall(
+    runtimes: Runtimes,
+    request: CallRequest,
+    *,
+    timeout: float | None = None,
+    trace: bool = False,
+    choice: VersionChoice | None = None,
+    bulkheads: Bulkheads | None = None,
+    call_id: str | None = None,
+) -> CallAnswer:
+    """``call`` awaited: a version that runs async def implementations for the tenant runs
+    on this event loop (its deadline cancels it); one with only plain implementations runs as
+    ``call`` runs it, in this thread (the HTTP API runs those on threads of its own).
+    Building the tenant (importing its plugins) happens in this thread on its first call."""
+    started = time.perf_counter()
+    admitted = _admit(runtimes, request, choice, bulkheads, timeout, started)
+    if isinstance(admitted, CallAnswer):
+        return admitted
+    try:
+        try:
+            prepared = runtimes.prepared(request.tenant, admitted.choice, traced=trace)
+        except CatalogError as exc:
+            return failed(exc, started, admitted.choice)
+        if not prepared.asynchronous:
+            return _call(runtimes, request, admitted, started, trace, call_id)
+        return await _acall(runtimes, request, admitted, started, trace, call_id)
+    finally:
+        if bulkheads is not None:
+            bulkheads.leave(request.tenant)
+
+
+class _Admitted(NamedTuple):
+    """A call checked and let in, about to run."""
+
+    choice: VersionChoice
+    arguments: dict[str, Any]
+    timeout: float | None
+    #: the shadow call a shadow canary makes besides it
+    shadow: canary.ShadowCall | None
+
+
+def _admit(
+    runtimes: Runtimes,
+    request: CallRequest,
+    choice: VersionChoice | None,
+    bulkheads: Bulkheads | None,
+    timeout: float | None,
+    started: float,
+) -> _Admitted | CallAnswer:
+    """The version resolved, the arguments checked and (with ``bulkheads``) a place among
+    the tenant's calls taken, which the caller leaves; or the answer that refuses the call."""
     registry = runtimes.registry
     tenant, interface = request.tenant, request.interface
     try:
         if choice is None or choice.interface != interface:
             choice = registry.resolve(interface, tenant, request.version, request.arguments)
         arguments = registry.version(choice).bind(dict(request.arguments))
-    except CatalogError as exc:
-        return failed(exc, started, choice)
-    if bulkheads is None:
-        shadow = _shadow(runtimes, request, choice)
-        return _call(runtimes, request, arguments, choice, started, timeout, trace, call_id, shadow)
-    limits = limits_of(registry.config, tenant, interface)
-    try:
-        bulkheads.enter(tenant, limits.concurrent_calls, interface, choice.version)
+        if bulkheads is not None:
+            limits = limits_of(registry.config, tenant, interface)
+            bulkheads.enter(tenant, limits.concurrent_calls, interface, choice.version)
+            if timeout is None:
+                timeout = limits.call_timeout
     except CatalogError as exc:
         return failed(exc, started, choice)
     try:
-        shadow = _shadow(runtimes, request, choice)
-        if timeout is None:
-            timeout = limits.call_timeout
-        return _call(runtimes, request, arguments, choice, started, timeout, trace, call_id, shadow)
-    finally:
-        bulkheads.leave(tenant)
+        return _Admitted(choice, arguments, timeout, _shadow(runtimes, request, choice))
+    except BaseException:
+        if bulkheads is not None:
+            bulkheads.leave(tenant)
+        raise
 
 
 def _shadow(
@@ -84,15 +141,13 @@ def _shadow(
 def _call(
     runtimes: Runtimes,
     request: CallRequest,
-    arguments: dict[str, Any],
-    choice: VersionChoice,
+    admitted: _Admitted,
     started: float,
-    timeout: float | None,
     trace: bool,
     call_id: str | None,
-    shadow: canary.ShadowCall | None = None,
 ) -> CallAnswer:
     tenant = request.tenant
+    choice, arguments, timeout = admitted.choice, admitted.arguments, admitted.timeout
     serial: int | str = next_serial() if call_id is None else call_id
     call_id = call_id_of(serial)
     recorder = _recorder(request, choice, call_id) if trace else None
@@ -112,7 +167,43 @@ def _call(
         result = run() if timeout is None else _with_deadline(run, timeout, tenant, choice, call_id)
     except CatalogError as exc:
         return _failed_call(runtimes, tenant, choice, started, call_id, recorder, exc)
-    return _answered(runtimes, tenant, choice, started, call_id, serial, recorder, shadow, result)
+    return _answered(runtimes, request, admitted, started, call_id, serial, recorder, result)
+
+
+async def _acall(
+    runtimes: Runtimes,
+    request: CallRequest,
+    admitted: _Admitted,
+    started: float,
+    trace: bool,
+    call_id: str | None,
+) -> CallAnswer:
+    tenant = request.tenant
+    choice, timeout = admitted.choice, admitted.timeout
+    serial: int | str = next_serial() if call_id is None else call_id
+    call_id = call_id_of(serial)
+    recorder = _recorder(request, choice, call_id) if trace else None
+    prepared = runtimes.prepared(tenant, choice, traced=trace)
+    try:
+        if recorder is not None:
+            recorder.activate()
+        try:
+            result = await bounded(prepared.ainvoke(admitted.arguments, serial), timeout)
+        except Late:
+            assert timeout is not None
+            raise CallTimeoutError(
+                tenant=tenant,
+                interface=choice.interface,
+                version=choice.version,
+                call_id=call_id,
+                seconds=timeout,
+            ) from None
+        finally:
+            if recorder is not None:
+                recorder.deactivate()
+    except CatalogError as exc:
+        return _failed_call(runtimes, tenant, choice, started, call_id, recorder, exc)
+    return _answered(runtimes, request, admitted, started, call_id, serial, recorder, result)
 
 
 def _failed_call(
@@ -134,15 +225,15 @@ def _failed_call(
 
 def _answered(
     runtimes: Runtimes,
-    tenant: str,
-    choice: VersionChoice,
+    request: CallRequest,
+    admitted: _Admitted,
     started: float,
     call_id: str,
     serial: int | str,
     recorder: Trace | None,
-    shadow: canary.ShadowCall | None,
     result: Any,
 ) -> CallAnswer:
+    tenant, choice, shadow = request.tenant, admitted.choice, admitted.shadow
     if recorder is not None:
         recorder.finish(result)
     if choice.source == "canary":
@@ -161,101 +252,6 @@ def _answered(
         time.perf_counter() - started,
         recorder,
     )
-
-
-async def acall(
-    runtimes: Runtimes,
-    request: CallRequest,
-    *,
-    timeout: float | None = None,
-    trace: bool = False,
-    choice: VersionChoice | None = None,
-    bulkheads: Bulkheads | None = None,
-    call_id: str | None = None,
-) -> CallAnswer:
-    """``call`` awaited: a version that runs async def implementations for the tenant runs
-    on this event loop (its deadline cancels it); one with only plain implementations runs as
-    ``call`` runs it, in this thread (the HTTP API runs those on threads of its own).
-    Building the tenant (importing its plugins) happens in this thread on its first call."""
-    started = time.perf_counter()
-    registry = runtimes.registry
-    tenant, interface = request.tenant, request.interface
-    try:
-        if choice is None or choice.interface != interface:
-            choice = registry.resolve(interface, tenant, request.version, request.arguments)
-        arguments = registry.version(choice).bind(dict(request.arguments))
-        prepared = runtimes.prepared(tenant, choice, traced=trace)
-    except CatalogError as exc:
-        return failed(exc, started, choice)
-    if not prepared.asynchronous:
-        return call(
-            runtimes,
-            request,
-            timeout=timeout,
-            trace=trace,
-            choice=choice,
-            bulkheads=bulkheads,
-            call_id=call_id,
-        )
-    if bulkheads is None:
-        shadow = _shadow(runtimes, request, choice)
-        return await _acall(
-            runtimes, request, arguments, choice, started, timeout, trace, call_id, shadow
-        )
-    limits = limits_of(registry.config, tenant, interface)
-    try:
-        bulkheads.enter(tenant, limits.concurrent_calls, interface, choice.version)
-    except CatalogError as exc:
-        return failed(exc, started, choice)
-    try:
-        shadow = _shadow(runtimes, request, choice)
-        if timeout is None:
-            timeout = limits.call_timeout
-        return await _acall(
-            runtimes, request, arguments, choice, started, timeout, trace, call_id, shadow
-        )
-    finally:
-        bulkheads.leave(tenant)
-
-
-async def _acall(
-    runtimes: Runtimes,
-    request: CallRequest,
-    arguments: dict[str, Any],
-    choice: VersionChoice,
-    started: float,
-    timeout: float | None,
-    trace: bool,
-    call_id: str | None,
-    shadow: canary.ShadowCall | None,
-) -> CallAnswer:
-    import asyncio
-
-    tenant = request.tenant
-    serial: int | str = next_serial() if call_id is None else call_id
-    call_id = call_id_of(serial)
-    recorder = _recorder(request, choice, call_id) if trace else None
-    prepared = runtimes.prepared(tenant, choice, traced=trace)
-    try:
-        if recorder is not None:
-            recorder.activate()
-        try:
-            work = prepared.ainvoke(arguments, serial)
-            result = await (work if timeout is None else asyncio.wait_for(work, timeout))
-        except asyncio.TimeoutError:
-            raise CallTimeoutError(
-                tenant=tenant,
-                interface=choice.interface,
-                version=choice.version,
-                call_id=call_id,
-                seconds=timeout or 0.0,
-            ) from None
-        finally:
-            if recorder is not None:
-                recorder.deactivate()
-    except CatalogError as exc:
-        return _failed_call(runtimes, tenant, choice, started, call_id, recorder, exc)
-    return _answered(runtimes, tenant, choice, started, call_id, serial, recorder, shadow, result)
 
 
 def _with_deadline(

@@ -29,6 +29,7 @@ from typing import Any, Final, final
 from .. import _deadline
 from ..errors import CallTimeoutError, OverloadedError
 from ..execution._limits import Bulkheads
+from ..runtime import bounded
 
 log = logging.getLogger("catalog.serve")
 
@@ -203,21 +204,16 @@ class CallPool:
         holds no thread while it waits. At ``timeout`` it is cancelled: CallTimeoutError."""
         self.bulkheads.enter(tenant, limit, interface, version)
         try:
-            task = asyncio.ensure_future(start())
-            try:
-                done, _ = await asyncio.wait({task}, timeout=timeout)
-            finally:
-                if not task.done():  # the deadline, or the client went away: cancelled
-                    task.cancel()
-            if not done:
-                raise CallTimeoutError(
-                    tenant=tenant,
-                    interface=interface,
-                    version=version,
-                    call_id=call_id or "-",
-                    seconds=timeout,
-                )
-            return task.result()
+            # cancelled at the deadline, or when the client goes away
+            return await bounded(start(), timeout)
+        except _deadline.Late:
+            raise CallTimeoutError(
+                tenant=tenant,
+                interface=interface,
+                version=version,
+                call_id=call_id or "-",
+                seconds=timeout,
+            ) from None
         finally:
             self.bulkheads.leave(tenant)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .._deadline import Late, Overloaded, call_with_deadline
 from .._redact import SECRET_NAMES, folded, redact
+from ._async import bounded
 from ._context import Context, Points, current_call_id, new_call_id
 from ._events import CallEvent
 from ._intercept import Call, Chain, InterceptorContext, PointCall
@@ -37,6 +38,7 @@ __all__ = [
     "TenantRuntime",
     "Trace",
     "TraceNode",
+    "bounded",
     "call_plan",
     "call_with_deadline",
     "current_call_id",

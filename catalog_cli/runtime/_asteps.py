@@ -13,11 +13,9 @@ import inspect
 from collections.abc import AsyncGenerator, Callable
 from typing import TYPE_CHECKING, Any
 
-from .. import _interrupts
-from ..errors import PluginError
 from . import _adapters as adapters
 from ._async import Handover, afinish, astart, call_hook, in_thread
-from ._guards import WrapperMisbehaved, isolated_failure
+from ._guards import WrapperMisbehaved, left_out
 
 if TYPE_CHECKING:
     from ..declarations import PluginPoint
@@ -140,6 +138,20 @@ def offloaded(impl: Implementation, function: Callable[..., Any]) -> Callable[..
     return adapters.aaround(impl.argnames, body, impl.opts, impl.attribute, function)
 
 
+def in_a_thread(impl: Implementation) -> Implementation:
+    """A plain implementation as an async def one that runs it in a worker thread: for one
+    that waits (an isolated plugin's stand-in waits for its worker process)."""
+    from ..declarations import hookimpl
+
+    function = impl.function
+
+    async def run(*args: Any) -> Any:
+        return await in_thread(function, args)
+
+    run.__wrapped__ = function  # type: ignore[attr-defined]  # its parameters, for pluggy
+    return impl._replace(function=hookimpl(**impl.opts)(run), asynchronous=True)
+
+
 def point_guard(
     impl: Implementation,
     function: Callable[..., Any],
@@ -176,11 +188,8 @@ def point_guard(
             work = PointCall.at(point, plugin, argnames, args, run)
             return await call_hook(impls, {"call": call, "point": work}, True, "catalog_point_call")
         except BaseException as exc:
-            if not isolate or _interrupts.is_real(exc):
+            if not (isolate and left_out(exc, own[0], plugin, point, tenant)):
                 raise
-            if not (own[0] or (isinstance(exc, PluginError) and exc.plugin == plugin)):
-                raise
-            isolated_failure(exc, plugin, point, tenant)
             return None
 
     return adapters.aaround(argnames, body, impl.opts, impl.attribute, function)

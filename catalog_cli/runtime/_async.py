@@ -315,6 +315,26 @@ async def in_thread(function: Callable[..., Any], args: tuple[Any, ...]) -> Any:
         raise
 
 
+async def bounded(work: Awaitable[Any], seconds: float | None) -> Any:
+    """``await work``, cancelled after ``seconds`` (None: no bound), then ``Late`` raised.
+    Unlike ``asyncio.wait_for``, a TimeoutError the work raises itself is its own."""
+    if seconds is None:
+        return await work
+    import asyncio
+
+    task = asyncio.ensure_future(work)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=seconds)
+    finally:
+        if not task.done():  # the deadline, or the caller was cancelled: so is the work
+            task.cancel()
+    if not done:
+        from .._deadline import Late
+
+        raise Late
+    return task.result()
+
+
 def run_sync(start: Callable[[], Awaitable[Any]], tenant: str, interface: str, version: int) -> Any:
     """The bridge of a plain call to a method with async implementations: an event loop of its
     own in this thread, when none runs here (else AsyncRequiredError naming the call)."""

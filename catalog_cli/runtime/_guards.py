@@ -193,11 +193,8 @@ def point_guard(
             work = PointCall.at(point, plugin, argnames, args, run)
             return caller(call=call, point=work)
         except BaseException as exc:
-            if not isolate or _interrupts.is_real(exc):
+            if not (isolate and left_out(exc, own[0], plugin, point, tenant)):
                 raise
-            if not (own[0] or (isinstance(exc, PluginError) and exc.plugin == plugin)):
-                raise
-            isolated_failure(exc, plugin, point, tenant)
             return None
 
     return adapters.around(argnames, body, impl.opts, impl.attribute, function)
@@ -225,6 +222,17 @@ def routed_wrapper(
         return caller(call=call, point=work)
 
     return adapters.around(argnames, body, impl.opts, impl.attribute, function, generator=True)
+
+
+def left_out(exc: BaseException, own: bool, plugin: str, point: PluginPoint, tenant: str) -> bool:
+    """Whether ``exc`` is ``plugin``'s own failure (``own``: its code raised it), which the
+    ``isolate`` error policy leaves out: then it is logged (and marked in a trace)."""
+    if _interrupts.is_real(exc):
+        return False
+    if not (own or (isinstance(exc, PluginError) and exc.plugin == plugin)):
+        return False
+    isolated_failure(exc, plugin, point, tenant)
+    return True
 
 
 def isolated_failure(exc: BaseException, plugin: str, point: PluginPoint, tenant: str) -> None:

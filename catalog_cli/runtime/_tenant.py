@@ -43,7 +43,6 @@ from ..registry import (
 from . import _asteps as asteps
 from . import _events as events
 from . import _guards as guards
-from . import _workers
 from ._adapters import Check
 from ._async import AwaitablePoint, BridgePoint, handed_over
 from ._context import Context, Points
@@ -107,7 +106,11 @@ class TenantRuntime:
         self.id = plan.id
         #: the worker processes of its isolated plugins (shared with its traced and served
         #: builds; started by ``Runtimes``), or None
-        self.workers = workers if workers is not None else _workers.pool_for(registry, plan)
+        if workers is None and plan.workers is not None:
+            from ._workers import pool_for  # only for isolated plugins: it starts processes
+
+            workers = pool_for(registry, plan)
+        self.workers = workers
         #: the catalog's events, which the tenant's interceptors may emit to
         self._events = catalog_events
         #: for the manager of a served version's calls: that version (what contexts say)
@@ -277,13 +280,18 @@ class TenantRuntime:
                 if not info.interface:
                     return pool.lifecycle(impl, plugin.name, self._registry.config.health_timeout)
                 impl, remote = pool.stand_in(impl, context(impl), self._registry.shared)
+                if info.hook in self.modes.points:
+                    # awaited: the call waits for its worker in a thread, the event loop free
+                    impl = asteps.in_a_thread(impl)
                 return self._guarded(impl, cast(Context, remote), plugin.name, builtin=builtin)
             if not info.interface:  # lifecycle and event hooks: no context
                 return impl.function
             return self._guarded(impl, context(impl), plugin.name, builtin=builtin)
 
         if pool is not None:  # its health check tells the pool's state, also without its own
-            plugin = _workers.with_health(plugin, self._registry.hooks)
+            from ._workers import with_health
+
+            plugin = with_health(plugin, self._registry.hooks)
         self._add(plugin.name, plugin_object(plugin, implementation))
 
     def _points_of(
