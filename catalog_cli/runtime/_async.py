@@ -61,7 +61,7 @@ async def call_hook(
     error: BaseException | None = None
     try:
         for impl in reversed(impls):
-            args = [kwargs[name] for name in impl.argnames]
+            args = map(kwargs.__getitem__, impl.argnames)  # pluggy passes what each names
             if impl.hookwrapper:
                 gen: Any = impl.function(*args)
                 try:
