@@ -27,6 +27,7 @@ import pluggy
 from ..declarations import hookimpl
 from ..registry import PREFIX, InterceptorUse
 from ._context import CURRENT, call_id_of
+from ._guards import WrapperMisbehaved
 
 if TYPE_CHECKING:
     import logging
@@ -152,6 +153,7 @@ class Chain:
     __slots__ = (
         "_again",
         "_aimpls",
+        "_plan",
         "asynchronous",
         "caller",
         "catalog_path",
@@ -198,6 +200,7 @@ class Chain:
         #: the calls run on the async path: ``entry`` is then awaited (see ``_async``)
         self.asynchronous = asynchronous
         self.caller = self._subset(set())
+        self._plan: Plan | None = None
         self._aimpls: list[Any] | None = None
         #: only point interceptors need to find the call from inside a plugin point
         self.points = any("catalog_point_call" in use.hooks for use in interceptors)
@@ -230,6 +233,14 @@ class Chain:
             found = self._again[name] = self._subset(self._outer(name))
         return found
 
+    def again_plan(self, name: str) -> Plan:
+        """``again_caller`` as the plan ``drive`` runs."""
+        key = "plan:" + name
+        found = self._again.get(key)
+        if found is None:
+            found = self._again[key] = plan_of(self.again_caller(name))
+        return found
+
     def again_impls(self, name: str) -> list[Any]:
         """``again_caller`` on the async path: the implementations to drive."""
         key = TWIN + name
@@ -255,11 +266,14 @@ class Chain:
                 lambda: self.acall(**arguments), self.tenant, declared.interface, declared.number
             )
         call = Call(self, arguments)
+        plan = self._plan
+        if plan is None:
+            plan = self._plan = plan_of(self.caller)
         if not self.points:
-            return self.caller(call=call)
+            return drive(plan, call)
         token = current_call.set(call)
         try:
-            return self.caller(call=call)
+            return drive(plan, call)
         finally:
             current_call.reset(token)
 
@@ -270,12 +284,72 @@ class Chain:
         impls = self._aimpls
         if impls is None:
             impls = self._aimpls = self._async_subset(set())
-        call = Call(self, arguments, asynchronous=True)
+        call = Call(self, arguments)
         token = current_call.set(call)
         try:
             return await call_hook(impls, {"call": call}, True, "catalog_call")
         finally:
             current_call.reset(token)
+
+
+#: The interceptors' wrappers of a chain, outermost first (function, whether it takes the call,
+#: plugin name), and the hook caller they come from; no wrappers (None) when one of them is
+#: not a new-style wrapper taking only the call: then pluggy calls them.
+Plan = tuple[tuple[tuple[Callable[..., Any], bool, str], ...] | None, Any]
+
+
+def plan_of(caller: Any) -> Plan:
+    """What ``drive`` needs of ``catalog_call``'s implementations in ``caller``."""
+    steps = []
+    for impl in reversed(caller.get_hookimpls()):
+        if impl.plugin_name == INNERMOST:
+            continue
+        if not impl.wrapper or tuple(impl.argnames) not in ((), ("call",)):
+            return None, caller
+        steps.append((impl.function, bool(impl.argnames), impl.plugin_name))
+    return tuple(steps), caller
+
+
+def drive(plan: Plan, call: Call) -> Any:
+    """``catalog_call`` for ``call``: the interceptors' new-style wrappers driven as pluggy
+    drives them (each to its ``yield``, outermost first; then the method; then each given the
+    result or the exception, innermost first), without the generic work of a hook call (they
+    are known to be wrappers taking the call, and what they wrap to be the method)."""
+    steps, caller = plan
+    if steps is None:
+        return caller(call=call)
+    entered = []
+    error: BaseException | None = None
+    result: Any = None
+    try:
+        for function, takes_call, plugin in steps:
+            gen = function(call) if takes_call else function()
+            try:
+                next(gen)
+            except StopIteration:
+                raise WrapperMisbehaved(plugin, "catalog_call", "did not yield") from None
+            entered.append((gen, plugin))
+        if call._response is None and call._runner is None:  # the common case, inlined
+            result = call._chain.entry(**call._arguments)
+        else:
+            result = call._run_method()
+    except BaseException as exc:
+        error = exc
+    for gen, plugin in reversed(entered):
+        try:
+            if error is None:
+                gen.send(result)
+            else:
+                gen.throw(error)
+        except StopIteration as stop:
+            result, error = stop.value, None
+        except BaseException as exc:
+            result, error = None, exc
+        else:
+            result, error = None, WrapperMisbehaved(plugin, "catalog_call", "yielded twice")
+    if error is not None:
+        raise error
+    return result
 
 
 class _AsyncInnermost(NamedTuple):
@@ -325,16 +399,13 @@ class Call:
         "_response",
         "_runner",
         "_serial",
-        "asynchronous",
         "interface",
         "tenant",
         "version",
         "version_source",
     )
 
-    def __init__(
-        self, chain: Chain, arguments: dict[str, Any], *, asynchronous: bool = False
-    ) -> None:
+    def __init__(self, chain: Chain, arguments: dict[str, Any]) -> None:
         self._chain = chain
         self._arguments = arguments
         self._response: tuple[Any] | None = None
@@ -347,14 +418,17 @@ class Call:
         self.version: int = declared.number
         #: which rule chose the version: requested, canary, tenant, catalog or latest
         self.version_source: str = chain.source
-        #: the call runs on the async path: ``again`` returns an awaitable, and a runner given
-        #: to ``run_with`` gets a ``method`` whose result is awaited (see docs/interceptors.md)
-        self.asynchronous = asynchronous
 
     @property
     def arguments(self) -> Mapping[str, Any]:
         """The arguments, checked and with defaults filled in (read-only)."""
         return MappingProxyType(self._arguments)
+
+    @property
+    def asynchronous(self) -> bool:
+        """The call runs on the async path: ``again`` returns an awaitable, and a runner given
+        to ``run_with`` gets a ``method`` whose result is awaited (see docs/interceptors.md)."""
+        return self._chain.asynchronous
 
     @property
     def canary(self) -> bool:
@@ -414,7 +488,7 @@ class Call:
 
             impls = self._chain.again_impls(ctx.name)
             return call_hook(impls, {"call": self}, True, "catalog_call")
-        return self._chain.again_caller(ctx.name)(call=self)
+        return drive(self._chain.again_plan(ctx.name), self)
 
     def respond(self, value: Any) -> None:
         """Answer the call with ``value`` instead of running the method (call before ``yield``):
