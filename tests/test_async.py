@@ -767,3 +767,15 @@ def test_an_isolated_plugin_on_the_async_path_leaves_the_loop_free(
         assert ticks >= 10  # the loop went on while the worker slept 0.3 s
     finally:
         catalog.close()
+
+
+def test_a_batch_on_worker_processes_runs_an_async_tenant(folders: dict[str, Path]) -> None:
+    from catalog_cli import ProcessPool
+
+    catalog = _catalog(folders["async"], {"t": ["p0_async", "p1_sync", "p2_async"]})
+    items = [{"text": text, "n": 1} for text in ("a", "hello", "boom2", "abcdefg")]
+    here = [answered(a) for a in catalog.map("compose", items, customer="t")]
+    with ProcessPool(1) as pool:
+        there = catalog.map("compose", items, customer="t", executor=pool)
+    assert [answered(a) for a in there] == here
+    assert ("ok", "rescued by 1#0") in here  # p2 fails at "boom2", p1's wrapper rescues it
