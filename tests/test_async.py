@@ -779,3 +779,48 @@ def test_a_batch_on_worker_processes_runs_an_async_tenant(folders: dict[str, Pat
         there = catalog.map("compose", items, customer="t", executor=pool)
     assert [answered(a) for a in there] == here
     assert ("ok", "rescued by 1#0") in here  # p2 fails at "boom2", p1's wrapper rescues it
+
+
+def test_every_builtin_interceptor_works_on_the_async_path(write_catalog: WriteCatalog) -> None:
+    """The built-in interceptors around an async tenant's calls: each does its work (checks,
+    counts, caches, records) as on the plain path."""
+    from catalog_cli.execution._replay import read_recording
+    from catalog_cli.interceptors import metrics
+
+    path = write_catalog(
+        """
+        [catalog]
+        plugin_dirs = ["plugins"]
+        [interceptors.logging]
+        [interceptors.metrics]
+        [interceptors.validation]
+        [interceptors.circuit_breaker]
+        [interceptors.rate_limit]
+        settings = { rate = 1000, burst = 1000 }
+        [interceptors.retry]
+        [interceptors.timeout]
+        [interceptors.record]
+        settings = { path = "calls.jsonl" }
+        [interceptors.cache]
+        include = { interfaces = ["interface_a"] }
+        [tenants.t]
+        plugins = ["flaky"]
+        versions = { interface_a = 2 }
+        """,
+        {"plugins/flaky.py": FLAKY},
+    )
+    catalog = Catalog(path)
+    assert catalog.runs_async("interface_a", customer="t")
+
+    async def main() -> list[Any]:
+        return [await catalog.arun("interface_a", customer="t", name="Ada") for _ in range(3)]
+
+    results = asyncio.run(main())
+    assert results == ["Hello, Ada!\nasync line"] * 3
+    series = metrics.collect(catalog.interceptor_states("metrics"))
+    assert [(s.tenant, s.calls, s.errors) for s in series] == [("t", 3, 0)]
+    recorded = read_recording(path.parent / "calls.jsonl")
+    assert len(recorded) == 3
+    cache = catalog.interceptor_states("cache")["t"]
+    assert cache  # the cache kept the answer for the repeated calls
+    catalog.close()
