@@ -16,6 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -210,10 +211,31 @@ def catalog_call(ctx, call):
 """
 
 
+ASYNC_HUNTING_INTERCEPTOR = """
+from catalog_cli import hookimpl
+import hunter_tools
+
+
+@hookimpl(wrapper=True)
+async def catalog_call(ctx, call):
+    hunter_tools.hunt(ctx, call)
+    yield
+"""
+
+
+@pytest.mark.parametrize("flavor", ["plain", "async"])
 def test_nothing_reachable_from_a_plugins_ctx_leads_to_another_tenant(
-    make_catalog: MakeCatalog, new_module: Callable[..., str]
+    make_catalog: MakeCatalog, new_module: Callable[..., str], flavor: str
 ) -> None:
-    tools = new_module("hunter_tools", HUNTER)
+    """Also on the async path (every plugin and the spying interceptor ``async def``: their
+    contexts hold awaitable plugin points, their steps are the async path's)."""
+    hunter_source, spying, loyal = HUNTER, HUNTING_INTERCEPTOR, "def price_quote_v1_tax_rate"
+    if flavor == "async":
+        hunter_source = HUNTER.replace(
+            "def price_quote_v1_discounts", "async def price_quote_v1_discounts"
+        )
+        spying, loyal = ASYNC_HUNTING_INTERCEPTOR, "async def price_quote_v1_tax_rate"
+    tools = new_module("hunter_tools", hunter_source)
     catalog = make_catalog(
         f"""
         [catalog]
@@ -239,12 +261,13 @@ def test_nothing_reachable_from_a_plugins_ctx_leads_to_another_tenant(
             from catalog_cli import hookimpl
 
             @hookimpl
-            def price_quote_v1_tax_rate(ctx, country):
+            LOYAL(ctx, country):
                 return 0.1 if ctx.settings["note"] else None
-            """,
-            "plugins/spying.py": HUNTING_INTERCEPTOR.replace("hunter_tools", tools),
+            """.replace("LOYAL", loyal),
+            "plugins/spying.py": spying.replace("hunter_tools", tools),
         },
     )
+    assert catalog.runs_async("price_quote", customer="spy") == (flavor == "async")
     # The victim's calls leave its data in interceptor state (the cache's entries, metrics).
     victim = catalog.run(
         "price_quote", customer="victim", unit_price=1.0, quantity=1, country="VICTIM-COUNTRY"
