@@ -145,7 +145,7 @@ class _Store:
             counts = self.series.get(key)
             if counts is None:
                 counts = self.series[key] = _Counts(bounds)
-            elif counts.bounds != bounds:
+            elif counts.bounds is not bounds and counts.bounds != bounds:
                 # The buckets changed (a reload): old counts cannot be re-binned, so the
                 # histogram starts again; the call and error counters go on.
                 counts._histogram(bounds)
