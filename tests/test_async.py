@@ -8,8 +8,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import random
 import textwrap
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from catalog_cli import CallRequest, Catalog
+from catalog_cli.cli._exits import code_of as exit_code
 from catalog_cli.errors import AsyncRequiredError, CatalogError, PluginValidationError
 from tests.conftest import Invoke, WriteCatalog
 
@@ -254,7 +257,12 @@ tenant_plans = st.lists(
     n=st.integers(0, 5),
 )
 def test_mixed_catalog_answers_as_its_plain_twin(
-    folders: dict[str, Path], plan: list[tuple[int, str]], builtin: str, text: str, n: int
+    folders: dict[str, Path],
+    invoke: Invoke,
+    plan: list[tuple[int, str]],
+    builtin: str,
+    text: str,
+    n: int,
 ) -> None:
     mixed = _catalog(folders[builtin], {"t": [f"p{i}_{flavor}" for i, flavor in plan]})
     plain = _catalog(folders["sync"], {"t": [f"p{i}_sync" for i, _ in plan]})
@@ -276,6 +284,16 @@ def test_mixed_catalog_answers_as_its_plain_twin(
         with ThreadPoolExecutor(2) as pool:
             pooled = mixed.map("compose", items, customer="t", executor=pool)
         assert [answered(a) for a in pooled] == twin
+        # the command line
+        shown = invoke(
+            "run", "compose", "-C", "t", "--arg", f"text={text}", "--arg", f"n={n}", "--json",
+            catalog=mixed.path,
+        )  # fmt: skip
+        if expected[0] == "ok":
+            assert shown.exit_code == 0, shown.stderr
+            assert json.loads(shown.stdout)["result"] == expected[1]
+        else:
+            assert shown.exit_code == exit_code(expected[1]), shown.stderr
     finally:
         mixed.close()
         plain.close()
@@ -507,22 +525,42 @@ def _post(client: Any, tenant: str, **body: Any) -> Any:
     return client.post("/v1/interfaces/compose/run", json=body, headers=headers)
 
 
-def test_the_http_api_answers_as_the_plain_twin(folders: dict[str, Path]) -> None:
-    tenants = {
-        "mixed": ["p0_async", "p1_sync", "p2_async"],
-        "plain": ["p0_sync", "p1_sync", "p2_sync"],
-    }
-    with _server(folders["async"], tenants) as client:
-        for text in ("a", "hello", "boom2", "abcdefg"):
-            # the first call builds each tenant (on a thread); the later ones are awaited
-            for _ in range(2):
-                mixed = _post(client, "mixed", arguments={"text": text, "n": 2})
-                plain = _post(client, "plain", arguments={"text": text, "n": 2})
-                assert mixed.status_code == plain.status_code
-                if plain.status_code == 200:
-                    assert mixed.json()["result"] == plain.json()["result"]
-                else:
-                    assert mixed.json()["type"] == plain.json()["type"]
+#: Tenants of the HTTP API's twin test: ``m<k>`` with plugins of both kinds, ``s<k>`` the same
+#: plugins all plain (drawn once, so one server serves every example).
+PAIRS = 12
+
+
+def _pairs(seed: int) -> dict[str, list[str]]:
+    draw = random.Random(seed)
+    tenants: dict[str, list[str]] = {}
+    for k in range(PAIRS):
+        chosen = draw.sample(range(PLUGINS), draw.randint(0, PLUGINS))
+        tenants[f"m{k}"] = [f"p{i}_{draw.choice(FLAVORS)}" for i in chosen]
+        tenants[f"s{k}"] = [f"p{i}_sync" for i in chosen]
+    return tenants
+
+
+@pytest.fixture(scope="module", params=["sync", "async"])
+def twin_server(folders: dict[str, Path], request: pytest.FixtureRequest) -> Iterator[Any]:
+    with _server(folders[request.param], _pairs(7)) as client:
+        yield client
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(k=st.integers(0, PAIRS - 1), text=st.sampled_from(TEXTS), n=st.integers(0, 5))
+def test_the_http_api_answers_as_the_plain_twin(
+    twin_server: Any, k: int, text: str, n: int
+) -> None:
+    """Each tenant's first call builds it (on a call thread); later ones are awaited."""
+    mixed = _post(twin_server, f"m{k}", arguments={"text": text, "n": n})
+    plain = _post(twin_server, f"s{k}", arguments={"text": text, "n": n})
+    assert mixed.status_code == plain.status_code, (mixed.text, plain.text)
+    if plain.status_code == 200:
+        assert mixed.json()["result"] == plain.json()["result"]
+    else:
+        assert mixed.json()["type"] == plain.json()["type"]
 
 
 @pytest.mark.parametrize("builtin", ["async", "sync"])
