@@ -281,8 +281,8 @@ def test_every_builtin_interceptor_and_setting_is_documented(
 
 def _toml_keys() -> list[str]:
     from catalog_cli.config import _config as config
-    from catalog_cli.config import _jobs as jobs
     from catalog_cli.config import _isolation as isolation
+    from catalog_cli.config import _jobs as jobs
 
     keys = [f"catalog.{key}" for key in config._CATALOG_KEYS]
     keys += [f"tenants.<id>.{key}" for key in config._TENANT_KEYS]

@@ -67,6 +67,14 @@ def price_quote_v1_discounts(ctx: Context, subtotal: float, quantity: int) -> fl
         return float(len(kept))
     if what == "raise":
         raise ValueError("no discount today")
+    if what == "bomb":  # past the worker's own check: a few bytes that expand without end
+        import sys
+
+        sys.modules["catalog_cli.runtime._worker"]._plain = lambda *args: True
+        bomb = [0.5]
+        for _ in range(40):
+            bomb = [bomb, bomb]
+        return bomb
     if what == "points":
         ctx.points.tax_rate(country="NL")
     if what == "facts":
@@ -616,3 +624,76 @@ def test_close_and_reload_leave_no_worker_behind(write_catalog: WriteCatalog) ->
     third = pool_pids(catalog, "t")
     catalog.close()
     assert not any(alive(pid) for pid in third)
+
+
+def test_an_answer_that_expands_without_end_is_refused_not_expanded(
+    make_catalog: Callable[..., Catalog],
+) -> None:
+    """A worker may write anything to its pipe: 40 levels of a list holding one list twice
+    (a few hundred bytes of pickle, 2**40 values written out) fail the call in a blink."""
+    catalog = make_catalog(
+        """
+        [tenants.t]
+        plugins = ["evil.q"]
+        isolation = { workers = 1 }
+        [tenants.t.settings."evil.q"]
+        do = "bomb"
+        [tenants.other]
+        plugins = ["good.q"]
+        isolation = { workers = 1 }
+        """,
+        FILES,
+    )
+    try:
+        started = time.monotonic()
+        with pytest.raises(WorkerLimitError, match="more than 1,000,000 values") as caught:
+            quote(catalog, "t", quantity=5)
+        assert time.monotonic() - started < 5
+        assert caught.value.plugin == "evil.q"
+        assert quote(catalog, "t") == 0.5  # a fresh worker serves on
+        assert quote(catalog, "other") == 0.1
+    finally:
+        catalog.close()
+
+
+FORKED = """
+import os
+import sys
+
+from catalog_cli import Catalog
+
+catalog = Catalog(sys.argv[1])
+quote = lambda: catalog.run("price_quote", customer="t", unit_price=10.0, quantity=1)
+quote()
+child = os.fork()
+if child == 0:
+    sys.exit(0)  # a normal exit runs the child's finalizers: they must spare the workers
+os.waitpid(child, 0)
+print(quote()["discount"])
+catalog.close()
+"""
+
+
+def test_a_forked_child_of_the_catalog_process_leaves_its_workers_alone(
+    write_catalog: WriteCatalog, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    path = write_catalog('[tenants.t]\nplugins = ["good.q"]\nisolation = "process"\n', FILES)
+    script = tmp_path / "forked.py"
+    script.write_text(FORKED, encoding="utf-8")
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
+    done = subprocess.run(
+        [sys.executable, str(script), str(path)],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "1.0"

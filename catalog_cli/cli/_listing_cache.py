@@ -34,6 +34,7 @@ in that folder are not part of any key (each is checked by its own).
 
 from __future__ import annotations
 
+import contextlib
 import marshal
 import os
 import sys
@@ -123,8 +124,8 @@ def lookup(kind: str, options: Sequence[str | bool | None]) -> Any:
     changed since; else None."""
     if not enabled():
         return None
-    key = _key(kind, options)
     try:
+        key = _key(kind, options)
         with open(_location(key), "rb") as handle:
             kept = marshal.loads(handle.read())
         if kept["key"] != key or kept["environment"] != _environment():
@@ -133,8 +134,8 @@ def lookup(kind: str, options: Sequence[str | bool | None]) -> Any:
             if _stamp(path) != stamp:
                 return None
         return kept["value"]
-    except (OSError, EOFError, ValueError, TypeError, KeyError, IndexError):
-        return None  # none yet, stale or damaged: the listing is made afresh
+    except Exception:
+        return None  # none yet, stale or damaged (or no working folder): made afresh
 
 
 class _Watched:
@@ -188,6 +189,14 @@ class Recording:
                 self.listed[os.path.abspath(path)] = None
         elif event in _PROCESS_EVENTS:
             self.clean = False
+
+    def depends_on(self, *paths: str) -> None:
+        """Files the listing depends on whether or not they were opened (a catalog file read
+        through a cache of its own, a state file that does not exist yet)."""
+        for given in paths:
+            path = os.path.abspath(given)
+            if path not in self.opened:
+                self.opened[path] = _stamp(path)
 
     def paths(self) -> list[str]:
         """Every file and folder whose stamp the listing depends on (see the module)."""
@@ -282,6 +291,14 @@ def store(kind: str, options: Sequence[str | bool | None], value: Any, recorded:
     was seen that a cached run would not repeat)."""
     if not recorded.clean or not enabled():
         return
+    # What cannot be kept only costs the next run the whole listing.
+    with contextlib.suppress(Exception):
+        _store(kind, options, value, recorded)
+
+
+def _store(
+    kind: str, options: Sequence[str | bool | None], value: Any, recorded: Recording
+) -> None:
     key = _key(kind, options)
     paths = recorded.paths()
     stamps = [_stamp(path) for path in paths]

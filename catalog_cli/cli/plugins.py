@@ -88,8 +88,12 @@ def _listing(current: Session, customer: str | None, available: bool) -> list[di
     rows: list[dict[str, Any]] | None = kept.lookup("plugins", options)
     if rows is None:
         with kept.recording() as recorded:
-            infos = current.catalog.plugins(customer=customer, available=available)
+            catalog = current.catalog
+            infos = catalog.plugins(customer=customer, available=available)
             rows = [_row(info) for info in infos]
+        # The catalog file may have been read through the configuration cache, and the state
+        # file of plugins disabled at run time may not exist yet: both count all the same.
+        recorded.depends_on(str(catalog.path), str(catalog.plugin_state_path))
         kept.store("plugins", options, rows, recorded)
     return rows
 

@@ -69,6 +69,10 @@ BOOT: Final = (
 GRACE: Final = 2.0
 
 
+#: Seconds the fork server may take to fork a worker (it answers in milliseconds).
+_FORK_TIMEOUT: Final = 10.0
+
+
 class _Refused(pickle.UnpicklingError):
     pass
 
@@ -83,6 +87,36 @@ class _DataOnly(pickle.Unpickler):
 
 def _loads(data: bytes) -> Any:
     return _DataOnly(io.BytesIO(data)).load()
+
+
+#: What an answer may hold: the values of the catalog's data types.
+_SCALARS: Final = (type(None), bool, int, float, str)
+#: The most values an answer may hold (a pickle can say far more than its size).
+_MOST_VALUES: Final = 1_000_000
+
+
+def not_data(value: Any) -> str | None:
+    """Why a worker's answer is no data (None: it is). Counted as the tree a JSON encoder
+    would write, within a budget: a pickle whose containers refer to one another (a few bytes
+    that expand without end, or a cycle) is refused, not expanded."""
+    stack = [value]
+    count = 0
+    while stack:
+        node = stack.pop()
+        count += 1
+        if count > _MOST_VALUES:
+            return f"holds more than {_MOST_VALUES:,} values (counted as written out)"
+        if isinstance(node, _SCALARS):
+            continue
+        if type(node) is dict:
+            if not all(type(key) is str for key in node):
+                return "holds an object whose keys are not all strings"
+            stack.extend(node.values())
+        elif type(node) in (list, tuple):
+            stack.extend(node)
+        else:
+            return f"holds a {type(node).__name__}, which is no data"
+    return None
 
 
 class _Gone(Exception):
@@ -166,6 +200,8 @@ class _ForkServer:
         status, status_w = os.pipe()
         try:
             with self.lock:
+                # A stalled fork server must not hold every caller past its deadline.
+                self.socket.settimeout(_FORK_TIMEOUT)
                 socket.send_fds(self.socket, [b"f"], [inbox, outbox, status_w])
                 data = b""
                 while len(data) < 4:
@@ -302,7 +338,11 @@ def _kill(worker: _Worker) -> None:
     worker.close_pipes()
 
 
-def _kill_all(workers: set[_Worker]) -> None:
+def _kill_all(workers: set[_Worker], owner: int) -> None:
+    if os.getpid() != owner:
+        # A process forked from the catalog's: these workers are its parent's, not its own.
+        workers.clear()
+        return
     for worker in list(workers):
         _kill(worker)
     workers.clear()
@@ -492,7 +532,7 @@ class WorkerPool:
         self._raised = 0
         self._restarts: Counter[str] = Counter()
         self._last: tuple[str, float] | None = None
-        self._finalizer = weakref.finalize(self, _kill_all, self._live)
+        self._finalizer = weakref.finalize(self, _kill_all, self._live, os.getpid())
         #: (plugin, attribute, interface, version, takes ctx) -> its Remote
         self._remotes: dict[tuple[Any, ...], Remote] = {}
 
@@ -503,6 +543,10 @@ class WorkerPool:
         outbox, from_child = os.pipe()
         try:
             process = _fork(to_child, from_child)
+        except OSError as exc:  # the fork server is gone, stalled, or could not fork
+            os.close(inbox)
+            os.close(outbox)
+            raise _Gone("start", f"no worker could be started ({exc})") from None
         except BaseException:
             os.close(inbox)
             os.close(outbox)
@@ -554,8 +598,10 @@ class WorkerPool:
             if self._started:
                 return
             self._started = True
-        workers = [self._spawn() for _ in range(self._size)]
+        workers: list[_Worker] = []
         try:
+            for _ in range(self._size):
+                workers.append(self._spawn())
             for worker in workers:
                 self._await_ready(worker)
         except _Gone as gone:
@@ -585,7 +631,7 @@ class WorkerPool:
                 return
         try:
             fresh = self._spawn()
-        except OSError:
+        except _Gone:
             return  # started when next needed
         with self._lock:
             closing = self._closed
@@ -700,22 +746,28 @@ class WorkerPool:
         deadline = time.monotonic() + self._wall
         call_id = current_call_id() or "-"
         try:
+            request = pickle.dumps(
+                ("call", remote.key, args, call_id, SHADOW.get()),
+                protocol=pickle.HIGHEST_PROTOCOL,
+            )
+        except Exception as exc:  # an argument that is no data: no worker is harmed
+            gone = _Gone("protocol", f"its arguments cannot be sent to a worker ({exc})")
+            raise self._error(remote, call_id, gone) from None
+        try:
             worker = self._acquire(deadline)
         except _Gone as gone:
             raise self._error(remote, call_id, gone) from None
         try:
             if not worker.ready:
                 self._await_ready(worker)
-            worker.send(
-                pickle.dumps(
-                    ("call", remote.key, args, call_id, SHADOW.get()),
-                    protocol=pickle.HIGHEST_PROTOCOL,
-                )
-            )
+            worker.send(request)
             found = worker.receive(deadline, self._wall, self._largest)
             kind = found[0]
             if kind == "ok" and len(found) == 2:
                 value = found[1]
+                problem = not_data(value)
+                if problem is not None:
+                    raise _Gone("protocol", f"sent an answer that {problem}")
                 if isinstance(value, (list, dict)) and too_deep(value) is not None:
                     raise _Gone("protocol", "sent an answer nested too deep")
             elif kind == "limit" and len(found) == 3:

@@ -193,3 +193,35 @@ def test_the_cache_folder_is_the_catalogs_own(
     assert Path(_listing_cache.cache_dir()) == _cache.cache_dir()
     assert _listing_cache.CACHE_DIR_VAR == _cache.CACHE_DIR_VAR
     assert _listing_cache.NO_CACHE_VAR == _cache.NO_CACHE_VAR
+
+
+def test_a_large_catalog_read_through_its_own_cache_is_still_watched(
+    invoke: Invoke, write_catalog: WriteCatalog, loads: list[str]
+) -> None:
+    """A catalog file large enough to be read through the configuration cache is not opened
+    when that cache is warm: the listing depends on it all the same."""
+    padding = "# " + "x" * 98 + "\n"
+    toml = TOML + "[tenants.u]\n" + padding * 3000  # about 300 KB
+    catalog = write_catalog(toml, {"plugins/acme/first.py": FIRST})
+    settle()
+    listed(invoke, catalog, "-C", "t")  # the configuration cache is warm from here
+    listed(invoke, catalog, "-C", "u")
+    listed(invoke, catalog, "-C", "u")
+    assert len(loads) == 2  # the second listing of u was kept
+    text = catalog.read_text(encoding="utf-8")
+    with open(catalog, "r+", encoding="utf-8") as handle:  # in place: the folder is unchanged
+        handle.write(text.replace("[tenants.u]", "[tenants.v]"))
+        handle.truncate()
+    gone = invoke("plugins", "list", "-C", "u", catalog=catalog)
+    assert gone.exit_code == 4, gone.output
+
+
+def test_a_working_folder_that_is_gone_makes_the_listing_afresh(
+    invoke: Invoke, write_catalog: WriteCatalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    catalog = write_catalog(TOML, {"plugins/acme/first.py": FIRST})
+    folder = tmp_path / "gone"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    folder.rmdir()
+    assert "acme.first" in listed(invoke, catalog)
