@@ -23,13 +23,14 @@ def _handler(signum: int, frame: FrameType | None) -> Any:
     raise Interrupted
 
 
-def install() -> None:
+def install(*, force: bool = False) -> None:
     """Note real interrupts from now on (a no-op outside the main thread, or when the program
-    has a SIGINT handler of its own)."""
+    has a SIGINT handler of its own, unless ``force``: the command line owns its Ctrl-C)."""
     if threading.current_thread() is not threading.main_thread():
         return
     try:
-        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        current = signal.getsignal(signal.SIGINT)
+        if current is signal.default_int_handler or (force and current is not _handler):
             signal.signal(signal.SIGINT, _handler)
     except (ValueError, OSError):  # no signals here (an embedded interpreter, say)
         pass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import shutil
+import signal
 import sys
 import textwrap
 from collections.abc import Callable, Iterator, Mapping
@@ -24,6 +25,16 @@ WriteCatalog = Callable[..., Path]
 MakeCatalog = Callable[..., Catalog]
 PluginCatalog = Callable[..., Catalog]
 Invoke = Callable[..., Result]
+
+
+@pytest.fixture(autouse=True)
+def _sigint_handler_kept() -> Iterator[None]:
+    # Tests that run event loops, job workers or the command line in this process may change
+    # the handler of Ctrl-C; each test starts with the one the one before it started with.
+    kept = signal.getsignal(signal.SIGINT)
+    yield
+    if kept is not None and signal.getsignal(signal.SIGINT) is not kept:
+        signal.signal(signal.SIGINT, kept)
 
 
 @pytest.fixture(autouse=True)

@@ -104,6 +104,11 @@ def _root(
         ),
     ] = False,
 ) -> None:
+    from .. import _interrupts
+
+    # Ctrl-C is the user's to stop a command with, whatever handler came before: it is never
+    # taken for a plugin's own KeyboardInterrupt.
+    _interrupts.install(force=True)
     from_env = os.environ.get("CATALOG_DEBUG", "").strip().lower() in {"1", "true", "yes", "on"}
     ctx.obj = Session(catalog, debug or from_env, verbose)
     _setup_logging(verbose)
