@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _adapters as adapters
 from ._async import Handover, afinish, astart, call_hook, in_thread
-from ._guards import WrapperMisbehaved, left_out
+from ._guards import WrapperMisbehaved, left_out, resume
 
 if TYPE_CHECKING:
     from ..declarations import PluginPoint
@@ -43,14 +43,7 @@ async def leave(gen: Any, plugin: str, hook: str, result: Any, error: BaseExcept
     """Hand a wrapper stopped at its ``yield`` what it wrapped gave; return what it gives."""
     if inspect.isasyncgen(gen):
         return await afinish(gen, plugin, hook, result, error)
-    try:
-        if error is None:
-            gen.send(result)
-        else:
-            gen.throw(error)
-    except StopIteration as stop:
-        return stop.value
-    raise WrapperMisbehaved(plugin, hook, "yielded twice")
+    return resume(gen, plugin, hook, result, error)
 
 
 def _wrapping(

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Final, final
 
 import pluggy
 
-from ._guards import WrapperMisbehaved
+from ._guards import WrapperMisbehaved, resume
 
 if TYPE_CHECKING:
     # asyncio is imported by the async path only: it would cost every command's start-up.
@@ -143,15 +143,9 @@ def _unwind(
     gen: Any, impl: pluggy.HookImpl, hook: str, result: Any, error: BaseException | None
 ) -> tuple[Any, BaseException | None]:
     try:
-        if error is None:
-            gen.send(result)
-        else:
-            gen.throw(error)
-    except StopIteration as stop:
-        return stop.value, None
+        return resume(gen, impl.plugin_name, hook, result, error), None
     except BaseException as exc:
         return None, exc
-    return None, WrapperMisbehaved(impl.plugin_name, hook, "yielded twice")
 
 
 async def astart(gen: Any, plugin: str, hook: str) -> None:

@@ -31,6 +31,19 @@ class WrapperMisbehaved(RuntimeError):
         super().__init__(f"the wrapper {hook} {problem}{rule}")
 
 
+def resume(gen: Any, plugin: str, hook: str, result: Any, error: BaseException | None) -> Any:
+    """Hand a new-style wrapper stopped at its ``yield`` what it wrapped gave (``result``, or
+    ``error`` raised at its ``yield``); return what it returns, or raise what it raises."""
+    try:
+        if error is None:
+            gen.send(result)
+        else:
+            gen.throw(error)
+    except StopIteration as stop:
+        return stop.value
+    raise WrapperMisbehaved(plugin, hook, "yielded twice")
+
+
 def relay(
     gen: Generator[None, Any, Any],
     plugin: str,

@@ -335,6 +335,7 @@ def drive(plan: Plan, call: Call) -> Any:
             result = call._run_method()
     except BaseException as exc:
         error = exc
+    # ``_guards.resume``, inlined: this runs for every wrapper of every call.
     for gen, plugin in reversed(entered):
         try:
             if error is None:
