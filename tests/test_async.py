@@ -862,3 +862,16 @@ def test_every_builtin_interceptor_works_on_the_async_path(write_catalog: WriteC
     cache = catalog.interceptor_states("cache")["t"]
     assert cache  # the cache kept the answer for the repeated calls
     catalog.close()
+
+
+def test_tenants_show_says_which_versions_run_async(
+    invoke: Invoke, folders: dict[str, Path]
+) -> None:
+    catalog = _catalog(folders["sync"], {"t": ["p0_async"], "plain": ["p0_sync"]})
+    shown = invoke("tenants", "show", "t", "--json", catalog=catalog.path)
+    assert shown.exit_code == 0, shown.stderr
+    assert json.loads(shown.stdout)["runs_async"] == ["compose"]
+    plain = invoke("tenants", "show", "plain", "--json", catalog=catalog.path)
+    assert json.loads(plain.stdout)["runs_async"] == []
+    text = invoke("tenants", "show", "t", catalog=catalog.path)
+    assert "compose v1  (version from: latest)  · async" in text.stdout

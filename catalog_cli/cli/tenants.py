@@ -104,9 +104,14 @@ def show_tenant(
     for choice in info.versions:
         steps = plans.get(choice.interface, ())
         out.print()
+        awaited = (
+            "  · async (some of what runs is async def)"
+            if (choice.interface in info.runs_async)
+            else ""
+        )
         out.print(
             Text(
-                f"{choice.interface} v{choice.version}  (version from: {choice.source})",
+                f"{choice.interface} v{choice.version}  (version from: {choice.source}){awaited}",
                 style="bold cyan",
             )
         )

@@ -66,6 +66,9 @@ def tenant(runtimes: Runtimes, customer: str) -> TenantInfo:
         rollouts=rollouts,
         disabled=disabled,
         isolation=outcome.workers.status().to_dict() if outcome.workers is not None else None,
+        runs_async=frozenset(
+            v.interface for v in versions if registry.version(v).hook in outcome.modes.versions
+        ),
     )
 
 

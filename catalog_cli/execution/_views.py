@@ -38,6 +38,9 @@ class TenantInfo:
     disabled: tuple[Disabling, ...] = ()
     #: its worker pool of isolated plugins now: plugins, limits, workers, restarts (None: none)
     isolation: dict[str, Any] | None = None
+    #: the interfaces whose version (as resolved) runs on the async path for the tenant: some
+    #: of what its calls run is ``async def``
+    runs_async: frozenset[str] = frozenset()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -55,6 +58,7 @@ class TenantInfo:
             "rollouts": {name: status.to_dict() for name, status in self.rollouts.items()},
             "disabled": [record.to_dict() for record in self.disabled],
             "isolation": self.isolation,
+            "runs_async": sorted(self.runs_async),
         }
 
 
