@@ -9,6 +9,7 @@ import asyncio
 import itertools
 import json
 import random
+import sys
 import textwrap
 import time
 from collections.abc import Iterator
@@ -875,3 +876,127 @@ def test_tenants_show_says_which_versions_run_async(
     assert json.loads(plain.stdout)["runs_async"] == []
     text = invoke("tenants", "show", "t", catalog=catalog.path)
     assert "compose v1  (version from: latest)  · async" in text.stdout
+
+
+# -- found in review -----------------------------------------------------------------------
+
+ROUGH = """
+import asyncio
+
+from catalog_cli import hookimpl
+
+LOG = []
+
+
+@hookimpl
+async def interface_a_v2_extra_lines(ctx, name, vip):
+    if name == "exit":
+        raise SystemExit(3)
+    if name == "interrupt":
+        raise KeyboardInterrupt
+    if name == "cancelled":
+        future = asyncio.get_running_loop().create_future()
+        future.cancel()  # a shared lookup another caller gave up on, say
+        return await future
+    if name == "slow":
+        try:
+            await asyncio.sleep(1.0)
+        except asyncio.CancelledError:
+            LOG.append("cancelled")
+            raise
+        LOG.append("ran on after the call was over")
+    return "async line"
+"""
+
+
+def _rough(write_catalog: WriteCatalog, extra: str = "", **options: Any) -> Catalog:
+    path = write_catalog(
+        '[catalog]\nplugin_dirs = ["plugins"]\n' + extra + "[tenants.t]\nplugins = "
+        '["rough"]\nversions = { interface_a = 2 }\n',
+        {"plugins/rough.py": ROUGH},
+    )
+    return Catalog(path, **options)
+
+
+@pytest.mark.parametrize("name", ["exit", "interrupt"])
+@pytest.mark.parametrize("timeout", [False, True])
+def test_a_plugins_system_exit_on_the_async_path_is_its_own_failure(
+    write_catalog: WriteCatalog, name: str, timeout: bool
+) -> None:
+    """Raised in a task of the catalog's (the timeout interceptor's, a point called from a
+    plain built-in in a worker thread), SystemExit would end the event loop itself."""
+    extra = "[interceptors.timeout]\nsettings = { seconds = 5 }\n" if timeout else ""
+    catalog = _rough(write_catalog, extra)
+
+    async def main() -> Any:
+        other = asyncio.ensure_future(asyncio.sleep(0.05, "the loop goes on"))
+        answer = await catalog.acall(CallRequest("t", "interface_a", None, {"name": name}))
+        return answer, await other
+
+    answer, other = asyncio.run(main())
+    assert other == "the loop goes on"
+    assert answer.error is not None and answer.error.kind == "plugin_call"
+    assert answer.error.plugin == "rough"
+
+
+def test_a_deadline_cancels_what_the_timeout_interceptor_runs(write_catalog: WriteCatalog) -> None:
+    catalog = _rough(write_catalog, "[interceptors.timeout]\nsettings = { seconds = 5 }\n")
+    log = sys.modules[catalog.registry.plan("t").plugins[0].module.__name__].LOG
+
+    async def main() -> Any:
+        request = CallRequest("t", "interface_a", None, {"name": "slow"})
+        answer = await catalog.acall(request, timeout=0.2)
+        await asyncio.sleep(1.2)
+        return answer
+
+    answer = asyncio.run(main())
+    assert answer.error is not None and answer.error.kind == "call_timeout"
+    assert log == ["cancelled"]
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="a task tells who cancelled it from 3.11")
+def test_a_plugins_own_cancelled_error_is_its_failure(write_catalog: WriteCatalog) -> None:
+    catalog = _rough(write_catalog)
+    request = CallRequest("t", "interface_a", None, {"name": "cancelled"})
+    plain = catalog.call(request)
+    awaited = asyncio.run(catalog.acall(request))
+    assert plain.error is not None and awaited.error is not None
+    assert (awaited.error.kind, awaited.error.plugin) == (plain.error.kind, plain.error.plugin)
+    assert awaited.error.plugin == "rough"
+
+
+def test_a_method_with_limits_is_awaited_too(write_catalog: WriteCatalog) -> None:
+    catalog = _rough(write_catalog, limits=True)
+    method = catalog.method("interface_a", customer="t")
+    assert asyncio.run(method.acall(name="Ada")) == "Hello, Ada!\nasync line"
+
+
+def test_many_calls_at_once_with_isolated_and_offloaded_code_all_finish(
+    write_catalog: WriteCatalog,
+) -> None:
+    """Plain built-ins waiting in worker threads for points whose isolated plugin waits for
+    its worker in a thread too: never one pool whose threads all wait on each other."""
+    isolated = """
+    from catalog_cli import hookimpl
+
+
+    @hookimpl
+    def interface_a_v2_extra_lines(ctx, name, vip):
+        return "isolated line"
+    """
+    path = write_catalog(
+        '[catalog]\nplugin_dirs = ["plugins"]\n[tenants.t]\nplugins = ["rough", "iso"]\n'
+        'versions = { interface_a = 2 }\nisolation = { plugins = ["iso"], workers = 2 }\n',
+        {"plugins/rough.py": ROUGH, "plugins/iso.py": isolated},
+    )
+    catalog = Catalog(path)
+    try:
+
+        async def main() -> list[Any]:
+            calls = [catalog.arun("interface_a", customer="t", name=f"u{i}") for i in range(24)]
+            return list(await asyncio.wait_for(asyncio.gather(*calls), 20))
+
+        found = asyncio.run(main())
+        assert found[3] == "Hello, u3!\nasync line\nisolated line"
+    finally:
+        catalog.close()

@@ -420,6 +420,14 @@ class Catalog:
                 answer.raise_error()
             return answer.result
 
+        async def alimited(**arguments: Any) -> Any:
+            request = CallRequest(customer, interface, version, arguments)
+            answer = await acall_pipeline(runtimes, request, choice=fixed, bulkheads=bulkheads)
+            if not answer.ok:
+                answer.raise_error()
+            return answer.result
+
+        limited.acall = alimited  # type: ignore[attr-defined]
         limited.__name__ = limited.__qualname__ = method.__name__  # type: ignore[attr-defined]
         limited.__doc__ = method.__doc__
         limited.version = method.version  # type: ignore[attr-defined]

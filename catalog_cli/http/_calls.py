@@ -201,11 +201,13 @@ class CallPool:
     ) -> Any:
         """``await start()`` on the event loop, as a call of ``tenant`` within its limits
         (ConcurrencyLimitError beyond ``limit`` calls of the tenant): a call on the async path
-        holds no thread while it waits. At ``timeout`` it is cancelled: CallTimeoutError."""
+        holds no thread while it waits. ``start`` applies the deadline itself (so a canary
+        counts a call cut off by it); past ``timeout`` and a second more, it is cancelled
+        here all the same: CallTimeoutError."""
         self.bulkheads.enter(tenant, limit, interface, version)
         try:
-            # cancelled at the deadline, or when the client goes away
-            return await bounded(start(), timeout)
+            # cancelled when the client goes away
+            return await bounded(start(), timeout + 1.0)
         except _deadline.Late:
             raise CallTimeoutError(
                 tenant=tenant,

@@ -94,7 +94,8 @@ async def run(
     }
     if catalog.runs_async(interface, customer=tenant, choice=choice, build=False):
         answer = await server.calls.arun(
-            lambda: catalog.acall(call, choice=choice, call_id=call_id), **facts
+            lambda: catalog.acall(call, choice=choice, call_id=call_id, timeout=facts["timeout"]),
+            **facts,
         )
     else:
         answer = await server.calls.run(

@@ -208,10 +208,15 @@ def _on_loop(
     async def runner(method: Callable[[], Any]) -> Any:
         import asyncio
 
-        task = asyncio.ensure_future(method())
-        done, _ = await asyncio.wait({task}, timeout=seconds)
+        # A task of its own; what it raises is carried out of it (a SystemExit raised in a
+        # task would end the event loop itself).
+        task = asyncio.ensure_future(_carried(method()))
+        try:
+            done, _ = await asyncio.wait({task}, timeout=seconds)
+        finally:
+            if not task.done():  # the deadline, or this call was cancelled: so is the method
+                task.cancel()
         if not done:
-            task.cancel()
             _count(state, "cancelled", 1)
             log.warning(
                 "call %s (%s v%s for tenant %r) passed its %g s deadline and was cancelled",
@@ -222,9 +227,23 @@ def _on_loop(
                 seconds,
             )
             raise _late(call, seconds)
-        return task.result()
+        ok, value = task.result()
+        if not ok:
+            raise value
+        return value
 
     return runner
+
+
+async def _carried(work: Any) -> tuple[bool, Any]:
+    import asyncio
+
+    try:
+        return True, await work
+    except asyncio.CancelledError:
+        raise
+    except BaseException as exc:
+        return False, exc
 
 
 def _waited_in_thread(

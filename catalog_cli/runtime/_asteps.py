@@ -139,7 +139,7 @@ def in_a_thread(impl: Implementation) -> Implementation:
     function = impl.function
 
     async def run(*args: Any) -> Any:
-        return await in_thread(function, args)
+        return await in_thread(function, args, kind="wait")
 
     run.__wrapped__ = function  # type: ignore[attr-defined]  # its parameters, for pluggy
     return impl._replace(function=hookimpl(**impl.opts)(run), asynchronous=True)

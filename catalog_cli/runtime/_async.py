@@ -27,6 +27,8 @@ the event loop of the call (``BridgePoint``): the loop is never blocked, the thr
 from __future__ import annotations
 
 import contextvars
+import os
+import threading
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Final, final
@@ -42,8 +44,69 @@ if TYPE_CHECKING:
 #: The event loop the async call in progress runs on (for plain code in worker threads).
 LOOP: contextvars.ContextVar[asyncio.AbstractEventLoop] = contextvars.ContextVar("catalog_loop")
 
-#: The point calls plain code in a worker thread is waiting for (cancelled with its call).
-_BRIDGED: contextvars.ContextVar[list[Any]] = contextvars.ContextVar("catalog_bridged")
+#: The call plain code in a worker thread runs for (its point calls end with it).
+_BRIDGED: contextvars.ContextVar[_Offloaded] = contextvars.ContextVar("catalog_bridged")
+
+
+class _Offloaded:
+    """Plain code of one call in a worker thread: the point calls it waits for on the loop,
+    and whether the call is over (then it may start no more)."""
+
+    __slots__ = ("over", "waiting")
+
+    def __init__(self) -> None:
+        self.waiting: list[Any] = []
+        self.over = False
+
+
+#: Worker threads of the async path, made when first needed: plain code that calls points
+#: with async implementations, and waits for isolated plugins' workers. Two pools, so that
+#: waits never queue behind plain code that is itself waiting for a point (a deadlock in one
+#: pool of the loop's few threads). $CATALOG_ASYNC_THREADS sizes each (default 64).
+_POOLS: dict[str, Any] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def _pool(kind: str) -> Any:
+    found = _POOLS.get(kind)
+    if found is None:
+        with _POOLS_LOCK:
+            found = _POOLS.get(kind)
+            if found is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                size = int(os.environ.get("CATALOG_ASYNC_THREADS", "") or 64)
+                found = _POOLS[kind] = ThreadPoolExecutor(
+                    max(1, size), thread_name_prefix=f"catalog-async-{kind}"
+                )
+    return found
+
+
+async def contained(work: Awaitable[Any]) -> tuple[bool, Any]:
+    """``(True, result)`` or ``(False, exception)`` of ``work``: for work run as a task of
+    its own, where a SystemExit or KeyboardInterrupt a plugin raises would end the event
+    loop itself. Cancellation passes."""
+    import asyncio
+
+    try:
+        return True, await work
+    except asyncio.CancelledError as exc:
+        task = asyncio.current_task()
+        cancelling = getattr(task, "cancelling", None)
+        if cancelling is None or cancelling():
+            raise  # this task was cancelled (before 3.11 a task cannot tell: as if it was)
+        return False, exc  # the work's own: carried out like any other exception
+    except BaseException as exc:
+        return False, exc
+
+
+def unpacked(outcome: tuple[bool, Any]) -> Any:
+    """The result of ``contained`` work, or its exception raised."""
+    ok, value = outcome
+    if ok:
+        return value
+    raise value
+
 
 #: What the drivers keep for an entered wrapper.
 _OLD: Final = 0
@@ -263,48 +326,55 @@ class BridgePoint:
 
     def __call__(self, **kwargs: Any) -> Any:
         import asyncio
+        import concurrent.futures
 
-        loop = LOOP.get(None)
-        if loop is None:
-            raise RuntimeError(
-                f"plugin point {self._point.hook} has async def implementations and was "
-                "called outside a catalog call: call the method through the catalog"
-            )
         try:
-            running = asyncio.get_running_loop()
+            asyncio.get_running_loop()
         except RuntimeError:
-            running = None
-        if running is loop:
+            pass
+        else:
             raise RuntimeError(
                 f"plain def code called plugin point {self._point.hook}, which has async "
                 "def implementations, on the event loop: make the calling implementation "
                 "async def and `await ctx.points...`"
             )
-        future = asyncio.run_coroutine_threadsafe(self._point(**kwargs), loop)
-        waiting = _BRIDGED.get(None)
-        if waiting is not None:
-            waiting.append(future)
-        return future.result()
+        loop = LOOP.get(None)
+        offloaded = _BRIDGED.get(None)
+        if loop is None or offloaded is None:
+            raise RuntimeError(
+                f"plugin point {self._point.hook} has async def implementations and was "
+                "called outside a catalog call: call the method through the catalog"
+            )
+        if offloaded.over:  # the call was cancelled: its abandoned code starts nothing more
+            raise concurrent.futures.CancelledError
+        future = asyncio.run_coroutine_threadsafe(contained(self._point(**kwargs)), loop)
+        offloaded.waiting.append(future)
+        return unpacked(future.result())
 
     def __repr__(self) -> str:
         return f"<plugin point {self._point.hook} (async implementations)>"
 
 
-async def in_thread(function: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+async def in_thread(
+    function: Callable[..., Any], args: tuple[Any, ...], *, kind: str = "plain"
+) -> Any:
     """``function(*args)`` in a worker thread, in this call's context (its id, its trace),
-    the loop free meanwhile: plain code that may call async plugin points."""
+    the loop free meanwhile: plain code that may call async plugin points (``kind``
+    "plain"), or a wait for an isolated plugin's worker ("wait")."""
     import asyncio
 
     loop = asyncio.get_running_loop()
     context = contextvars.copy_context()
     context.run(LOOP.set, loop)
-    waiting: list[Any] = []
-    context.run(_BRIDGED.set, waiting)
+    offloaded = _Offloaded()
+    context.run(_BRIDGED.set, offloaded)
     try:
-        return await loop.run_in_executor(None, context.run, function, *args)
+        return await loop.run_in_executor(_pool(kind), context.run, function, *args)
     except asyncio.CancelledError:
-        # The thread cannot be stopped; the point calls it waits for can, and it then ends.
-        for future in waiting:
+        # The thread cannot be stopped; the point calls it waits for can, and it starts no
+        # more: it then ends.
+        offloaded.over = True
+        for future in offloaded.waiting:
             future.cancel()
         raise
 
@@ -316,7 +386,7 @@ async def bounded(work: Awaitable[Any], seconds: float | None) -> Any:
         return await work
     import asyncio
 
-    task = asyncio.ensure_future(work)
+    task = asyncio.ensure_future(contained(work))
     try:
         done, _ = await asyncio.wait({task}, timeout=seconds)
     finally:
@@ -326,7 +396,7 @@ async def bounded(work: Awaitable[Any], seconds: float | None) -> Any:
         from .._deadline import Late
 
         raise Late
-    return task.result()
+    return unpacked(task.result())
 
 
 def run_sync(start: Callable[[], Awaitable[Any]], tenant: str, interface: str, version: int) -> Any:

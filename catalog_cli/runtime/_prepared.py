@@ -122,8 +122,12 @@ class PreparedCall:
         token = CURRENT.set(serial)
         try:
             return await self._arun(arguments)
-        except (CatalogError, asyncio.CancelledError):
-            raise  # cancelled: the caller stopped waiting (a deadline), no plugin failed
+        except CatalogError:
+            raise
+        except asyncio.CancelledError as exc:
+            if _cancelled():
+                raise  # the caller stopped waiting (a deadline, a client gone): no failure
+            raise self.failure(exc, serial) from exc  # a plugin raised it of its own
         except BaseException as exc:
             if _interrupts.is_real(exc):
                 raise
@@ -172,6 +176,16 @@ class PreparedCall:
             f"<PreparedCall {self.declared.interface} v{self.declared.number} "
             f"for tenant {self.tenant!r}>"
         )
+
+
+def _cancelled() -> bool:
+    """Whether the task in progress was asked to stop (a CancelledError is then the caller's,
+    not a plugin's). Before Python 3.11 a task cannot tell: every one is the caller's."""
+    import asyncio
+
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)
+    return cancelling is None or bool(cancelling())
 
 
 def _slow(prepared: PreparedCall) -> Callable[..., Any]:

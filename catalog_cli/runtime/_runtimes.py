@@ -61,8 +61,12 @@ class CanaryCall:
         choice = runtimes.registry.resolve(self.interface, tenant, None, arguments)
         prepared = runtimes.get(tenant).prepared(choice)
         if choice.source == "canary":
+            import asyncio
+
             try:
                 result = await prepared.acall(**arguments)
+            except asyncio.CancelledError:
+                raise  # the caller stopped waiting: nothing to say of the candidate
             except BaseException as exc:
                 canary.observe_live(runtimes, tenant, choice, exc, getattr(exc, "call_id", None))
                 raise
