@@ -1000,3 +1000,14 @@ def test_many_calls_at_once_with_isolated_and_offloaded_code_all_finish(
         assert found[3] == "Hello, u3!\nasync line\nisolated line"
     finally:
         catalog.close()
+
+
+def test_the_async_paths_threads_never_keep_the_process_alive(folders: dict[str, Path]) -> None:
+    """Plain code abandoned at a deadline must not hold up the process's exit (nor make the
+    command line end early for threads it takes for a plugin's)."""
+    import threading
+
+    catalog = _catalog(folders["sync"], {"t": ["p0_async"]})  # the plain built-in is offloaded
+    assert asyncio.run(catalog.arun("compose", customer="t", text="a")).startswith("none|")
+    ours = [t for t in threading.enumerate() if t.name.startswith("catalog-async-")]
+    assert ours and all(t.daemon for t in ours)

@@ -323,6 +323,11 @@ def _built_by_main(monkeypatch: pytest.MonkeyPatch, *args: str) -> list[str]:
 
     monkeypatch.setattr(typer.main, "get_command_from_info", counting)
     monkeypatch.setattr(sys, "argv", ["catalog", *args])
+    # main() ends the process at once while threads that are not daemons run (a plugin's);
+    # in this test process that would end the test run itself, silently.
+    from catalog_cli.cli import _app
+
+    monkeypatch.setattr(_app, "_exit_despite_threads", lambda code: None)
     with pytest.raises(SystemExit) as done:
         main()
     assert done.value.code == 0

@@ -27,6 +27,7 @@ the event loop of the call (``BridgePoint``): the loop is never blocked, the thr
 from __future__ import annotations
 
 import contextvars
+import functools
 import os
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -40,6 +41,7 @@ from ._guards import WrapperMisbehaved, resume
 if TYPE_CHECKING:
     # asyncio is imported by the async path only: it would cost every command's start-up.
     import asyncio
+    from concurrent.futures import Future
 
 #: The event loop the async call in progress runs on (for plain code in worker threads).
 LOOP: contextvars.ContextVar[asyncio.AbstractEventLoop] = contextvars.ContextVar("catalog_loop")
@@ -63,23 +65,67 @@ class _Offloaded:
 #: with async implementations, and waits for isolated plugins' workers. Two pools, so that
 #: waits never queue behind plain code that is itself waiting for a point (a deadlock in one
 #: pool of the loop's few threads). $CATALOG_ASYNC_THREADS sizes each (default 64).
-_POOLS: dict[str, Any] = {}
+_POOLS: dict[str, _DaemonPool] = {}
 _POOLS_LOCK = threading.Lock()
 
 
-def _pool(kind: str) -> Any:
+def _pool(kind: str) -> _DaemonPool:
     found = _POOLS.get(kind)
     if found is None:
         with _POOLS_LOCK:
             found = _POOLS.get(kind)
             if found is None:
-                from concurrent.futures import ThreadPoolExecutor
-
                 size = int(os.environ.get("CATALOG_ASYNC_THREADS", "") or 64)
-                found = _POOLS[kind] = ThreadPoolExecutor(
-                    max(1, size), thread_name_prefix=f"catalog-async-{kind}"
-                )
+                found = _POOLS[kind] = _DaemonPool(max(1, size), f"catalog-async-{kind}")
     return found
+
+
+class _DaemonPool:
+    """An executor (``submit``) of threads made as work comes, up to ``size``, and kept.
+    Daemon threads, unlike those of ``ThreadPoolExecutor``: plain code abandoned at its
+    deadline (a hanging plugin) must not keep the process from exiting, as the catalog's other
+    call threads do not. Made only on the async path: asyncio has imported what it needs."""
+
+    def __init__(self, size: int, name: str) -> None:
+        import queue
+
+        self._size = size
+        self._name = name
+        self._work: queue.SimpleQueue[tuple[Future[Any], Callable[..., Any], tuple[Any, ...]]]
+        self._work = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._threads = 0
+        self._idle = 0
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        from concurrent.futures import Future
+
+        future: Future[Any] = Future()
+        self._work.put((future, functools.partial(fn, **kwargs) if kwargs else fn, args))
+        with self._lock:
+            start = self._idle == 0 and self._threads < self._size
+            if start:
+                self._threads += 1
+                number = self._threads
+        if start:
+            threading.Thread(target=self._serve, name=f"{self._name}-{number}", daemon=True).start()
+        return future
+
+    def _serve(self) -> None:
+        while True:
+            with self._lock:
+                self._idle += 1
+            future, fn, args = self._work.get()
+            with self._lock:
+                self._idle -= 1
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                result = fn(*args)
+            except BaseException as exc:  # handed to the awaiting caller, who decides
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
 
 
 async def contained(work: Awaitable[Any]) -> tuple[bool, Any]:
@@ -369,7 +415,8 @@ async def in_thread(
     offloaded = _Offloaded()
     context.run(_BRIDGED.set, offloaded)
     try:
-        return await loop.run_in_executor(_pool(kind), context.run, function, *args)
+        pool: Any = _pool(kind)  # an executor by its submit (see _DaemonPool)
+        return await loop.run_in_executor(pool, context.run, function, *args)
     except asyncio.CancelledError:
         # The thread cannot be stopped; the point calls it waits for can, and it starts no
         # more: it then ends.
