@@ -36,6 +36,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from benchmarks.bench_call import ratio as paired_ratio
+
 SPECS = '''
 from catalog_cli import Context, entrypoint, plugin_point
 
@@ -225,8 +227,7 @@ async def measure_case(root: Path, suspend: bool, rounds: int, calls: int) -> di
     plain.close()
 
     def ratio(side: str, anchor_side: str) -> float:
-        pairs = zip(times[side], times[anchor_side], strict=True)
-        return round(statistics.median(a / b for a, b in pairs), 3)
+        return round(paired_ratio(times, side, anchor_side), 3)
 
     return {
         "case": "one plugin waits once on the loop" if suspend else "nothing suspends",

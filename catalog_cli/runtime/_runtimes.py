@@ -233,23 +233,25 @@ class Runtimes:
         """What ``Catalog.run`` calls for this tenant, interface and version, with the
         arguments as keywords (kept for later calls). ``arguments`` are checked first (by the
         version they would run), so bad ones never build the tenant."""
-        registry = self.registry
-        choice = registry.resolve(interface, tenant, requested, arguments)
-        registry.version(choice).bind(dict(arguments))
-        found = self.callable(tenant, interface, requested, choice)
-        self.calls[(tenant, interface, requested)] = found.call
-        return found.call
+        found = self._checked(tenant, interface, requested, arguments).call
+        self.calls[(tenant, interface, requested)] = found
+        return found
 
     def acall(
         self, tenant: str, interface: str, requested: int | None, arguments: Mapping[str, Any]
     ) -> Callable[..., Any]:
         """``call`` for ``Catalog.arun``: the ``acall`` of the same (kept for later calls)."""
+        found = self._checked(tenant, interface, requested, arguments).acall
+        self.acalls[(tenant, interface, requested)] = found
+        return found
+
+    def _checked(
+        self, tenant: str, interface: str, requested: int | None, arguments: Mapping[str, Any]
+    ) -> PreparedCall | CanaryCall:
         registry = self.registry
         choice = registry.resolve(interface, tenant, requested, arguments)
         registry.version(choice).bind(dict(arguments))
-        found = self.callable(tenant, interface, requested, choice)
-        self.acalls[(tenant, interface, requested)] = found.acall
-        return found.acall
+        return self.callable(tenant, interface, requested, choice)
 
     def callable(
         self, tenant: str, interface: str, requested: int | None, choice: VersionChoice
