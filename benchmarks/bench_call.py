@@ -9,7 +9,11 @@ values, checked before timing:
 - ``plain python``: the same logic as functions calling functions, no framework
   (``benchmarks/plain_python.py``);
 - the catalog: ``Catalog.run`` (looks the call up, checks the arguments, runs it) and a
-  ``Method`` made once (``catalog.method(...)``, then called).
+  ``Method`` made once (``catalog.method(...)``, then called);
+- the catalog with its entry point called through pluggy: the same two on a second catalog
+  whose tenant's manager was told of a change (a plugin with no hooks registered on it), so it
+  no longer calls the entry point's one implementation itself (see
+  ``catalog_cli/runtime/_direct.py``): what the catalog's own work costs over plain pluggy.
 
 Each round times every side back to back (in a rotating order); a ratio is the median of
 the per-round ratios, as a machine's speed drifts between rounds far more than within one.
@@ -94,6 +98,7 @@ def ratio(times: dict[str, list[float]], side: str, anchor: str) -> float:
 
 def _sides(
     catalog: Catalog,
+    through_pluggy: Catalog,
     hook: Any,
     full: dict[str, Any],
     plain: Callable[..., Any],
@@ -102,9 +107,14 @@ def _sides(
     version: int,
     arguments: dict[str, Any],
 ) -> dict[str, Callable[[], Any]]:
-    """The four ways of making the same call."""
+    """The six ways of making the same call."""
     method = catalog.method(interface, customer=tenant, version=version)
     run = catalog.run
+    slow_method = through_pluggy.method(interface, customer=tenant, version=version)
+    # After this, the tenant's calls (the Method's too) go through pluggy's hook call.
+    manager = through_pluggy.plugin_manager(tenant)
+    manager.register(object(), name=f"benchmark.no-hooks.{interface}.v{version}")
+    slow_run = through_pluggy.run
 
     def python() -> Any:
         return plain(**full)
@@ -118,11 +128,25 @@ def _sides(
     def prepared() -> Any:
         return method(**arguments)
 
-    return {"plain python": python, "plain pluggy": pluggy, "Catalog.run": ours, "Method": prepared}
+    def ours_through_pluggy() -> Any:
+        return slow_run(interface, customer=tenant, version=version, **arguments)
+
+    def prepared_through_pluggy() -> Any:
+        return slow_method(**arguments)
+
+    return {
+        "plain python": python,
+        "plain pluggy": pluggy,
+        "Catalog.run": ours,
+        "Method": prepared,
+        "Catalog.run, entry through pluggy": ours_through_pluggy,
+        "Method, entry through pluggy": prepared_through_pluggy,
+    }
 
 
 def measure(rounds: int, calls: int) -> list[dict[str, Any]]:
     catalog = Catalog(REPO / "catalog.toml")
+    through_pluggy = Catalog(REPO / "catalog.toml")
     anchors = plain_pluggy.managers()
     rows = []
     for label, tenant, interface, version, arguments, plain in CASES:
@@ -130,7 +154,9 @@ def measure(rounds: int, calls: int) -> list[dict[str, Any]]:
         # Every case gives every argument, so the anchors need no defaults filled in (and no
         # catalog code to fill them).
         full = dict(arguments)
-        sides = _sides(catalog, hook, full, plain, tenant, interface, version, arguments)
+        sides = _sides(
+            catalog, through_pluggy, hook, full, plain, tenant, interface, version, arguments
+        )
         results = {name: side() for name, side in sides.items()}
         assert len({repr(v) for v in results.values()}) == 1, f"{label}: {results}"
         times = paired(sides, rounds, calls)
@@ -140,6 +166,12 @@ def measure(rounds: int, calls: int) -> list[dict[str, Any]]:
                 "us": {name: round(statistics.median(t) * 1e6, 3) for name, t in times.items()},
                 "run_vs_pluggy": round(ratio(times, "Catalog.run", "plain pluggy"), 3),
                 "method_vs_pluggy": round(ratio(times, "Method", "plain pluggy"), 3),
+                "run_through_pluggy_vs_pluggy": round(
+                    ratio(times, "Catalog.run, entry through pluggy", "plain pluggy"), 3
+                ),
+                "method_through_pluggy_vs_pluggy": round(
+                    ratio(times, "Method, entry through pluggy", "plain pluggy"), 3
+                ),
                 "pluggy_vs_python": round(ratio(times, "plain pluggy", "plain python"), 3),
                 "run_vs_python": round(ratio(times, "Catalog.run", "plain python"), 3),
             }
@@ -169,6 +201,11 @@ def main(argv: list[str] | None = None) -> int:
             f"    Catalog.run / plain pluggy {row['run_vs_pluggy']:.3f}   "
             f"Method / plain pluggy {row['method_vs_pluggy']:.3f}   "
             f"(plain pluggy / plain python {row['pluggy_vs_python']:.3f})"
+        )
+        print(
+            f"    entry through pluggy: Catalog.run / plain pluggy "
+            f"{row['run_through_pluggy_vs_pluggy']:.3f}   Method / plain pluggy "
+            f"{row['method_through_pluggy_vs_pluggy']:.3f}"
         )
     return 0
 

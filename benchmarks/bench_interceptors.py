@@ -8,6 +8,10 @@ times the call and logs one record with the same fields on ``catalog.calls``; th
 counts calls and errors and fills a latency histogram under a lock, per interface, version
 and version source. No catalog code runs on the anchor side.
 
+A third side runs the same catalog with its entry point called through pluggy (its tenant's
+manager was told of a change: a plugin with no hooks registered on it), as the catalog did
+before it called an entry point's one implementation itself (``catalog_cli/runtime/_direct.py``).
+
 Logging is measured twice: with ``catalog.calls`` silenced (the record is never built) and
 writing every record to a handler that drops it. Each round times the sides back to back;
 ratios are medians of per-round ratios.
@@ -170,6 +174,7 @@ def measure(rounds: int, calls: int) -> list[dict[str, Any]]:
     sink = logging.NullHandler()
     with tempfile.TemporaryDirectory() as folder:
         catalog = _catalog(Path(folder))
+        through_pluggy = Catalog(Path(folder) / "catalog.toml")
         for label, tenant, interface, version, arguments in CASES:
             hook = anchor_hook(tenant, interface, version)
             full = catalog.interface(interface).version(version).bind(dict(arguments))
@@ -187,19 +192,43 @@ def measure(rounds: int, calls: int) -> list[dict[str, Any]]:
             def anchor(hook: Any = hook, full: dict[str, Any] = full) -> Any:
                 return hook(**full)
 
-            assert ours() == anchor(), label
+            through_pluggy.method(interface, customer=tenant, version=version)  # prepared
+            manager = through_pluggy.plugin_manager(tenant)
+            manager.register(object(), name=f"benchmark.no-hooks.{interface}.v{version}")
+
+            def ours_through_pluggy(
+                i: str = interface,
+                t: str = tenant,
+                v: int = version,
+                a: dict[str, Any] = arguments,
+                run: Callable[..., Any] = through_pluggy.run,
+            ) -> Any:
+                return run(i, customer=t, version=v, **a)
+
+            assert ours() == anchor() == ours_through_pluggy(), label
             for mode in ("logging silenced", "records written"):
                 logger = logging.getLogger("catalog.calls")
                 logger.propagate = False
                 logger.handlers[:] = [] if mode == "logging silenced" else [sink]
                 logger.setLevel(logging.CRITICAL if mode == "logging silenced" else logging.INFO)
-                times = paired({"plain pluggy": anchor, "Catalog.run": ours}, rounds, calls)
+                sides: dict[str, Callable[[], Any]] = {
+                    "plain pluggy": anchor,
+                    "Catalog.run": ours,
+                    "through pluggy": ours_through_pluggy,
+                }
+                times = paired(sides, rounds, calls)
                 rows.append(
                     {
                         "case": f"{label}, {mode}",
                         "plain_pluggy_us": round(statistics.median(times["plain pluggy"]) * 1e6, 3),
                         "catalog_run_us": round(statistics.median(times["Catalog.run"]) * 1e6, 3),
                         "ratio": round(ratio(times, "Catalog.run", "plain pluggy"), 3),
+                        "entry_through_pluggy_us": round(
+                            statistics.median(times["through pluggy"]) * 1e6, 3
+                        ),
+                        "entry_through_pluggy_ratio": round(
+                            ratio(times, "through pluggy", "plain pluggy"), 3
+                        ),
                     }
                 )
     return rows
@@ -222,7 +251,9 @@ def main(argv: list[str] | None = None) -> int:
     for row in rows:
         print(
             f"  {row['case']}: plain pluggy {row['plain_pluggy_us']:.2f} us, Catalog.run "
-            f"{row['catalog_run_us']:.2f} us, ratio {row['ratio']:.3f}"
+            f"{row['catalog_run_us']:.2f} us, ratio {row['ratio']:.3f}; entry through "
+            f"pluggy {row['entry_through_pluggy_us']:.2f} us, ratio "
+            f"{row['entry_through_pluggy_ratio']:.3f}"
         )
     return 0
 

@@ -16,6 +16,7 @@ from ._plugins import (
 )
 from ._registry import Registry, TenantPlan, load_registry
 from ._sources import PluginSource
+from ._specs import TenantManager
 from ._versions import VersionChoice, VersionSource
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "PluginObject",
     "PluginSource",
     "Registry",
+    "TenantManager",
     "TenantPlan",
     "VersionChoice",
     "VersionSource",

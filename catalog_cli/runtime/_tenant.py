@@ -47,6 +47,7 @@ from ._adapters import Check
 from ._async import AwaitablePoint, BridgePoint, handed_over
 from ._context import Context, Points
 from ._context import points as points_class
+from ._direct import direct_entry
 from ._intercept import INNERMOST, TWIN, Chain, InterceptorContext, async_impls, innermost
 from ._modes import Modes, modes_of
 from ._prepared import PreparedCall
@@ -553,6 +554,8 @@ class TenantRuntime:
             from ._trace import TracedCaller
 
             entry = TracedCaller(entry, "entry point", name)
+        else:
+            entry = direct_entry(self.pm, entry, tuple(p.name for p in declared.parameters))
         # A shadow canary's run of its candidate is no call of the tenant's: interceptors
         # (rate limits, breakers, recordings, caches) and observers never see it.
         shadow = choice.source == "shadow"
