@@ -119,6 +119,9 @@ class Session:
             from rich.console import Console
 
             self._err = Console(stderr=True, highlight=False)
+            if not self._err.is_terminal:
+                # A diagnostic in a log stays one line: a path or id in it is never split.
+                self._err.width = 100_000
         return self._err
 
     def close(self) -> None:

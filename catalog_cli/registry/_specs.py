@@ -17,38 +17,64 @@ what its hook calls run may have changed (see ``runtime._direct``).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
 from types import MethodType, ModuleType
-from typing import Any, cast, final
+from typing import Any, Final, cast, final
 
 import pluggy
 
 from ..declarations import PROJECT
 from ..declarations import _hooks as catalog_hooks
 
+#: Guards every TenantManager's watchers and count of changes (changes are rare).
+_WATCHING: Final = threading.Lock()
+
 
 @final
 class TenantManager(pluggy.PluginManager):
-    """pluggy's PluginManager, unchanged, but for one thing: after a plugin is registered or
-    unregistered, or hook calls are monitored, it calls what watches it (once each)."""
+    """pluggy's PluginManager, unchanged, but for one thing: it counts the changes to its
+    plugins (registered, unregistered) and hook call monitoring, and after each calls what
+    watches it (once each)."""
 
-    # A class attribute until something watches: a catalog may hold many thousand managers.
-    _catalog_watchers: list[Callable[[], None]] | tuple[()] = ()
+    def __init__(self, project_name: str) -> None:
+        super().__init__(project_name)
+        # Shared empty values, set here so that every manager's attributes keep one layout:
+        # a catalog may hold many thousand managers.
+        self._catalog_watchers: list[Callable[[], None]] | tuple[()] = ()
+        self._catalog_changes = 0
+        self._catalog_monitored = False
 
-    def catalog_watch(self, changed: Callable[[], None]) -> None:
-        """Call ``changed`` once, after the next change to this manager's plugins or hook
-        call monitoring."""
-        watchers = self._catalog_watchers
-        if isinstance(watchers, tuple):
-            watchers = self._catalog_watchers = []
-        watchers.append(changed)
+    @property
+    def catalog_changes(self) -> int:
+        """How many times its plugins or hook call monitoring changed."""
+        return self._catalog_changes
+
+    @property
+    def catalog_monitored(self) -> bool:
+        """Whether hook calls were ever monitored on it (``add_hookcall_monitoring``,
+        ``enable_tracing``)."""
+        return self._catalog_monitored
+
+    def catalog_watch(self, changed: Callable[[], None], since: int) -> None:
+        """Call ``changed`` once, after the next change; at once when ``catalog_changes`` is no
+        longer ``since`` (a change came after what the watcher saw)."""
+        with _WATCHING:
+            missed = self._catalog_changes != since
+            if not missed:
+                watchers = self._catalog_watchers
+                if isinstance(watchers, tuple):
+                    watchers = self._catalog_watchers = []
+                watchers.append(changed)
+        if missed:
+            changed()
 
     def _catalog_changed(self) -> None:
-        watchers = self._catalog_watchers
-        if watchers:
-            self._catalog_watchers = []
-            for changed in watchers:
-                changed()
+        with _WATCHING:
+            self._catalog_changes += 1
+            watchers, self._catalog_watchers = self._catalog_watchers, ()
+        for changed in watchers:
+            changed()
 
     def register(self, plugin: Any, name: str | None = None) -> str | None:
         try:
@@ -63,6 +89,7 @@ class TenantManager(pluggy.PluginManager):
             self._catalog_changed()
 
     def add_hookcall_monitoring(self, before: Any, after: Any) -> Callable[[], None]:
+        self._catalog_monitored = True
         try:
             return super().add_hookcall_monitoring(before, after)
         finally:

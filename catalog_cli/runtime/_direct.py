@@ -32,13 +32,16 @@ def direct_entry(pm: Any, caller: Any, names: tuple[str, ...]) -> Any:
     """``caller`` (the pluggy hook caller of a version's entry point in ``pm``; ``names``, the
     version's parameters), or a function taking the same keyword arguments that calls its one
     implementation directly."""
-    if not isinstance(pm, TenantManager):
+    if not isinstance(pm, TenantManager) or pm.catalog_monitored:
         return caller
+    seen = pm.catalog_changes  # before reading what the hook holds
     spec = caller.spec
     if spec is None or not spec.opts.get("firstresult") or spec.opts.get("historic"):
         return caller
+    if getattr(spec, "kwargdefaults", None):  # pluggy 1.6+ fills in a spec's defaults
+        return caller
     impls = caller.get_hookimpls()
-    if len(impls) != 1 or impls[0].wrapper or impls[0].hookwrapper:
+    if len(impls) != 1 or impls[0].wrapper or impls[0].hookwrapper or impls[0].kwargnames:
         return caller
     impl = impls[0]
     argnames = tuple(impl.argnames)
@@ -55,8 +58,9 @@ def direct_entry(pm: Any, caller: Any, names: tuple[str, ...]) -> Any:
     }
     entry = types.FunctionType(_code(names, argnames), env, caller.name)
     entry.__kwdefaults__ = dict.fromkeys(names, _MISSING)
-    # Called at most once, after the manager's plugins change: every later call goes to pluggy.
-    pm.catalog_watch(functools.partial(env.__setitem__, "_catalog_fn", None))
+    # After the manager's next change (or at once, if one came since ``seen``), every call
+    # goes to pluggy.
+    pm.catalog_watch(functools.partial(env.__setitem__, "_catalog_fn", None), seen)
     return entry
 
 
@@ -71,14 +75,16 @@ def _code(names: tuple[str, ...], argnames: tuple[str, ...]) -> types.CodeType:
     signature = ", ".join([f"{name}=_catalog_missing" for name in names])
     head = f"*, {signature}, **_catalog_rest" if names else "**_catalog_rest"
     not_direct = " or ".join(
-        ["_catalog_fn is None", *(f"{name} is _catalog_missing" for name in names)]
+        ["_catalog_f is None", *(f"{name} is _catalog_missing" for name in names)]
     )
     given = ", ".join(f"{name}={name}" for name in names)
+    # The function is read once: a change on another thread may set it to None meanwhile.
     source = (
         f"def entry({head}):\n"
+        "    _catalog_f = _catalog_fn\n"
         f"    if {not_direct}:\n"
         f"        return _catalog_caller(**_catalog_given({given}), **_catalog_rest)\n"
-        f"    return _catalog_fn({', '.join(argnames)})\n"
+        f"    return _catalog_f({', '.join(argnames)})\n"
     )
     namespace: dict[str, Any] = {"_catalog_missing": _MISSING}
     exec(compile(source, "<catalog entry point>", "exec"), namespace)

@@ -249,6 +249,21 @@ def test_piped_text_result_is_the_text() -> None:
     assert done.stdout == "Hello, there!\n"
 
 
+def test_piped_diagnostics_are_whole_lines(write_catalog: WriteCatalog) -> None:
+    # A path longer than any terminal is wide, in a message on stderr: never split, so a log
+    # of it can be searched for the path.
+    catalog = write_catalog("[tenants.t]\n")
+    deep = catalog.parent / ("a-folder-with-a-long-name-" * 4) / "catalog.toml"
+    deep.parent.mkdir()
+    catalog.rename(deep)
+    for name in ("hookspecs", "builtin_plugins"):
+        (catalog.parent / name).rename(deep.parent / name)
+    done = cli("lock", "--check", "--catalog", str(deep), env={"COLUMNS": "60"})
+    assert done.returncode != 0
+    expected = f"{deep.parent.name}{os.sep}catalog.lock does not exist"
+    assert any(expected in line for line in done.stderr.splitlines()), done.stderr
+
+
 # -- narrow terminals --------------------------------------------------------------------------
 
 
