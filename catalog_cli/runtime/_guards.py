@@ -9,7 +9,10 @@ calls the plugin's functions directly.
 
 from __future__ import annotations
 
+import functools
+import types
 from collections.abc import Callable, Generator
+from types import CodeType
 from typing import TYPE_CHECKING, Any
 
 from .. import _interrupts
@@ -19,7 +22,7 @@ from ._context import current_call_id
 
 if TYPE_CHECKING:
     from ..declarations import DataType, PluginPoint
-    from ..registry import Implementation
+    from ..registry import CheckedPlugin, Implementation
 
 
 class WrapperMisbehaved(RuntimeError):
@@ -42,6 +45,66 @@ def resume(gen: Any, plugin: str, hook: str, result: Any, error: BaseException |
     except StopIteration as stop:
         return stop.value
     raise WrapperMisbehaved(plugin, hook, "yielded twice")
+
+
+def new_style(impl: Implementation, plugin: str) -> Implementation:
+    """An old-style ``hookwrapper`` as the new-style wrapper it stands for: every step of the
+    catalog (result checks, traces, point interceptors, the async path) speaks the new-style
+    protocol. It gets pluggy's ``Result`` of what it wraps, and what that holds when it is done
+    (``force_result``, ``force_exception``) is what the wrapper gives; its teardown raising
+    raises, as in pluggy (which also warns). Its order among the hook's wrappers is the same."""
+    from types import MappingProxyType
+
+    import pluggy
+
+    original = impl.function
+    hook = impl.info.hook
+
+    def wrapper(*args: Any) -> Generator[None, Any, Any]:
+        teardown = original(*args)
+        try:
+            next(teardown)
+        except StopIteration:
+            raise WrapperMisbehaved(plugin, hook, "did not yield") from None
+        try:
+            result = yield
+        except BaseException as exc:
+            outcome: pluggy.Result[Any] = pluggy.Result(None, exc)
+        else:
+            outcome = pluggy.Result(result, None)
+        try:
+            teardown.send(outcome)
+        except StopIteration:
+            pass
+        else:
+            raise WrapperMisbehaved(plugin, hook, "yielded twice")
+        return settle(outcome)
+
+    settle = settler(plugin)
+    functools.update_wrapper(wrapper, original)  # its parameters (for pluggy) and its code
+    opts = {**impl.opts, "hookwrapper": False, "wrapper": True}
+    return impl._replace(function=wrapper, opts=MappingProxyType(opts))
+
+
+def _settle(outcome: Any) -> Any:
+    return outcome.get_result()
+
+
+@functools.cache
+def settler(plugin: str) -> Callable[[Any], Any]:
+    """``outcome.get_result()`` in code of ``plugin``'s own (see ``codes``): an exception an
+    old-style wrapper forced on its outcome raises there, so the wrapper is blamed for it."""
+    name = f"old-style hookwrapper of plugin {plugin}"
+    # Code objects are told apart by their name, among other things (not by their file).
+    own = _settle.__code__.replace(co_name=name)
+    return types.FunctionType(own, _settle.__globals__, name)
+
+
+def codes(plugin: CheckedPlugin) -> tuple[CodeType, ...]:
+    """The code that runs for ``plugin`` beyond its own functions (blamed on it)."""
+    if any(impl.opts.get("hookwrapper") for impl in plugin.implementations):
+        return (settler(plugin.name).__code__,)
+    return ()
 
 
 def relay(

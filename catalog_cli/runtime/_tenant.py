@@ -287,6 +287,8 @@ class TenantRuntime:
                 return self._guarded(impl, cast(Context, remote), plugin.name, builtin=builtin)
             if not info.interface:  # lifecycle and event hooks: no context
                 return impl.function
+            if impl.opts.get("hookwrapper"):
+                impl = guards.new_style(impl, plugin.name)
             return self._guarded(impl, context(impl), plugin.name, builtin=builtin)
 
         if pool is not None:  # its health check tells the pool's state, also without its own
@@ -627,7 +629,7 @@ def _shared(registry: Registry, plan: TenantPlan) -> _Shared:
         codes: dict[CodeType, str] = {}
         everyone = [*registry.builtins, *plan.plugins]
         for plugin in everyone:
-            for code in plugin.codes:
+            for code in (*plugin.codes, *guards.codes(plugin)):
                 codes.setdefault(code, plugin.name)
         for use in plan.interceptors:
             for code in use.plugin.codes:
