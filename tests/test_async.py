@@ -11,6 +11,7 @@ import json
 import random
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -1011,3 +1012,90 @@ def test_the_async_paths_threads_never_keep_the_process_alive(folders: dict[str,
     assert asyncio.run(catalog.arun("compose", customer="t", text="a")).startswith("none|")
     ours = [t for t in threading.enumerate() if t.name.startswith("catalog-async-")]
     assert ours and all(t.daemon for t in ours)
+
+
+STOPPER = """
+from catalog_cli import hookimpl
+
+
+@hookimpl
+def interface_a_v2_greeting(ctx, name, language):
+    if name == "stop":
+        raise StopIteration("no greeting")
+    return None
+"""
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        "",
+        "[interceptors.timeout]\nsettings = { seconds = 20 }\n",
+        '[interceptors.timeout]\nsettings = { seconds = 20, isolation = "process" }\n',
+    ],
+    ids=["no-interceptor", "timeout", "timeout-in-a-process"],
+)
+def test_a_plugins_stopiteration_on_the_async_path_fails_its_call(
+    write_catalog: WriteCatalog, extra: str
+) -> None:
+    """An asyncio future cannot hold a StopIteration: one a plain plugin raised in a worker
+    thread of the async path left the call waiting for ever. It fails the call, blamed on the
+    plugin, as Python's RuntimeError for a coroutine that raises StopIteration."""
+    path = write_catalog(
+        '[catalog]\nplugin_dirs = ["plugins"]\n' + extra + "[tenants.t]\nplugins = "
+        '["rough", "stopper"]\nversions = { interface_a = 2 }\n',
+        {"plugins/rough.py": ROUGH, "plugins/stopper.py": STOPPER},
+    )
+    catalog = Catalog(path)
+    assert catalog.runs_async("interface_a", customer="t")
+    outcome: list[Any] = []
+
+    def call() -> None:
+        try:
+            outcome.append(catalog.run("interface_a", customer="t", name="stop"))
+        except CatalogError as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=call, daemon=True)
+    worker.start()
+    worker.join(timeout=30)
+    assert not worker.is_alive(), "the call never ended"
+    (error,) = outcome
+    assert isinstance(error, CatalogError)
+    assert error.plugin == "stopper", error
+    assert "StopIteration" in str(error)
+    assert catalog.run("interface_a", customer="t", name="Ada").startswith("Hello, Ada")
+
+
+WATCHER = """
+from catalog_cli import hookimpl
+
+SEEN = []
+
+
+@hookimpl(wrapper=True)
+async def interface_a_v2_greeting(ctx, name, language):
+    try:
+        result = yield
+    except Exception as exc:
+        SEEN.append(type(exc).__name__)
+        raise
+    yield result
+"""
+
+
+def test_async_wrappers_each_see_a_stopiteration_as_in_pluggy(write_catalog: WriteCatalog) -> None:
+    # Thrown into an async generator, a StopIteration comes out as a RuntimeError; pluggy hands
+    # the StopIteration itself on to the outer wrappers, and so does the async driver.
+    path = write_catalog(
+        '[catalog]\nplugin_dirs = ["plugins"]\n[tenants.t]\nplugins = '
+        '["outer", "inner", "stopper"]\nversions = { interface_a = 2 }\n',
+        {"plugins/outer.py": WATCHER, "plugins/inner.py": WATCHER, "plugins/stopper.py": STOPPER},
+    )
+    catalog = Catalog(path)
+    with pytest.raises(CatalogError) as caught:
+        asyncio.run(catalog.arun("interface_a", customer="t", name="stop"))
+    assert caught.value.plugin == "stopper"
+    modules = {p.name: p.module for p in catalog.registry.plan("t").plugins}
+    assert modules["inner"].SEEN == ["StopIteration"]
+    assert modules["outer"].SEEN == ["StopIteration"]

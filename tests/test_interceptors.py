@@ -606,3 +606,50 @@ def test_a_switched_off_interceptor_is_never_imported(
     (info,) = catalog.interceptors()
     assert (info.name, info.enabled) == ("sidefx", False)
     assert not marker.exists()
+
+
+def test_a_stopiteration_reaches_every_wrapper_as_in_pluggy(
+    make_catalog: MakeCatalog, sink: ModuleType
+) -> None:
+    # A generator may not raise StopIteration (Python makes it a RuntimeError): pluggy hands a
+    # StopIteration that a wrapper re-raised on to the outer wrappers as it was, and so must
+    # the catalog's driver of the interceptors.
+    stopper = """
+    from catalog_cli import hookimpl
+
+    @hookimpl
+    def price_quote_v1_discounts(ctx, subtotal, quantity):
+        raise StopIteration("no more discounts")
+
+    @hookimpl(wrapper=True)
+    def price_quote_v1(ctx):
+        try:
+            return (yield)
+        except StopIteration:
+            import sink
+            sink.SEEN.append(("error", "tenant wrapper", "StopIteration"))
+            raise
+    """
+    catalog = make_catalog(
+        """
+        [catalog]
+        plugin_dirs = ["plugins"]
+        [interceptors.outer]
+        order = 1
+        [interceptors.inner]
+        order = 2
+        [tenants.t]
+        plugins = ["stopper"]
+        """,
+        files(outer=recorder("outer"), inner=recorder("inner"), stopper=stopper),
+    )
+    with pytest.raises(PluginCallError) as caught:
+        catalog.run("price_quote", customer="t", unit_price=1.0, quantity=2)
+    assert caught.value.plugin == "stopper"
+    assert type(caught.value.__cause__) is StopIteration
+    errors = [item for item in sink.SEEN if item[0] == "error"]
+    assert errors == [
+        ("error", "tenant wrapper", "StopIteration"),
+        ("error", "inner", "StopIteration"),
+        ("error", "outer", "StopIteration"),
+    ]

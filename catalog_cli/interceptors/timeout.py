@@ -252,9 +252,19 @@ def _waited_in_thread(
     def waited(method: Callable[[], Any]) -> Any:
         import asyncio
 
-        return asyncio.to_thread(runner, method)
+        return asyncio.to_thread(_future_safe, runner, method)
 
     return waited
+
+
+def _future_safe(runner: Callable[[Callable[[], Any]], Any], method: Callable[[], Any]) -> Any:
+    try:
+        return runner(method)
+    except StopIteration as exc:
+        # An asyncio future cannot hold a StopIteration (its awaiter would wait for ever):
+        # what Python makes of one a coroutine raises, the plugin's traceback kept.
+        carried = RuntimeError("the method raised StopIteration")
+        raise carried.with_traceback(exc.__traceback__) from exc
 
 
 # -- process -----------------------------------------------------------------------------------

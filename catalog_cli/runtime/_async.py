@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Final, final
 
 import pluggy
 
-from ._guards import WrapperMisbehaved, resume
+from ._guards import WrapperMisbehaved, resume, stopped
 
 if TYPE_CHECKING:
     # asyncio is imported by the async path only: it would cost every command's start-up.
@@ -123,9 +123,20 @@ class _DaemonPool:
             try:
                 result = fn(*args)
             except BaseException as exc:  # handed to the awaiting caller, who decides
-                future.set_exception(exc)
+                future.set_exception(future_safe(exc))
             else:
                 future.set_result(result)
+
+
+def future_safe(exc: BaseException) -> BaseException:
+    """``exc``, or for a StopIteration (an asyncio future cannot hold one: its awaiter would
+    wait for ever) the RuntimeError Python makes of one a coroutine raises; it keeps the
+    traceback, so the plugin that raised it is still the one blamed."""
+    if not isinstance(exc, StopIteration):
+        return exc
+    carried = RuntimeError("plain code run for the async path raised StopIteration")
+    carried.__cause__ = exc
+    return carried.with_traceback(exc.__traceback__)
 
 
 async def contained(work: Awaitable[Any]) -> tuple[bool, Any]:
@@ -228,7 +239,8 @@ async def _unwound(
                 if after is not None:
                     result = after(result)
             except BaseException as exc:
-                result, error = None, exc
+                if not stopped(exc, error):  # else the StopIteration goes on, as in pluggy
+                    result, error = None, exc
         else:
             outcome = pluggy.Result(result, error)
             try:

@@ -44,7 +44,32 @@ def resume(gen: Any, plugin: str, hook: str, result: Any, error: BaseException |
             gen.throw(error)
     except StopIteration as stop:
         return stop.value
-    raise WrapperMisbehaved(plugin, hook, "yielded twice")
+    except RuntimeError as exc:
+        if not passed_on(exc, error, gen):
+            raise
+    else:
+        raise WrapperMisbehaved(plugin, hook, "yielded twice")
+    assert error is not None
+    raise error  # out of the handler: the StopIteration is raised as it was
+
+
+def stopped(exc: BaseException, error: BaseException | None) -> bool:
+    """Whether ``exc`` is Python's RuntimeError for the StopIteration ``error`` thrown into a
+    wrapper (a generator may not raise StopIteration): pluggy hands the StopIteration itself on
+    to the outer wrappers, and so does the catalog."""
+    return (
+        isinstance(error, StopIteration)
+        and isinstance(exc, RuntimeError)
+        and exc.__cause__ is error
+    )
+
+
+def passed_on(exc: RuntimeError, error: BaseException | None, gen: Any) -> bool:
+    """``stopped``, for the wrapper ``gen``: closed then, as pluggy closes it."""
+    if stopped(exc, error):
+        gen.close()
+        return True
+    return False
 
 
 def new_style(impl: Implementation, plugin: str) -> Implementation:

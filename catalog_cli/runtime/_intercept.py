@@ -27,7 +27,7 @@ import pluggy
 from ..declarations import hookimpl
 from ..registry import PREFIX, InterceptorUse
 from ._context import CURRENT, call_id_of
-from ._guards import WrapperMisbehaved
+from ._guards import WrapperMisbehaved, passed_on
 
 if TYPE_CHECKING:
     import logging
@@ -344,6 +344,9 @@ def drive(plan: Plan, call: Call) -> Any:
                 gen.throw(error)
         except StopIteration as stop:
             result, error = stop.value, None
+        except RuntimeError as exc:
+            if not passed_on(exc, error, gen):
+                result, error = None, exc
         except BaseException as exc:
             result, error = None, exc
         else:

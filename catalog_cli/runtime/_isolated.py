@@ -30,7 +30,14 @@ def run_entry_point(
     try:
         prepared = runtimes.prepared(tenant, VersionChoice(interface, version, source))
         bound = prepared.declared.bind(dict(arguments))
-        entry = prepared.entry
+        # On the async path the prepared call's entry is its bridge from plain code; what it
+        # runs (the chain, or the entry point itself) is ``aentry``.
+        asynchronous = prepared.asynchronous
+        entry = (
+            getattr(prepared.aentry, "__self__", prepared.aentry)
+            if asynchronous
+            else (prepared.entry)
+        )
         token = None
         if isinstance(entry, Chain):
             token = current_call.set(Call(entry, bound))
@@ -47,6 +54,7 @@ def run_entry_point(
                 prepared_entry,
                 prepared.implementation,
                 prepared.codes,
+                asynchronous=asynchronous,
             )
             result = inner.invoke(bound, call_id)
             return result, prepared.implementation, prepared.declared.returns
