@@ -1099,3 +1099,18 @@ def test_async_wrappers_each_see_a_stopiteration_as_in_pluggy(write_catalog: Wri
     modules = {p.name: p.module for p in catalog.registry.plan("t").plugins}
     assert modules["inner"].SEEN == ["StopIteration"]
     assert modules["outer"].SEEN == ["StopIteration"]
+
+
+def test_the_timeout_in_a_process_answers_on_the_async_path(write_catalog: WriteCatalog) -> None:
+    # The child process runs the entry point alone (its plugin points and their async
+    # implementations included), not the interceptors again: it cannot start a child itself.
+    isolated = _rough(
+        write_catalog,
+        '[interceptors.timeout]\nsettings = { seconds = 20, isolation = "process" }\n',
+    )
+    assert isolated.runs_async("interface_a", customer="t")
+    answer = isolated.call(CallRequest("t", "interface_a", None, {"name": "Ada", "vip": True}))
+    assert answer.ok, answer.error
+    assert "async line" in answer.result
+    again = isolated.arun("interface_a", customer="t", name="Ada", vip=True)
+    assert asyncio.run(again) == answer.result
