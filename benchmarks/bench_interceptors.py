@@ -8,9 +8,9 @@ times the call and logs one record with the same fields on ``catalog.calls``; th
 counts calls and errors and fills a latency histogram under a lock, per interface, version
 and version source. No catalog code runs on the anchor side.
 
-A third side runs the same catalog with its entry point called through pluggy (its tenant's
-manager was told of a change: a plugin with no hooks registered on it), as the catalog did
-before it called an entry point's one implementation itself (``catalog_cli/runtime/_direct.py``).
+A third side runs the same catalog with its calls prepared to call the entry point through its
+pluggy hook caller, as the catalog did before it called an entry point's one implementation
+itself (``catalog_cli/runtime/_direct.py``), and still does for a tenant that wraps it.
 
 Logging is measured twice: with ``catalog.calls`` silenced (the record is never built) and
 writing every record to a handler that drops it. Each round times the sides back to back;
@@ -37,7 +37,7 @@ from typing import Any
 import pluggy
 
 from benchmarks import plain_pluggy
-from benchmarks.bench_call import paired, ratio
+from benchmarks.bench_call import entry_through_pluggy, paired, ratio
 from catalog_cli import Catalog
 
 REPO = Path(__file__).resolve().parent.parent
@@ -192,9 +192,8 @@ def measure(rounds: int, calls: int) -> list[dict[str, Any]]:
             def anchor(hook: Any = hook, full: dict[str, Any] = full) -> Any:
                 return hook(**full)
 
-            through_pluggy.method(interface, customer=tenant, version=version)  # prepared
-            manager = through_pluggy.plugin_manager(tenant)
-            manager.register(object(), name=f"benchmark.no-hooks.{interface}.v{version}")
+            with entry_through_pluggy():  # the call is prepared now
+                through_pluggy.method(interface, customer=tenant, version=version)
 
             def ours_through_pluggy(
                 i: str = interface,
