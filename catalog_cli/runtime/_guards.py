@@ -34,6 +34,14 @@ class WrapperMisbehaved(RuntimeError):
         super().__init__(f"the wrapper {hook} {problem}{rule}")
 
 
+def started(gen: Any, plugin: str, hook: str) -> None:
+    """Run a wrapper (``plugin``'s, at ``hook``) to its ``yield``."""
+    try:
+        next(gen)
+    except StopIteration:
+        raise WrapperMisbehaved(plugin, hook, "did not yield") from None
+
+
 def resume(gen: Any, plugin: str, hook: str, result: Any, error: BaseException | None) -> Any:
     """Hand a new-style wrapper stopped at its ``yield`` what it wrapped gave (``result``, or
     ``error`` raised at its ``yield``); return what it returns, or raise what it raises."""
@@ -87,10 +95,7 @@ def new_style(impl: Implementation, plugin: str) -> Implementation:
 
     def wrapper(*args: Any) -> Generator[None, Any, Any]:
         teardown = original(*args)
-        try:
-            next(teardown)
-        except StopIteration:
-            raise WrapperMisbehaved(plugin, hook, "did not yield") from None
+        started(teardown, plugin, hook)
         try:
             result = yield
         except BaseException as exc:
@@ -140,10 +145,7 @@ def relay(
 ) -> Generator[None, Any, Any]:
     """Drive a new-style wrapper as pluggy does: run it to its ``yield``, hand it the result
     (or the exception), and return what it returns (through ``check``)."""
-    try:
-        next(gen)
-    except StopIteration:
-        raise WrapperMisbehaved(plugin, hook, "did not yield") from None
+    started(gen, plugin, hook)
     try:
         received = yield
     except BaseException as exc:
