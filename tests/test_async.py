@@ -1114,3 +1114,31 @@ def test_the_timeout_in_a_process_answers_on_the_async_path(write_catalog: Write
     assert "async line" in answer.result
     again = isolated.arun("interface_a", customer="t", name="Ada", vip=True)
     assert asyncio.run(again) == answer.result
+
+
+HELPER_GENERATOR = """
+from catalog_cli import hookimpl
+
+
+def _lines(name):
+    yield next(iter([]))  # a helper generator's own StopIteration: Python's RuntimeError
+
+
+@hookimpl
+def interface_a_v2_greeting(ctx, name, language):
+    return "".join(_lines(name))
+"""
+
+
+def test_a_plugins_helper_generator_error_is_blamed_on_the_plugin(
+    write_catalog: WriteCatalog,
+) -> None:
+    path = write_catalog(
+        '[catalog]\nplugin_dirs = ["plugins"]\n[tenants.t]\nplugins = ["helper"]\n'
+        "versions = { interface_a = 2 }\n",
+        {"plugins/helper.py": HELPER_GENERATOR},
+    )
+    with pytest.raises(CatalogError) as caught:
+        Catalog(path).run("interface_a", customer="t", name="Ada")
+    assert caught.value.plugin == "helper"
+    assert "generator raised StopIteration" in str(caught.value)

@@ -67,12 +67,15 @@ def catalog_point_call(ctx, call, point):
 """
 
 
-def _catalog(root: Path, builtin: str, interceptor: bool, plugins: dict[str, str]) -> Catalog:
+def _catalog(
+    root: Path, builtin: str, interceptor: bool, plugins: dict[str, str], builtin_extra: str = ""
+) -> Catalog:
     folder = root / f"{builtin}-{interceptor}"
     for name in ("hookspecs", "builtin_plugins", "plugins"):
         (folder / name).mkdir(parents=True)
     (folder / "hookspecs" / "compose.py").write_text(SPECS, encoding="utf-8")
-    (folder / "builtin_plugins" / "compose.py").write_text(BUILTIN[builtin], encoding="utf-8")
+    source = BUILTIN[builtin] + builtin_extra
+    (folder / "builtin_plugins" / "compose.py").write_text(source, encoding="utf-8")
     (folder / "plugins" / "pi.py").write_text(POINT_INTERCEPTOR, encoding="utf-8")
     for name, source in plugins.items():
         (folder / "plugins" / f"{name}.py").write_text(textwrap.dedent(source), encoding="utf-8")
@@ -154,3 +157,62 @@ def test_an_old_style_wrapper_of_the_entry_point_runs_in_a_method(tmp_path: Path
     method = catalog.method("compose", customer="t")
     assert method(text="ab") == "none|[AB]|old!"
     assert method(text="ab", n=2) == "none|[AB]|old!"
+
+
+#: A built-in's own old-style wrapper, appended to the example's compose built-in.
+BUILTIN_OLD_STYLE = """
+
+@hookimpl(hookwrapper=True, specname="compose_v1_shape")
+def shape_wrapper(ctx, text):
+    outcome = yield
+    outcome.force_result(outcome.get_result() + "~")
+"""
+
+
+@pytest.mark.parametrize(("builtin", "interceptor", "trace"), PATHS)
+def test_a_builtins_old_style_wrapper_runs_on_every_path(
+    tmp_path: Path, builtin: str, interceptor: bool, trace: bool
+) -> None:
+    catalog = _catalog(tmp_path, builtin, interceptor, {"new": NEW_STYLE}, BUILTIN_OLD_STYLE)
+    for tenant, expected in (("t", "none|<AB~>|new"), ("other", "none|AB~")):
+        answer = catalog.call(CallRequest(tenant, "compose", None, {"text": "ab"}), trace=trace)
+        assert answer.ok, answer.error
+        assert answer.result == expected
+
+
+def test_every_tenant_shares_one_converted_wrapper(tmp_path: Path) -> None:
+    catalog = _catalog(tmp_path, "sync", False, {"old": OLD_STYLE})
+    toml = catalog.path.read_text(encoding="utf-8")
+    catalog.path.write_text(toml + '[tenants.u]\nplugins = ["old"]\n', encoding="utf-8")
+    catalog = Catalog(catalog.path)
+
+    def step(tenant: str) -> object:
+        impls = catalog.plugin_manager(tenant).hook.compose_v1_shape.get_hookimpls()
+        (found,) = [impl.function for impl in impls if impl.plugin_name == "old"]
+        return getattr(found, "__func__", found)  # the bound method's function
+
+    assert step("t") is step("u")
+
+
+def test_an_old_style_wrapper_yielding_twice_is_closed_at_once(tmp_path: Path) -> None:
+    source = """
+    from pathlib import Path
+
+    from catalog_cli import hookimpl
+
+    @hookimpl(hookwrapper=True)
+    def compose_v1_shape(ctx, text):
+        try:
+            outcome = yield
+            yield
+        finally:
+            (Path(ctx.settings["folder"]) / "closed").write_text("yes")
+    """
+    catalog = _catalog(tmp_path, "sync", False, {"twice": source})
+    toml = catalog.path.read_text(encoding="utf-8")
+    toml += f'[tenants.t.settings.twice]\nfolder = "{tmp_path.as_posix()}"\n'
+    catalog.path.write_text(toml, encoding="utf-8")
+    answer = Catalog(catalog.path).call(CallRequest("t", "compose", None, {"text": "ab"}))
+    assert answer.error is not None and answer.error.plugin == "twice"
+    assert "yielded twice" in answer.error.message
+    assert (tmp_path / "closed").read_text() == "yes"  # closed before the answer, not at GC

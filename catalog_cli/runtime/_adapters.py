@@ -201,6 +201,15 @@ def around(
     return _marked(make(body, None, None, None, None), opts, name, wrapped)
 
 
+def generator(
+    argnames: tuple[str, ...], body: Body, opts: Mapping[str, Any], name: str
+) -> Callable[..., Any]:
+    """A wrapper of its own taking ``argnames`` whose work is ``yield from body(arguments)``,
+    marked with ``opts``: nothing stands behind it, pluggy reads its own parameters."""
+    make = _factory("yield", argnames)
+    return _marked(make(body, None, None, None, None), opts, name, None)
+
+
 def handover(
     argnames: tuple[str, ...],
     function: Callable[..., Any],

@@ -85,15 +85,18 @@ def new_style(impl: Implementation, plugin: str) -> Implementation:
     catalog (result checks, traces, point interceptors, the async path) speaks the new-style
     protocol. It gets pluggy's ``Result`` of what it wraps, and what that holds when it is done
     (``force_result``, ``force_exception``) is what the wrapper gives; its teardown raising
-    raises, as in pluggy (which also warns). Its order among the hook's wrappers is the same."""
+    raises, as in pluggy (which also warns of it; the catalog does not). Its order among the
+    hook's wrappers is the same. Made once per registry (see ``_tenant``): every tenant shares
+    it, bound to its own context."""
     from types import MappingProxyType
 
     import pluggy
 
     original = impl.function
     hook = impl.info.hook
+    settle = settler(plugin)
 
-    def wrapper(*args: Any) -> Generator[None, Any, Any]:
+    def body(args: tuple[Any, ...]) -> Generator[None, Any, Any]:
         teardown = original(*args)
         started(teardown, plugin, hook)
         try:
@@ -107,13 +110,15 @@ def new_style(impl: Implementation, plugin: str) -> Implementation:
         except StopIteration:
             pass
         else:
+            teardown.close()  # its finally blocks run now, as pluggy closes it
             raise WrapperMisbehaved(plugin, hook, "yielded twice")
         return settle(outcome)
 
-    settle = settler(plugin)
-    functools.update_wrapper(wrapper, original)  # its parameters (for pluggy) and its code
-    opts = {**impl.opts, "hookwrapper": False, "wrapper": True}
-    return impl._replace(function=wrapper, opts=MappingProxyType(opts))
+    opts = MappingProxyType({**impl.opts, "hookwrapper": False, "wrapper": True})
+    # Its own parameters: the context first when the plugin's function takes one (bound per
+    # tenant, as the plugin's own function would be).
+    names = ("ctx", *impl.argnames) if impl.takes_ctx else impl.argnames
+    return impl._replace(function=adapters.generator(names, body, opts, impl.attribute), opts=opts)
 
 
 def _settle(outcome: Any) -> Any:

@@ -33,11 +33,10 @@ def run_entry_point(
         # On the async path the prepared call's entry is its bridge from plain code; what it
         # runs (the chain, or the entry point itself) is ``aentry``.
         asynchronous = prepared.asynchronous
-        entry = (
-            getattr(prepared.aentry, "__self__", prepared.aentry)
-            if asynchronous
-            else (prepared.entry)
-        )
+        entry = prepared.aentry if asynchronous else prepared.entry
+        owner = getattr(entry, "__self__", None)  # ``Chain.acall``: the chain's own method
+        if isinstance(owner, Chain):
+            entry = owner
         token = None
         if isinstance(entry, Chain):
             token = current_call.set(Call(entry, bound))

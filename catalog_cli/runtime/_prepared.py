@@ -38,8 +38,10 @@ def blame(exc: BaseException, codes: Mapping[CodeType, str], fallback: str) -> s
         return exc.plugin
     if type(exc) is RuntimeError and isinstance(exc.__cause__, StopIteration):
         # Python's RuntimeError for a StopIteration out of a generator or coroutine: the
-        # plugin that raised the StopIteration is the one to blame
-        return blame(exc.__cause__, codes, fallback)
+        # plugin that raised the StopIteration is the one to blame, if its code did
+        raiser = blame(exc.__cause__, codes, "")
+        if raiser:
+            return raiser
     culprit = None
     tb: TracebackType | None = exc.__traceback__
     while tb is not None:

@@ -288,7 +288,7 @@ class TenantRuntime:
             if not info.interface:  # lifecycle and event hooks: no context
                 return impl.function
             if impl.opts.get("hookwrapper"):
-                impl = guards.new_style(impl, plugin.name)
+                impl = self._new_style(impl, plugin.name)
             return self._guarded(impl, context(impl), plugin.name, builtin=builtin)
 
         if pool is not None:  # its health check tells the pool's state, also without its own
@@ -449,6 +449,15 @@ class TenantRuntime:
         if impls is not None or isolate:
             function = asteps.point_guard(impl, function, point, plugin, self.id, impls, isolate)
         return function
+
+    def _new_style(self, impl: Implementation, plugin: str) -> Implementation:
+        """``guards.new_style``, made once per registry: every tenant (and the steps shared
+        by them, keyed by the function) shares it."""
+        key = ("new-style", plugin, impl.attribute, impl.function)
+        found: Implementation | None = self._registry.shared.get(key)
+        if found is None:
+            found = self._registry.shared.setdefault(key, guards.new_style(impl, plugin))
+        return found
 
     def _shared_step(
         self, impl: Implementation, plugin: str, declared: Version, point: PluginPoint | None
