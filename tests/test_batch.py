@@ -63,6 +63,8 @@ SIGN = """\
         if name == "interrupt":
             os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C in the middle of the batch
             time.sleep(5)  # the interrupt arrives first
+        if name == "reset":  # as a plugin's own event loop, ending, may leave it
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         return f"-- {name}"
     """
 
@@ -611,6 +613,17 @@ def test_cli_interrupted_batch_keeps_the_file_and_leaves_the_answers_so_far_besi
     assert f"{out} is as it was; the 2 answer(s) written so far are in {partial}" in " ".join(
         result.stderr.split()
     )
+
+
+def test_cli_interrupt_after_a_plugin_reset_the_sigint_handler_still_ends_the_batch(
+    invoke: Invoke, path: Path, tmp_path: Path
+) -> None:
+    text = '{"name": "a"}\n{"name": "reset"}\n{"name": "interrupt"}\n{"name": "c"}\n'
+    result = invoke(
+        "run", "interface_a", "-C", "t", "--version", "1", "--batch", "-", "--workers", "0",
+        "--out", str(tmp_path / "answers.jsonl"), catalog=path, input=text,
+    )  # fmt: skip
+    assert result.exit_code == 130, result.output
 
 
 def test_cli_fail_on_error_exits_13(invoke: Invoke, path: Path, tmp_path: Path) -> None:

@@ -775,6 +775,10 @@ def answer_all(
     ``record``: a file (descriptor) to write each item's start and answer in, as it goes."""
     answers: list[CallAnswer] = []
     for request in requests:
+        # Something in this process (a plugin's own event loop ending, a library) may have put
+        # Python's default SIGINT handler back since ours was installed: a Ctrl-C would then
+        # come as a plain KeyboardInterrupt, taken for the item's plugin's own failure.
+        _interrupts.install()
         if record is not None:
             _write_all(record, _STARTED)
         if isinstance(request, CallAnswer):
