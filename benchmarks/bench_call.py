@@ -78,16 +78,20 @@ CASES: list[tuple[str, str, str, int, dict[str, Any], Callable[..., Any]]] = [
 
 @contextlib.contextmanager
 def entry_through_pluggy() -> Iterator[None]:
-    """Calls prepared meanwhile call their entry point through its pluggy hook caller."""
-    from catalog_cli.runtime import _tenant
+    """Calls prepared meanwhile call their entry point through its pluggy hook caller (and a
+    served version's step the newer version's)."""
+    from catalog_cli.runtime import _served, _tenant
 
-    name = "direct_entry"  # what a tenant's build prepares its calls with
-    direct = getattr(_tenant, name)
-    setattr(_tenant, name, lambda pm, caller, names: caller)
+    name = "direct_entry"  # what a tenant's build and a served step prepare their calls with
+    modules = (_tenant, _served)
+    direct = [getattr(module, name) for module in modules]
+    for module in modules:
+        setattr(module, name, lambda pm, caller, names: caller)
     try:
         yield
     finally:
-        setattr(_tenant, name, direct)
+        for module, function in zip(modules, direct, strict=True):
+            setattr(module, name, function)
 
 
 def per_call(func: Callable[[], Any], calls: int) -> float:
@@ -128,6 +132,7 @@ def _sides(
     run = catalog.run
     with entry_through_pluggy():  # the call is prepared now, for the Method and for run
         slow_method = through_pluggy.method(interface, customer=tenant, version=version)
+        slow_method(**arguments)  # a served step prepares its call of the newer version now
     slow_run = through_pluggy.run
 
     def python() -> Any:

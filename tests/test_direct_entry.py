@@ -47,6 +47,10 @@ def test_a_served_version_calls_its_step_directly(shipped: Catalog) -> None:
     assert direct(entry)
     pm = shipped.plugin_manager("c3")
     assert entry(name="Ada") == pm.hook.interface_a_v1(name="Ada") == "Hello, Ada!"
+    # and the step calls v2's entry point directly too, on the tenant's served manager
+    (step,) = pm.hook.interface_a_v1.get_hookimpls()
+    served = step.function.__self__
+    assert direct(served._caller)
 
 
 def test_traced_calls_go_through_pluggy(shipped: Catalog) -> None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Final, final
 from ..declarations import Route, Version, hookimpl
 from ..errors import InvalidArgumentsError, ResultValidationError
 from ._context import current_call_id
+from ._direct import direct_entry
 
 if TYPE_CHECKING:
     from ._tenant import TenantRuntime
@@ -84,6 +85,9 @@ class ServedCall:
                     self.implementation,
                     runs=f"{self.running.interface} v{self.running.number}",
                 )
+            else:  # as every entry point the catalog calls (see ``_direct``)
+                names = tuple(parameter.name for parameter in self.running.parameters)
+                caller = direct_entry(view.pm, caller, names)
             self._caller = caller
         return caller
 
