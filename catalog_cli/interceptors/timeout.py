@@ -44,7 +44,14 @@ from typing import TYPE_CHECKING, Any, Final, NamedTuple
 from catalog_cli import PluginMeta, hookimpl
 from catalog_cli.config import Option, Options, one_of, positive
 from catalog_cli.errors import CallTimeoutError, CatalogError, OverloadedError, PluginCallError
-from catalog_cli.runtime import Late, Overloaded, call_with_deadline
+from catalog_cli.runtime import (
+    Late,
+    Overloaded,
+    call_with_deadline,
+    contained,
+    future_safe,
+    unpacked,
+)
 
 if TYPE_CHECKING:
     import logging
@@ -210,7 +217,7 @@ def _on_loop(
 
         # A task of its own; what it raises is carried out of it (a SystemExit raised in a
         # task would end the event loop itself).
-        task = asyncio.ensure_future(_carried(method()))
+        task = asyncio.ensure_future(contained(method()))
         try:
             done, _ = await asyncio.wait({task}, timeout=seconds)
         finally:
@@ -227,23 +234,9 @@ def _on_loop(
                 seconds,
             )
             raise _late(call, seconds)
-        ok, value = task.result()
-        if not ok:
-            raise value
-        return value
+        return unpacked(task.result())
 
     return runner
-
-
-async def _carried(work: Any) -> tuple[bool, Any]:
-    import asyncio
-
-    try:
-        return True, await work
-    except asyncio.CancelledError:
-        raise
-    except BaseException as exc:
-        return False, exc
 
 
 def _waited_in_thread(
@@ -261,10 +254,8 @@ def _future_safe(runner: Callable[[Callable[[], Any]], Any], method: Callable[[]
     try:
         return runner(method)
     except StopIteration as exc:
-        # An asyncio future cannot hold a StopIteration (its awaiter would wait for ever):
-        # what Python makes of one a coroutine raises, the plugin's traceback kept.
-        carried = RuntimeError("the method raised StopIteration")
-        raise carried.with_traceback(exc.__traceback__) from exc
+        # an asyncio future cannot hold a StopIteration: its awaiter would wait for ever
+        raise future_safe(exc) from exc
 
 
 # -- process -----------------------------------------------------------------------------------

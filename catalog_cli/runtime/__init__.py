@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .._deadline import Late, Overloaded, call_with_deadline
 from .._redact import SECRET_NAMES, folded, redact
-from ._async import bounded
+from ._async import bounded, contained, future_safe, unpacked
 from ._context import Context, Points, current_call_id, new_call_id
 from ._events import CallEvent
 from ._intercept import Call, Chain, InterceptorContext, PointCall
@@ -41,12 +41,15 @@ __all__ = [
     "bounded",
     "call_plan",
     "call_with_deadline",
+    "contained",
     "current_call_id",
     "folded",
+    "future_safe",
     "new_call_id",
     "redact",
     "run_entry_point",
     "span_name",
     "stop",
     "summarize",
+    "unpacked",
 ]
